@@ -1,0 +1,332 @@
+/*
+** krait.h — the public C interface of Krait, version 1.
+**
+** This header is the whole public API and its documentation. Everything not
+** declared here is private to the library and may change at any time.
+**
+** ------------------------------------------------------------------------
+** CONVENTIONS (they hold for every function unless its comment says otherwise)
+**
+**  * Status. Every function that can fail returns a krait_status. KRAIT_OK is 0.
+**    On failure, a message naming the problem is available from
+**    krait_last_error() on the same thread, and out-parameters are left
+**    untouched. No C++ exception ever leaves the library.
+**  * Ownership. An object returned through `T** out` is owned by the caller
+**    and released with the matching krait_*_free(). Every free function
+**    accepts NULL and then does nothing. Pointers passed in are borrowed for
+**    the duration of the call only, unless a comment says otherwise.
+**  * Strings are NUL-terminated UTF-8 unless a length is given with them.
+**    Strings returned as `const char*` are owned by the library; their
+**    lifetime is stated per function.
+**  * Caller-owned buffers: functions that write a variable amount take
+**    (buffer, capacity) and report the size needed through `size_t* n_out`.
+**    Passing a NULL buffer with capacity 0 is a size query and returns
+**    KRAIT_OK. A buffer too small returns KRAIT_ERR_BUFFER_TOO_SMALL, writes
+**    nothing, and still sets *n_out to the size needed.
+**  * Parameter structs carry their own size as first member (`struct_size`)
+**    and only ever grow at the end. Always initialise them with the matching
+**    krait_*_params_init() so that fields added by later versions get their
+**    defaults; the library reads only the fields that fit in struct_size.
+**  * Threads. A krait_model is immutable once loaded and may be used by any
+**    number of threads and sessions at once. A krait_session is used by one
+**    thread at a time (calls on one session must not overlap), except
+**    krait_session_abort(), which may be called from any thread at any time.
+**  * Enums are 32-bit. Dimensions are int64_t; byte and element counts size_t.
+** ------------------------------------------------------------------------
+*/
+#ifndef KRAIT_H
+#define KRAIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#  if defined(KRAIT_BUILDING_LIBRARY)
+#    define KRAIT_API __declspec(dllexport)
+#  else
+#    define KRAIT_API __declspec(dllimport)
+#  endif
+#else
+#  define KRAIT_API __attribute__((visibility("default")))
+#endif
+
+/* ======================================================================== */
+/* Versions                                                                  */
+/* ======================================================================== */
+
+/* Compile-time version of this header. The ABI is stable within a major
+** version: a program built against 1.x runs against any library 1.y, y >= x. */
+#define KRAIT_VERSION_MAJOR 1
+#define KRAIT_VERSION_MINOR 0
+#define KRAIT_VERSION_PATCH 0
+#define KRAIT_VERSION_NUMBER \
+    (KRAIT_VERSION_MAJOR * 1000000 + KRAIT_VERSION_MINOR * 1000 + KRAIT_VERSION_PATCH)
+
+/* Run-time version of the library actually loaded, as KRAIT_VERSION_NUMBER
+** and as "MAJOR.MINOR.PATCH". Compare with the macros to detect a
+** header/library mismatch. The string is static. Thread-safe. */
+KRAIT_API uint32_t krait_version(void);
+KRAIT_API const char* krait_version_string(void);
+
+/* ======================================================================== */
+/* Status codes and errors                                                   */
+/* ======================================================================== */
+
+typedef enum krait_status {
+    KRAIT_OK = 0,
+    KRAIT_ERR_INVALID_ARGUMENT = 1, /* NULL pointer, zero size, value out of range */
+    KRAIT_ERR_IO = 2,               /* file missing or unreadable */
+    KRAIT_ERR_FORMAT = 3,           /* file present but malformed, truncated or inconsistent */
+    KRAIT_ERR_UNSUPPORTED = 4,      /* valid input this version does not handle (model type, dtype, device) */
+    KRAIT_ERR_OUT_OF_MEMORY = 5,
+    KRAIT_ERR_BUFFER_TOO_SMALL = 6, /* see "Caller-owned buffers"; *n_out holds the size needed */
+    KRAIT_ERR_CANCELLED = 7,        /* a progress callback asked to stop */
+    KRAIT_ERR_ABORTED = 8,          /* krait_session_abort() stopped a running call */
+    KRAIT_ERR_WRONG_KIND = 9,       /* e.g. a sequence-model call on a classifier model */
+    KRAIT_ERR_INTERNAL = 10,        /* a bug in Krait: please report the message */
+    KRAIT_STATUS_FORCE_32BIT = 0x7fffffff
+} krait_status;
+
+/* The message of the last failed call made on this thread, or "" if none.
+** Valid until the next Krait call on this thread. Thread-safe (per thread). */
+KRAIT_API const char* krait_last_error(void);
+
+/* A short static English name for a status code ("invalid argument"). */
+KRAIT_API const char* krait_status_string(krait_status status);
+
+/* ======================================================================== */
+/* Logging                                                                   */
+/* ======================================================================== */
+
+typedef enum krait_log_level {
+    KRAIT_LOG_DEBUG = 0,
+    KRAIT_LOG_INFO = 1,
+    KRAIT_LOG_WARN = 2,
+    KRAIT_LOG_ERROR = 3,
+    KRAIT_LOG_NONE = 4, /* as a minimum level: log nothing */
+    KRAIT_LOG_LEVEL_FORCE_32BIT = 0x7fffffff
+} krait_log_level;
+
+/* `message` is valid only during the callback. The callback may be called
+** from any thread, concurrently; it must not call back into Krait. */
+typedef void (*krait_log_fn)(krait_log_level level, const char* message, void* user_data);
+
+/* Installs a process-wide log callback; messages below `min_level` are
+** dropped. NULL restores the default, which writes WARN and above to stderr.
+** Thread-safe, but a callback may still run briefly on other threads after
+** it has been replaced. */
+KRAIT_API void krait_set_log_callback(krait_log_fn callback, void* user_data, krait_log_level min_level);
+
+/* ======================================================================== */
+/* Models                                                                    */
+/* ======================================================================== */
+
+typedef struct krait_model krait_model;
+
+typedef enum krait_device {
+    KRAIT_DEVICE_CPU = 0,
+    KRAIT_DEVICE_CUDA = 1, /* reserved: returns KRAIT_ERR_UNSUPPORTED in builds without CUDA */
+    KRAIT_DEVICE_FORCE_32BIT = 0x7fffffff
+} krait_device;
+
+typedef enum krait_model_kind {
+    KRAIT_MODEL_SEQUENCE = 0,   /* Mamba language model */
+    KRAIT_MODEL_CLASSIFIER = 1, /* reserved for image classifiers */
+    KRAIT_MODEL_ASSISTANT = 2,  /* reserved for vision-language assistants */
+    KRAIT_MODEL_KIND_FORCE_32BIT = 0x7fffffff
+} krait_model_kind;
+
+/* Called during loading with the fraction done in [0, 1]. Return nonzero to
+** cancel: the load then fails with KRAIT_ERR_CANCELLED and frees everything.
+** Runs on the loading thread. */
+typedef int (*krait_progress_fn)(float fraction, void* user_data);
+
+typedef struct krait_model_params {
+    uint32_t struct_size;        /* sizeof(krait_model_params); set by init */
+    krait_device device;         /* default KRAIT_DEVICE_CPU */
+    krait_progress_fn progress;  /* default NULL */
+    void* progress_user_data;    /* passed to progress */
+} krait_model_params;
+
+/* Fills `params` with defaults. `params` must not be NULL. */
+KRAIT_API void krait_model_params_init(krait_model_params* params);
+
+/* Loads a model from a directory as published on the Hugging Face hub
+** (config.json + model.safetensors or sharded safetensors with
+** model.safetensors.index.json + tokenizer.json). Weights are memory-mapped;
+** F32 tensors are used in place, F16/BF16 are converted to F32 once at load.
+** Every tensor's presence, dtype and shape is checked against the config
+** before the model is returned. `params` may be NULL for defaults.
+** Errors: INVALID_ARGUMENT (NULL path/out), IO (missing files), FORMAT
+** (malformed or inconsistent files; the message names file and tensor),
+** UNSUPPORTED (model_type, dtype, device), CANCELLED, OUT_OF_MEMORY.
+** Thread-safe: several models may load at once. */
+KRAIT_API krait_status krait_model_load(const char* path, const krait_model_params* params, krait_model** out_model);
+
+/* Releases a model. Every session created on it must have been freed
+** first. NULL is a no-op. */
+KRAIT_API void krait_model_free(krait_model* model);
+
+typedef struct krait_model_info {
+    uint32_t struct_size;      /* set by the caller to sizeof(krait_model_info) */
+    krait_model_kind kind;
+    const char* architecture;  /* "mamba"; valid as long as the model */
+    int64_t vocab_size;        /* rows of the output logits (sequence models) */
+    int64_t hidden_size;
+    int64_t num_layers;
+    int64_t state_size;        /* SSM state N (Mamba) */
+    int64_t num_parameters;    /* parameters held by the model */
+    int64_t weight_bytes;      /* bytes of weights as computed on (F32) */
+    int32_t bos_token_id;      /* -1 if none */
+    int32_t eos_token_id;      /* -1 if none */
+    const char* source_dtype;  /* dtype of the file's weights: "F32", "F16", "BF16" */
+} krait_model_info;
+
+/* Fills `info` (whose struct_size the caller sets) with facts about `model`.
+** Thread-safe. Errors: INVALID_ARGUMENT. */
+KRAIT_API krait_status krait_model_get_info(const krait_model* model, krait_model_info* info);
+
+/* ======================================================================== */
+/* Tokenizers                                                                */
+/* ======================================================================== */
+
+/* Hugging Face tokenizer.json: byte-level BPE (GPT-2 / GPT-NeoX) and
+** SentencePiece-style BPE with byte fallback (Llama). Immutable once
+** loaded: thread-safe for all uses. */
+typedef struct krait_tokenizer krait_tokenizer;
+
+/* Loads a tokenizer.json file. Errors: INVALID_ARGUMENT, IO, FORMAT, UNSUPPORTED. */
+KRAIT_API krait_status krait_tokenizer_load(const char* path, krait_tokenizer** out_tokenizer);
+
+/* NULL is a no-op. Must not be called on a tokenizer borrowed from a model. */
+KRAIT_API void krait_tokenizer_free(krait_tokenizer* tokenizer);
+
+/* The tokenizer of a model (borrowed: valid as long as the model; never
+** free it). Errors: INVALID_ARGUMENT, UNSUPPORTED (model without tokenizer.json). */
+KRAIT_API krait_status krait_model_get_tokenizer(const krait_model* model, const krait_tokenizer** out_tokenizer);
+
+/* Encodes `text_len` bytes of UTF-8 into token ids, as HF tokenizers'
+** encode(text, add_special_tokens=...). Writes up to `capacity` ids and sets
+** *n_out to the number of ids. Errors: INVALID_ARGUMENT (NULL, or text that
+** is not valid UTF-8: the message gives the byte offset), BUFFER_TOO_SMALL. */
+KRAIT_API krait_status krait_tokenizer_encode(const krait_tokenizer* tokenizer, const char* text, size_t text_len,
+                                              int add_special_tokens, int32_t* ids, size_t capacity, size_t* n_out);
+
+/* Decodes ids into UTF-8 text (special tokens included). Writes up to
+** `capacity` bytes, no NUL terminator, and sets *n_out to the byte count.
+** Errors: INVALID_ARGUMENT (NULL, id out of range: the message names it),
+** BUFFER_TOO_SMALL. */
+KRAIT_API krait_status krait_tokenizer_decode(const krait_tokenizer* tokenizer, const int32_t* ids, size_t n_ids,
+                                              char* text, size_t capacity, size_t* n_out);
+
+/* Number of ids in the vocabulary, added tokens included. */
+KRAIT_API krait_status krait_tokenizer_vocab_size(const krait_tokenizer* tokenizer, int64_t* out_size);
+
+/* ======================================================================== */
+/* Sessions                                                                  */
+/* ======================================================================== */
+
+/* Per-conversation state over a shared model: recurrent caches, sampling
+** state, scratch buffers. One thread at a time (see CONVENTIONS). */
+typedef struct krait_session krait_session;
+
+typedef struct krait_session_params {
+    uint32_t struct_size; /* sizeof(krait_session_params); set by init */
+    int32_t n_threads;    /* worker threads for this session's calls; 0 = all cores. Default 0 */
+} krait_session_params;
+
+KRAIT_API void krait_session_params_init(krait_session_params* params);
+
+/* Creates a session on `model`. The model must outlive the session.
+** `params` may be NULL. Thread-safe with respect to the model.
+** Errors: INVALID_ARGUMENT, OUT_OF_MEMORY. */
+KRAIT_API krait_status krait_session_create(krait_model* model, const krait_session_params* params,
+                                            krait_session** out_session);
+
+/* NULL is a no-op. Must not overlap a running call on the same session. */
+KRAIT_API void krait_session_free(krait_session* session);
+
+/* Changes the worker thread count (0 = all cores) for later calls. */
+KRAIT_API krait_status krait_session_set_threads(krait_session* session, int32_t n_threads);
+
+/* Requests that the call running on `session` stop as soon as possible; it
+** then returns KRAIT_ERR_ABORTED. The request is cleared when the next call
+** starts. Thread-safe: callable from any thread, also while no call runs. */
+KRAIT_API void krait_session_abort(krait_session* session);
+
+/* ---- Sequence models (KRAIT_MODEL_SEQUENCE) ----------------------------- */
+
+/* Full-sequence forward pass: logits for every position of `batch` rows of
+** `length` token ids each (ids laid out [batch, length], row-major).
+** Writes float32 logits [batch, length, vocab_size] into `logits`, whose
+** capacity is given in floats. Stateless: neither reads nor changes the
+** session's generation state.
+** Errors: INVALID_ARGUMENT (NULL, zero batch or length, id out of range),
+** BUFFER_TOO_SMALL (*n_out = floats needed), WRONG_KIND, ABORTED. */
+KRAIT_API krait_status krait_session_forward(krait_session* session, const int32_t* ids, int64_t batch, int64_t length,
+                                             float* logits, size_t capacity, size_t* n_out);
+
+/* Clears the generation state (empty context). */
+KRAIT_API krait_status krait_session_reset(krait_session* session);
+
+/* Appends `n_ids` tokens to the session's context in one parallel pass
+** (prefill) and, when `logits` is not NULL, writes the logits after the
+** last token ([vocab_size] floats; capacity in floats).
+** Errors: INVALID_ARGUMENT (NULL ids, n_ids 0, id out of range),
+** BUFFER_TOO_SMALL, WRONG_KIND, ABORTED (the state is then reset). */
+KRAIT_API krait_status krait_session_append(krait_session* session, const int32_t* ids, size_t n_ids, float* logits,
+                                            size_t capacity);
+
+typedef struct krait_sampling_params {
+    uint32_t struct_size;
+    float temperature;        /* 0 = greedy (argmax). Default 1.0 */
+    int32_t top_k;            /* keep the k most likely; 0 = off. Default 50 (as transformers) */
+    float top_p;              /* nucleus; 1.0 = off. Default 1.0 */
+    float min_p;              /* drop tokens below min_p * p_max; 0 = off. Default 0 */
+    float repetition_penalty; /* CTRL-style, over the prompt and output; 1.0 = off. Default 1.0 */
+    uint64_t seed;            /* same seed, same inputs: same output. Default 0 */
+} krait_sampling_params;
+
+KRAIT_API void krait_sampling_params_init(krait_sampling_params* params);
+
+/* Called once per generated token with its id and the UTF-8 text it
+** completes (possibly "" while a multi-byte character is incomplete; the
+** pieces concatenated always form valid UTF-8). `piece` is valid only during
+** the call. Return nonzero to stop generating (not an error). */
+typedef int (*krait_token_fn)(int32_t token_id, const char* piece, size_t piece_len, void* user_data);
+
+typedef struct krait_generate_params {
+    uint32_t struct_size;
+    int32_t max_new_tokens;            /* default 32; must be > 0 */
+    krait_sampling_params sampling;    /* defaults as krait_sampling_params_init */
+    const char* const* stop_strings;   /* generation stops once the text ends with one; default NULL */
+    size_t n_stop_strings;
+    int stop_at_eos;                   /* default 1 */
+    krait_token_fn on_token;           /* streaming callback; default NULL */
+    void* user_data;
+} krait_generate_params;
+
+KRAIT_API void krait_generate_params_init(krait_generate_params* params);
+
+/* Generates up to max_new_tokens tokens after the session's current context
+** extended by `prompt_ids` (which may be empty if the context is not). The
+** new tokens become part of the context. Writes the new token ids to `out_ids`
+** (capacity in ids; the output is cut, not refused, when it is shorter than
+** the generation: pass capacity >= max_new_tokens to get all), *n_out = number
+** of new tokens generated. The EOS token, if reached, is included.
+** Errors: INVALID_ARGUMENT (NULL, empty prompt on an empty context, id out of
+** range, bad sampling values: the message names the field), WRONG_KIND,
+** ABORTED (the tokens generated so far remain in the context). */
+KRAIT_API krait_status krait_session_generate(krait_session* session, const int32_t* prompt_ids, size_t n_prompt,
+                                              const krait_generate_params* params, int32_t* out_ids, size_t capacity,
+                                              size_t* n_out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KRAIT_H */

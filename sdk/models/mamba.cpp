@@ -1,0 +1,201 @@
+#include "sdk/models/mamba.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "kernels/cpu/conv1d.h"
+#include "kernels/cpu/norm.h"
+#include "kernels/cpu/selective_scan.h"
+#include "sdk/core/error.h"
+
+namespace krait {
+
+void MambaState::reset() {
+    std::fill(conv.begin(), conv.end(), 0.0f);
+    std::fill(ssm.begin(), ssm.end(), 0.0f);
+    n_tokens = 0;
+}
+
+std::unique_ptr<MambaModel> MambaModel::load(const std::string& dir, const Progress& progress) {
+    auto model = std::unique_ptr<MambaModel>(new MambaModel());
+    MambaConfig& c = model->config_;
+    c = MambaConfig::from_dir(dir);
+    model->loader_ = std::make_unique<WeightLoader>(dir);
+    WeightLoader& w = *model->loader_;
+
+    const int64_t D = c.hidden_size, E = c.intermediate_size, N = c.state_size, K = c.conv_kernel,
+                  R = c.time_step_rank, V = c.vocab_size;
+    const int64_t total_steps = c.num_layers + 2;
+    auto report = [&](int64_t step) {
+        if (progress && !progress(static_cast<float>(step) / static_cast<float>(total_steps)))
+            fail(KRAIT_ERR_CANCELLED, dir + ": loading cancelled by the progress callback");
+    };
+    report(0);
+
+    const std::string emb_name = c.original_layout ? "backbone.embedding.weight" : "backbone.embeddings.weight";
+    model->embeddings_ = w.get(emb_name, {V, D});
+
+    for (int64_t i = 0; i < c.num_layers; ++i) {
+        const std::string p = "backbone.layers." + std::to_string(i) + ".";
+        Layer L;
+        L.norm = w.get(p + "norm.weight", {D});
+        L.in_proj = {w.get(p + "mixer.in_proj.weight", {2 * E, D}),
+                     c.use_bias ? w.get(p + "mixer.in_proj.bias", {2 * E}) : nullptr, D, 2 * E};
+        L.conv_weight = w.get(p + "mixer.conv1d.weight", {E, 1, K});
+        L.conv_bias = c.use_conv_bias ? w.get(p + "mixer.conv1d.bias", {E}) : nullptr;
+        L.x_proj = {w.get(p + "mixer.x_proj.weight", {R + 2 * N, E}), nullptr, E, R + 2 * N};
+        L.dt_proj = {w.get(p + "mixer.dt_proj.weight", {E, R}), nullptr, R, E};
+        L.dt_bias = w.get(p + "mixer.dt_proj.bias", {E});
+        const float* A_log = w.get(p + "mixer.A_log", {E, N});
+        float* A = w.allocate(static_cast<size_t>(N * E));
+        for (int64_t e = 0; e < E; ++e)
+            for (int64_t n = 0; n < N; ++n) A[n * E + e] = -std::exp(A_log[e * N + n]);
+        L.A = A;
+        L.D = w.get(p + "mixer.D", {E});
+        L.out_proj = {w.get(p + "mixer.out_proj.weight", {D, E}),
+                      c.use_bias ? w.get(p + "mixer.out_proj.bias", {D}) : nullptr, E, D};
+        model->layers_.push_back(L);
+        report(i + 1);
+    }
+    model->norm_f_ = w.get("backbone.norm_f.weight", {D});
+    const float* head = c.tie_word_embeddings ? model->embeddings_ : w.get("lm_head.weight", {V, D});
+    model->lm_head_ = {head, nullptr, D, V};
+    report(total_steps);
+    return model;
+}
+
+MambaState MambaModel::new_state() const {
+    const auto& c = config_;
+    MambaState s;
+    s.conv.assign(static_cast<size_t>(c.num_layers * (c.conv_kernel - 1) * c.intermediate_size), 0.0f);
+    s.ssm.assign(static_cast<size_t>(c.num_layers * c.state_size * c.intermediate_size), 0.0f);
+    return s;
+}
+
+void MambaModel::eval(const int32_t* ids, int64_t batch, int64_t length, MambaState* const* states, Logits mode,
+                      float* logits, ThreadPool& pool, MambaWorkspace& ws, const std::atomic<bool>* abort) const {
+    const int64_t V = config_.vocab_size;
+    for (int64_t start = 0; start < length; start += kChunkTokens) {
+        const int64_t n = std::min(kChunkTokens, length - start);
+        const bool last_chunk = start + n == length;
+        Logits chunk_mode = mode;
+        float* out = nullptr;
+        int64_t out_row_stride = 0;  // floats between batch rows of the output
+        if (mode == Logits::All) {
+            out = logits + start * V;
+            out_row_stride = length * V;
+        } else if (mode == Logits::Last) {
+            chunk_mode = last_chunk ? Logits::Last : Logits::None;
+            out = logits;
+            out_row_stride = V;
+        }
+        eval_chunk(ids + start, batch, n, length, states, chunk_mode, out, out_row_stride, pool, ws, abort);
+    }
+}
+
+void MambaModel::eval_chunk(const int32_t* ids, int64_t batch, int64_t length, int64_t ids_stride,
+                            MambaState* const* states, Logits mode, float* logits, int64_t logits_row_stride,
+                            ThreadPool& pool, MambaWorkspace& ws, const std::atomic<bool>* abort) const {
+    const auto& c = config_;
+    const int64_t D = c.hidden_size, E = c.intermediate_size, N = c.state_size, K = c.conv_kernel,
+                  R = c.time_step_rank, V = c.vocab_size;
+    const int64_t M = batch * length;  // rows: batch-major, then time
+    const int64_t x_dbl_width = R + 2 * N;
+    auto grow = [](std::vector<float>& v, int64_t n) {
+        if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
+        return v.data();
+    };
+    float* residual = grow(ws.residual, M * D);  // [M, D], fp32 residual stream
+    float* normed = grow(ws.normed, M * D);      // [M, D]
+    float* xz = grow(ws.xz, M * 2 * E);          // [M, 2E]: x | z
+    float* x_conv = grow(ws.x_conv, M * E);      // [M, E]
+    float* x_dbl = grow(ws.x_dbl, M * x_dbl_width);  // [M, R + 2N]: dt | B | C
+    float* dt = grow(ws.dt, M * E);              // [M, E]
+    float* y = grow(ws.y, M * E);                // [M, E]
+
+    auto check_abort = [&] {
+        if (abort && abort->load(std::memory_order_relaxed)) fail(KRAIT_ERR_ABORTED, "the call was aborted");
+    };
+
+    for (int64_t b = 0; b < batch; ++b)
+        for (int64_t t = 0; t < length; ++t)
+            std::memcpy(residual + (b * length + t) * D, embeddings_ + static_cast<int64_t>(ids[b * ids_stride + t]) * D,
+                        sizeof(float) * D);
+
+    for (int64_t l = 0; l < c.num_layers; ++l) {
+        check_abort();
+        const Layer& L = layers_[l];
+        kernels::rms_norm(residual, D, L.norm, normed, D, M, D, c.norm_eps);
+        run_linear(pool, L.in_proj, normed, M, D, xz, 2 * E);
+
+        // Conv over time per sequence, channels split over threads.
+        pool.parallel_for(E, 16, [&](int64_t e0, int64_t e1) {
+            for (int64_t b = 0; b < batch; ++b) {
+                kernels::CausalConv1dParams p;
+                p.length = length;
+                p.channels = E;
+                p.kernel = K;
+                p.x = xz + b * length * 2 * E;
+                p.x_stride = 2 * E;
+                p.weight = L.conv_weight;
+                p.bias = L.conv_bias;
+                p.history = states[b]->conv.data() + l * (K - 1) * E;
+                p.silu = true;
+                p.y = x_conv + b * length * E;
+                p.y_stride = E;
+                kernels::causal_conv1d(p, e0, e1);
+            }
+        });
+
+        run_linear(pool, L.x_proj, x_conv, M, E, x_dbl, x_dbl_width);
+        run_linear(pool, L.dt_proj, x_dbl, M, x_dbl_width, dt, E);
+
+        // Selective scan per sequence, channels split over threads.
+        pool.parallel_for(E, 16, [&](int64_t e0, int64_t e1) {
+            for (int64_t b = 0; b < batch; ++b) {
+                const int64_t row0 = b * length;
+                kernels::SelectiveScanParams p;
+                p.length = length;
+                p.channels = E;
+                p.state = N;
+                p.u = x_conv + row0 * E;
+                p.u_stride = E;
+                p.delta = dt + row0 * E;
+                p.delta_stride = E;
+                p.delta_bias = L.dt_bias;
+                p.delta_softplus = true;
+                p.A = L.A;
+                p.B = x_dbl + row0 * x_dbl_width + R;
+                p.B_stride = x_dbl_width;
+                p.C = x_dbl + row0 * x_dbl_width + R + N;
+                p.C_stride = x_dbl_width;
+                p.D = L.D;
+                p.z = xz + row0 * 2 * E + E;
+                p.z_stride = 2 * E;
+                p.h = states[b]->ssm.data() + l * N * E;
+                p.y = y + row0 * E;
+                p.y_stride = E;
+                kernels::selective_scan(p, e0, e1);
+            }
+        });
+
+        run_linear(pool, L.out_proj, y, M, E, residual, D, /*accumulate=*/true);
+    }
+    for (int64_t b = 0; b < batch; ++b) states[b]->n_tokens += length;
+
+    if (mode == Logits::None) return;
+    check_abort();
+    if (mode == Logits::All) {
+        kernels::rms_norm(residual, D, norm_f_, normed, D, M, D, c.norm_eps);
+        for (int64_t b = 0; b < batch; ++b)
+            run_linear(pool, lm_head_, normed + b * length * D, length, D, logits + b * logits_row_stride, V);
+    } else {  // Last: one row per sequence
+        for (int64_t b = 0; b < batch; ++b) {
+            kernels::rms_norm(residual + ((b + 1) * length - 1) * D, D, norm_f_, normed, D, 1, D, c.norm_eps);
+            run_linear(pool, lm_head_, normed, 1, D, logits + b * logits_row_stride, V);
+        }
+    }
+}
+
+}  // namespace krait

@@ -1,0 +1,32 @@
+#include "sdk/session/model.h"
+
+#include <filesystem>
+
+#include "sdk/core/error.h"
+#include "sdk/core/log.h"
+
+krait_model::krait_model(const std::string& model_dir, const krait_model_params& params) : dir(model_dir) {
+    namespace fs = std::filesystem;
+    if (!fs::is_directory(model_dir)) krait::fail_io(model_dir + ": not a directory");
+    if (params.device != KRAIT_DEVICE_CPU)
+        krait::fail_unsupported("device " + std::to_string(params.device) + " is not available in this build (CPU only)");
+    krait::MambaModel::Progress progress;
+    if (params.progress) {
+        progress = [&params](float f) { return params.progress(f, params.progress_user_data) == 0; };
+    }
+    mamba = krait::MambaModel::load(model_dir, progress);
+    const fs::path tok = fs::path(model_dir) / "tokenizer.json";
+    if (fs::exists(tok)) tokenizer.impl = krait::Tokenizer::from_file(tok.string());
+    krait::log(KRAIT_LOG_INFO, "loaded " + model_dir + ": mamba, " + std::to_string(mamba->num_parameters()) +
+                                   " parameters (" + mamba->source_dtype() + ")");
+}
+
+krait_model::~krait_model() = default;
+
+void krait_model::check_ids(const int32_t* ids, size_t n) const {
+    const int64_t vocab = vocab_size();
+    for (size_t i = 0; i < n; ++i)
+        if (ids[i] < 0 || ids[i] >= vocab)
+            krait::fail_argument("token id " + std::to_string(ids[i]) + " at position " + std::to_string(i) +
+                                 " is out of range [0, " + std::to_string(vocab) + ")");
+}

@@ -1,0 +1,31 @@
+// krait_model: the C handle of a loaded model — immutable weights plus the
+// tokenizer, shared by any number of sessions and threads.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "krait/krait.h"
+#include "sdk/models/mamba.h"
+#include "sdk/tokenizer/tokenizer.h"
+
+// The tokenizer handle: a standalone one (krait_tokenizer_load) or one owned
+// by a model (krait_model_get_tokenizer, borrowed).
+struct krait_tokenizer {
+    std::unique_ptr<krait::Tokenizer> impl;
+};
+
+struct krait_model {
+    // Loads `dir`; throws krait::Error. The tokenizer is optional (tokenizer.json).
+    krait_model(const std::string& dir, const krait_model_params& params);
+    ~krait_model();
+
+    krait_model_kind kind = KRAIT_MODEL_SEQUENCE;
+    std::string dir;
+    std::unique_ptr<krait::MambaModel> mamba;
+    krait_tokenizer tokenizer;  // impl is null when the directory has no tokenizer.json
+
+    // Throws KRAIT_ERR_INVALID_ARGUMENT naming the first id outside [0, vocab).
+    void check_ids(const int32_t* ids, size_t n) const;
+    int64_t vocab_size() const { return mamba->config().vocab_size; }
+};

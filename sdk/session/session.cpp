@@ -82,8 +82,9 @@ size_t krait_session::generate(const int32_t* prompt_ids, size_t n_prompt, const
     }
     if (n_prompt == 0 && context_.empty()) fail_argument("empty prompt on an empty context: nothing to continue from");
     const krait::Tokenizer* tok = model.tokenizer.impl.get();
-    if ((!stops.empty() || params.on_token) && !tok)
-        krait::fail_unsupported("streaming text and stop strings need a tokenizer; " + model.dir + " has no tokenizer.json");
+    // Without a tokenizer, streaming still reports ids (with empty text pieces); stop strings cannot work.
+    if (!stops.empty() && !tok)
+        krait::fail_unsupported("stop strings need a tokenizer; " + model.dir + " has no tokenizer.json");
 
     if (n_prompt > 0 || !pending_.empty()) append(prompt_ids, n_prompt, nullptr);
     abort_requested.store(false);

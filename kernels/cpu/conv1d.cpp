@@ -59,9 +59,12 @@ void causal_conv1d(const CausalConv1dParams& p, int64_t c_begin, int64_t c_end) 
             else continue;  // zero padding
             acc += wt.segment(k * n, n) * Eigen::Map<const Arr>(src, n);
         }
-        Eigen::Map<Arr> out(p.y + t * p.y_stride + c_begin, n);
-        if (p.silu) out = acc / (1.0f + (-acc).exp());
-        else out = acc;
+        // exp is evaluated into `acc` (our own aligned array), never into the
+        // caller's buffer: Eigen would otherwise use scalar std::exp for an
+        // unaligned head and SIMD exp for the rest, making results depend on
+        // buffer addresses. Bitwise-reproducible results need this.
+        if (p.silu) acc = acc / (1.0f + (-acc).exp());
+        Eigen::Map<Arr>(p.y + t * p.y_stride + c_begin, n) = acc;
     }
     update_history(p, c_begin, c_end);
 }

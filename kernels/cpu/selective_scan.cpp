@@ -7,6 +7,12 @@ namespace krait::kernels {
 // Vectorised over a block of channels: every operation below is a contiguous
 // SIMD loop of width `n` (Eigen's exp is the vectorised polynomial one). The
 // state h[N, E] of the block stays in L1/L2 across time steps.
+//
+// Every exp() is assigned to one of the local arrays (aligned, owned here),
+// never directly into a caller's buffer: for an unaligned destination Eigen
+// computes the head with scalar std::exp and the rest with SIMD exp, which
+// would make results depend on buffer addresses. Bitwise reproducibility
+// across sessions and runs needs this.
 void selective_scan(const SelectiveScanParams& p, int64_t e_begin, int64_t e_end) {
     using Arr = Eigen::ArrayXf;
     using CMap = Eigen::Map<const Arr>;
@@ -29,8 +35,9 @@ void selective_scan(const SelectiveScanParams& p, int64_t e_begin, int64_t e_end
         for (int64_t s = 0; s < p.state; ++s) {
             Eigen::Map<Arr> h(p.h + s * E + e_begin, n);
             dA = (delta * CMap(p.A + s * E + e_begin, n)).exp();
-            h = dA * h + du * B_t[s];
-            y += h * C_t[s];
+            dA = dA * h + du * B_t[s];  // the new state, computed in our own array
+            h = dA;
+            y += dA * C_t[s];
         }
         if (p.D) y += CMap(p.D + e_begin, n) * u;
         if (p.z) {

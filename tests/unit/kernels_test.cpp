@@ -189,4 +189,60 @@ TEST(ThreadPool, CoversRangeExactlyOnce) {
     }
 }
 
+TEST(Determinism, KernelsGiveBitwiseEqualResultsAtAnyBufferAlignment) {
+    // Sessions must reproduce each other exactly, whatever addresses their
+    // buffers get: run each kernel on copies shifted by 0..3 floats.
+    std::mt19937 rng(6);
+    const int64_t L = 11, E = 40, N = 16, K = 4;
+    auto u = random_vector(rng, L * E + 8), delta = random_vector(rng, L * E + 8, -3, 1), A = random_vector(rng, N * E, -4, -1);
+    auto BC = random_vector(rng, L * 2 * N), z = random_vector(rng, L * E + 8), D = random_vector(rng, E);
+    auto w = random_vector(rng, E * K), bias = random_vector(rng, E);
+    std::vector<std::vector<float>> scan_out, conv_out;
+    for (int shift = 0; shift < 4; ++shift) {
+        // The same values, placed `shift` floats further into a buffer.
+        auto shifted = [shift](const std::vector<float>& v) {
+            std::vector<float> out(v.size() + 4);
+            std::copy(v.begin(), v.end(), out.begin() + shift);
+            return out;
+        };
+        std::vector<float> us = shifted(u), ds = shifted(delta), zs = shifted(z);
+        std::vector<float> y(L * E + 8), h(N * E + 8, 0.0f), yc(L * E + 8);
+        krait::kernels::SelectiveScanParams p;
+        p.length = L; p.channels = E; p.state = N;
+        p.u = us.data() + shift; p.u_stride = E;
+        p.delta = ds.data() + shift; p.delta_stride = E;
+        p.A = A.data(); p.B = BC.data(); p.B_stride = 2 * N; p.C = BC.data() + N; p.C_stride = 2 * N;
+        p.D = D.data(); p.z = zs.data() + shift; p.z_stride = E;
+        p.h = h.data() + shift; p.y = y.data() + shift; p.y_stride = E;
+        krait::kernels::selective_scan(p, 0, E);
+        scan_out.emplace_back(y.begin() + shift, y.begin() + shift + L * E);
+        krait::kernels::CausalConv1dParams c{L, E, K, us.data() + shift, E, w.data(), bias.data(), nullptr, true,
+                                             yc.data() + shift, E};
+        krait::kernels::causal_conv1d(c, 0, E);
+        conv_out.emplace_back(yc.begin() + shift, yc.begin() + shift + L * E);
+    }
+    for (int shift = 1; shift < 4; ++shift) {
+        EXPECT_EQ(scan_out[shift], scan_out[0]) << "selective_scan differs at shift " << shift;
+        EXPECT_EQ(conv_out[shift], conv_out[0]) << "causal_conv1d differs at shift " << shift;
+    }
+}
+
+TEST(Determinism, LinearGivesBitwiseEqualResultsAtAnyBufferAlignment) {
+    std::mt19937 rng(7);
+    for (int64_t M : {1, 3, 40}) {
+        const int64_t K = 37, N = 29;
+        auto x = random_vector(rng, M * K + 8), w = random_vector(rng, N * K + 8);
+        std::vector<std::vector<float>> outs;
+        for (int shift = 0; shift < 4; ++shift) {
+            std::vector<float> xs(x.size() + 4), ws(w.size() + 4), y(M * N + 8);
+            std::copy(x.begin(), x.end(), xs.begin() + shift);
+            std::copy(w.begin(), w.end(), ws.begin() + shift);
+            krait::kernels::LinearParams p{M, K, N, xs.data() + shift, K, ws.data() + shift, nullptr, y.data() + shift, N, false};
+            krait::kernels::linear(p, 0, N);
+            outs.emplace_back(y.begin() + shift, y.begin() + shift + M * N);
+        }
+        for (int shift = 1; shift < 4; ++shift) EXPECT_EQ(outs[shift], outs[0]) << "M=" << M << " shift " << shift;
+    }
+}
+
 }  // namespace

@@ -91,7 +91,7 @@ size_t krait_session::generate(const int32_t* prompt_ids, size_t n_prompt, const
 
     krait::TextStream stream(stops);
     const int32_t eos = model.mamba->config().eos_token_id;
-    std::vector<int32_t> generated;
+    std::vector<int32_t> generated, decodable;
     std::vector<float> logits;
     for (int32_t i = 0; i < params.max_new_tokens; ++i) {
         if (abort_requested.load()) krait::fail(KRAIT_ERR_ABORTED, "generation aborted");
@@ -106,7 +106,10 @@ size_t krait_session::generate(const int32_t* prompt_ids, size_t n_prompt, const
         bool done = at_eos || i + 1 == params.max_new_tokens;
         std::string piece;
         if (tok) {
-            const std::string text = tok->decode(generated, /*skip_special_tokens=*/true);
+            // Embedding rows past the tokenizer's vocabulary (vocab padded to a
+            // multiple of 8) have no text: they are streamed as ids with no text.
+            if (token < tok->vocab_size()) decodable.push_back(token);
+            const std::string text = tok->decode(decodable, /*skip_special_tokens=*/true);
             piece = stream.update(text);
             if (stream.stopped()) done = true;
             else if (done) piece += stream.flush(text);

@@ -1,0 +1,175 @@
+#include "sdk/tokenizer/unicode.h"
+
+#include <unicode/bytestream.h>
+#include <unicode/normalizer2.h>
+#include <unicode/uchar.h>
+
+#include "sdk/core/error.h"
+
+namespace krait::tok {
+
+namespace {
+
+// Checks the sequence at text[pos] against Unicode Table 3-7 (well-formed UTF-8 byte sequences).
+// Returns its length when well-formed, else 0 and sets `subpart` to the length of the maximal
+// subpart (lead byte plus the continuation bytes that were still acceptable), at least 1.
+size_t well_formed_length(std::string_view text, size_t pos, size_t& subpart) {
+    const auto byte = [&](size_t i) { return static_cast<unsigned char>(text[i]); };
+    const unsigned char lead = byte(pos);
+    subpart = 1;
+    if (lead < 0x80) return 1;
+    size_t need;
+    unsigned char lo = 0x80, hi = 0xBF;  // allowed range of the second byte
+    if (lead >= 0xC2 && lead <= 0xDF) {
+        need = 2;
+    } else if (lead >= 0xE0 && lead <= 0xEF) {
+        need = 3;
+        if (lead == 0xE0) lo = 0xA0;  // no overlong forms
+        if (lead == 0xED) hi = 0x9F;  // no surrogates
+    } else if (lead >= 0xF0 && lead <= 0xF4) {
+        need = 4;
+        if (lead == 0xF0) lo = 0x90;  // no overlong forms
+        if (lead == 0xF4) hi = 0x8F;  // nothing above U+10FFFF
+    } else {
+        return 0;  // 80..C1 and F5..FF never start a sequence
+    }
+    for (size_t k = 1; k < need; ++k) {
+        if (pos + k >= text.size()) return 0;
+        const unsigned char c = byte(pos + k);
+        const unsigned char min = k == 1 ? lo : 0x80, max = k == 1 ? hi : 0xBF;
+        if (c < min || c > max) return 0;
+        subpart = k + 1;
+    }
+    return need;
+}
+
+}  // namespace
+
+size_t find_invalid_utf8(std::string_view text) {
+    size_t pos = 0;
+    while (pos < text.size()) {
+        // ASCII runs are the common case: skip them 1 byte at a time without the table walk.
+        if (static_cast<unsigned char>(text[pos]) < 0x80) {
+            ++pos;
+            continue;
+        }
+        size_t subpart;
+        const size_t len = well_formed_length(text, pos, subpart);
+        if (len == 0) return pos;
+        pos += len;
+    }
+    return std::string_view::npos;
+}
+
+char32_t next_code_point(std::string_view text, size_t& pos) {
+    const auto b = [&](size_t i) { return static_cast<char32_t>(static_cast<unsigned char>(text[i])); };
+    const char32_t lead = b(pos);
+    if (lead < 0x80) {
+        pos += 1;
+        return lead;
+    }
+    if (lead < 0xE0) {
+        const char32_t cp = ((lead & 0x1F) << 6) | (b(pos + 1) & 0x3F);
+        pos += 2;
+        return cp;
+    }
+    if (lead < 0xF0) {
+        const char32_t cp = ((lead & 0x0F) << 12) | ((b(pos + 1) & 0x3F) << 6) | (b(pos + 2) & 0x3F);
+        pos += 3;
+        return cp;
+    }
+    const char32_t cp =
+        ((lead & 0x07) << 18) | ((b(pos + 1) & 0x3F) << 12) | ((b(pos + 2) & 0x3F) << 6) | (b(pos + 3) & 0x3F);
+    pos += 4;
+    return cp;
+}
+
+void append_utf8(std::string& out, char32_t cp) {
+    if (cp < 0x80) {
+        out.push_back(static_cast<char>(cp));
+    } else if (cp < 0x800) {
+        out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
+        out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+    } else if (cp < 0x10000) {
+        out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
+        out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+        out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+    } else {
+        out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
+        out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
+        out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+        out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+    }
+}
+
+std::string utf8_lossy(std::string_view bytes) {
+    std::string out;
+    out.reserve(bytes.size());
+    size_t pos = 0;
+    while (pos < bytes.size()) {
+        size_t subpart;
+        const size_t len = well_formed_length(bytes, pos, subpart);
+        if (len > 0) {
+            out.append(bytes.substr(pos, len));
+            pos += len;
+        } else {
+            out.append("\xEF\xBF\xBD");  // U+FFFD
+            pos += subpart;
+        }
+    }
+    return out;
+}
+
+std::string nfc(std::string_view text) {
+    bool ascii = true;
+    for (const char c : text) {
+        if (static_cast<unsigned char>(c) >= 0x80) {
+            ascii = false;
+            break;
+        }
+    }
+    if (ascii) return std::string(text);
+
+    // ICU's NFC instance is a process-wide singleton, safe for concurrent const use. It is fetched
+    // once behind a C++ static so the one-time initialisation is ordered in a way ThreadSanitizer
+    // can see (ICU's own once-guard lives in uninstrumented code and would be reported as a race).
+    static const icu::Normalizer2* const normalizer = [] {
+        UErrorCode st = U_ZERO_ERROR;
+        const icu::Normalizer2* n = icu::Normalizer2::getNFCInstance(st);
+        return U_SUCCESS(st) ? n : nullptr;
+    }();
+    if (!normalizer) fail(KRAIT_ERR_INTERNAL, "ICU NFC normalizer unavailable (ICU data missing?)");
+    UErrorCode status = U_ZERO_ERROR;
+    std::string out;
+    out.reserve(text.size());
+    icu::StringByteSink<std::string> sink(&out);
+    normalizer->normalizeUTF8(0, icu::StringPiece(text.data(), static_cast<int32_t>(text.size())), sink, nullptr,
+                              status);
+    if (U_FAILURE(status))
+        fail(KRAIT_ERR_INTERNAL, std::string("ICU NFC normalization failed: ") + u_errorName(status));
+    return out;
+}
+
+bool is_whitespace(char32_t cp) {
+    if (cp < 0x80) return cp == ' ' || (cp >= 0x09 && cp <= 0x0D);
+    return u_isUWhiteSpace(static_cast<UChar32>(cp));
+}
+
+bool is_letter(char32_t cp) {
+    if (cp < 0x80) return (cp | 0x20) >= 'a' && (cp | 0x20) <= 'z';
+    return (U_GET_GC_MASK(static_cast<UChar32>(cp)) & U_GC_L_MASK) != 0;
+}
+
+bool is_number(char32_t cp) {
+    if (cp < 0x80) return cp >= '0' && cp <= '9';
+    return (U_GET_GC_MASK(static_cast<UChar32>(cp)) & U_GC_N_MASK) != 0;
+}
+
+bool is_word(char32_t cp) {
+    if (cp < 0x80) return is_letter(cp) || is_number(cp) || cp == '_';
+    const auto c = static_cast<UChar32>(cp);
+    return u_hasBinaryProperty(c, UCHAR_ALPHABETIC) || u_hasBinaryProperty(c, UCHAR_JOIN_CONTROL) ||
+           (U_GET_GC_MASK(c) & (U_GC_M_MASK | U_GC_ND_MASK | U_GC_PC_MASK)) != 0;
+}
+
+}  // namespace krait::tok

@@ -303,7 +303,8 @@ typedef struct krait_generate_params {
     uint32_t struct_size;
     int32_t max_new_tokens;            /* default 32; must be > 0 */
     krait_sampling_params sampling;    /* defaults as krait_sampling_params_init */
-    const char* const* stop_strings;   /* generation stops once the text ends with one; default NULL */
+    const char* const* stop_strings;   /* generation stops once the text contains one; the text streamed
+                                          ** and returned ends right before it. Default NULL */
     size_t n_stop_strings;
     int stop_at_eos;                   /* default 1 */
     krait_token_fn on_token;           /* streaming callback; default NULL */

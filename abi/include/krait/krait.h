@@ -294,9 +294,11 @@ typedef struct krait_sampling_params {
 KRAIT_API void krait_sampling_params_init(krait_sampling_params* params);
 
 /* Called once per generated token with its id and the UTF-8 text it
-** completes (possibly "" while a multi-byte character is incomplete; the
-** pieces concatenated always form valid UTF-8). `piece` is valid only during
-** the call. Return nonzero to stop generating (not an error). */
+** completes (possibly "" while a multi-byte character is incomplete or a
+** stop string may be starting; the pieces concatenated always form valid
+** UTF-8, special tokens such as EOS excluded). For a model without a
+** tokenizer every piece is "". `piece` is valid only during the call.
+** Return nonzero to stop generating (not an error). */
 typedef int (*krait_token_fn)(int32_t token_id, const char* piece, size_t piece_len, void* user_data);
 
 typedef struct krait_generate_params {
@@ -320,7 +322,8 @@ KRAIT_API void krait_generate_params_init(krait_generate_params* params);
 ** the generation: pass capacity >= max_new_tokens to get all), *n_out = number
 ** of new tokens generated. The EOS token, if reached, is included.
 ** Errors: INVALID_ARGUMENT (NULL, empty prompt on an empty context, id out of
-** range, bad sampling values: the message names the field), WRONG_KIND,
+** range, bad sampling values: the message names the field), UNSUPPORTED
+** (stop strings on a model without tokenizer.json), WRONG_KIND,
 ** ABORTED (the tokens generated so far remain in the context). */
 KRAIT_API krait_status krait_session_generate(krait_session* session, const int32_t* prompt_ids, size_t n_prompt,
                                               const krait_generate_params* params, int32_t* out_ids, size_t capacity,

@@ -1,0 +1,371 @@
+/*
+** krait.hpp — a header-only C++17 layer over the C interface in krait.h.
+**
+** It adds nothing the C ABI does not do; it only makes the C ABI pleasant
+** and safe to use from C++:
+**
+**  * Handles own their C object through std::unique_ptr with the matching
+**    krait_*_free() as deleter: move-only, released exactly once. A moved-from
+**    handle holds NULL; calling a method on it throws krait::Exception with
+**    KRAIT_ERR_INVALID_ARGUMENT (the library rejects the NULL), it never crashes.
+**  * Every non-OK status becomes a krait::Exception carrying the status and
+**    the library's message (krait_last_error() at the time of the failure).
+**  * Variable-size outputs come back as std::vector / std::string; the
+**    size-query protocol of the C ABI is handled here.
+**  * Callbacks are std::function. An exception thrown by a callback stops the
+**    C call (the callback reports "stop" to the library) and is rethrown
+**    from the wrapper method once the C call has returned, so no C++
+**    exception ever unwinds through the library.
+**
+** Lifetimes and threading are those of the C ABI (see krait.h): a Model must
+** outlive its Sessions and any Tokenizer borrowed from it; a Session is used
+** by one thread at a time, except Session::abort().
+**
+**     krait::Model model = krait::Model::load("models/mamba-130m");
+**     krait::Tokenizer tok = model.tokenizer();
+**     krait::Session session(model);
+**     krait::GenerateOptions opt;
+**     opt.max_new_tokens = 64;
+**     session.generate(tok.encode("Hello"), opt, [](int32_t, std::string_view piece) {
+**         std::cout << piece << std::flush;
+**         return false;  // false: keep going
+**     });
+*/
+#ifndef KRAIT_HPP
+#define KRAIT_HPP
+
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "krait/krait.h"
+
+namespace krait {
+
+/* ---- Errors ------------------------------------------------------------- */
+
+/* Thrown for every non-OK status. what() is the library's message. */
+class Exception : public std::runtime_error {
+public:
+    Exception(krait_status status, const std::string& message)
+        : std::runtime_error(message.empty() ? std::string(krait_status_string(status)) : message), status_(status) {}
+
+    krait_status status() const noexcept { return status_; }
+
+private:
+    krait_status status_;
+};
+
+namespace detail {
+
+/* Turns a status into an exception; the message is read right away, before
+** any other Krait call on this thread can replace it. */
+inline void check(krait_status status) {
+    if (status != KRAIT_OK) throw Exception(status, krait_last_error());
+}
+
+struct ModelDeleter {
+    void operator()(krait_model* m) const noexcept { krait_model_free(m); }
+};
+struct SessionDeleter {
+    void operator()(krait_session* s) const noexcept { krait_session_free(s); }
+};
+/* A tokenizer borrowed from a model must never be freed: the deleter knows
+** which kind it holds. */
+struct TokenizerDeleter {
+    bool owning = false;
+    void operator()(const krait_tokenizer* t) const noexcept {
+        if (owning) krait_tokenizer_free(const_cast<krait_tokenizer*>(t));
+    }
+};
+
+/* Carries a C++ callback and the first exception it threw across a C call. */
+template <class Fn>
+struct CallbackBox {
+    Fn* fn;
+    std::exception_ptr error;
+};
+
+/* Runs `fn` for a C callback: returns the C "stop" flag; an exception is
+** captured (and generation stopped) instead of unwinding through C frames. */
+template <class Box, class... Args>
+int invoke_callback(Box* box, Args&&... args) noexcept {
+    if (box->error) return 1;
+    try {
+        return (*box->fn)(std::forward<Args>(args)...) ? 1 : 0;
+    } catch (...) {
+        box->error = std::current_exception();
+        return 1;
+    }
+}
+
+}  // namespace detail
+
+/* Run-time library version (krait_version()); compare with KRAIT_VERSION_NUMBER. */
+inline uint32_t version() noexcept { return krait_version(); }
+inline std::string version_string() { return krait_version_string(); }
+
+/* Throws KRAIT_ERR_UNSUPPORTED if the library loaded at run time cannot
+** serve a program built against this header (other major version, or an
+** older minor version). */
+inline void check_version() {
+    const uint32_t v = krait_version();
+    if (v / 1000000 != KRAIT_VERSION_MAJOR || v < KRAIT_VERSION_NUMBER)
+        throw Exception(KRAIT_ERR_UNSUPPORTED, std::string("libkrait ") + krait_version_string() +
+                                                   " is too old or incompatible for a program built against krait.h " +
+                                                   std::to_string(KRAIT_VERSION_NUMBER));
+}
+
+/* ---- Tokenizer ---------------------------------------------------------- */
+
+/* A tokenizer: owned (Tokenizer::load) or borrowed from a Model
+** (Model::tokenizer(), valid as long as that model). Immutable: all methods
+** are thread-safe. */
+class Tokenizer {
+public:
+    /* An owning tokenizer read from a tokenizer.json file. */
+    static Tokenizer load(const std::string& path) {
+        krait_tokenizer* t = nullptr;
+        detail::check(krait_tokenizer_load(path.c_str(), &t));
+        return Tokenizer(t, /*owning=*/true);
+    }
+
+    /* A non-owning view of a tokenizer handle (e.g. one from krait_model_get_tokenizer). */
+    static Tokenizer borrow(const krait_tokenizer* t) noexcept { return Tokenizer(t, /*owning=*/false); }
+
+    bool owning() const noexcept { return handle_.get_deleter().owning; }
+    const krait_tokenizer* get() const noexcept { return handle_.get(); }
+    explicit operator bool() const noexcept { return handle_ != nullptr; }
+
+    /* UTF-8 text -> ids, as Hugging Face's encode(text, add_special_tokens). */
+    std::vector<int32_t> encode(std::string_view text, bool add_special_tokens = true) const {
+        // One call in the common case: a token covers at least one byte, plus
+        // a few special tokens; BUFFER_TOO_SMALL tells the exact size otherwise.
+        std::vector<int32_t> ids(text.size() + 16);
+        size_t n = 0;
+        krait_status s = krait_tokenizer_encode(handle_.get(), text.data(), text.size(), add_special_tokens ? 1 : 0,
+                                                ids.data(), ids.size(), &n);
+        if (s == KRAIT_ERR_BUFFER_TOO_SMALL) {
+            ids.resize(n);
+            s = krait_tokenizer_encode(handle_.get(), text.data(), text.size(), add_special_tokens ? 1 : 0, ids.data(),
+                                       ids.size(), &n);
+        }
+        detail::check(s);
+        ids.resize(n);
+        return ids;
+    }
+
+    /* ids -> UTF-8 text (special tokens included). */
+    std::string decode(const int32_t* ids, size_t n_ids) const {
+        std::string text(n_ids * 8 + 16, '\0');
+        size_t n = 0;
+        krait_status s = krait_tokenizer_decode(handle_.get(), ids, n_ids, text.data(), text.size(), &n);
+        if (s == KRAIT_ERR_BUFFER_TOO_SMALL) {
+            text.resize(n);
+            s = krait_tokenizer_decode(handle_.get(), ids, n_ids, text.data(), text.size(), &n);
+        }
+        detail::check(s);
+        text.resize(n);
+        return text;
+    }
+    std::string decode(const std::vector<int32_t>& ids) const { return decode(ids.data(), ids.size()); }
+
+    /* Number of ids, added tokens included. */
+    int64_t vocab_size() const {
+        int64_t n = 0;
+        detail::check(krait_tokenizer_vocab_size(handle_.get(), &n));
+        return n;
+    }
+
+private:
+    Tokenizer(const krait_tokenizer* t, bool owning) noexcept : handle_(t, detail::TokenizerDeleter{owning}) {}
+
+    std::unique_ptr<const krait_tokenizer, detail::TokenizerDeleter> handle_;
+};
+
+/* ---- Model -------------------------------------------------------------- */
+
+/* Load progress: fraction done in [0, 1]; return true to cancel the load
+** (it then throws KRAIT_ERR_CANCELLED). Same sense as the C callback. */
+using ProgressFn = std::function<bool(float fraction)>;
+
+/* A loaded model: immutable, shareable by any number of threads and Sessions. */
+class Model {
+public:
+    /* Loads a model directory (see krait_model_load). `params` may be NULL for
+    ** defaults; its progress fields are used as given. */
+    static Model load(const std::string& path, const krait_model_params* params = nullptr) {
+        krait_model* m = nullptr;
+        detail::check(krait_model_load(path.c_str(), params, &m));
+        return Model(m);
+    }
+
+    /* Loads with a C++ progress callback (may be empty) on `device`. */
+    static Model load(const std::string& path, const ProgressFn& progress, krait_device device = KRAIT_DEVICE_CPU) {
+        krait_model_params p;
+        krait_model_params_init(&p);
+        p.device = device;
+        detail::CallbackBox<const ProgressFn> box{&progress, nullptr};
+        if (progress) {
+            p.progress = [](float fraction, void* user) -> int {
+                return detail::invoke_callback(static_cast<detail::CallbackBox<const ProgressFn>*>(user), fraction);
+            };
+            p.progress_user_data = &box;
+        }
+        krait_model* m = nullptr;
+        const krait_status s = krait_model_load(path.c_str(), &p, &m);
+        if (box.error) std::rethrow_exception(box.error);  // the load was cancelled and freed
+        detail::check(s);
+        return Model(m);
+    }
+
+    /* Takes ownership of a handle from krait_model_load. */
+    explicit Model(krait_model* handle) noexcept : handle_(handle) {}
+
+    krait_model* get() const noexcept { return handle_.get(); }
+    krait_model* release() noexcept { return handle_.release(); }
+    explicit operator bool() const noexcept { return handle_ != nullptr; }
+
+    krait_model_info info() const {
+        krait_model_info i{};
+        i.struct_size = sizeof i;
+        detail::check(krait_model_get_info(handle_.get(), &i));
+        return i;
+    }
+
+    /* The model's own tokenizer, borrowed: valid as long as this model.
+    ** Throws KRAIT_ERR_UNSUPPORTED if the directory had no tokenizer.json.
+    ** Not callable on a temporary Model, whose tokenizer would dangle. */
+    Tokenizer tokenizer() && = delete;
+    Tokenizer tokenizer() const& {
+        const krait_tokenizer* t = nullptr;
+        detail::check(krait_model_get_tokenizer(handle_.get(), &t));
+        return Tokenizer::borrow(t);
+    }
+
+private:
+    std::unique_ptr<krait_model, detail::ModelDeleter> handle_;
+};
+
+/* ---- Session ------------------------------------------------------------ */
+
+/* Streaming callback: the new token id and the text it completes (maybe
+** empty, valid only during the call). Return true to stop generating. */
+using TokenFn = std::function<bool(int32_t token_id, std::string_view piece)>;
+
+/* krait_generate_params with owned stop strings; the defaults are the
+** library's (read from krait_generate_params_init). */
+struct GenerateOptions {
+    int32_t max_new_tokens;
+    krait_sampling_params sampling;
+    std::vector<std::string> stop_strings;
+    bool stop_at_eos;
+
+    GenerateOptions() {
+        krait_generate_params p;
+        krait_generate_params_init(&p);
+        max_new_tokens = p.max_new_tokens;
+        sampling = p.sampling;
+        stop_at_eos = p.stop_at_eos != 0;
+    }
+};
+
+/* One conversation over a Model (which must outlive it). One thread at a time. */
+class Session {
+public:
+    /* n_threads: worker threads for this session's calls, 0 = all cores. */
+    explicit Session(const Model& model, int32_t n_threads = 0) {
+        krait_session_params p;
+        krait_session_params_init(&p);
+        p.n_threads = n_threads;
+        krait_session* s = nullptr;
+        detail::check(krait_session_create(model.get(), &p, &s));
+        handle_.reset(s);
+        vocab_size_ = model.info().vocab_size;
+    }
+    /* A session on a temporary Model would outlive it. */
+    explicit Session(Model&& model, int32_t n_threads = 0) = delete;
+
+    krait_session* get() const noexcept { return handle_.get(); }
+    explicit operator bool() const noexcept { return handle_ != nullptr; }
+
+    void set_threads(int32_t n_threads) { detail::check(krait_session_set_threads(handle_.get(), n_threads)); }
+
+    /* Asks the running call to stop (it throws KRAIT_ERR_ABORTED). Any thread. */
+    void abort() noexcept { krait_session_abort(handle_.get()); }
+
+    /* Clears the generation state. */
+    void reset() { detail::check(krait_session_reset(handle_.get())); }
+
+    /* Stateless full-sequence pass over ids laid out [batch, length]; returns
+    ** logits [batch, length, vocab_size], row-major. */
+    std::vector<float> forward(const std::vector<int32_t>& ids, int64_t batch, int64_t length) {
+        if (batch > 0 && length > 0 && ids.size() != static_cast<size_t>(batch) * static_cast<size_t>(length))
+            throw Exception(KRAIT_ERR_INVALID_ARGUMENT, "forward: ids holds " + std::to_string(ids.size()) +
+                                                            " ids, batch * length is " + std::to_string(batch * length));
+        size_t n = 0;
+        detail::check(krait_session_forward(handle_.get(), ids.data(), batch, length, nullptr, 0, &n));  // size query
+        std::vector<float> logits(n);
+        detail::check(krait_session_forward(handle_.get(), ids.data(), batch, length, logits.data(), logits.size(), &n));
+        return logits;
+    }
+
+    /* Appends ids to the context (prefill) and returns the logits after the
+    ** last one ([vocab_size]). */
+    std::vector<float> append(const std::vector<int32_t>& ids) {
+        std::vector<float> logits(static_cast<size_t>(vocab_size_ > 0 ? vocab_size_ : 0));
+        detail::check(krait_session_append(handle_.get(), ids.data(), ids.size(), logits.data(), logits.size()));
+        return logits;
+    }
+
+    /* Generates after the context extended by `prompt` (may be empty if the
+    ** context is not) and returns the new ids (EOS included if reached).
+    ** `on_token` (may be empty) streams each token as it is produced. */
+    std::vector<int32_t> generate(const std::vector<int32_t>& prompt, const GenerateOptions& options = {},
+                                  const TokenFn& on_token = {}) {
+        std::vector<const char*> stops;
+        stops.reserve(options.stop_strings.size());
+        for (const std::string& s : options.stop_strings) stops.push_back(s.c_str());
+
+        krait_generate_params p;
+        krait_generate_params_init(&p);
+        p.max_new_tokens = options.max_new_tokens;
+        p.sampling = options.sampling;
+        p.sampling.struct_size = sizeof p.sampling;
+        p.stop_strings = stops.empty() ? nullptr : stops.data();
+        p.n_stop_strings = stops.size();
+        p.stop_at_eos = options.stop_at_eos ? 1 : 0;
+        detail::CallbackBox<const TokenFn> box{&on_token, nullptr};
+        if (on_token) {
+            p.on_token = [](int32_t id, const char* piece, size_t len, void* user) -> int {
+                return detail::invoke_callback(static_cast<detail::CallbackBox<const TokenFn>*>(user), id,
+                                               std::string_view(piece, len));
+            };
+            p.user_data = &box;
+        }
+
+        std::vector<int32_t> out(options.max_new_tokens > 0 ? static_cast<size_t>(options.max_new_tokens) : 0);
+        size_t n = 0;
+        const krait_status s = krait_session_generate(handle_.get(), prompt.data(), prompt.size(), &p,
+                                                      out.empty() ? nullptr : out.data(), out.size(), &n);
+        if (box.error) std::rethrow_exception(box.error);
+        detail::check(s);
+        out.resize(n < out.size() ? n : out.size());
+        return out;
+    }
+
+private:
+    std::unique_ptr<krait_session, detail::SessionDeleter> handle_;
+    int64_t vocab_size_ = 0;
+};
+
+}  // namespace krait
+
+#endif /* KRAIT_HPP */

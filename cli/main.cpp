@@ -1,0 +1,684 @@
+// krait — the command-line tool of the Krait SDK.
+//
+//   krait generate -m DIR -p TEXT [options]   stream generated text to stdout
+//   krait info -m DIR                         facts about a model
+//   krait tokenize (-m DIR | -t FILE) -p TEXT token ids of a text
+//
+// It uses only the public interface (krait.h through the C++ layer
+// krait.hpp), like any other program built on the SDK.
+//
+// Exit codes: 0 success, 1 an SDK error ("krait: error: <krait_last_error()>"),
+// 2 bad usage (with a usage message), 130 interrupted (Ctrl-C).
+//
+// Ctrl-C: SIGINT is blocked in every thread and taken by one watcher thread
+// (sigwait), which sets a flag and calls krait_session_abort(), the one call
+// the ABI allows from any thread at any time. Loading and generation then stop
+// cleanly and the statistics so far are still printed. A second Ctrl-C ends the
+// process at once.
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <limits>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <type_traits>
+#include <vector>
+
+#include "krait/krait.hpp"
+
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitError = 1;
+constexpr int kExitUsage = 2;
+constexpr int kExitInterrupted = 130;  // 128 + SIGINT, as shells report it
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_between(Clock::time_point a, Clock::time_point b) {
+    return std::chrono::duration<double>(b - a).count();
+}
+
+// "12.3 ms" below a second, "4.56 s" above: readable for tiny and large models alike.
+std::string duration_text(double seconds) {
+    char buf[32];
+    if (seconds < 1.0) std::snprintf(buf, sizeof buf, "%.1f ms", seconds * 1e3);
+    else std::snprintf(buf, sizeof buf, "%.2f s", seconds);
+    return buf;
+}
+
+// ---- stderr shared by the progress bar and the log callback ------------------
+
+// The log callback may run on library threads while the progress bar is drawn
+// on the main thread: one lock keeps their lines apart.
+std::mutex g_stderr_mutex;
+bool g_bar_visible = false;  // a progress line without newline is on the terminal (guarded by g_stderr_mutex)
+
+void clear_bar_locked() {
+    if (g_bar_visible) {
+        std::fputs("\r\033[K", stderr);
+        g_bar_visible = false;
+    }
+}
+
+void on_log(krait_log_level level, const char* message, void*) {
+    const char* name = level == KRAIT_LOG_DEBUG ? "debug"
+                       : level == KRAIT_LOG_INFO ? "info"
+                       : level == KRAIT_LOG_WARN ? "warning"
+                                                 : "error";
+    std::lock_guard<std::mutex> lock(g_stderr_mutex);
+    clear_bar_locked();
+    std::fprintf(stderr, "krait: %s: %s\n", name, message);
+}
+
+// ---- Ctrl-C -------------------------------------------------------------------
+
+std::atomic<bool> g_interrupted{false};
+std::mutex g_session_mutex;            // guards g_session against the watcher using a freed session
+krait_session* g_session = nullptr;
+
+// Must run before any other thread exists, so that every thread (the SDK's
+// workers included) inherits the blocked mask and only the watcher sees SIGINT.
+void start_interrupt_watcher() {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    if (pthread_sigmask(SIG_BLOCK, &set, nullptr) != 0) return;  // keep the default: Ctrl-C kills
+    std::thread([set] {
+        int sig = 0;
+        if (sigwait(&set, &sig) != 0) return;
+        g_interrupted.store(true);
+        {
+            std::lock_guard<std::mutex> lock(g_session_mutex);
+            krait_session_abort(g_session);  // NULL is accepted
+        }
+        if (sigwait(&set, &sig) == 0) _exit(kExitInterrupted);  // second Ctrl-C: leave now
+    }).detach();
+}
+
+// Publishes the session to the watcher for as long as it lives.
+class AbortableSession {
+public:
+    explicit AbortableSession(krait::Session& s) {
+        std::lock_guard<std::mutex> lock(g_session_mutex);
+        g_session = s.get();
+    }
+    ~AbortableSession() {
+        std::lock_guard<std::mutex> lock(g_session_mutex);
+        g_session = nullptr;
+    }
+    AbortableSession(const AbortableSession&) = delete;
+    AbortableSession& operator=(const AbortableSession&) = delete;
+};
+
+// ---- command-line parsing -------------------------------------------------------
+
+// One option of a subcommand. `value` is nullptr for a flag. `set` receives the
+// value (or "" for a flag) and returns an error message, "" when accepted.
+struct Option {
+    const char* short_name;  // "-m" or nullptr
+    const char* long_name;   // "--model"
+    const char* value;       // "DIR", or nullptr for a flag
+    std::string help;
+    std::function<std::string(const std::string&)> set;
+};
+
+struct Command {
+    const char* name;
+    const char* synopsis;  // after "krait NAME "
+    const char* summary;
+    std::vector<Option> options;
+};
+
+void print_command_usage(FILE* out, const Command& cmd) {
+    std::fprintf(out, "usage: krait %s %s\n\n%s\n\noptions:\n", cmd.name, cmd.synopsis, cmd.summary);
+    for (const Option& o : cmd.options) {
+        std::string left = o.short_name ? std::string(o.short_name) + ", " + o.long_name : std::string("    ") + o.long_name;
+        if (o.value) left += std::string(" ") + o.value;
+        std::fprintf(out, "  %-26s %s\n", left.c_str(), o.help.c_str());
+    }
+    std::fprintf(out, "  %-26s %s\n", "-h, --help", "show this help and exit");
+}
+
+enum class ParseResult { ok, help, usage_error };
+
+// Parses argv[first..argc) against cmd.options. Accepts "-x VALUE", "--long VALUE"
+// and "--long=VALUE". Prints the usage on error or --help.
+ParseResult parse_options(const Command& cmd, int argc, char** argv, int first) {
+    auto fail = [&](const std::string& message) {
+        std::fprintf(stderr, "krait %s: %s\n", cmd.name, message.c_str());
+        std::fprintf(stderr, "usage: krait %s %s\n(see 'krait %s --help')\n", cmd.name, cmd.synopsis, cmd.name);
+        return ParseResult::usage_error;
+    };
+    for (int i = first; i < argc; ++i) {
+        std::string arg = argv[i];
+        if (arg == "-h" || arg == "--help") {
+            print_command_usage(stdout, cmd);
+            return ParseResult::help;
+        }
+        std::optional<std::string> inline_value;
+        if (arg.rfind("--", 0) == 0) {
+            const size_t eq = arg.find('=');
+            if (eq != std::string::npos) {
+                inline_value = arg.substr(eq + 1);
+                arg.resize(eq);
+            }
+        }
+        const Option* opt = nullptr;
+        for (const Option& o : cmd.options)
+            if (arg == o.long_name || (o.short_name && arg == o.short_name)) opt = &o;
+        if (!opt) {
+            if (arg.size() > 1 && arg[0] == '-') return fail("unknown option '" + arg + "'");
+            return fail("unexpected argument '" + arg + "'");
+        }
+        std::string value;
+        if (opt->value) {
+            if (inline_value) {
+                value = *inline_value;
+            } else if (i + 1 < argc) {
+                value = argv[++i];
+            } else {
+                return fail(std::string("option ") + opt->long_name + " needs a value " + opt->value);
+            }
+        } else if (inline_value) {
+            return fail(std::string("option ") + opt->long_name + " takes no value");
+        }
+        const std::string error = opt->set(value);
+        if (!error.empty()) return fail(std::string("option ") + opt->long_name + ": " + error);
+    }
+    return ParseResult::ok;
+}
+
+// Strict number parsing: the whole text must be the number, within [lo, hi].
+template <class Int>
+std::function<std::string(const std::string&)> int_setter(Int& out, Int lo, Int hi) {
+    return [&out, lo, hi](const std::string& s) -> std::string {
+        // Built by appending: GCC 12 warns falsely (-Wrestrict) on "[" + std::to_string(...).
+        std::string range = "[";
+        range += std::to_string(lo);
+        range += ", ";
+        range += std::to_string(hi);
+        range += "]";
+        Int v{};
+        const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+        if (ec == std::errc::result_out_of_range || (ec == std::errc() && end == s.data() + s.size() && (v < lo || v > hi)))
+            return s + " is out of range " + range;
+        if (s.empty() || ec != std::errc() || end != s.data() + s.size())
+            return "'" + s + "' is not an integer" + (std::is_unsigned_v<Int> && s[0] == '-' ? " >= 0" : "");
+        out = v;
+        return "";
+    };
+}
+
+std::function<std::string(const std::string&)> float_setter(float& out, double lo, double hi, bool lo_open = false) {
+    return [&out, lo, hi, lo_open](const std::string& s) -> std::string {
+        char* end = nullptr;
+        errno = 0;
+        const double v = s.empty() ? 0.0 : std::strtod(s.c_str(), &end);
+        if (s.empty() || errno != 0 || end != s.c_str() + s.size() || !std::isfinite(v)) return "'" + s + "' is not a number";
+        if (v < lo || v > hi || (lo_open && v == lo)) {
+            char range[96];
+            std::snprintf(range, sizeof range, "%s%g, %g]", lo_open ? "(" : "[", lo, hi);
+            return s + " is out of range " + range;
+        }
+        out = static_cast<float>(v);
+        return "";
+    };
+}
+
+std::function<std::string(const std::string&)> string_setter(std::string& out) {
+    return [&out](const std::string& s) -> std::string {
+        out = s;
+        return "";
+    };
+}
+
+std::function<std::string(const std::string&)> flag_setter(bool& out) {
+    return [&out](const std::string&) -> std::string {
+        out = true;
+        return "";
+    };
+}
+
+// Reports a missing required option; returns the usage exit code.
+int missing(const Command& cmd, const char* what) {
+    std::fprintf(stderr, "krait %s: %s is required\nusage: krait %s %s\n(see 'krait %s --help')\n", cmd.name, what,
+                 cmd.name, cmd.synopsis, cmd.name);
+    return kExitUsage;
+}
+
+// A float as the shortest text that reads back the same in help messages ("0.95", "1").
+std::string number(float v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%g", static_cast<double>(v));
+    return buf;
+}
+
+// ---- model loading with a progress bar ------------------------------------------
+
+uint64_t weight_file_bytes(const std::string& dir) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    uint64_t total = 0;
+    for (const auto& entry : fs::directory_iterator(dir, ec)) {
+        if (entry.path().extension() != ".safetensors") continue;
+        std::error_code size_ec;
+        const auto size = entry.file_size(size_ec);
+        if (!size_ec) total += size;
+    }
+    return total;
+}
+
+// On a terminal: a bar redrawn in place, shown only if the load takes long
+// enough to be worth watching, and erased when done. Not on a terminal: a
+// single line of milestones, only for large models (so logs of quick runs stay
+// clean). A Ctrl-C cancels the load.
+class LoadProgress {
+public:
+    LoadProgress(const std::string& dir, bool tty) : dir_(dir), tty_(tty), start_(Clock::now()) {
+        constexpr uint64_t kLargeModelBytes = 256ull << 20;
+        milestones_ = !tty_ && weight_file_bytes(dir) >= kLargeModelBytes;
+    }
+    ~LoadProgress() { finish(); }
+
+    // Returns true to cancel.
+    bool update(float fraction) {
+        if (g_interrupted.load()) return true;
+        const int percent = std::clamp(static_cast<int>(fraction * 100.0f), 0, 100);
+        std::lock_guard<std::mutex> lock(g_stderr_mutex);
+        if (tty_) {
+            if (percent == last_percent_ || seconds_between(start_, Clock::now()) < 0.3) return false;
+            constexpr int kWidth = 30;
+            const int filled = percent * kWidth / 100;
+            std::fprintf(stderr, "\rloading %s [%s%s] %3d%%", display_name().c_str(), std::string(filled, '#').c_str(),
+                         std::string(kWidth - filled, '.').c_str(), percent);
+            std::fflush(stderr);
+            g_bar_visible = true;
+        } else if (milestones_) {
+            if (last_percent_ < 0) std::fprintf(stderr, "krait: loading %s:", dir_.c_str());
+            for (int m = (last_percent_ / 10 + 1) * 10; m <= percent; m += 10) std::fprintf(stderr, " %d%%", m);
+            std::fflush(stderr);
+            printed_line_ = true;
+        }
+        last_percent_ = std::max(last_percent_, percent);
+        return false;
+    }
+
+    void finish() {
+        std::lock_guard<std::mutex> lock(g_stderr_mutex);
+        clear_bar_locked();
+        if (printed_line_) std::fputc('\n', stderr);
+        printed_line_ = false;
+    }
+
+private:
+    std::string display_name() const {
+        const std::string name = std::filesystem::path(dir_).lexically_normal().filename().string();
+        return name.empty() || name == "." ? dir_ : name;
+    }
+
+    std::string dir_;
+    bool tty_;
+    bool milestones_ = false;
+    bool printed_line_ = false;
+    int last_percent_ = -1;
+    Clock::time_point start_;
+};
+
+krait::Model load_model(const std::string& dir) {
+    LoadProgress progress(dir, isatty(STDERR_FILENO) == 1);
+    krait::Model model = krait::Model::load(dir, [&progress](float f) { return progress.update(f); });
+    progress.finish();
+    return model;
+}
+
+// ---- krait generate --------------------------------------------------------------
+
+int cmd_generate(int argc, char** argv, int first) {
+    std::string model_dir, prompt;
+    int32_t max_new_tokens = 64;
+    int32_t threads = 0;
+    bool no_special = false;
+    bool ignore_eos = false;
+    bool verbose = false;
+    krait::GenerateOptions gen;  // the library's defaults (shown in --help) ...
+    gen.sampling.temperature = 0.8f;  // ... except where the tool chooses its own
+    std::vector<std::string> stops;
+
+    Command cmd{"generate", "-m DIR -p TEXT [options]",
+                "Generates text after TEXT and streams it to stdout; statistics go to stderr.",
+                {
+                    {"-m", "--model", "DIR", "model directory (config.json, *.safetensors, tokenizer.json)", string_setter(model_dir)},
+                    {"-p", "--prompt", "TEXT", "the prompt", string_setter(prompt)},
+                    {"-n", "--max-tokens", "N", "tokens to generate at most (default 64)", int_setter<int32_t>(max_new_tokens, 1, 1 << 30)},
+                    {nullptr, "--temperature", "T", "sampling temperature, 0 = greedy (default 0.8)", float_setter(gen.sampling.temperature, 0.0, 1e6)},
+                    {nullptr, "--top-k", "K", "keep the K most likely tokens, 0 = off (default " + std::to_string(gen.sampling.top_k) + ")", int_setter<int32_t>(gen.sampling.top_k, 0, std::numeric_limits<int32_t>::max())},
+                    {nullptr, "--top-p", "P", "nucleus sampling, 1 = off (default " + number(gen.sampling.top_p) + ")", float_setter(gen.sampling.top_p, 0.0, 1.0, /*lo_open=*/true)},
+                    {nullptr, "--min-p", "P", "drop tokens below P * p_max, 0 = off (default " + number(gen.sampling.min_p) + ")", float_setter(gen.sampling.min_p, 0.0, 1.0)},
+                    {nullptr, "--repeat-penalty", "R", "repetition penalty, 1 = off (default " + number(gen.sampling.repetition_penalty) + ")", float_setter(gen.sampling.repetition_penalty, 0.0, 1e6, /*lo_open=*/true)},
+                    {nullptr, "--seed", "S", "random seed: same seed, same text (default " + std::to_string(gen.sampling.seed) + ")", int_setter<uint64_t>(gen.sampling.seed, 0, std::numeric_limits<uint64_t>::max())},
+                    {nullptr, "--threads", "N", "worker threads, 0 = all cores (default 0)", int_setter<int32_t>(threads, 0, 4096)},
+                    {nullptr, "--stop", "STR", "stop once the text ends with STR (repeatable)",
+                     [&stops](const std::string& s) -> std::string {
+                         if (s.empty()) return "the stop string must not be empty";
+                         stops.push_back(s);
+                         return "";
+                     }},
+                    {nullptr, "--ignore-eos", nullptr, "do not stop at the end-of-sequence token (for benchmarks)", flag_setter(ignore_eos)},
+                    {nullptr, "--no-special", nullptr, "do not add special tokens (BOS) to the prompt", flag_setter(no_special)},
+                    {"-v", "--verbose", nullptr, "also print the library's info messages", flag_setter(verbose)},
+                }};
+    switch (parse_options(cmd, argc, argv, first)) {
+        case ParseResult::help: return kExitOk;
+        case ParseResult::usage_error: return kExitUsage;
+        case ParseResult::ok: break;
+    }
+    if (model_dir.empty()) return missing(cmd, "-m DIR");
+    if (prompt.empty()) return missing(cmd, "-p TEXT (non-empty)");
+    if (verbose) krait_set_log_callback(on_log, nullptr, KRAIT_LOG_INFO);
+    gen.max_new_tokens = max_new_tokens;
+    gen.stop_strings = stops;
+    gen.stop_at_eos = !ignore_eos;
+
+    const Clock::time_point t_load = Clock::now();
+    krait::Model model = load_model(model_dir);
+    const double load_s = seconds_between(t_load, Clock::now());
+    const krait::Tokenizer tokenizer = model.tokenizer();
+    const std::vector<int32_t> prompt_ids = tokenizer.encode(prompt, !no_special);
+    krait::Session session(model, threads);
+    AbortableSession abortable(session);
+
+    if (g_interrupted.load()) {  // Ctrl-C before the session could take an abort request
+        std::fprintf(stderr, "krait: interrupted\n");
+        return kExitInterrupted;
+    }
+
+    // Timestamps from the streaming callback: the first token marks the end of
+    // the prefill (which so includes sampling that token), first-to-last the decode rate.
+    size_t n_generated = 0;
+    bool ends_with_newline = true;
+    Clock::time_point t_first{}, t_last{};
+    const Clock::time_point t_start = Clock::now();
+    bool aborted = false;
+    try {
+        session.generate(prompt_ids, gen, [&](int32_t, std::string_view piece) {
+            const Clock::time_point now = Clock::now();
+            if (n_generated++ == 0) t_first = now;
+            t_last = now;
+            if (!piece.empty()) {
+                std::fwrite(piece.data(), 1, piece.size(), stdout);
+                std::fflush(stdout);
+                ends_with_newline = piece.back() == '\n';
+            }
+            // Stop on Ctrl-C, and when nobody reads the text any more (closed pipe, full disk).
+            return g_interrupted.load() || std::ferror(stdout) != 0;
+        });
+    } catch (const krait::Exception& e) {
+        if (e.status() != KRAIT_ERR_ABORTED) throw;
+        aborted = true;
+    }
+    // Keep the statistics off the text's last line when both share a terminal.
+    if (!ends_with_newline && isatty(STDOUT_FILENO) == 1) std::fputc('\n', stdout);
+    std::fflush(stdout);
+
+    std::fprintf(stderr, "krait: model loaded in %s\n", duration_text(load_s).c_str());
+    if (n_generated == 0) {
+        std::fprintf(stderr, "krait: prompt %zu tokens, prefill %s\n", prompt_ids.size(),
+                     aborted || g_interrupted.load() ? "interrupted" : "produced no token");
+    } else {
+        const double prefill_s = seconds_between(t_start, t_first);
+        const double decode_s = seconds_between(t_first, t_last);
+        std::fprintf(stderr, "krait: prompt %zu tokens, prefill %s (%.1f tok/s)\n", prompt_ids.size(),
+                     duration_text(prefill_s).c_str(), prefill_s > 0 ? static_cast<double>(prompt_ids.size()) / prefill_s : 0.0);
+        // n tokens arrive at n timestamps: n - 1 decode steps between the first and the last.
+        if (n_generated >= 2 && decode_s > 0)
+            std::fprintf(stderr, "krait: generated %zu tokens, decode %s (%.1f tok/s)\n", n_generated,
+                         duration_text(decode_s).c_str(), static_cast<double>(n_generated - 1) / decode_s);
+        else
+            std::fprintf(stderr, "krait: generated %zu token%s\n", n_generated, n_generated == 1 ? "" : "s");
+    }
+    if (aborted || g_interrupted.load()) {
+        std::fprintf(stderr, "krait: interrupted\n");
+        return kExitInterrupted;
+    }
+    if (std::ferror(stdout)) {
+        std::fprintf(stderr, "krait: error: writing the text to stdout failed\n");
+        return kExitError;
+    }
+    return kExitOk;
+}
+
+// ---- krait info ------------------------------------------------------------------
+
+const char* kind_name(krait_model_kind kind) {
+    switch (kind) {
+        case KRAIT_MODEL_SEQUENCE: return "sequence (language model)";
+        case KRAIT_MODEL_CLASSIFIER: return "classifier";
+        case KRAIT_MODEL_ASSISTANT: return "assistant";
+        default: return "unknown";
+    }
+}
+
+std::string human(double value, const char* const* units, int n_units, double step) {
+    int u = 0;
+    while (value >= step && u + 1 < n_units) {
+        value /= step;
+        ++u;
+    }
+    char buf[64];
+    std::snprintf(buf, sizeof buf, u == 0 ? "%.0f%s" : "%.1f %s", value, units[u]);
+    return buf;
+}
+
+int cmd_info(int argc, char** argv, int first) {
+    std::string model_dir;
+    bool verbose = false;
+    Command cmd{"info", "-m DIR", "Prints facts about a model.",
+                {
+                    {"-m", "--model", "DIR", "model directory", string_setter(model_dir)},
+                    {"-v", "--verbose", nullptr, "also print the library's info messages", flag_setter(verbose)},
+                }};
+    switch (parse_options(cmd, argc, argv, first)) {
+        case ParseResult::help: return kExitOk;
+        case ParseResult::usage_error: return kExitUsage;
+        case ParseResult::ok: break;
+    }
+    if (model_dir.empty()) return missing(cmd, "-m DIR");
+    if (verbose) krait_set_log_callback(on_log, nullptr, KRAIT_LOG_INFO);
+
+    const krait::Model model = load_model(model_dir);
+    const krait_model_info i = model.info();
+    static const char* const kCounts[] = {"", "K", "M", "B"};
+    static const char* const kBytes[] = {" B", "KiB", "MiB", "GiB", "TiB"};
+    std::string tokenizer_vocab;
+    try {
+        tokenizer_vocab = std::to_string(model.tokenizer().vocab_size());
+    } catch (const krait::Exception& e) {
+        if (e.status() != KRAIT_ERR_UNSUPPORTED) throw;
+        tokenizer_vocab = "none (no tokenizer.json)";
+    }
+    auto token = [](int32_t id) { return id < 0 ? std::string("none") : std::to_string(id); };
+
+    std::printf("model            %s\n", model_dir.c_str());
+    std::printf("architecture     %s\n", i.architecture ? i.architecture : "?");
+    std::printf("kind             %s\n", kind_name(i.kind));
+    std::printf("layers           %lld\n", static_cast<long long>(i.num_layers));
+    std::printf("hidden           %lld\n", static_cast<long long>(i.hidden_size));
+    std::printf("state            %lld\n", static_cast<long long>(i.state_size));
+    std::printf("vocab            %lld\n", static_cast<long long>(i.vocab_size));
+    std::printf("parameters       %lld (%s)\n", static_cast<long long>(i.num_parameters),
+                human(static_cast<double>(i.num_parameters), kCounts, 4, 1000.0).c_str());
+    std::printf("dtype            %s\n", i.source_dtype ? i.source_dtype : "?");
+    std::printf("weight bytes     %lld (%s, as F32)\n", static_cast<long long>(i.weight_bytes),
+                human(static_cast<double>(i.weight_bytes), kBytes, 5, 1024.0).c_str());
+    std::printf("bos / eos        %s / %s\n", token(i.bos_token_id).c_str(), token(i.eos_token_id).c_str());
+    std::printf("tokenizer vocab  %s\n", tokenizer_vocab.c_str());
+    return kExitOk;
+}
+
+// ---- krait tokenize --------------------------------------------------------------
+
+// Shows a token's text with invisible characters made visible: "\n", "\t", "\x01".
+std::string quoted(const std::string& s) {
+    std::string out = "\"";
+    for (const unsigned char c : s) {
+        if (c == '\n') out += "\\n";
+        else if (c == '\t') out += "\\t";
+        else if (c == '\r') out += "\\r";
+        else if (c == '"' || c == '\\') out += std::string("\\") + static_cast<char>(c);
+        else if (c < 0x20 || c == 0x7f) {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, "\\x%02x", c);
+            out += buf;
+        } else out += static_cast<char>(c);
+    }
+    return out + "\"";
+}
+
+int cmd_tokenize(int argc, char** argv, int first) {
+    std::string model_dir, tokenizer_file, text;
+    bool have_text = false, no_special = false, pieces = false, verbose = false;
+    Command cmd{"tokenize", "(-m DIR | -t FILE) -p TEXT [options]",
+                "Prints the token ids of TEXT, space-separated on one line.",
+                {
+                    {"-m", "--model", "DIR", "model directory (uses its tokenizer.json)", string_setter(model_dir)},
+                    {"-t", "--tokenizer", "FILE", "a tokenizer.json file instead of a model", string_setter(tokenizer_file)},
+                    {"-p", "--prompt", "TEXT", "the text to tokenize",
+                     [&](const std::string& s) -> std::string {
+                         text = s;
+                         have_text = true;
+                         return "";
+                     }},
+                    {nullptr, "--no-special", nullptr, "do not add special tokens (BOS)", flag_setter(no_special)},
+                    {nullptr, "--pieces", nullptr, "one token per line: id and its text", flag_setter(pieces)},
+                    {"-v", "--verbose", nullptr, "also print the library's info messages", flag_setter(verbose)},
+                }};
+    switch (parse_options(cmd, argc, argv, first)) {
+        case ParseResult::help: return kExitOk;
+        case ParseResult::usage_error: return kExitUsage;
+        case ParseResult::ok: break;
+    }
+    if (model_dir.empty() == tokenizer_file.empty()) return missing(cmd, "exactly one of -m DIR and -t FILE");
+    if (!have_text) return missing(cmd, "-p TEXT");
+    if (verbose) krait_set_log_callback(on_log, nullptr, KRAIT_LOG_INFO);
+
+    std::optional<krait::Model> model;  // keeps a borrowed tokenizer valid
+    krait::Tokenizer tokenizer = krait::Tokenizer::borrow(nullptr);
+    if (!tokenizer_file.empty()) {
+        tokenizer = krait::Tokenizer::load(tokenizer_file);
+    } else {
+        model.emplace(load_model(model_dir));
+        tokenizer = model->tokenizer();
+    }
+    const std::vector<int32_t> ids = tokenizer.encode(text, !no_special);
+    if (pieces) {
+        for (const int32_t id : ids) std::printf("%d\t%s\n", id, quoted(tokenizer.decode(&id, 1)).c_str());
+    } else {
+        for (size_t k = 0; k < ids.size(); ++k) std::printf(k ? " %d" : "%d", ids[k]);
+        std::printf("\n");
+    }
+    std::fprintf(stderr, "krait: %zu tokens\n", ids.size());
+    return kExitOk;
+}
+
+// ---- dispatch ----------------------------------------------------------------------
+
+struct Subcommand {
+    const char* name;
+    const char* summary;
+    int (*run)(int argc, char** argv, int first);
+};
+
+// New subcommands (e.g. `classify` for image classifiers) are one more row.
+const Subcommand kSubcommands[] = {
+    {"generate", "generate text from a prompt, streamed to stdout", cmd_generate},
+    {"info", "print facts about a model", cmd_info},
+    {"tokenize", "print the token ids of a text", cmd_tokenize},
+};
+
+void print_usage(FILE* out) {
+    std::fprintf(out, "usage: krait <command> [options]\n\ncommands:\n");
+    for (const Subcommand& s : kSubcommands) std::fprintf(out, "  %-10s %s\n", s.name, s.summary);
+    std::fprintf(out,
+                 "\n'krait <command> --help' describes a command's options.\n"
+                 "'krait --version' prints the version.\n");
+}
+
+int run(int argc, char** argv) {
+    if (argc < 2) {
+        print_usage(stderr);
+        return kExitUsage;
+    }
+    const std::string name = argv[1];
+    if (name == "-h" || name == "--help") {
+        print_usage(stdout);
+        return kExitOk;
+    }
+    if (name == "help") {  // `krait help generate` == `krait generate --help`
+        if (argc == 2) {
+            print_usage(stdout);
+            return kExitOk;
+        }
+        char help_flag[] = "--help";
+        char* help_argv[] = {argv[0], argv[2], help_flag};
+        for (const Subcommand& s : kSubcommands)
+            if (argv[2] == std::string_view(s.name)) return s.run(3, help_argv, 2);
+        std::fprintf(stderr, "krait: unknown command '%s'\n", argv[2]);
+        print_usage(stderr);
+        return kExitUsage;
+    }
+    if (name == "--version" || name == "-V") {
+        std::printf("krait %s (built against krait.h %d.%d.%d)\n", krait::version_string().c_str(), KRAIT_VERSION_MAJOR,
+                    KRAIT_VERSION_MINOR, KRAIT_VERSION_PATCH);
+        return kExitOk;
+    }
+    for (const Subcommand& s : kSubcommands)
+        if (name == s.name) return s.run(argc, argv, 2);
+    if (name == "classify")
+        std::fprintf(stderr, "krait: 'classify' is not available in this version (sequence models only)\n");
+    else
+        std::fprintf(stderr, "krait: unknown command '%s'\n", name.c_str());
+    print_usage(stderr);
+    return kExitUsage;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    start_interrupt_watcher();
+    // Library warnings go through the same lock as the progress bar (-v lowers the level).
+    krait_set_log_callback(on_log, nullptr, KRAIT_LOG_WARN);
+    try {
+        krait::check_version();
+        return run(argc, argv);
+    } catch (const krait::Exception& e) {
+        {
+            std::lock_guard<std::mutex> lock(g_stderr_mutex);
+            clear_bar_locked();
+        }
+        if (e.status() == KRAIT_ERR_CANCELLED && g_interrupted.load()) {
+            std::fprintf(stderr, "krait: interrupted\n");
+            return kExitInterrupted;
+        }
+        std::fprintf(stderr, "krait: error: %s\n", e.what());
+        return kExitError;
+    } catch (const std::exception& e) {  // std::bad_alloc and the like from the tool itself
+        std::fprintf(stderr, "krait: error: %s\n", e.what());
+        return kExitError;
+    }
+}

@@ -8,4 +8,6 @@ tools/build.sh build >/dev/null
 PROMPT=${1:-$(cat models/mamba-demo/demo_prompt.txt 2>/dev/null || echo "The")}
 build/cli/krait info -m models/mamba-demo
 echo
+printf '%s' "$PROMPT"   # the CLI streams only the continuation
 build/cli/krait generate -m models/mamba-demo -p "$PROMPT" -n 80 --temperature 0.7 --seed 1
+echo

@@ -1,0 +1,17 @@
+// krait._krait: the compiled half of the krait package (see krait/__init__.py for the API).
+#include "common.h"
+
+using namespace krait_py;
+
+PYBIND11_MODULE(_krait, m) {
+    m.doc() = "Krait C ABI bindings (private: use the krait package)";
+    register_errors(m);
+    bind_tokenizer(m);
+    bind_sequence_model(m);
+    m.def("version_string", [] { return std::string(krait_version_string()); },
+          "Version of the Krait library actually loaded, \"MAJOR.MINOR.PATCH\".");
+    m.def("version_number", [] { return krait_version(); }, "Loaded library version as MAJOR*1000000+MINOR*1000+PATCH.");
+    m.def("status_string", [](int status) { return std::string(krait_status_string(static_cast<krait_status>(status))); },
+          py::arg("status"));
+    m.attr("HEADER_VERSION_NUMBER") = KRAIT_VERSION_NUMBER;
+}

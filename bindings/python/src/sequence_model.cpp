@@ -1,0 +1,304 @@
+// The C++ half of krait.SequenceModel: one model and one session. krait/__init__.py wraps it
+// (argument defaults, GenerationResult, the streaming generator).
+//
+// Locking: a session serves one call at a time (krait.h), but Python threads may share the object,
+// and a streaming generate() runs on a background thread. Every session call therefore takes
+// `mu_`, always after releasing the GIL (a thread holding the GIL never waits on mu_, so the two
+// locks cannot deadlock; the streaming callback takes the GIL while holding mu_).
+#include <pybind11/stl.h>
+
+#include <limits>
+#include <mutex>
+#include <optional>
+
+#include "common.h"
+
+namespace krait_py {
+
+namespace {
+
+krait_device parse_device(const std::string& device) {
+    if (device == "cpu") return KRAIT_DEVICE_CPU;
+    if (device == "cuda") return KRAIT_DEVICE_CUDA;  // the library says whether this build has it
+    fail_argument("device must be \"cpu\" or \"cuda\", got \"" + device + "\"");
+}
+
+const char* kind_name(krait_model_kind kind) {
+    switch (kind) {
+        case KRAIT_MODEL_SEQUENCE: return "sequence";
+        case KRAIT_MODEL_CLASSIFIER: return "classifier";
+        case KRAIT_MODEL_ASSISTANT: return "assistant";
+        default: return "unknown";
+    }
+}
+
+int32_t thread_count(const std::optional<int64_t>& threads) {
+    if (!threads) return 0;  // all cores
+    if (*threads < 0 || *threads > std::numeric_limits<int32_t>::max())
+        fail_argument("threads must be None (all cores) or an integer >= 0, got " + std::to_string(*threads));
+    return static_cast<int32_t>(*threads);
+}
+
+// State shared with the krait_token_fn callback during one generate() call.
+struct TokenSink {
+    std::string text;                 // every piece, concatenated
+    py::function* on_piece = nullptr; // Python callback (streaming), or null
+    std::exception_ptr error;         // raised by the Python side; re-raised after the C call returns
+};
+
+// Runs on the generating thread with the GIL released. Must not let an exception escape into C.
+int on_token(int32_t token_id, const char* piece, size_t piece_len, void* user_data) noexcept {
+    auto* sink = static_cast<TokenSink*>(user_data);
+    try {
+        sink->text.append(piece, piece_len);
+        py::gil_scoped_acquire gil;
+        // Ctrl-C during a long generation stops it between tokens.
+        if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+        if (!sink->on_piece) return 0;
+        py::object stop = (*sink->on_piece)(token_id, utf8_str(piece, piece_len));
+        return PyObject_IsTrue(stop.ptr()) == 1 ? 1 : 0;
+    } catch (...) {
+        sink->error = std::current_exception();
+        return 1;  // stop generating; the error is raised once the library returns
+    }
+}
+
+}  // namespace
+
+// generate()'s arguments, checked and converted; reusable.
+struct GenerationRequest {
+    Ids prompt;
+    std::vector<std::string> stop_strings;
+    krait_generate_params params{};  // stop_strings, on_token and user_data are set per run
+};
+
+class SequenceModel {
+public:
+    SequenceModel(const std::string& path, const std::string& device, std::optional<int64_t> threads) {
+        krait_model_params mp;
+        krait_model_params_init(&mp);
+        mp.device = parse_device(device);
+        krait_session_params sp;
+        krait_session_params_init(&sp);
+        sp.n_threads = thread_count(threads);
+        threads_ = threads;
+
+        krait_model* model = nullptr;
+        {
+            py::gil_scoped_release nogil;
+            check(krait_model_load(path.c_str(), &mp, &model));
+        }
+        model_ = std::make_shared<ModelHandle>(model);
+        info_.struct_size = sizeof info_;
+        check(krait_model_get_info(model, &info_));
+        if (info_.kind != KRAIT_MODEL_SEQUENCE)
+            fail(KRAIT_ERR_WRONG_KIND, path + ": a " + kind_name(info_.kind) + " model, not a sequence model");
+        krait_session* session = nullptr;
+        check(krait_session_create(model, &sp, &session));
+        session_.reset(session);
+
+        const krait_tokenizer* tok = nullptr;
+        const krait_status status = krait_model_get_tokenizer(model, &tok);
+        if (status == KRAIT_OK) {
+            tokenizer_ = std::make_shared<Tokenizer>(model_, tok);
+        } else if (status != KRAIT_ERR_UNSUPPORTED) {  // UNSUPPORTED: no tokenizer.json, which is allowed
+            check(status);
+        } else {
+            no_tokenizer_message_ = krait_last_error();
+        }
+    }
+
+    SequenceModel(const SequenceModel&) = delete;
+    SequenceModel& operator=(const SequenceModel&) = delete;
+
+    // input_ids [batch, length] (or [length]) -> float32 logits [batch, length, vocab].
+    py::array_t<float> forward(py::handle input_ids) {
+        const Ids ids = to_ids(input_ids, "input_ids", info_.vocab_size, /*allow_2d=*/true);
+        py::array_t<float> logits({ids.rows, ids.cols, info_.vocab_size});
+        float* out = logits.mutable_data();
+        const size_t capacity = static_cast<size_t>(logits.size());
+        {
+            py::gil_scoped_release nogil;
+            std::lock_guard<std::mutex> lock(mu_);
+            size_t n = 0;
+            static float none = 0;
+            check(krait_session_forward(session_.get(), ids.ptr(), ids.rows, ids.cols, capacity ? out : &none, capacity, &n));
+        }
+        return logits;
+    }
+
+    // Checks and converts generate()'s arguments (eagerly, on the caller's thread). prompt: str or
+    // bytes (encoded with the model's tokenizer, no special tokens) or 1-D ids.
+    std::shared_ptr<GenerationRequest> prepare_generation(py::handle prompt, int64_t max_new_tokens, float temperature,
+                                                          int32_t top_k, float top_p, float min_p,
+                                                          float repetition_penalty, py::handle seed,
+                                                          std::vector<py::handle> stop, bool stop_at_eos,
+                                                          bool streaming) {
+        auto req = std::make_shared<GenerationRequest>();
+        if (PyUnicode_Check(prompt.ptr()) || PyBytes_Check(prompt.ptr()) || PyByteArray_Check(prompt.ptr())) {
+            const std::string text = text_bytes(prompt, "prompt");
+            require_tokenizer("a text prompt");
+            req->prompt.data = tokenizer_->encode_bytes(text, /*add_special_tokens=*/false);
+            req->prompt.rows = 1;
+            req->prompt.cols = static_cast<int64_t>(req->prompt.data.size());
+        } else {
+            req->prompt = to_ids(prompt, "prompt", info_.vocab_size, /*allow_2d=*/false);
+        }
+        if (max_new_tokens <= 0 || max_new_tokens > std::numeric_limits<int32_t>::max())
+            fail_argument("max_new_tokens must be in [1, 2**31), got " + std::to_string(max_new_tokens));
+        for (size_t i = 0; i < stop.size(); ++i) {
+            std::string s = text_bytes(stop[i], "stop string");
+            if (s.find('\0') != std::string::npos)
+                fail_argument("stop string " + std::to_string(i) + " contains a NUL character");
+            req->stop_strings.push_back(std::move(s));
+        }
+        uint64_t seed_value = 0;
+        if (!seed.is_none()) {
+            bool ok = !PyBool_Check(seed.ptr()) && PyIndex_Check(seed.ptr());
+            if (ok) {
+                py::object index = py::reinterpret_steal<py::object>(PyNumber_Index(seed.ptr()));
+                if (!index) throw py::error_already_set();
+                seed_value = PyLong_AsUnsignedLongLong(index.ptr());
+                if (seed_value == static_cast<uint64_t>(-1) && PyErr_Occurred()) {
+                    PyErr_Clear();
+                    ok = false;
+                }
+            }
+            if (!ok) fail_argument("seed must be None or an integer in [0, 2**64), got " + std::string(py::repr(seed)));
+        }
+        // Text needs the tokenizer: a model without one (the test fixtures) generates ids only.
+        if (streaming || !req->stop_strings.empty()) require_tokenizer(streaming ? "streaming text" : "stop strings");
+
+        krait_generate_params& gp = req->params;
+        krait_generate_params_init(&gp);
+        gp.max_new_tokens = static_cast<int32_t>(max_new_tokens);
+        gp.sampling.temperature = temperature;
+        gp.sampling.top_k = top_k;
+        gp.sampling.top_p = top_p;
+        gp.sampling.min_p = min_p;
+        gp.sampling.repetition_penalty = repetition_penalty;
+        gp.sampling.seed = seed_value;
+        gp.stop_at_eos = stop_at_eos ? 1 : 0;
+        return req;
+    }
+
+    // Runs a prepared request from an empty context (like transformers' generate). Returns
+    // (ids, text): the new token ids and the text of the pieces ("" without a tokenizer).
+    // on_piece(token_id, piece) -> truthy to stop; called on this thread, once per token.
+    py::tuple run_generation(const GenerationRequest& req, std::optional<py::function> on_piece) {
+        krait_generate_params gp = req.params;
+        std::vector<const char*> stop_ptrs;
+        for (const auto& s : req.stop_strings) stop_ptrs.push_back(s.c_str());
+        gp.stop_strings = stop_ptrs.empty() ? nullptr : stop_ptrs.data();
+        gp.n_stop_strings = stop_ptrs.size();
+
+        TokenSink sink;
+        py::function callback;
+        if (on_piece) {
+            callback = *on_piece;
+            sink.on_piece = &callback;
+        }
+        // The library refuses a token callback on a model without tokenizer; without one there is
+        // no text to collect anyway.
+        if (tokenizer_) {
+            gp.on_token = on_token;
+            gp.user_data = &sink;
+        } else if (on_piece) {
+            require_tokenizer("streaming text");
+        }
+
+        // Room for max_new_tokens ids, left uninitialised: pages are only touched as ids are written,
+        // so a generous max_new_tokens that ends early at EOS costs no memory.
+        const size_t capacity = static_cast<size_t>(gp.max_new_tokens);
+        std::unique_ptr<int32_t[]> out(new int32_t[capacity]);
+        size_t n = 0;
+        krait_status status;
+        std::string message;
+        {
+            py::gil_scoped_release nogil;
+            std::lock_guard<std::mutex> lock(mu_);
+            status = krait_session_reset(session_.get());
+            if (status == KRAIT_OK)
+                status = krait_session_generate(session_.get(), req.prompt.ptr(), req.prompt.data.size(), &gp, out.get(),
+                                                capacity, &n);
+            if (status != KRAIT_OK) message = krait_last_error();
+        }
+        if (sink.error) std::rethrow_exception(sink.error);  // the callback's exception comes first
+        if (status != KRAIT_OK) fail(status, message);
+        n = std::min(n, capacity);
+        py::list ids(n);
+        for (size_t i = 0; i < n; ++i) ids[i] = py::int_(out[i]);
+        return py::make_tuple(ids, utf8_str(sink.text.data(), sink.text.size()));
+    }
+
+    void abort() { krait_session_abort(session_.get()); }  // any thread, no lock (krait.h)
+
+    py::object threads() const { return threads_ ? py::cast(*threads_) : py::none(); }
+    void set_threads(std::optional<int64_t> threads) {
+        const int32_t n = thread_count(threads);
+        {
+            py::gil_scoped_release nogil;
+            std::lock_guard<std::mutex> lock(mu_);
+            check(krait_session_set_threads(session_.get(), n));
+        }
+        threads_ = threads;
+    }
+
+    py::object tokenizer() const { return tokenizer_ ? py::cast(tokenizer_) : py::none(); }
+    int64_t vocab_size() const { return info_.vocab_size; }
+
+    py::dict info() const {
+        py::dict d;
+        auto token = [](int32_t id) { return id < 0 ? py::object(py::none()) : py::object(py::int_(id)); };
+        d["kind"] = kind_name(info_.kind);
+        d["architecture"] = info_.architecture ? info_.architecture : "";
+        d["vocab_size"] = info_.vocab_size;
+        d["hidden_size"] = info_.hidden_size;
+        d["num_layers"] = info_.num_layers;
+        d["state_size"] = info_.state_size;
+        d["num_parameters"] = info_.num_parameters;
+        d["weight_bytes"] = info_.weight_bytes;
+        d["bos_token_id"] = token(info_.bos_token_id);
+        d["eos_token_id"] = token(info_.eos_token_id);
+        d["source_dtype"] = info_.source_dtype ? info_.source_dtype : "";
+        return d;
+    }
+
+private:
+    void require_tokenizer(const char* purpose) const {
+        if (!tokenizer_) fail(KRAIT_ERR_UNSUPPORTED, "cannot use " + std::string(purpose) + " without a tokenizer: " + no_tokenizer_message_);
+    }
+
+    struct SessionFree {
+        void operator()(krait_session* s) const { krait_session_free(s); }
+    };
+    // Declared after model_, so destroyed before it (krait.h: free sessions before their model),
+    // also when the constructor throws half-way.
+    std::shared_ptr<ModelHandle> model_;
+    std::unique_ptr<krait_session, SessionFree> session_;
+    std::shared_ptr<Tokenizer> tokenizer_;  // null when the model directory has no tokenizer.json
+    std::string no_tokenizer_message_;
+    krait_model_info info_{};
+    std::optional<int64_t> threads_;
+    std::mutex mu_;
+};
+
+void bind_sequence_model(py::module_& m) {
+    py::class_<GenerationRequest, std::shared_ptr<GenerationRequest>>(m, "GenerationRequest");
+    py::class_<SequenceModel>(m, "SequenceModel")
+        .def(py::init<const std::string&, const std::string&, std::optional<int64_t>>(), py::arg("path"),
+             py::arg("device"), py::arg("threads"))
+        .def("forward", &SequenceModel::forward, py::arg("input_ids"))
+        .def("prepare_generation", &SequenceModel::prepare_generation, py::arg("prompt"), py::arg("max_new_tokens"),
+             py::arg("temperature"), py::arg("top_k"), py::arg("top_p"), py::arg("min_p"),
+             py::arg("repetition_penalty"), py::arg("seed"), py::arg("stop"), py::arg("stop_at_eos"),
+             py::arg("streaming"))
+        .def("run_generation", &SequenceModel::run_generation, py::arg("request"), py::arg("on_piece"))
+        .def("abort", &SequenceModel::abort)
+        .def_property("threads", &SequenceModel::threads, &SequenceModel::set_threads)
+        .def_property_readonly("tokenizer", &SequenceModel::tokenizer)
+        .def_property_readonly("vocab_size", &SequenceModel::vocab_size)
+        .def_property_readonly("info", &SequenceModel::info);
+}
+
+}  // namespace krait_py

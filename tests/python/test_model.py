@@ -1,0 +1,126 @@
+"""SequenceModel against the reference outputs of transformers (tests/fixtures/mamba/<case>/expected.safetensors,
+written by tools/gen_mamba_fixtures.py): full-sequence logits and greedy generation."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import krait
+from conftest import MAMBA, MAMBA_CASES, assert_logits_close, expected
+
+
+@pytest.fixture(scope="module", params=MAMBA_CASES)
+def case(request):
+    return request.param, krait.SequenceModel(MAMBA / request.param), expected(request.param)
+
+
+def test_fixture_cases_found():
+    assert len(MAMBA_CASES) >= 8, MAMBA_CASES
+
+
+def test_forward_matches_reference(case):
+    name, model, ref = case
+    logits = model.forward(ref["input_ids"])
+    assert isinstance(logits, np.ndarray)
+    assert logits.dtype == np.float32
+    assert logits.shape == ref["logits"].shape
+    assert logits.flags.c_contiguous
+    assert_logits_close(logits, ref["logits"])
+
+
+def test_forward_one_row_and_other_input_types(case):
+    name, model, ref = case
+    ids, want = ref["input_ids"], ref["logits"]
+    # 1-D input is one row: [length] -> [1, length, vocab]
+    one = model.forward(ids[0])
+    assert one.shape == (1,) + want.shape[1:]
+    assert_logits_close(one[0], want[0])
+    # nested lists, int64, uint16 and non-contiguous arrays give the same logits as int32
+    assert_logits_close(model.forward(ids.tolist()), want)
+    assert_logits_close(model.forward(ids.astype(np.int64)), want)
+    if ids.max() < 2**16:
+        assert_logits_close(model.forward(ids.astype(np.uint16)), want)
+    wide = np.zeros((ids.shape[0], ids.shape[1] * 2), dtype=np.int64)
+    wide[:, ::2] = ids
+    assert not wide[:, ::2].flags.c_contiguous
+    assert_logits_close(model.forward(wide[:, ::2]), want)
+
+
+def test_forward_rows_are_independent(case):
+    # The batch is stateless per row: row i alone gives row i's logits.
+    name, model, ref = case
+    ids = ref["input_ids"]
+    for i in range(ids.shape[0]):
+        assert_logits_close(model.forward(ids[i:i + 1]), ref["logits"][i:i + 1])
+
+
+def test_greedy_generate_matches_transformers(case):
+    name, model, ref = case
+    prompt, want = ref["prompt_ids"], ref["greedy_ids"].tolist()
+    result = model.generate(prompt.tolist(), max_new_tokens=len(want))
+    assert isinstance(result, krait.GenerationResult)
+    assert result.ids == want
+    assert result.text == ""  # fixture directories have no tokenizer.json
+    # numpy prompt, and the same again: every call starts from an empty context
+    assert model.generate(prompt, max_new_tokens=len(want)).ids == want
+    # fewer tokens: a prefix of the same greedy sequence
+    assert model.generate(prompt, max_new_tokens=3).ids == want[:3]
+
+
+def test_info_matches_config(case):
+    name, model, ref = case
+    config = json.loads((MAMBA / name / "config.json").read_text())
+    info = model.info
+    assert info["kind"] == "sequence"
+    assert info["architecture"] == "mamba"
+    assert info["vocab_size"] == model.vocab_size == ref["logits"].shape[-1]
+    assert info["hidden_size"] == config.get("hidden_size", config.get("d_model"))
+    assert info["num_layers"] == config.get("num_hidden_layers", config.get("n_layer"))
+    assert info["source_dtype"] in ("F32", "F16", "BF16")
+    assert info["num_parameters"] > 0
+    assert info["weight_bytes"] == 4 * info["num_parameters"]
+    for key in ("bos_token_id", "eos_token_id"):
+        assert info[key] is None or 0 <= info[key] < info["vocab_size"]
+    assert model.tokenizer is None
+
+
+def test_source_dtypes():
+    assert krait.SequenceModel(MAMBA / "f16").info["source_dtype"] == "F16"
+    assert krait.SequenceModel(MAMBA / "bf16").info["source_dtype"] == "BF16"
+    assert krait.SequenceModel(MAMBA / "f32_tied").info["source_dtype"] == "F32"
+
+
+def test_threads_setting_keeps_results():
+    ref = expected("f32_long")
+    model = krait.SequenceModel(MAMBA / "f32_long", threads=1)
+    assert model.threads == 1
+    assert_logits_close(model.forward(ref["input_ids"]), ref["logits"])
+    model.threads = 3
+    assert model.threads == 3
+    assert_logits_close(model.forward(ref["input_ids"]), ref["logits"])
+    model.threads = None  # all cores
+    assert model.threads is None
+    assert model.generate(ref["prompt_ids"], max_new_tokens=len(ref["greedy_ids"])).ids == ref["greedy_ids"].tolist()
+
+
+def test_path_like_and_repr():
+    model = krait.SequenceModel(MAMBA / "f32_tied")  # a pathlib.Path
+    assert "f32_tied" in repr(model)
+    assert "vocab_size=97" in repr(model)
+
+
+def test_version():
+    assert isinstance(krait.__version__, str)
+    parts = krait.__version__.split(".")
+    assert len(parts) == 3 and all(p.isdigit() for p in parts)
+    from importlib.metadata import version
+
+    assert version("krait") == krait.__version__
+
+
+def test_generation_result_str():
+    r = krait.GenerationResult(text="abc", ids=[1, 2])
+    assert str(r) == "abc"

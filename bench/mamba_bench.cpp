@@ -41,9 +41,11 @@ double read_bandwidth_gbs(int threads, size_t bytes, int repeats) {
         for (int t = 0; t < threads; ++t) {
             pool.emplace_back([&, t] {
                 const size_t begin = n * t / threads, end = n * (t + 1) / threads;
-                float acc[16] = {};
-                for (size_t i = begin; i + 16 <= end; i += 16)
-                    for (int k = 0; k < 16; ++k) acc[k] += buf[i + k];
+                // 64 independent partial sums: several SIMD accumulators, so the
+                // loop is limited by memory, not by the latency of one add chain.
+                float acc[64] = {};
+                for (size_t i = begin; i + 64 <= end; i += 64)
+                    for (int k = 0; k < 64; ++k) acc[k] += buf[i + k];
                 double s = 0;
                 for (float a : acc) s += a;
                 sums[t] = s;

@@ -2,7 +2,19 @@
 
 #include <algorithm>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define KRAIT_CPU_RELAX() _mm_pause()
+#else
+#define KRAIT_CPU_RELAX() std::this_thread::yield()
+#endif
+
 namespace krait {
+
+namespace {
+// ~16k pause instructions: a few hundred microseconds before sleeping.
+constexpr int kSpinIterations = 1 << 14;
+}  // namespace
 
 int ThreadPool::hardware_threads() {
     unsigned n = std::thread::hardware_concurrency();
@@ -11,13 +23,14 @@ int ThreadPool::hardware_threads() {
 
 ThreadPool::ThreadPool(int n_threads) {
     if (n_threads <= 0) n_threads = hardware_threads();
+    chunks_.assign(static_cast<size_t>(n_threads), {0, 0});
     for (int i = 1; i < n_threads; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
 }
 
 ThreadPool::~ThreadPool() {
     {
         std::lock_guard<std::mutex> lock(mutex_);
-        stopping_ = true;
+        stopping_.store(true, std::memory_order_release);
     }
     work_ready_.notify_all();
     for (auto& t : workers_) t.join();
@@ -26,20 +39,27 @@ ThreadPool::~ThreadPool() {
 void ThreadPool::worker_loop(int index) {
     uint64_t seen = 0;
     for (;;) {
-        std::pair<int64_t, int64_t> chunk;
-        const std::function<void(int64_t, int64_t)>* job;
-        {
-            std::unique_lock<std::mutex> lock(mutex_);
-            work_ready_.wait(lock, [&] { return stopping_ || generation_ != seen; });
-            if (stopping_) return;
-            seen = generation_;
-            chunk = chunks_[index];
-            job = job_;
+        // Wait for a new generation: spin first, then sleep.
+        uint64_t gen = generation_.load(std::memory_order_acquire);
+        for (int spin = 0; gen == seen && !stopping_.load(std::memory_order_acquire); ++spin) {
+            if (spin < kSpinIterations) {
+                KRAIT_CPU_RELAX();
+            } else {
+                std::unique_lock<std::mutex> lock(mutex_);
+                work_ready_.wait(lock, [&] {
+                    return stopping_.load(std::memory_order_acquire) ||
+                           generation_.load(std::memory_order_acquire) != seen;
+                });
+            }
+            gen = generation_.load(std::memory_order_acquire);
         }
-        if (chunk.first < chunk.second) (*job)(chunk.first, chunk.second);
-        {
-            std::lock_guard<std::mutex> lock(mutex_);
-            if (--pending_ == 0) work_done_.notify_one();
+        if (stopping_.load(std::memory_order_acquire)) return;
+        seen = gen;
+        const auto chunk = chunks_[static_cast<size_t>(index)];
+        if (chunk.first < chunk.second) (*job_)(chunk.first, chunk.second);
+        if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+            std::lock_guard<std::mutex> lock(mutex_);  // pairs with the caller's predicate check
+            work_done_.notify_one();
         }
     }
 }
@@ -54,25 +74,31 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void
         return;
     }
     // Spread whole grains evenly over the chunks; idle workers get empty ranges.
-    std::vector<std::pair<int64_t, int64_t>> chunks(size(), {0, 0});
     int64_t begin = 0;
-    for (int c = 0; c < n_chunks; ++c) {
-        const int64_t my_units = units / n_chunks + (c < units % n_chunks ? 1 : 0);
+    for (int c = 0; c < size(); ++c) {
+        const int64_t my_units = c < n_chunks ? units / n_chunks + (c < units % n_chunks ? 1 : 0) : 0;
         const int64_t end = std::min(n, begin + my_units * grain);
-        chunks[c] = {begin, end};
+        chunks_[static_cast<size_t>(c)] = {begin, end};
         begin = end;
     }
+    job_ = &fn;
+    pending_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
     {
-        std::lock_guard<std::mutex> lock(mutex_);
-        chunks_ = std::move(chunks);
-        job_ = &fn;
-        pending_ = static_cast<int>(workers_.size());
-        ++generation_;
+        std::lock_guard<std::mutex> lock(mutex_);  // so a worker about to sleep cannot miss it
+        generation_.fetch_add(1, std::memory_order_release);
     }
     work_ready_.notify_all();
-    fn(chunks_[0].first, chunks_[0].second);  // chunks_ is not modified while workers run
-    std::unique_lock<std::mutex> lock(mutex_);
-    work_done_.wait(lock, [&] { return pending_ == 0; });
+
+    fn(chunks_[0].first, chunks_[0].second);
+
+    for (int spin = 0; pending_.load(std::memory_order_acquire) != 0; ++spin) {
+        if (spin < kSpinIterations) {
+            KRAIT_CPU_RELAX();
+        } else {
+            std::unique_lock<std::mutex> lock(mutex_);
+            work_done_.wait(lock, [&] { return pending_.load(std::memory_order_acquire) == 0; });
+        }
+    }
 }
 
 }  // namespace krait

@@ -9,6 +9,7 @@
 // computed from numbers taken side by side. Best of --repeats runs.
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -59,6 +60,29 @@ double read_bandwidth_gbs(int threads, size_t bytes, int repeats) {
         best = std::max(best, static_cast<double>(bytes) / dt / 1e9);
     }
     return best;
+}
+
+// Peak fp32 FMA rate: each thread runs 128 independent fused multiply-adds
+// per iteration (enough accumulators to fill every FMA pipe).
+double peak_gflops(int threads) {
+    const long iters = 4'000'000;
+    std::vector<std::thread> pool;
+    std::vector<float> sink(threads);
+    const auto t0 = Clock::now();
+    for (int t = 0; t < threads; ++t) {
+        pool.emplace_back([&, t] {
+            float acc[128];
+            for (int k = 0; k < 128; ++k) acc[k] = 1.0f + k * 1e-3f;
+            const float b = 0.999999f, c = 1e-7f;
+            for (long i = 0; i < iters; ++i)
+                for (int k = 0; k < 128; ++k) acc[k] = std::fma(acc[k], b, c);
+            float s = 0;
+            for (float a : acc) s += a;
+            sink[t] = s;
+        });
+    }
+    for (auto& th : pool) th.join();
+    return 2.0 * 128 * iters * threads / seconds_since(t0) / 1e9;
 }
 
 }  // namespace
@@ -142,12 +166,19 @@ int main(int argc, char** argv) {
 
     const double bw = read_bandwidth_gbs(threads, size_t{1} << 30, 5);
     const double bound = bw * 1e9 / static_cast<double>(info.weight_bytes);
+    double peak = 0;
+    for (int r = 0; r < 3; ++r) peak = std::max(peak, peak_gflops(threads));
+    // Matrix FLOPs per prefill token: 2 per weight of every layer (embedding and
+    // head excluded: only the last token's logits are computed).
+    const double flops_per_token = 2.0 * static_cast<double>(info.num_parameters - info.vocab_size * info.hidden_size);
+    const double prefill_gflops = prefill_best * flops_per_token / 1e9;
     std::printf(
         "{\"engine\": \"krait\", \"threads\": %d, \"prefill_tokens\": %d, \"prefill_tok_s\": %.2f, "
         "\"decode_tok_s\": %.2f, \"weight_bytes\": %lld, \"read_bandwidth_gb_s\": %.2f, "
-        "\"decode_bound_tok_s\": %.2f, \"decode_fraction_of_bound\": %.3f}\n",
+        "\"decode_bound_tok_s\": %.2f, \"decode_fraction_of_bound\": %.3f, \"prefill_gflop_s\": %.1f, "
+        "\"peak_gflop_s\": %.1f, \"prefill_fraction_of_peak\": %.3f}\n",
         threads, prefill, prefill_best, decode_best, static_cast<long long>(info.weight_bytes), bw, bound,
-        decode_best / bound);
+        decode_best / bound, prefill_gflops, peak, prefill_gflops / peak);
     krait_session_free(session);
     krait_model_free(model);
     return 0;

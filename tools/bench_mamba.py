@@ -93,14 +93,16 @@ def main():
           f"transformers {transformers.__version__}, torch {rows[0][1]['torch']}; {os.cpu_count()} CPUs")
     print()
     print("| threads | Krait prefill tok/s | transformers prefill tok/s | ratio | Krait decode tok/s | "
-          "transformers decode tok/s | ratio | read GB/s | decode bound tok/s | Krait % of bound |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "transformers decode tok/s | ratio | read GB/s | decode bound tok/s | Krait % of bound | "
+          "Krait prefill GFLOP/s | peak FMA GFLOP/s | % of peak |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for krait, ref in rows:
         print(f"| {krait['threads']} | {krait['prefill_tok_s']:.1f} | {ref['prefill_tok_s']:.1f} | "
               f"{krait['prefill_tok_s'] / ref['prefill_tok_s']:.2f}x | {krait['decode_tok_s']:.1f} | "
               f"{ref['decode_tok_s']:.1f} | {krait['decode_tok_s'] / ref['decode_tok_s']:.2f}x | "
               f"{krait['read_bandwidth_gb_s']:.1f} | {krait['decode_bound_tok_s']:.1f} | "
-              f"{100 * krait['decode_fraction_of_bound']:.0f}% |")
+              f"{100 * krait['decode_fraction_of_bound']:.0f}% | {krait['prefill_gflop_s']:.0f} | "
+              f"{krait['peak_gflop_s']:.0f} | {100 * krait['prefill_fraction_of_peak']:.0f}% |")
     if args.json:
         with open(args.json, "w") as f:
             json.dump([{"krait": k, "transformers": r} for k, r in rows], f, indent=2)

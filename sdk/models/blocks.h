@@ -1,0 +1,82 @@
+// Building blocks shared by every vision and language model: LayerNorm,
+// activations, MLP, multi-head self-attention, 2-D convolution and BatchNorm
+// folding. Written once here; ViT, CLIP, MambaVision and Llama call these.
+// Each splits kernels from kernels/cpu over a session's ThreadPool.
+//
+// Token layouts are [batch, tokens, channels] row-major; image layouts are
+// NCHW as in PyTorch. Weights follow PyTorch's shapes (noted per field).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "sdk/core/thread_pool.h"
+#include "sdk/models/ops.h"
+
+namespace krait {
+
+struct LayerNormWeights {
+    const float* weight = nullptr;  // [dim]
+    const float* bias = nullptr;    // [dim] or nullptr
+    int64_t dim = 0;
+    float eps = 1e-5f;
+};
+
+// y[r] = (x[r] - mean) / sqrt(var + eps) * weight + bias, per row (y may alias x).
+void run_layer_norm(ThreadPool& pool, const LayerNormWeights& ln, const float* x, int64_t rows, int64_t x_stride,
+                    float* y, int64_t y_stride);
+
+enum class Activation { None, Relu, GeluErf, GeluTanh, QuickGelu, Silu };
+
+// In place over n contiguous values.
+void run_activation(ThreadPool& pool, Activation act, float* x, int64_t n);
+
+struct MlpWeights {
+    Linear fc1;  // [hidden, dim]
+    Linear fc2;  // [dim, hidden]
+    Activation act = Activation::GeluErf;
+};
+
+// y[rows, dim] (=|+=) fc2(act(fc1(x))). `scratch` is grown as needed.
+void run_mlp(ThreadPool& pool, const MlpWeights& mlp, const float* x, int64_t rows, float* y, bool accumulate,
+             std::vector<float>& scratch);
+
+struct AttentionWeights {
+    // Either separate q/k/v projections ([dim, dim] each) or one fused qkv
+    // ([3*dim, dim], output split q|k|v as timm/MambaVision do); leave the
+    // unused ones with weight == nullptr.
+    Linear q, k, v;
+    Linear qkv;
+    Linear out;  // [dim, dim]
+    int64_t num_heads = 0;
+    int64_t head_dim = 0;
+    bool causal = false;  // Llama-style decoder masks the future; vision models do not
+};
+
+// Multi-head scaled-dot-product self-attention over `sequences` independent
+// sequences of `tokens` tokens each: x, y [sequences * tokens, dim]
+// (y =|+= out(attn(x))). Scale head_dim^-0.5, softmax in fp32.
+void run_self_attention(ThreadPool& pool, const AttentionWeights& attn, const float* x, int64_t sequences,
+                        int64_t tokens, float* y, bool accumulate, std::vector<float>& scratch);
+
+struct Conv2dWeights {
+    const float* weight = nullptr;  // [out, in / groups, kernel_h, kernel_w]
+    const float* bias = nullptr;    // [out] or nullptr
+    int64_t in_channels = 0, out_channels = 0;
+    int64_t kernel_h = 0, kernel_w = 0;
+    int64_t stride = 1, padding = 0, groups = 1;
+};
+
+int64_t conv2d_output_size(int64_t input, int64_t kernel, int64_t stride, int64_t padding);
+
+// x [batch, in, h, w] -> y [batch, out, out_h, out_w] (zero padding), as nn.Conv2d.
+void run_conv2d(ThreadPool& pool, const Conv2dWeights& conv, const float* x, int64_t batch, int64_t h, int64_t w,
+                float* y, std::vector<float>& scratch);
+
+// Folds an eval-mode BatchNorm (y = (x - mean) / sqrt(var + eps) * gamma + beta)
+// that follows a convolution into its weight and bias: returns the new
+// weight [out, ...] (same size as conv's) and bias [out] in `weight_out`/`bias_out`.
+void fold_batch_norm(const Conv2dWeights& conv, const float* gamma, const float* beta, const float* mean,
+                     const float* var, float eps, std::vector<float>& weight_out, std::vector<float>& bias_out);
+
+}  // namespace krait

@@ -1,0 +1,54 @@
+// ClassifierModel: the interface every image classifier implements (ViT,
+// MambaVision, ...). A model is immutable after load and shared by sessions;
+// forward() keeps all per-call state in its arguments and local buffers.
+//
+// Input is the model-ready tensor (already resized, cropped, normalised by
+// sdk/image): pixels [batch, 3, height, width], float32, NCHW, as PyTorch.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sdk/core/thread_pool.h"
+
+namespace krait {
+
+class ClassifierModel {
+public:
+    // Called with the fraction of weights prepared; return false to cancel (KRAIT_ERR_CANCELLED).
+    using Progress = std::function<bool(float)>;
+
+    virtual ~ClassifierModel() = default;
+
+    virtual const char* architecture() const = 0;  // "vit", "mambavision"
+    virtual int64_t num_labels() const = 0;
+    // id2label from config.json, "LABEL_<i>" where absent; size num_labels().
+    virtual const std::vector<std::string>& labels() const = 0;
+    // The input size the model was trained at (config image_size / resolution).
+    virtual int64_t image_height() const = 0;
+    virtual int64_t image_width() const = 0;
+    virtual int64_t num_parameters() const = 0;
+    virtual const std::string& source_dtype() const = 0;
+
+    // Throws KRAIT_ERR_INVALID_ARGUMENT naming the problem if the model cannot
+    // run at height x width (e.g. not a multiple of the patch size).
+    virtual void check_input_size(int64_t height, int64_t width) const = 0;
+
+    // pixels [batch, 3, height, width] -> logits [batch, num_labels].
+    // Throws KRAIT_ERR_ABORTED if *abort becomes true between blocks.
+    virtual void forward(const float* pixels, int64_t batch, int64_t height, int64_t width, float* logits,
+                         ThreadPool& pool, const std::atomic<bool>* abort) const = 0;
+};
+
+// Loads a classifier directory, dispatching on config.json's model_type
+// ("vit", "mambavision"). Throws krait::Error (KRAIT_ERR_UNSUPPORTED for other types).
+std::unique_ptr<ClassifierModel> load_classifier(const std::string& dir, const ClassifierModel::Progress& progress);
+
+// True if config.json in `dir` names a classifier model_type this build knows.
+bool is_classifier_dir(const std::string& dir);
+
+}  // namespace krait

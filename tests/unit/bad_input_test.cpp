@@ -38,6 +38,9 @@ const BadCase kCases[] = {
     {"index_missing_shard", KRAIT_ERR_FORMAT, "names shard 'model-00002-of-00003.safetensors', which does not exist", false},
 };
 
+// Test names and failure messages show the directory, not the struct's bytes.
+void PrintTo(const BadCase& c, std::ostream* os) { *os << c.dir; }
+
 class BadInput : public ::testing::TestWithParam<BadCase> {};
 
 TEST_P(BadInput, ModelLoadFailsWithClearError) {

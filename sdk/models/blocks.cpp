@@ -1,0 +1,291 @@
+#include "sdk/models/blocks.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "kernels/cpu/activation_kernels.h"
+#include "kernels/cpu/attention.h"
+#include "kernels/cpu/conv2d.h"
+#include "kernels/cpu/layer_norm.h"
+#include "sdk/core/error.h"
+
+namespace krait {
+
+namespace {
+
+kernels::ActivationKind kind_of(Activation act) {
+    switch (act) {
+        case Activation::None: return kernels::ActivationKind::None;
+        case Activation::Relu: return kernels::ActivationKind::Relu;
+        case Activation::GeluErf: return kernels::ActivationKind::GeluErf;
+        case Activation::GeluTanh: return kernels::ActivationKind::GeluTanh;
+        case Activation::QuickGelu: return kernels::ActivationKind::QuickGelu;
+        case Activation::Silu: return kernels::ActivationKind::Silu;
+    }
+    fail_argument("unknown activation " + std::to_string(static_cast<int>(act)));
+}
+
+void check_linear(const Linear& l, const char* what) {
+    if (!l.weight || l.in_features <= 0 || l.out_features <= 0)
+        fail_argument(std::string(what) + ": missing weight or non-positive features");
+}
+
+// Rows per step of the MLP and attention: bounds the scratch (a 1024 x 3072
+// hidden block is 12 MiB) while keeping GEMMs large enough to run at speed.
+constexpr int64_t kRowBlock = 1024;
+
+template <class T>
+void grow(std::vector<T>& v, size_t n) {
+    if (v.size() < n) v.resize(n);
+}
+
+}  // namespace
+
+void run_layer_norm(ThreadPool& pool, const LayerNormWeights& ln, const float* x, int64_t rows, int64_t x_stride,
+                    float* y, int64_t y_stride) {
+    if (ln.dim <= 0) fail_argument("layer norm: non-positive dim " + std::to_string(ln.dim));
+    if (x_stride < ln.dim || y_stride < ln.dim) fail_argument("layer norm: row stride smaller than dim");
+    kernels::LayerNormParams p;
+    p.rows = rows;
+    p.dim = ln.dim;
+    p.x = x;
+    p.x_stride = x_stride;
+    p.weight = ln.weight;
+    p.bias = ln.bias;
+    p.eps = ln.eps;
+    p.y = y;
+    p.y_stride = y_stride;
+    // ~16 KiB of rows per chunk at ViT widths: enough work to pay for a wake-up.
+    const int64_t grain = std::max<int64_t>(1, 4096 / ln.dim);
+    pool.parallel_for(rows, grain, [&](int64_t begin, int64_t end) { kernels::layer_norm(p, begin, end); });
+}
+
+void run_activation(ThreadPool& pool, Activation act, float* x, int64_t n) {
+    const auto kind = kind_of(act);
+    if (kind == kernels::ActivationKind::None || n <= 0) return;
+    pool.parallel_for(n, 16384, [&](int64_t begin, int64_t end) { kernels::apply_activation(kind, x + begin, end - begin); });
+}
+
+void run_mlp(ThreadPool& pool, const MlpWeights& mlp, const float* x, int64_t rows, float* y, bool accumulate,
+             std::vector<float>& scratch) {
+    check_linear(mlp.fc1, "mlp fc1");
+    check_linear(mlp.fc2, "mlp fc2");
+    const int64_t dim = mlp.fc1.in_features, hidden = mlp.fc1.out_features;
+    if (mlp.fc2.in_features != hidden || mlp.fc2.out_features != dim)
+        fail_argument("mlp: fc2 is [" + std::to_string(mlp.fc2.out_features) + ", " +
+                      std::to_string(mlp.fc2.in_features) + "], expected [" + std::to_string(dim) + ", " +
+                      std::to_string(hidden) + "]");
+    if (rows <= 0) return;
+    const auto kind = kind_of(mlp.act);
+    const int64_t block = std::min(rows, kRowBlock);
+    grow(scratch, static_cast<size_t>(block * hidden));
+    float* h = scratch.data();
+    for (int64_t r0 = 0; r0 < rows; r0 += block) {
+        const int64_t n_rows = std::min(block, rows - r0);
+        // fc1 and the activation in one pass: each thread activates the
+        // hidden columns it has just written, while they are in its cache.
+        kernels::LinearParams p;
+        p.rows = n_rows;
+        p.in_features = dim;
+        p.out_features = hidden;
+        p.x = x + r0 * dim;
+        p.x_stride = dim;
+        p.weight = mlp.fc1.weight;
+        p.bias = mlp.fc1.bias;
+        p.y = h;
+        p.y_stride = hidden;
+        const int64_t grain = n_rows == 1 ? 64 : 32;
+        pool.parallel_for(hidden, grain, [&](int64_t begin, int64_t end) {
+            kernels::linear(p, begin, end);
+            for (int64_t r = 0; r < n_rows; ++r) kernels::apply_activation(kind, h + r * hidden + begin, end - begin);
+        });
+        run_linear(pool, mlp.fc2, h, n_rows, hidden, y + r0 * dim, dim, accumulate);
+    }
+}
+
+void run_self_attention(ThreadPool& pool, const AttentionWeights& attn, const float* x, int64_t sequences,
+                        int64_t tokens, float* y, bool accumulate, std::vector<float>& scratch) {
+    const int64_t H = attn.num_heads, hd = attn.head_dim, dim = H * hd;
+    if (H <= 0 || hd <= 0) fail_argument("attention: num_heads and head_dim must be positive");
+    check_linear(attn.out, "attention out");
+    if (attn.out.in_features != dim || attn.out.out_features != dim)
+        fail_argument("attention: out projection is [" + std::to_string(attn.out.out_features) + ", " +
+                      std::to_string(attn.out.in_features) + "], expected [" + std::to_string(dim) + ", " +
+                      std::to_string(dim) + "] (num_heads * head_dim)");
+    const bool fused = attn.qkv.weight != nullptr;
+    if (fused) {
+        check_linear(attn.qkv, "attention qkv");
+        if (attn.qkv.in_features != dim || attn.qkv.out_features != 3 * dim)
+            fail_argument("attention: qkv projection is [" + std::to_string(attn.qkv.out_features) + ", " +
+                          std::to_string(attn.qkv.in_features) + "], expected [" + std::to_string(3 * dim) + ", " +
+                          std::to_string(dim) + "]");
+    } else {
+        for (const Linear* l : {&attn.q, &attn.k, &attn.v}) {
+            check_linear(*l, "attention q/k/v");
+            if (l->in_features != dim || l->out_features != dim)
+                fail_argument("attention: q/k/v projection is [" + std::to_string(l->out_features) + ", " +
+                              std::to_string(l->in_features) + "], expected [" + std::to_string(dim) + ", " +
+                              std::to_string(dim) + "]");
+        }
+    }
+    if (sequences <= 0 || tokens <= 0) return;
+
+    // Whole sequences per step: about kRowBlock rows, and enough (sequence,
+    // head) pairs for about four rounds over the threads, so long sequences
+    // (ViT at 384: 577 tokens, 12 heads) do not leave threads idle.
+    const int64_t slots = pool.size();
+    const int64_t seqs_per_step =
+        std::min(sequences, std::max<int64_t>({1, kRowBlock / tokens, (4 * slots + H - 1) / H}));
+    const int64_t step_rows = seqs_per_step * tokens;
+    const int64_t d3 = 3 * dim;
+    const int64_t per_slot = kernels::attention_scratch_floats(tokens);
+    grow(scratch, static_cast<size_t>(step_rows * d3 + slots * per_slot));
+    float* qkv = scratch.data();             // [step_rows, q | k | v], head h at columns h*hd of each part
+    float* head_scratch = qkv + step_rows * d3;
+
+    for (int64_t s0 = 0; s0 < sequences; s0 += seqs_per_step) {
+        const int64_t n_seq = std::min(seqs_per_step, sequences - s0);
+        const int64_t rows = n_seq * tokens;
+        const float* xs = x + s0 * tokens * dim;
+        if (fused) {
+            run_linear(pool, attn.qkv, xs, rows, dim, qkv, d3);
+        } else {
+            run_linear(pool, attn.q, xs, rows, dim, qkv, d3);
+            run_linear(pool, attn.k, xs, rows, dim, qkv + dim, d3);
+            run_linear(pool, attn.v, xs, rows, dim, qkv + 2 * dim, d3);
+        }
+        // (sequence, head) pairs split statically over one slot per thread;
+        // each head's output overwrites its own Q columns.
+        const int64_t tasks = n_seq * H;
+        pool.parallel_for(slots, 1, [&](int64_t slot_begin, int64_t slot_end) {
+            for (int64_t slot = slot_begin; slot < slot_end; ++slot) {
+                float* mine = head_scratch + slot * per_slot;
+                for (int64_t t = tasks * slot / slots; t < tasks * (slot + 1) / slots; ++t) {
+                    const int64_t s = t / H, h = t % H;
+                    float* base = qkv + s * tokens * d3 + h * hd;
+                    kernels::AttentionParams p;
+                    p.tokens = tokens;
+                    p.head_dim = hd;
+                    p.q = base;
+                    p.k = base + dim;
+                    p.v = base + 2 * dim;
+                    p.out = base;
+                    p.q_stride = p.k_stride = p.v_stride = p.out_stride = d3;
+                    p.scale = 1.0f / std::sqrt(static_cast<float>(hd));
+                    p.causal = attn.causal;
+                    kernels::attention(p, mine);
+                }
+            }
+        });
+        run_linear(pool, attn.out, qkv, rows, d3, y + s0 * tokens * dim, dim, accumulate);
+    }
+}
+
+int64_t conv2d_output_size(int64_t input, int64_t kernel, int64_t stride, int64_t padding) {
+    if (input <= 0 || kernel <= 0 || stride <= 0 || padding < 0)
+        fail_argument("conv2d: input " + std::to_string(input) + ", kernel " + std::to_string(kernel) + ", stride " +
+                      std::to_string(stride) + ", padding " + std::to_string(padding) + " are not valid");
+    const int64_t span = input + 2 * padding - kernel;
+    if (span < 0)
+        fail_argument("conv2d: input of size " + std::to_string(input) + " (padding " + std::to_string(padding) +
+                      ") is smaller than the kernel " + std::to_string(kernel));
+    return span / stride + 1;
+}
+
+namespace {
+
+void check_conv(const Conv2dWeights& c) {
+    if (!c.weight) fail_argument("conv2d: missing weight");
+    if (c.in_channels <= 0 || c.out_channels <= 0 || c.groups <= 0 || c.kernel_h <= 0 || c.kernel_w <= 0 ||
+        c.stride <= 0 || c.padding < 0)
+        fail_argument("conv2d: non-positive channels, groups, kernel or stride, or negative padding");
+    if (c.in_channels % c.groups != 0 || c.out_channels % c.groups != 0)
+        fail_argument("conv2d: channels " + std::to_string(c.in_channels) + " -> " + std::to_string(c.out_channels) +
+                      " are not divisible by groups " + std::to_string(c.groups));
+}
+
+}  // namespace
+
+void run_conv2d(ThreadPool& pool, const Conv2dWeights& conv, const float* x, int64_t batch, int64_t h, int64_t w,
+                float* y, std::vector<float>& scratch) {
+    check_conv(conv);
+    kernels::Conv2dParams p;
+    p.batch = batch;
+    p.in_channels = conv.in_channels;
+    p.out_channels = conv.out_channels;
+    p.groups = conv.groups;
+    p.in_h = h;
+    p.in_w = w;
+    p.kernel_h = conv.kernel_h;
+    p.kernel_w = conv.kernel_w;
+    p.stride = conv.stride;
+    p.padding = conv.padding;
+    p.out_h = conv2d_output_size(h, conv.kernel_h, conv.stride, conv.padding);
+    p.out_w = conv2d_output_size(w, conv.kernel_w, conv.stride, conv.padding);
+    p.x = x;
+    p.weight = conv.weight;
+    p.bias = conv.bias;
+    p.y = y;
+    if (batch <= 0) return;
+    if (h <= 0 || w <= 0) fail_argument("conv2d: empty input " + std::to_string(h) + "x" + std::to_string(w));
+    if (!x || !y) fail_argument("conv2d: missing input or output buffer");
+    {
+        // Every output reads a whole neighbourhood of the input: they must not overlap.
+        const float* x_end = x + batch * conv.in_channels * h * w;
+        const float* y_end = y + batch * conv.out_channels * p.out_h * p.out_w;
+        if (x < y_end && y < x_end) fail_argument("conv2d: output buffer overlaps the input");
+    }
+
+    if (conv.in_channels == conv.groups) {
+        // Depthwise: one input channel per group, direct loops per output plane.
+        pool.parallel_for(batch * conv.out_channels, 1,
+                          [&](int64_t begin, int64_t end) { kernels::conv2d_depthwise(p, begin, end); });
+        return;
+    }
+    // GEMM tiles of output positions per (image, group). Tiles of up to 256
+    // columns keep each thread's im2col block in its cache; smaller tiles
+    // (whole multiples of 16) when there are fewer images than threads.
+    const int64_t positions = p.out_h * p.out_w;
+    const int64_t images = batch * conv.groups;
+    const int64_t slots = pool.size();
+    int64_t tiles = std::max<int64_t>((positions + 255) / 256, (slots + images - 1) / images);
+    tiles = std::min<int64_t>(tiles, (positions + 15) / 16);
+    const int64_t tile = (positions + tiles - 1) / tiles;
+    const int64_t tile_cols = (tile + 15) / 16 * 16;
+    tiles = (positions + tile_cols - 1) / tile_cols;
+    const int64_t per_slot = kernels::conv2d_im2col_floats(p, tile_cols);
+    grow(scratch, static_cast<size_t>(std::max<int64_t>(1, slots * per_slot)));
+    const int64_t items = images * tiles;
+    pool.parallel_for(slots, 1, [&](int64_t slot_begin, int64_t slot_end) {
+        for (int64_t slot = slot_begin; slot < slot_end; ++slot) {
+            float* cols = scratch.data() + slot * per_slot;
+            for (int64_t it = items * slot / slots; it < items * (slot + 1) / slots; ++it) {
+                const int64_t image = it / tiles, t = it % tiles;
+                const int64_t c0 = t * tile_cols, c1 = std::min(positions, c0 + tile_cols);
+                kernels::conv2d_gemm_tile(p, image / conv.groups, image % conv.groups, c0, c1, cols);
+            }
+        }
+    });
+}
+
+void fold_batch_norm(const Conv2dWeights& conv, const float* gamma, const float* beta, const float* mean,
+                     const float* var, float eps, std::vector<float>& weight_out, std::vector<float>& bias_out) {
+    check_conv(conv);
+    if (!gamma || !beta || !mean || !var) fail_argument("fold_batch_norm: missing BatchNorm parameters");
+    const int64_t per_out = conv.in_channels / conv.groups * conv.kernel_h * conv.kernel_w;
+    weight_out.resize(static_cast<size_t>(conv.out_channels * per_out));
+    bias_out.resize(static_cast<size_t>(conv.out_channels));
+    for (int64_t oc = 0; oc < conv.out_channels; ++oc) {
+        if (!(var[oc] + eps > 0.0f))
+            fail_format("fold_batch_norm: running_var[" + std::to_string(oc) + "] + eps is not positive");
+        // In double, rounded once: as close to the unfolded conv + BN as fp32 allows.
+        const double s = static_cast<double>(gamma[oc]) / std::sqrt(static_cast<double>(var[oc]) + eps);
+        for (int64_t i = 0; i < per_out; ++i)
+            weight_out[oc * per_out + i] = static_cast<float>(conv.weight[oc * per_out + i] * s);
+        const double b = conv.bias ? conv.bias[oc] : 0.0;
+        bias_out[oc] = static_cast<float>((b - mean[oc]) * s + beta[oc]);
+    }
+}
+
+}  // namespace krait

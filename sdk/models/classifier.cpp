@@ -1,0 +1,77 @@
+// load_classifier / is_classifier_dir: dispatch a model directory to its
+// classifier implementation by config.json's model_type.
+#include "sdk/models/classifier.h"
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "sdk/core/error.h"
+#include "sdk/models/vit.h"
+
+#if __has_include("sdk/models/mambavision.h")
+#include "sdk/models/mambavision.h"
+#define KRAIT_HAS_MAMBAVISION 1
+#else
+#define KRAIT_HAS_MAMBAVISION 0
+#endif
+
+namespace krait {
+
+namespace {
+
+// config.json's model_type, or "" when the file is absent, unreadable, not
+// JSON or has none. `error` receives why, for load_classifier's messages.
+std::string read_model_type(const std::string& dir, krait_status* status, std::string* error) {
+    const auto path = (std::filesystem::path(dir) / "config.json").string();
+    std::ifstream in(path);
+    if (!in) {
+        *status = KRAIT_ERR_IO;
+        *error = dir + ": no config.json";
+        return "";
+    }
+    std::stringstream ss;
+    ss << in.rdbuf();
+    const auto j = nlohmann::json::parse(ss.str(), nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded() || !j.is_object()) {
+        *status = KRAIT_ERR_FORMAT;
+        *error = path + ": not a valid JSON object";
+        return "";
+    }
+    if (!j.contains("model_type") || !j["model_type"].is_string()) {
+        *status = KRAIT_ERR_FORMAT;
+        *error = path + ": no string 'model_type'";
+        return "";
+    }
+    return j["model_type"].get<std::string>();
+}
+
+bool known_type(const std::string& type) { return type == "vit" || (KRAIT_HAS_MAMBAVISION && type == "mambavision"); }
+
+}  // namespace
+
+std::unique_ptr<ClassifierModel> load_classifier(const std::string& dir, const ClassifierModel::Progress& progress) {
+    krait_status status = KRAIT_OK;
+    std::string error;
+    const std::string type = read_model_type(dir, &status, &error);
+    if (type.empty()) fail(status, error);
+    if (type == "vit") return ViTModel::load(dir, progress);
+#if KRAIT_HAS_MAMBAVISION
+    if (type == "mambavision") return load_mambavision(dir, progress);
+#endif
+    fail_unsupported(dir + ": model_type '" + type + "' is not an image classifier this build runs (" +
+                     (KRAIT_HAS_MAMBAVISION ? "vit, mambavision" : "vit") + ")");
+}
+
+bool is_classifier_dir(const std::string& dir) {
+    krait_status status = KRAIT_OK;
+    std::string error;
+    try {
+        return known_type(read_model_type(dir, &status, &error));
+    } catch (...) {  // e.g. a directory we may not read: not a classifier we can load
+        return false;
+    }
+}
+
+}  // namespace krait

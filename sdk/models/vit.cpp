@@ -1,0 +1,381 @@
+#include "sdk/models/vit.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "sdk/core/error.h"
+
+namespace krait {
+
+namespace {
+using nlohmann::json;
+
+void require_range(const std::string& origin, const char* name, int64_t v, int64_t lo, int64_t hi) {
+    if (v < lo || v > hi)
+        fail_format(origin + ": '" + name + "' is " + std::to_string(v) + ", expected " + std::to_string(lo) + ".." +
+                    std::to_string(hi));
+}
+
+// An integer field, with a default when absent; a value of the wrong type is an error.
+int64_t int_field(const json& j, const char* key, int64_t fallback, const std::string& origin) {
+    if (!j.contains(key) || j[key].is_null()) return fallback;
+    if (!j[key].is_number_integer()) fail_format(origin + ": '" + key + "' must be an integer, got " + j[key].dump());
+    return j[key].get<int64_t>();
+}
+
+// image_size / patch_size: an integer or a [height, width] pair, as ViTConfig accepts.
+std::pair<int64_t, int64_t> size_field(const json& j, const char* key, int64_t fallback, const std::string& origin) {
+    if (!j.contains(key) || j[key].is_null()) return {fallback, fallback};
+    const json& v = j[key];
+    if (v.is_number_integer()) return {v.get<int64_t>(), v.get<int64_t>()};
+    if (v.is_array() && v.size() == 2 && v[0].is_number_integer() && v[1].is_number_integer())
+        return {v[0].get<int64_t>(), v[1].get<int64_t>()};
+    fail_format(origin + ": '" + key + "' must be an integer or [height, width], got " + v.dump());
+}
+
+Activation activation_from_name(const std::string& name, const std::string& origin) {
+    // transformers' ACT2FN names; gelu_new / gelu_pytorch_tanh / gelu_fast are all the tanh approximation.
+    if (name == "gelu") return Activation::GeluErf;
+    if (name == "gelu_new" || name == "gelu_pytorch_tanh" || name == "gelu_fast") return Activation::GeluTanh;
+    if (name == "quick_gelu") return Activation::QuickGelu;
+    if (name == "relu") return Activation::Relu;
+    if (name == "silu" || name == "swish") return Activation::Silu;
+    fail_unsupported(origin + ": 'hidden_act' \"" + name +
+                     "\" is not supported (gelu, gelu_new, gelu_pytorch_tanh, gelu_fast, quick_gelu, relu, silu)");
+}
+
+// torch's cubic convolution coefficients (upsample_bicubic2d, A = -0.75) for
+// the four taps at offsets -1, 0, 1, 2 around the floor of the source index.
+void cubic_coefficients(float t, float w[4]) {
+    constexpr float A = -0.75f;
+    auto c1 = [](float x) { return ((A + 2) * x - (A + 3)) * x * x + 1; };          // |x| <= 1
+    auto c2 = [](float x) { return ((A * x - 5 * A) * x + 8 * A) * x - 4 * A; };  // 1 < |x| < 2
+    w[0] = c2(t + 1.0f);
+    w[1] = c1(t);
+    w[2] = c1(1.0f - t);
+    w[3] = c2(2.0f - t);
+}
+
+// Tap indices (clamped to the border) and weights of one output axis, computed
+// in float as torch does for float tensors: scale = in / out,
+// src = scale * (i + 0.5) - 0.5 (not clamped at 0 for cubic).
+void cubic_axis(int64_t in, int64_t out, std::vector<int64_t>& idx, std::vector<float>& wts) {
+    idx.resize(static_cast<size_t>(out * 4));
+    wts.resize(static_cast<size_t>(out * 4));
+    const float scale = static_cast<float>(in) / static_cast<float>(out);
+    for (int64_t i = 0; i < out; ++i) {
+        const float src = scale * (static_cast<float>(i) + 0.5f) - 0.5f;
+        const int64_t i0 = std::min(static_cast<int64_t>(std::floor(src)), in - 1);
+        const float t = std::min(std::max(src - static_cast<float>(i0), 0.0f), 1.0f);
+        cubic_coefficients(t, &wts[i * 4]);
+        for (int64_t j = 0; j < 4; ++j) idx[i * 4 + j] = std::clamp(i0 + j - 1, int64_t{0}, in - 1);
+    }
+}
+
+std::string read_text(const std::string& path, const std::string& what) {
+    std::ifstream in(path);
+    if (!in) fail_io(what);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+}  // namespace
+
+void bicubic_resize_grid(const float* grid, int64_t in_h, int64_t in_w, int64_t dim, float* out, int64_t out_h,
+                         int64_t out_w) {
+    std::vector<int64_t> iy, ix;
+    std::vector<float> wy, wx;
+    cubic_axis(in_h, out_h, iy, wy);
+    cubic_axis(in_w, out_w, ix, wx);
+    for (int64_t y = 0; y < out_h; ++y)
+        for (int64_t x = 0; x < out_w; ++x) {
+            float* o = out + (y * out_w + x) * dim;
+            for (int64_t d = 0; d < dim; ++d) {
+                // Same order as torch's separable CPU kernel: columns first per tap row, rows outermost.
+                float acc = 0.0f;
+                for (int64_t j = 0; j < 4; ++j) {
+                    const float* row = grid + iy[y * 4 + j] * in_w * dim;
+                    float t = row[ix[x * 4] * dim + d] * wx[x * 4];
+                    for (int64_t i = 1; i < 4; ++i) t += row[ix[x * 4 + i] * dim + d] * wx[x * 4 + i];
+                    acc = j == 0 ? t * wy[y * 4] : acc + t * wy[y * 4 + j];
+                }
+                o[d] = acc;
+            }
+        }
+}
+
+ViTConfig ViTConfig::from_dir(const std::string& model_dir) {
+    const auto path = (std::filesystem::path(model_dir) / "config.json").string();
+    return from_json_text(read_text(path, model_dir + ": no config.json"), path);
+}
+
+ViTConfig ViTConfig::from_json_text(const std::string& text, const std::string& origin) {
+    json j;
+    try {
+        j = json::parse(text);
+    } catch (const json::exception& e) {
+        fail_format(origin + ": not valid JSON: " + e.what());
+    }
+    if (!j.is_object()) fail_format(origin + ": not a JSON object");
+    if (j.contains("model_type")) {
+        if (!j["model_type"].is_string()) fail_format(origin + ": 'model_type' must be a string");
+        const auto type = j["model_type"].get<std::string>();
+        if (type != "vit") fail_unsupported(origin + ": model_type '" + type + "' is not a ViT ('vit')");
+    }
+
+    // Defaults are transformers' ViTConfig defaults (ViT-B/16 at 224).
+    ViTConfig c;
+    std::tie(c.image_size_h, c.image_size_w) = size_field(j, "image_size", 224, origin);
+    const auto [patch_h, patch_w] = size_field(j, "patch_size", 16, origin);
+    c.num_channels = int_field(j, "num_channels", 3, origin);
+    c.hidden_size = int_field(j, "hidden_size", 768, origin);
+    c.num_layers = int_field(j, "num_hidden_layers", 12, origin);
+    c.num_heads = int_field(j, "num_attention_heads", 12, origin);
+    c.intermediate_size = int_field(j, "intermediate_size", 3072, origin);
+    if (j.contains("qkv_bias") && !j["qkv_bias"].is_null()) {
+        if (!j["qkv_bias"].is_boolean()) fail_format(origin + ": 'qkv_bias' must be true or false");
+        c.qkv_bias = j["qkv_bias"].get<bool>();
+    }
+    if (j.contains("hidden_act") && !j["hidden_act"].is_null()) {
+        if (!j["hidden_act"].is_string()) fail_format(origin + ": 'hidden_act' must be a string");
+        c.act = activation_from_name(j["hidden_act"].get<std::string>(), origin);
+    }
+    if (j.contains("layer_norm_eps") && !j["layer_norm_eps"].is_null()) {
+        if (!j["layer_norm_eps"].is_number()) fail_format(origin + ": 'layer_norm_eps' must be a number");
+        const double eps = j["layer_norm_eps"].get<double>();
+        if (!(eps > 0.0) || !(eps < 1.0))
+            fail_format(origin + ": 'layer_norm_eps' is " + j["layer_norm_eps"].dump() + ", expected in (0, 1)");
+        c.layer_norm_eps = static_cast<float>(eps);
+    }
+
+    require_range(origin, "patch_size", patch_h, 1, 1024);
+    require_range(origin, "patch_size", patch_w, 1, 1024);
+    if (patch_h != patch_w) fail_unsupported(origin + ": non-square 'patch_size' is not supported");
+    c.patch_size = patch_h;
+    require_range(origin, "image_size", c.image_size_h, c.patch_size, ViTModel::kMaxSide);
+    require_range(origin, "image_size", c.image_size_w, c.patch_size, ViTModel::kMaxSide);
+    if (c.image_size_h % c.patch_size || c.image_size_w % c.patch_size)
+        fail_format(origin + ": 'image_size' " + std::to_string(c.image_size_h) + "x" +
+                    std::to_string(c.image_size_w) + " is not a multiple of 'patch_size' " +
+                    std::to_string(c.patch_size));
+    if (c.num_channels != 3)
+        fail_format(origin + ": 'num_channels' is " + std::to_string(c.num_channels) + ", expected 3 (RGB)");
+    require_range(origin, "hidden_size", c.hidden_size, 1, 1 << 16);
+    require_range(origin, "num_hidden_layers", c.num_layers, 1, 1 << 12);
+    require_range(origin, "num_attention_heads", c.num_heads, 1, c.hidden_size);
+    if (c.hidden_size % c.num_heads)
+        fail_format(origin + ": 'num_attention_heads' " + std::to_string(c.num_heads) +
+                    " does not divide 'hidden_size' " + std::to_string(c.hidden_size));
+    require_range(origin, "intermediate_size", c.intermediate_size, 1, 1 << 18);
+
+    // Labels: id2label must name every id 0..n-1 exactly once; num_labels and
+    // label2id, when present, must agree with it.
+    constexpr int64_t kMaxLabels = 1 << 20;
+    if (j.contains("id2label") && !j["id2label"].is_null()) {
+        const json& m = j["id2label"];
+        if (!m.is_object()) fail_format(origin + ": 'id2label' must be an object");
+        const int64_t n = static_cast<int64_t>(m.size());
+        require_range(origin, "id2label (number of entries)", n, 1, kMaxLabels);
+        c.labels.assign(static_cast<size_t>(n), std::string());
+        std::vector<bool> seen(static_cast<size_t>(n), false);
+        for (const auto& [key, value] : m.items()) {
+            int64_t id = -1;
+            size_t used = 0;
+            try {
+                id = std::stoll(key, &used);
+            } catch (const std::exception&) {
+                used = 0;
+            }
+            if (used != key.size() || id < 0 || id >= n || seen[static_cast<size_t>(id)])
+                fail_format(origin + ": 'id2label' key \"" + key + "\" is not one of the ids 0.." +
+                            std::to_string(n - 1) + " (each exactly once)");
+            if (!value.is_string()) fail_format(origin + ": 'id2label' value for \"" + key + "\" must be a string");
+            seen[static_cast<size_t>(id)] = true;
+            c.labels[static_cast<size_t>(id)] = value.get<std::string>();
+        }
+        c.num_labels = n;
+    }
+    if (j.contains("num_labels") && !j["num_labels"].is_null()) {
+        const int64_t n = int_field(j, "num_labels", 0, origin);
+        require_range(origin, "num_labels", n, 1, kMaxLabels);
+        if (c.num_labels && n != c.num_labels)
+            fail_format(origin + ": 'num_labels' is " + std::to_string(n) + " but 'id2label' has " +
+                        std::to_string(c.num_labels) + " entries");
+        c.num_labels = n;
+    }
+    if (j.contains("label2id") && !j["label2id"].is_null()) {
+        const json& m = j["label2id"];
+        if (!m.is_object()) fail_format(origin + ": 'label2id' must be an object");
+        for (const auto& [key, value] : m.items()) {
+            const bool ok = value.is_number_integer() && value.get<int64_t>() >= 0 &&
+                            (c.num_labels == 0 || value.get<int64_t>() < c.num_labels);
+            if (!ok)
+                fail_format(origin + ": 'label2id' maps \"" + key + "\" to " + value.dump() +
+                            ", expected an id in 0.." + std::to_string(c.num_labels - 1));
+        }
+    }
+    return c;
+}
+
+std::unique_ptr<ViTModel> ViTModel::load(const std::string& dir, const Progress& progress) {
+    auto model = std::unique_ptr<ViTModel>(new ViTModel());
+    ViTConfig& c = model->config_;
+    c = ViTConfig::from_dir(dir);
+    model->loader_ = std::make_unique<WeightLoader>(dir);
+    WeightLoader& w = *model->loader_;
+
+    const int64_t D = c.hidden_size, I = c.intermediate_size, P = c.patch_size, C = c.num_channels;
+    const int64_t total_steps = c.num_layers + 2;
+    auto report = [&](int64_t step) {
+        if (progress && !progress(static_cast<float>(step) / static_cast<float>(total_steps)))
+            fail(KRAIT_ERR_CANCELLED, dir + ": loading cancelled by the progress callback");
+    };
+    report(0);
+
+    if (c.num_labels == 0) {
+        // Neither id2label nor num_labels: the classifier's rows say how many classes there are.
+        const TensorInfo* t = w.info("classifier.weight");
+        if (!t) fail_format(dir + ": missing tensor 'classifier.weight'");
+        if (t->shape.size() != 2 || t->shape[1] != D || t->shape[0] < 1)
+            fail_format(dir + ": tensor 'classifier.weight' has shape " + shape_to_string(t->shape) +
+                        ", expected [num_labels, " + std::to_string(D) + "]");
+        c.num_labels = t->shape[0];
+    }
+    if (c.labels.empty())
+        for (int64_t i = 0; i < c.num_labels; ++i) c.labels.push_back("LABEL_" + std::to_string(i));
+
+    const std::string e = "vit.embeddings.";
+    model->patch_ = {w.get(e + "patch_embeddings.projection.weight", {D, C, P, P}),
+                     w.get(e + "patch_embeddings.projection.bias", {D}),
+                     C, D, P, P, /*stride=*/P, /*padding=*/0, /*groups=*/1};
+    model->cls_token_ = w.get(e + "cls_token", {1, 1, D});
+    const int64_t positions = 1 + c.grid_h() * c.grid_w();
+    model->pos_embed_ = w.get(e + "position_embeddings", {1, positions, D});
+    report(1);
+
+    const LayerNormWeights ln0{nullptr, nullptr, D, c.layer_norm_eps};
+    for (int64_t i = 0; i < c.num_layers; ++i) {
+        const std::string p = "vit.encoder.layer." + std::to_string(i) + ".";
+        auto linear = [&](const std::string& name, int64_t out, int64_t in, bool bias) {
+            return Linear{w.get(p + name + ".weight", {out, in}), bias ? w.get(p + name + ".bias", {out}) : nullptr, in,
+                          out};
+        };
+        auto layer_norm = [&](const std::string& name) {
+            LayerNormWeights ln = ln0;
+            ln.weight = w.get(p + name + ".weight", {D});
+            ln.bias = w.get(p + name + ".bias", {D});
+            return ln;
+        };
+        Layer L;
+        L.ln_before = layer_norm("layernorm_before");
+        L.attn.q = linear("attention.attention.query", D, D, c.qkv_bias);
+        L.attn.k = linear("attention.attention.key", D, D, c.qkv_bias);
+        L.attn.v = linear("attention.attention.value", D, D, c.qkv_bias);
+        L.attn.out = linear("attention.output.dense", D, D, true);
+        L.attn.num_heads = c.num_heads;
+        L.attn.head_dim = D / c.num_heads;
+        L.attn.causal = false;
+        L.ln_after = layer_norm("layernorm_after");
+        L.mlp.fc1 = linear("intermediate.dense", I, D, true);
+        L.mlp.fc2 = linear("output.dense", D, I, true);
+        L.mlp.act = c.act;
+        model->layers_.push_back(L);
+        report(i + 2);
+    }
+    model->final_ln_ = ln0;
+    model->final_ln_.weight = w.get("vit.layernorm.weight", {D});
+    model->final_ln_.bias = w.get("vit.layernorm.bias", {D});
+    model->classifier_ = {w.get("classifier.weight", {c.num_labels, D}), w.get("classifier.bias", {c.num_labels}), D,
+                          c.num_labels};
+    report(total_steps);
+    return model;
+}
+
+void ViTModel::check_input_size(int64_t height, int64_t width) const {
+    const int64_t P = config_.patch_size;
+    if (height < P || width < P || height > kMaxSide || width > kMaxSide || height % P || width % P)
+        fail_argument("ViT input " + std::to_string(height) + "x" + std::to_string(width) +
+                      ": height and width must be positive multiples of the patch size " + std::to_string(P) +
+                      " and at most " + std::to_string(kMaxSide));
+}
+
+std::shared_ptr<const std::vector<float>> ViTModel::position_embeddings(int64_t grid_h, int64_t grid_w) const {
+    const int64_t D = config_.hidden_size;
+    const auto key = std::make_pair(grid_h, grid_w);
+    {
+        std::lock_guard<std::mutex> lock(pos_mutex_);
+        for (auto it = pos_cache_.begin(); it != pos_cache_.end(); ++it)
+            if (it->first == key) {
+                auto hit = *it;  // move to the back: most recently used
+                pos_cache_.erase(it);
+                pos_cache_.push_back(hit);
+                return hit.second;
+            }
+    }
+    // Compute outside the lock (another caller may compute the same grid; both results are identical).
+    auto table = std::make_shared<std::vector<float>>(static_cast<size_t>((1 + grid_h * grid_w) * D));
+    std::memcpy(table->data(), pos_embed_, sizeof(float) * D);  // CLS position kept as is
+    if (grid_h == config_.grid_h() && grid_w == config_.grid_w())
+        std::memcpy(table->data() + D, pos_embed_ + D, sizeof(float) * grid_h * grid_w * D);
+    else
+        bicubic_resize_grid(pos_embed_ + D, config_.grid_h(), config_.grid_w(), D, table->data() + D, grid_h, grid_w);
+    std::lock_guard<std::mutex> lock(pos_mutex_);
+    if (pos_cache_.size() >= kPosCacheEntries) pos_cache_.erase(pos_cache_.begin());
+    pos_cache_.emplace_back(key, table);
+    return table;
+}
+
+void ViTModel::forward(const float* pixels, int64_t batch, int64_t height, int64_t width, float* logits,
+                       ThreadPool& pool, const std::atomic<bool>* abort) const {
+    if (!pixels || !logits) fail_argument("ViT forward: null pixels or logits buffer");
+    if (batch < 1) fail_argument("ViT forward: batch must be at least 1, got " + std::to_string(batch));
+    check_input_size(height, width);
+    auto check_abort = [&] {
+        if (abort && abort->load(std::memory_order_relaxed)) fail(KRAIT_ERR_ABORTED, "the call was aborted");
+    };
+
+    const int64_t D = config_.hidden_size, P = config_.patch_size;
+    const int64_t gh = height / P, gw = width / P, patches = gh * gw, T = 1 + patches, rows = batch * T;
+    const auto pos = position_embeddings(gh, gw);  // [T, D]
+
+    std::vector<float> scratch;
+    std::vector<float> conv(static_cast<size_t>(batch * D * patches));  // [B, D, gh * gw]
+    run_conv2d(pool, patch_, pixels, batch, height, width, conv.data(), scratch);
+
+    // Tokens [B, T, D]: CLS then the patches in row-major grid order, plus positions.
+    std::vector<float> h(static_cast<size_t>(rows * D));
+    pool.parallel_for(batch * T, 16, [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r) {
+            const int64_t b = r / T, t = r % T;
+            float* dst = h.data() + r * D;
+            const float* pe = pos->data() + t * D;
+            if (t == 0) {
+                for (int64_t d = 0; d < D; ++d) dst[d] = cls_token_[d] + pe[d];
+            } else {
+                const float* src = conv.data() + b * D * patches + (t - 1);
+                for (int64_t d = 0; d < D; ++d) dst[d] = src[d * patches] + pe[d];
+            }
+        }
+    });
+    conv = {};
+
+    std::vector<float> normed(static_cast<size_t>(rows * D));
+    for (const Layer& L : layers_) {
+        check_abort();
+        run_layer_norm(pool, L.ln_before, h.data(), rows, D, normed.data(), D);
+        run_self_attention(pool, L.attn, normed.data(), batch, T, h.data(), /*accumulate=*/true, scratch);
+        run_layer_norm(pool, L.ln_after, h.data(), rows, D, normed.data(), D);
+        run_mlp(pool, L.mlp, normed.data(), rows, h.data(), /*accumulate=*/true, scratch);
+    }
+    check_abort();
+    // LayerNorm is per token, so normalising only the CLS rows equals transformers' LN over all tokens then [:, 0].
+    run_layer_norm(pool, final_ln_, h.data(), batch, T * D, normed.data(), D);
+    run_linear(pool, classifier_, normed.data(), batch, D, logits, config_.num_labels);
+}
+
+}  // namespace krait

@@ -1,0 +1,573 @@
+#include "sdk/models/mambavision.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "kernels/cpu/conv1d_same.h"
+#include "kernels/cpu/selective_scan.h"
+#include "sdk/core/error.h"
+
+namespace krait {
+
+namespace {
+using nlohmann::json;
+
+constexpr float kStemEps = 1e-4f;   // PatchEmbed's BatchNorm2d(eps=1e-4)
+constexpr float kBlockEps = 1e-5f;  // ConvBlock BatchNorms, the final BatchNorm and the LayerNorms
+
+void require_range(const std::string& origin, const std::string& name, int64_t v, int64_t lo, int64_t hi) {
+    if (v < lo || v > hi)
+        fail_format(origin + ": '" + name + "' is " + std::to_string(v) + ", expected " + std::to_string(lo) + ".." +
+                    std::to_string(hi));
+}
+
+int64_t int_field(const json& j, const char* key, int64_t fallback, const std::string& origin) {
+    if (!j.contains(key) || j[key].is_null()) return fallback;
+    if (!j[key].is_number_integer()) fail_format(origin + ": '" + key + "' must be an integer, got " + j[key].dump());
+    return j[key].get<int64_t>();
+}
+
+// depths / num_heads / window_size: exactly four integers in [lo, hi].
+void level_field(const json& j, const char* key, int64_t out[MambaVisionConfig::kLevels], int64_t lo, int64_t hi,
+                 const std::string& origin) {
+    if (!j.contains(key) || j[key].is_null()) return;  // upstream default (MambaVision-T)
+    const json& v = j[key];
+    if (!v.is_array() || v.size() != MambaVisionConfig::kLevels)
+        fail_format(origin + ": '" + key + "' must be a list of 4 integers (one per level), got " + v.dump());
+    for (int i = 0; i < MambaVisionConfig::kLevels; ++i) {
+        if (!v[i].is_number_integer())
+            fail_format(origin + ": '" + key + "' must be a list of 4 integers, got " + v.dump());
+        out[i] = v[i].get<int64_t>();
+        require_range(origin, std::string(key) + "[" + std::to_string(i) + "]", out[i], lo, hi);
+    }
+}
+
+// layer_scale / layer_scale_conv: upstream enables the gammas only for an int or float value (None -> off).
+bool layer_scale_field(const json& j, const char* key, const std::string& origin) {
+    if (!j.contains(key) || j[key].is_null()) return false;
+    if (!j[key].is_number()) fail_format(origin + ": '" + key + "' must be a number or null, got " + j[key].dump());
+    return true;
+}
+
+std::string read_text(const std::string& path, const std::string& what) {
+    std::ifstream in(path);
+    if (!in) fail_io(what);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+void check_abort(const std::atomic<bool>* abort) {
+    if (abort && abort->load(std::memory_order_relaxed)) fail(KRAIT_ERR_ABORTED, "the call was aborted");
+}
+
+float* grow(std::vector<float>& v, int64_t n) {
+    if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
+    return v.data();
+}
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------------------------
+// Config
+
+MambaVisionConfig MambaVisionConfig::from_dir(const std::string& model_dir) {
+    const auto path = (std::filesystem::path(model_dir) / "config.json").string();
+    return from_json_text(read_text(path, model_dir + ": no config.json"), path);
+}
+
+MambaVisionConfig MambaVisionConfig::from_json_text(const std::string& text, const std::string& origin) {
+    json j;
+    try {
+        j = json::parse(text);
+    } catch (const json::exception& e) {
+        fail_format(origin + ": not valid JSON: " + e.what());
+    }
+    if (!j.is_object()) fail_format(origin + ": not a JSON object");
+    if (j.contains("model_type")) {
+        if (!j["model_type"].is_string()) fail_format(origin + ": 'model_type' must be a string");
+        const auto type = j["model_type"].get<std::string>();
+        if (type != "mambavision")
+            fail_unsupported(origin + ": model_type '" + type + "' is not MambaVision ('mambavision')");
+    }
+
+    MambaVisionConfig c;  // defaults: MambaVision-T, as the hub's MambaVisionConfig
+    level_field(j, "depths", c.depths, 0, 1000, origin);
+    level_field(j, "num_heads", c.num_heads, 1, 4096, origin);
+    level_field(j, "window_size", c.window_size, 1, 4096, origin);
+    c.dim = int_field(j, "dim", c.dim, origin);
+    require_range(origin, "dim", c.dim, 1, 1 << 16);
+    c.in_dim = int_field(j, "in_dim", c.in_dim, origin);
+    require_range(origin, "in_dim", c.in_dim, 1, 1 << 16);
+    require_range(origin, "in_chans", int_field(j, "in_chans", 3, origin), 3, 3);
+    if (j.contains("mlp_ratio") && !j["mlp_ratio"].is_null()) {
+        if (!j["mlp_ratio"].is_number()) fail_format(origin + ": 'mlp_ratio' must be a number, got " + j["mlp_ratio"].dump());
+        c.mlp_ratio = j["mlp_ratio"].get<double>();
+        if (!(c.mlp_ratio > 0.0) || c.mlp_ratio > 64.0 || c.mlp_hidden(2) < 1)
+            fail_format(origin + ": 'mlp_ratio' is " + j["mlp_ratio"].dump() + ", expected a number in (0, 64] " +
+                        "giving an MLP width of at least 1");
+    }
+    c.layer_scale = layer_scale_field(j, "layer_scale", origin);
+    c.layer_scale_conv = layer_scale_field(j, "layer_scale_conv", origin);
+
+    for (int i = 2; i < kLevels; ++i) {
+        // Attention exists in a level only from its first attention block on (upstream asserts divisibility there).
+        if (first_attention_block(c.depths[i]) < c.depths[i] && c.width(i) % c.num_heads[i] != 0)
+            fail_format(origin + ": 'num_heads[" + std::to_string(i) + "]' (" + std::to_string(c.num_heads[i]) +
+                        ") does not divide the level width dim * 2^" + std::to_string(i) + " = " +
+                        std::to_string(c.width(i)));
+    }
+
+    if (j.contains("num_classes") && !j["num_classes"].is_null()) {
+        c.num_classes = int_field(j, "num_classes", 0, origin);
+        require_range(origin, "num_classes", c.num_classes, 1, 1 << 24);
+    }
+    if (j.contains("id2label") && !j["id2label"].is_null()) {
+        const json& m = j["id2label"];
+        if (!m.is_object() || m.empty()) fail_format(origin + ": 'id2label' must be a non-empty object");
+        c.labels.resize(m.size());
+        std::vector<bool> seen(m.size(), false);
+        for (auto it = m.begin(); it != m.end(); ++it) {
+            int64_t id = -1;
+            try {
+                size_t used = 0;
+                id = std::stoll(it.key(), &used);
+                if (used != it.key().size()) id = -1;
+            } catch (const std::exception&) {
+                id = -1;
+            }
+            if (id < 0 || id >= static_cast<int64_t>(m.size()) || seen[id])
+                fail_format(origin + ": 'id2label' keys must be the ids 0.." + std::to_string(m.size() - 1) +
+                            ", got \"" + it.key() + "\"");
+            if (!it.value().is_string()) fail_format(origin + ": 'id2label' values must be strings");
+            seen[id] = true;
+            c.labels[id] = it.value().get<std::string>();
+        }
+        if (c.num_classes != 0 && c.num_classes != static_cast<int64_t>(c.labels.size()))
+            fail_format(origin + ": 'id2label' has " + std::to_string(c.labels.size()) + " labels but 'num_classes' is " +
+                        std::to_string(c.num_classes));
+    }
+    if (j.contains("resolution") && !j["resolution"].is_null()) {
+        const json& v = j["resolution"];
+        if (v.is_number_integer()) {
+            c.resolution_h = c.resolution_w = v.get<int64_t>();
+        } else if (v.is_array() && v.size() == 2 && v[0].is_number_integer() && v[1].is_number_integer()) {
+            c.resolution_h = v[0].get<int64_t>();
+            c.resolution_w = v[1].get<int64_t>();
+        } else {
+            fail_format(origin + ": 'resolution' must be an integer or [height, width], got " + v.dump());
+        }
+        require_range(origin, "resolution", c.resolution_h, 1, MambaVisionModel::kMaxSide);
+        require_range(origin, "resolution", c.resolution_w, 1, MambaVisionModel::kMaxSide);
+    }
+    return c;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Loading
+
+std::unique_ptr<MambaVisionModel> MambaVisionModel::load(const std::string& dir, const Progress& progress) {
+    auto model = std::unique_ptr<MambaVisionModel>(new MambaVisionModel());
+    MambaVisionConfig& c = model->config_;
+    c = MambaVisionConfig::from_dir(dir);
+    model->loader_ = std::make_unique<WeightLoader>(dir);
+    WeightLoader& w = *model->loader_;
+
+    // Hub checkpoints wrap the network as `model.`; NVlabs state dicts have no prefix.
+    std::string pre;
+    if (w.has("model.head.weight")) pre = "model.";
+    else if (!w.has("head.weight"))
+        fail_format(dir + ": no classifier head: neither 'model.head.weight' (hub layout) nor 'head.weight' " +
+                    "(NVlabs layout) is in the weights");
+
+    int64_t total_steps = 3;
+    for (int i = 0; i < MambaVisionConfig::kLevels; ++i) total_steps += c.depths[i];
+    int64_t step = 0;
+    auto report = [&] {
+        ++step;
+        if (progress && !progress(static_cast<float>(step) / static_cast<float>(total_steps)))
+            fail(KRAIT_ERR_CANCELLED, dir + ": loading cancelled by the progress callback");
+    };
+    if (progress && !progress(0.0f)) fail(KRAIT_ERR_CANCELLED, dir + ": loading cancelled by the progress callback");
+
+    // conv + BatchNorm (eval) -> one conv with folded weight and bias, in buffers owned by the loader.
+    auto conv_bn = [&](const std::string& conv_name, bool conv_bias, const std::string& bn, int64_t in, int64_t out,
+                       int64_t stride, float eps) {
+        Conv2dWeights cw;
+        cw.in_channels = in;
+        cw.out_channels = out;
+        cw.kernel_h = cw.kernel_w = 3;
+        cw.stride = stride;
+        cw.padding = 1;
+        cw.weight = w.get(pre + conv_name + ".weight", {out, in, 3, 3});
+        cw.bias = conv_bias ? w.get(pre + conv_name + ".bias", {out}) : nullptr;
+        std::vector<float> fw, fb;
+        fold_batch_norm(cw, w.get(pre + bn + ".weight", {out}), w.get(pre + bn + ".bias", {out}),
+                        w.get(pre + bn + ".running_mean", {out}), w.get(pre + bn + ".running_var", {out}), eps, fw, fb);
+        float* wp = w.allocate(fw.size());
+        float* bp = w.allocate(fb.size());
+        std::copy(fw.begin(), fw.end(), wp);
+        std::copy(fb.begin(), fb.end(), bp);
+        cw.weight = wp;
+        cw.bias = bp;
+        return cw;
+    };
+    auto linear = [&](const std::string& name, int64_t in, int64_t out, bool bias) {
+        return Linear{w.get(pre + name + ".weight", {out, in}), bias ? w.get(pre + name + ".bias", {out}) : nullptr, in,
+                      out};
+    };
+    auto layer_norm = [&](const std::string& name, int64_t dim) {
+        LayerNormWeights ln;
+        ln.weight = w.get(pre + name + ".weight", {dim});
+        ln.bias = w.get(pre + name + ".bias", {dim});
+        ln.dim = dim;
+        ln.eps = kBlockEps;
+        return ln;
+    };
+    // A gamma the config does not enable would be silently dropped upstream; here it is a mismatch.
+    auto gamma = [&](const std::string& name, int64_t dim, bool enabled, const char* field) -> const float* {
+        if (enabled) return w.get(pre + name, {dim});
+        if (w.has(pre + name))
+            fail_format(dir + ": the weights hold '" + pre + name + "' but config.json '" + field +
+                        "' is null or absent (layer scale off)");
+        return nullptr;
+    };
+
+    model->stem1_ = conv_bn("patch_embed.conv_down.0", false, "patch_embed.conv_down.1", 3, c.in_dim, 2, kStemEps);
+    model->stem2_ = conv_bn("patch_embed.conv_down.3", false, "patch_embed.conv_down.4", c.in_dim, c.dim, 2, kStemEps);
+    report();
+
+    for (int li = 0; li < MambaVisionConfig::kLevels; ++li) {
+        Level& L = model->levels_[li];
+        const int64_t C = c.width(li);
+        L.width = C;
+        L.window = c.window_size[li];
+        const std::string lp = "levels." + std::to_string(li) + ".";
+        for (int64_t bi = 0; bi < c.depths[li]; ++bi) {
+            const std::string bp = lp + "blocks." + std::to_string(bi) + ".";
+            if (li < 2) {
+                ConvBlock cb;
+                cb.conv1 = conv_bn(bp + "conv1", true, bp + "norm1", C, C, 1, kBlockEps);
+                cb.conv2 = conv_bn(bp + "conv2", true, bp + "norm2", C, C, 1, kBlockEps);
+                cb.gamma = gamma(bp + "gamma", C, c.layer_scale_conv, "layer_scale_conv");
+                L.conv_blocks.push_back(cb);
+            } else {
+                Block b;
+                b.norm1 = layer_norm(bp + "norm1", C);
+                b.norm2 = layer_norm(bp + "norm2", C);
+                b.attention = bi >= first_attention_block(c.depths[li]);
+                const std::string mp = bp + "mixer.";
+                if (b.attention) {
+                    b.attn.qkv = linear(mp + "qkv", C, 3 * C, true);
+                    b.attn.out = linear(mp + "proj", C, C, true);
+                    b.attn.num_heads = c.num_heads[li];
+                    b.attn.head_dim = C / c.num_heads[li];
+                } else {
+                    Mixer& m = b.mixer;
+                    const int64_t half = C / 2, N = kStateSize, K = kConvKernel;
+                    if (C % 2 != 0)  // cannot happen for dim * 2^i, i >= 2; kept for the invariant
+                        fail_format(dir + ": level " + std::to_string(li) + " width is odd");
+                    m.half = half;
+                    m.rank = (C + 15) / 16;  // dt_rank "auto" = ceil(d_model / 16)
+                    m.in_proj = linear(mp + "in_proj", C, C, false);
+                    m.conv_x = w.get(pre + mp + "conv1d_x.weight", {half, 1, K});
+                    m.conv_z = w.get(pre + mp + "conv1d_z.weight", {half, 1, K});
+                    m.x_proj = linear(mp + "x_proj", half, m.rank + 2 * N, false);
+                    m.dt_proj = linear(mp + "dt_proj", m.rank, half, true);
+                    m.dt_bias = m.dt_proj.bias;
+                    const float* A_log = w.get(pre + mp + "A_log", {half, N});
+                    float* A = w.allocate(static_cast<size_t>(N * half));
+                    for (int64_t e = 0; e < half; ++e)
+                        for (int64_t n = 0; n < N; ++n) A[n * half + e] = -std::exp(A_log[e * N + n]);
+                    m.A = A;
+                    m.D = w.get(pre + mp + "D", {half});
+                    m.out_proj = linear(mp + "out_proj", C, C, false);
+                }
+                const int64_t hidden = c.mlp_hidden(li);
+                b.mlp.fc1 = linear(bp + "mlp.fc1", C, hidden, true);
+                b.mlp.fc2 = linear(bp + "mlp.fc2", hidden, C, true);
+                b.mlp.act = Activation::GeluErf;
+                b.gamma_1 = gamma(bp + "gamma_1", C, c.layer_scale, "layer_scale");
+                b.gamma_2 = gamma(bp + "gamma_2", C, c.layer_scale, "layer_scale");
+                L.blocks.push_back(b);
+            }
+            report();
+        }
+        if (li + 1 < MambaVisionConfig::kLevels) {
+            Conv2dWeights& d = L.downsample;
+            d.weight = w.get(pre + lp + "downsample.reduction.0.weight", {2 * C, C, 3, 3});
+            d.in_channels = C;
+            d.out_channels = 2 * C;
+            d.kernel_h = d.kernel_w = 3;
+            d.stride = 2;
+            d.padding = 1;
+        }
+    }
+    report();
+
+    // Final BatchNorm as a per-channel affine map (applied before pooling, as upstream).
+    const int64_t F = c.width(MambaVisionConfig::kLevels - 1);
+    {
+        const float* g = w.get(pre + "norm.weight", {F});
+        const float* b = w.get(pre + "norm.bias", {F});
+        const float* mean = w.get(pre + "norm.running_mean", {F});
+        const float* var = w.get(pre + "norm.running_var", {F});
+        float* scale = w.allocate(static_cast<size_t>(F));
+        float* shift = w.allocate(static_cast<size_t>(F));
+        for (int64_t i = 0; i < F; ++i) {
+            scale[i] = g[i] / std::sqrt(var[i] + kBlockEps);
+            shift[i] = b[i] - mean[i] * scale[i];
+        }
+        model->final_scale_ = scale;
+        model->final_shift_ = shift;
+    }
+
+    const TensorInfo* head = w.info(pre + "head.weight");
+    if (head->shape.size() != 2 || head->shape[0] < 1)
+        fail_format(dir + ": '" + pre + "head.weight' must be [classes, " + std::to_string(F) + "]");
+    const int64_t classes = head->shape[0];
+    if (c.num_classes != 0 && c.num_classes != classes)
+        fail_format(dir + ": config.json says " + std::to_string(c.num_classes) + " classes ('num_classes' or " +
+                    "'id2label') but '" + pre + "head.weight' has " + std::to_string(classes) + " rows");
+    model->head_ = linear("head", F, classes, true);
+    model->num_labels_ = classes;
+    model->labels_ = c.labels;
+    if (model->labels_.empty())
+        for (int64_t i = 0; i < classes; ++i) model->labels_.push_back("LABEL_" + std::to_string(i));
+    report();
+    return model;
+}
+
+std::unique_ptr<ClassifierModel> load_mambavision(const std::string& dir, const ClassifierModel::Progress& progress) {
+    return MambaVisionModel::load(dir, progress);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Forward
+
+void MambaVisionModel::check_input_size(int64_t height, int64_t width) const {
+    if (height < 1 || width < 1 || height > kMaxSide || width > kMaxSide)
+        fail_argument("MambaVision input size " + std::to_string(height) + "x" + std::to_string(width) +
+                      " is outside 1.." + std::to_string(kMaxSide));
+}
+
+void MambaVisionModel::run_mixer(const Mixer& m, const float* x, int64_t sequences, int64_t tokens, int64_t C,
+                                 float* out, bool accumulate, ThreadPool& pool, std::vector<float>& buf) const {
+    const int64_t M = sequences * tokens, half = m.half, R = m.rank, N = kStateSize;
+    const int64_t dbl = R + 2 * N;
+    float* xz = grow(buf, M * C + M * half + M * dbl + M * half + M * C + sequences * N * half);
+    float* xc = xz + M * C;      // [M, C/2]  silu(conv_x(x))
+    float* x_dbl = xc + M * half;  // [M, R + 2N]  dt | B | C
+    float* dt = x_dbl + M * dbl;   // [M, C/2]  dt_proj(dt) with bias
+    float* ycat = dt + M * half;   // [M, C]  scan output | silu(conv_z(z))
+    float* h = ycat + M * C;       // [sequences, N, C/2] scan states
+
+    run_linear(pool, m.in_proj, x, M, C, xz, C);  // [M, C]: x | z
+
+    // Both convs run along each window's token sequence; work items are (sequence, channel block).
+    constexpr int64_t kBlock = 16;
+    const int64_t blocks = (half + kBlock - 1) / kBlock;
+    pool.parallel_for(sequences * blocks, 1, [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i) {
+            const int64_t s = i / blocks, c0 = (i % blocks) * kBlock, c1 = std::min(half, c0 + kBlock);
+            kernels::SameConv1dParams p;
+            p.length = tokens;
+            p.channels = half;
+            p.kernel = kConvKernel;
+            p.x_stride = C;
+            p.silu = true;
+            p.x = xz + s * tokens * C;  // x branch: channels [0, C/2)
+            p.weight = m.conv_x;
+            p.y = xc + s * tokens * half;
+            p.y_stride = half;
+            kernels::same_conv1d(p, c0, c1);
+            p.x = xz + s * tokens * C + half;  // z branch: channels [C/2, C), straight into ycat's second half
+            p.weight = m.conv_z;
+            p.y = ycat + s * tokens * C + half;
+            p.y_stride = C;
+            kernels::same_conv1d(p, c0, c1);
+        }
+    });
+
+    run_linear(pool, m.x_proj, xc, M, half, x_dbl, dbl);
+    run_linear(pool, m.dt_proj, x_dbl, M, dbl, dt, half);  // dt = W dt_r + b (first bias)
+
+    std::fill(h, h + sequences * N * half, 0.0f);
+    pool.parallel_for(sequences * blocks, 1, [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i) {
+            const int64_t s = i / blocks, c0 = (i % blocks) * kBlock, c1 = std::min(half, c0 + kBlock);
+            const int64_t row0 = s * tokens;
+            kernels::SelectiveScanParams p;
+            p.length = tokens;
+            p.channels = half;
+            p.state = N;
+            p.u = xc + row0 * half;
+            p.u_stride = half;
+            p.delta = dt + row0 * half;
+            p.delta_stride = half;
+            p.delta_bias = m.dt_bias;  // upstream passes dt_proj.bias to the scan again: softplus(W dt + 2b)
+            p.delta_softplus = true;
+            p.A = m.A;
+            p.B = x_dbl + row0 * dbl + R;
+            p.B_stride = dbl;
+            p.C = x_dbl + row0 * dbl + R + N;
+            p.C_stride = dbl;
+            p.D = m.D;
+            p.z = nullptr;  // no gate: z is concatenated instead
+            p.h = h + s * N * half;
+            p.y = ycat + row0 * C;
+            p.y_stride = C;
+            kernels::selective_scan(p, c0, c1);
+        }
+    });
+
+    run_linear(pool, m.out_proj, ycat, M, C, out, C, accumulate);
+}
+
+void MambaVisionModel::run_windowed_level(const Level& level, float* x, int64_t batch, int64_t h, int64_t w,
+                                          ThreadPool& pool, const std::atomic<bool>* abort) const {
+    const int64_t C = level.width, ws = level.window;
+    const int64_t hp = (h + ws - 1) / ws * ws, wp = (w + ws - 1) / ws * ws;  // zero-padded bottom/right
+    const int64_t nh = hp / ws, nw = wp / ws;
+    const int64_t S = batch * nh * nw, T = ws * ws, M = S * T;
+
+    // x [B, C, h, w] -> tokens [S, T, C]: window (b, i, j), token (r, q) is pixel (i*ws + r, j*ws + q); padding 0.
+    std::vector<float> tokens(static_cast<size_t>(M * C), 0.0f);
+    auto token_row = [&](int64_t b, int64_t y, int64_t xx) {
+        return (((b * nh + y / ws) * nw + xx / ws) * T + (y % ws) * ws + xx % ws) * C;
+    };
+    pool.parallel_for(batch * h, 1, [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r) {
+            const int64_t b = r / h, y = r % h;
+            for (int64_t ch = 0; ch < C; ++ch) {
+                const float* src = x + ((b * C + ch) * h + y) * w;
+                for (int64_t xx = 0; xx < w; ++xx) tokens[token_row(b, y, xx) + ch] = src[xx];
+            }
+        }
+    });
+
+    std::vector<float> normed(static_cast<size_t>(M * C)), branch(static_cast<size_t>(M * C)), scratch;
+    // x += gamma * branch (gamma [C] per channel) or x += branch.
+    auto add_scaled = [&](const float* gamma) {
+        pool.parallel_for(M, 64, [&](int64_t r0, int64_t r1) {
+            for (int64_t r = r0; r < r1; ++r) {
+                float* dst = tokens.data() + r * C;
+                const float* src = branch.data() + r * C;
+                if (gamma)
+                    for (int64_t ch = 0; ch < C; ++ch) dst[ch] += gamma[ch] * src[ch];
+                else
+                    for (int64_t ch = 0; ch < C; ++ch) dst[ch] += src[ch];
+            }
+        });
+    };
+
+    for (const Block& b : level.blocks) {
+        check_abort(abort);
+        run_layer_norm(pool, b.norm1, tokens.data(), M, C, normed.data(), C);
+        if (b.attention) {
+            if (b.gamma_1) {
+                run_self_attention(pool, b.attn, normed.data(), S, T, branch.data(), false, scratch);
+                add_scaled(b.gamma_1);
+            } else {
+                run_self_attention(pool, b.attn, normed.data(), S, T, tokens.data(), true, scratch);
+            }
+        } else {
+            if (b.gamma_1) {
+                run_mixer(b.mixer, normed.data(), S, T, C, branch.data(), false, pool, scratch);
+                add_scaled(b.gamma_1);
+            } else {
+                run_mixer(b.mixer, normed.data(), S, T, C, tokens.data(), true, pool, scratch);
+            }
+        }
+        run_layer_norm(pool, b.norm2, tokens.data(), M, C, normed.data(), C);
+        if (b.gamma_2) {
+            run_mlp(pool, b.mlp, normed.data(), M, branch.data(), false, scratch);
+            add_scaled(b.gamma_2);
+        } else {
+            run_mlp(pool, b.mlp, normed.data(), M, tokens.data(), true, scratch);
+        }
+    }
+
+    // Back to [B, C, h, w], dropping the padding.
+    pool.parallel_for(batch * h, 1, [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r) {
+            const int64_t b = r / h, y = r % h;
+            for (int64_t ch = 0; ch < C; ++ch) {
+                float* dst = x + ((b * C + ch) * h + y) * w;
+                for (int64_t xx = 0; xx < w; ++xx) dst[xx] = tokens[token_row(b, y, xx) + ch];
+            }
+        }
+    });
+}
+
+void MambaVisionModel::forward(const float* pixels, int64_t batch, int64_t height, int64_t width, float* logits,
+                               ThreadPool& pool, const std::atomic<bool>* abort) const {
+    if (batch < 1) fail_argument("MambaVision forward: batch must be >= 1, got " + std::to_string(batch));
+    check_input_size(height, width);
+    std::vector<float> a, b, t, scratch;  // NCHW activations: a = current, b / t = temporaries
+    int64_t h = height, w = width;
+
+    auto conv = [&](const Conv2dWeights& cw, const float* in, std::vector<float>& out) {
+        const int64_t oh = conv2d_output_size(h, 3, cw.stride, 1), ow = conv2d_output_size(w, 3, cw.stride, 1);
+        grow(out, batch * cw.out_channels * oh * ow);
+        run_conv2d(pool, cw, in, batch, h, w, out.data(), scratch);
+        h = oh;
+        w = ow;
+    };
+
+    check_abort(abort);
+    conv(stem1_, pixels, b);
+    run_activation(pool, Activation::Relu, b.data(), batch * stem1_.out_channels * h * w);
+    conv(stem2_, b.data(), a);
+    run_activation(pool, Activation::Relu, a.data(), batch * stem2_.out_channels * h * w);
+
+    for (int li = 0; li < MambaVisionConfig::kLevels; ++li) {
+        const Level& L = levels_[li];
+        const int64_t C = L.width;
+        if (li < 2) {
+            for (const ConvBlock& cb : L.conv_blocks) {
+                check_abort(abort);
+                conv(cb.conv1, a.data(), t);
+                run_activation(pool, Activation::GeluTanh, t.data(), batch * C * h * w);
+                conv(cb.conv2, t.data(), b);
+                const int64_t hw = h * w;
+                pool.parallel_for(batch * C, 1, [&](int64_t r0, int64_t r1) {
+                    for (int64_t r = r0; r < r1; ++r) {
+                        float* dst = a.data() + r * hw;
+                        const float* src = b.data() + r * hw;
+                        const float g = cb.gamma ? cb.gamma[r % C] : 1.0f;
+                        if (cb.gamma)
+                            for (int64_t i = 0; i < hw; ++i) dst[i] += src[i] * g;
+                        else
+                            for (int64_t i = 0; i < hw; ++i) dst[i] += src[i];
+                    }
+                });
+            }
+        } else {
+            run_windowed_level(L, a.data(), batch, h, w, pool, abort);
+        }
+        if (L.downsample.weight) {
+            check_abort(abort);
+            conv(L.downsample, a.data(), b);
+            std::swap(a, b);
+        }
+    }
+
+    // Final BatchNorm (affine per channel), then the average over positions, then the head.
+    const int64_t F = levels_[MambaVisionConfig::kLevels - 1].width, hw = h * w;
+    std::vector<float> pooled(static_cast<size_t>(batch * F));
+    for (int64_t r = 0; r < batch * F; ++r) {
+        const int64_t ch = r % F;
+        const float* src = a.data() + r * hw;
+        float sum = 0.0f;
+        for (int64_t i = 0; i < hw; ++i) sum += src[i] * final_scale_[ch] + final_shift_[ch];
+        pooled[r] = sum / static_cast<float>(hw);
+    }
+    run_linear(pool, head_, pooled.data(), batch, F, logits, head_.out_features);
+}
+
+}  // namespace krait

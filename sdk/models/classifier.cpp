@@ -10,12 +10,7 @@
 #include "sdk/core/error.h"
 #include "sdk/models/vit.h"
 
-#if __has_include("sdk/models/mambavision.h")
 #include "sdk/models/mambavision.h"
-#define KRAIT_HAS_MAMBAVISION 1
-#else
-#define KRAIT_HAS_MAMBAVISION 0
-#endif
 
 namespace krait {
 
@@ -47,7 +42,7 @@ std::string read_model_type(const std::string& dir, krait_status* status, std::s
     return j["model_type"].get<std::string>();
 }
 
-bool known_type(const std::string& type) { return type == "vit" || (KRAIT_HAS_MAMBAVISION && type == "mambavision"); }
+bool known_type(const std::string& type) { return type == "vit" || type == "mambavision"; }
 
 }  // namespace
 
@@ -57,11 +52,8 @@ std::unique_ptr<ClassifierModel> load_classifier(const std::string& dir, const C
     const std::string type = read_model_type(dir, &status, &error);
     if (type.empty()) fail(status, error);
     if (type == "vit") return ViTModel::load(dir, progress);
-#if KRAIT_HAS_MAMBAVISION
     if (type == "mambavision") return load_mambavision(dir, progress);
-#endif
-    fail_unsupported(dir + ": model_type '" + type + "' is not an image classifier this build runs (" +
-                     (KRAIT_HAS_MAMBAVISION ? "vit, mambavision" : "vit") + ")");
+    fail_unsupported(dir + ": model_type '" + type + "' is not an image classifier this build runs (vit, mambavision)");
 }
 
 bool is_classifier_dir(const std::string& dir) {

@@ -3,6 +3,7 @@
 //   krait generate -m DIR -p TEXT [options]   stream generated text to stdout
 //   krait info -m DIR                         facts about a model
 //   krait tokenize (-m DIR | -t FILE) -p TEXT token ids of a text
+//   krait classify -m DIR IMAGE... [options]  top-k labels of images (classifiers)
 //
 // It uses only the public interface (krait.h through the C++ layer
 // krait.hpp), like any other program built on the SDK.
@@ -143,6 +144,9 @@ struct Command {
     const char* synopsis;  // after "krait NAME "
     const char* summary;
     std::vector<Option> options;
+    // Receives each argument that is not an option (returns an error message,
+    // "" when accepted); commands without positional arguments leave it empty.
+    std::function<std::string(const std::string&)> positional = {};
 };
 
 void print_command_usage(FILE* out, const Command& cmd) {
@@ -184,7 +188,10 @@ ParseResult parse_options(const Command& cmd, int argc, char** argv, int first) 
             if (arg == o.long_name || (o.short_name && arg == o.short_name)) opt = &o;
         if (!opt) {
             if (arg.size() > 1 && arg[0] == '-') return fail("unknown option '" + arg + "'");
-            return fail("unexpected argument '" + arg + "'");
+            if (!cmd.positional) return fail("unexpected argument '" + arg + "'");
+            const std::string error = cmd.positional(argv[i]);
+            if (!error.empty()) return fail(error);
+            continue;
         }
         std::string value;
         if (opt->value) {
@@ -505,6 +512,26 @@ int cmd_info(int argc, char** argv, int first) {
     const krait_model_info i = model.info();
     static const char* const kCounts[] = {"", "K", "M", "B"};
     static const char* const kBytes[] = {" B", "KiB", "MiB", "GiB", "TiB"};
+    if (i.kind == KRAIT_MODEL_CLASSIFIER) {
+        const std::vector<std::string> labels = model.labels();
+        std::string shown;
+        constexpr size_t kShown = 8;
+        for (size_t k = 0; k < labels.size() && k < kShown; ++k) shown += (k ? ", " : "") + labels[k];
+        if (labels.size() > kShown) shown += ", ... (" + std::to_string(labels.size() - kShown) + " more)";
+        std::printf("model            %s\n", model_dir.c_str());
+        std::printf("architecture     %s\n", i.architecture ? i.architecture : "?");
+        std::printf("kind             %s\n", kind_name(i.kind));
+        std::printf("input size       %lld x %lld (height x width)\n", static_cast<long long>(i.image_height),
+                    static_cast<long long>(i.image_width));
+        std::printf("labels           %lld\n", static_cast<long long>(i.num_labels));
+        std::printf("                 %s\n", shown.c_str());
+        std::printf("parameters       %lld (%s)\n", static_cast<long long>(i.num_parameters),
+                    human(static_cast<double>(i.num_parameters), kCounts, 4, 1000.0).c_str());
+        std::printf("dtype            %s\n", i.source_dtype ? i.source_dtype : "?");
+        std::printf("weight bytes     %lld (%s, as F32)\n", static_cast<long long>(i.weight_bytes),
+                    human(static_cast<double>(i.weight_bytes), kBytes, 5, 1024.0).c_str());
+        return kExitOk;
+    }
     std::string tokenizer_vocab;
     try {
         tokenizer_vocab = std::to_string(model.tokenizer().vocab_size());
@@ -596,6 +623,111 @@ int cmd_tokenize(int argc, char** argv, int first) {
     return kExitOk;
 }
 
+// ---- krait classify ---------------------------------------------------------------
+
+// The library numbers images within one call ("image 3: ..."); the tool calls
+// once per batch, so the number is made absolute (1-based, as printed) here.
+std::string renumbered(const std::string& message, size_t first) {
+    const std::string prefix = "image ";
+    if (message.rfind(prefix, 0) != 0) return message;
+    size_t index = 0;
+    const char* begin = message.data() + prefix.size();
+    const char* end = message.data() + message.size();
+    const auto [p, ec] = std::from_chars(begin, end, index);
+    if (ec != std::errc() || p == end || *p != ':') return message;
+    return prefix + std::to_string(first + index + 1) + std::string(p);
+}
+
+int cmd_classify(int argc, char** argv, int first) {
+    std::string model_dir;
+    std::vector<std::string> images;
+    int32_t top_k = 5;
+    int32_t threads = 0;
+    int64_t max_pixels = KRAIT_DEFAULT_MAX_IMAGE_PIXELS;
+    krait_session_params defaults;
+    krait_session_params_init(&defaults);
+    int32_t batch = defaults.max_batch;
+    bool verbose = false;
+    Command cmd{"classify", "-m DIR IMAGE... [options]",
+                "Prints the most probable labels of each image (PNG, JPEG, BMP, GIF) with their\n"
+                "probabilities; throughput goes to stderr. DIR is an image classifier (ViT, MambaVision).",
+                {
+                    {"-m", "--model", "DIR", "model directory (config.json, *.safetensors)", string_setter(model_dir)},
+                    {"-k", "--top-k", "K", "labels to print per image (default 5)", int_setter<int32_t>(top_k, 1, std::numeric_limits<int32_t>::max())},
+                    {"-b", "--batch", "B", "images per forward pass (default " + std::to_string(batch) + ")", int_setter<int32_t>(batch, 1, 1 << 20)},
+                    {nullptr, "--threads", "N", "worker threads, 0 = all cores (default 0)", int_setter<int32_t>(threads, 0, 4096)},
+                    {nullptr, "--max-pixels", "N", "refuse images with more pixels (default " + std::to_string(max_pixels) + ")", int_setter<int64_t>(max_pixels, 1, std::numeric_limits<int64_t>::max())},
+                    {"-v", "--verbose", nullptr, "also print the library's info messages", flag_setter(verbose)},
+                },
+                [&images](const std::string& s) -> std::string {
+                    images.push_back(s);
+                    return "";
+                }};
+    switch (parse_options(cmd, argc, argv, first)) {
+        case ParseResult::help: return kExitOk;
+        case ParseResult::usage_error: return kExitUsage;
+        case ParseResult::ok: break;
+    }
+    if (model_dir.empty()) return missing(cmd, "-m DIR");
+    if (images.empty()) return missing(cmd, "at least one IMAGE");
+    if (verbose) krait_set_log_callback(on_log, nullptr, KRAIT_LOG_INFO);
+
+    const Clock::time_point t_load = Clock::now();
+    krait::Model model = load_model(model_dir);
+    const double load_s = seconds_between(t_load, Clock::now());
+    krait_session_params params = defaults;
+    params.n_threads = threads;
+    params.max_image_pixels = max_pixels;
+    params.max_batch = batch;
+    krait::Session session(model, params);
+    AbortableSession abortable(session);
+
+    // One call per batch, so results appear as they are ready and a long list
+    // of files needs no more memory than one batch.
+    size_t done = 0;
+    double compute_s = 0;
+    bool aborted = false;
+    for (size_t start = 0; start < images.size() && !g_interrupted.load(); start += static_cast<size_t>(batch)) {
+        const size_t count = std::min(images.size() - start, static_cast<size_t>(batch));
+        const std::vector<std::string> chunk(images.begin() + static_cast<std::ptrdiff_t>(start),
+                                             images.begin() + static_cast<std::ptrdiff_t>(start + count));
+        krait::Classifications results;
+        const Clock::time_point t0 = Clock::now();
+        try {
+            results = session.classify_files(chunk, top_k);
+        } catch (const krait::Exception& e) {
+            if (e.status() == KRAIT_ERR_ABORTED) {
+                aborted = true;
+                break;
+            }
+            throw krait::Exception(e.status(), renumbered(e.what(), start));
+        }
+        compute_s += seconds_between(t0, Clock::now());
+        for (size_t j = 0; j < count; ++j) {
+            std::printf("%s\n", chunk[j].c_str());
+            for (const krait::Classification& c : results[j])
+                std::printf("  %.4f  %s\n", static_cast<double>(c.probability), c.label.c_str());
+        }
+        std::fflush(stdout);
+        done += count;
+    }
+
+    std::fprintf(stderr, "krait: model loaded in %s\n", duration_text(load_s).c_str());
+    if (done > 0)
+        std::fprintf(stderr, "krait: classified %zu image%s in %s (%.1f images/s, decoding included)\n", done,
+                     done == 1 ? "" : "s", duration_text(compute_s).c_str(),
+                     compute_s > 0 ? static_cast<double>(done) / compute_s : 0.0);
+    if (aborted || g_interrupted.load()) {
+        std::fprintf(stderr, "krait: interrupted\n");
+        return kExitInterrupted;
+    }
+    if (std::ferror(stdout)) {
+        std::fprintf(stderr, "krait: error: writing the results to stdout failed\n");
+        return kExitError;
+    }
+    return kExitOk;
+}
+
 // ---- dispatch ----------------------------------------------------------------------
 
 struct Subcommand {
@@ -604,9 +736,10 @@ struct Subcommand {
     int (*run)(int argc, char** argv, int first);
 };
 
-// New subcommands (e.g. `classify` for image classifiers) are one more row.
+// New subcommands are one more row.
 const Subcommand kSubcommands[] = {
     {"generate", "generate text from a prompt, streamed to stdout", cmd_generate},
+    {"classify", "print the top labels of images (image classifiers)", cmd_classify},
     {"info", "print facts about a model", cmd_info},
     {"tokenize", "print the token ids of a text", cmd_tokenize},
 };
@@ -649,10 +782,7 @@ int run(int argc, char** argv) {
     }
     for (const Subcommand& s : kSubcommands)
         if (name == s.name) return s.run(argc, argv, 2);
-    if (name == "classify")
-        std::fprintf(stderr, "krait: 'classify' is not available in this version (sequence models only)\n");
-    else
-        std::fprintf(stderr, "krait: unknown command '%s'\n", name.c_str());
+    std::fprintf(stderr, "krait: unknown command '%s'\n", name.c_str());
     print_usage(stderr);
     return kExitUsage;
 }

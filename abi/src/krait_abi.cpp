@@ -1,13 +1,16 @@
 // The C entry points: argument checks, then a call into sdk/, with every
 // exception turned into a status code and a per-thread message. Nothing here
 // computes; each function is a guard around one C++ method.
+#include <cstddef>
 #include <cstring>
+#include <initializer_list>
 #include <new>
 #include <string>
 
 #include "krait/krait.h"
 #include "sdk/core/error.h"
 #include "sdk/core/log.h"
+#include "sdk/image/image.h"
 #include "sdk/session/model.h"
 #include "sdk/session/session.h"
 
@@ -58,8 +61,56 @@ T read_params(const T* given, void (*init)(T*)) {
     return params;
 }
 
-void require_sequence(const krait_session* s) {
-    if (s->model.kind != KRAIT_MODEL_SEQUENCE) krait::fail(KRAIT_ERR_WRONG_KIND, "not a sequence model");
+void require_sequence(const krait_session* s, const char* call) { s->model.require_sequence(call); }
+void require_classifier(const krait_session* s, const char* call) { s->model.require_classifier(call); }
+
+// a * b * ..., or INVALID_ARGUMENT naming `what` if the product does not fit in size_t.
+size_t checked_product(std::initializer_list<int64_t> factors, const char* what) {
+    size_t product = 1;
+    for (const int64_t f : factors)
+        if (f < 0 || __builtin_mul_overflow(product, static_cast<size_t>(f), &product))
+            krait::fail_argument(std::string(what) + " is too large");
+    return product;
+}
+
+// The output protocol shared by the calls that fill a caller's buffer of
+// `needed` elements: a size query (NULL buffer, capacity 0) sets *n_out and
+// returns false; a buffer too small sets *n_out and throws BUFFER_TOO_SMALL;
+// otherwise returns true (the caller computes, then sets *n_out).
+bool output_fits(const void* buffer, size_t capacity, size_t needed, size_t* n_out, const char* what,
+                 const char* unit) {
+    if (!buffer && capacity == 0) {
+        *n_out = needed;
+        return false;
+    }
+    if (capacity < needed) {
+        *n_out = needed;
+        krait::fail(KRAIT_ERR_BUFFER_TOO_SMALL, std::string(what) + " buffer holds " + std::to_string(capacity) + " " +
+                                                    unit + ", " + std::to_string(needed) + " needed");
+    }
+    return true;
+}
+
+// The common part of krait_session_classify_*: argument checks, the buffer
+// protocol, then the session's classify() with one way to produce each image.
+// `check_inputs` validates the per-image arguments before anything is decoded.
+template <class CheckInputs>
+krait_status classify_call(krait_session* session, size_t n, int32_t top_k, krait_classification* out,
+                           size_t capacity, size_t* n_out, const char* call, CheckInputs&& check_inputs,
+                           const krait_session::ImageSource& source) {
+    KRAIT_REQUIRE(session);
+    KRAIT_REQUIRE(n_out);
+    if (n == 0) return set_error(KRAIT_ERR_INVALID_ARGUMENT, std::string(call) + ": n must be > 0");
+    if (!out && capacity > 0) return set_error(KRAIT_ERR_INVALID_ARGUMENT, "out is NULL but capacity > 0");
+    return guarded([&] {
+        require_classifier(session, call);
+        const size_t k = session->classes_per_image(top_k);
+        const size_t needed = checked_product({static_cast<int64_t>(n), static_cast<int64_t>(k)}, "n * top_k");
+        if (!output_fits(out, capacity, needed, n_out, "out", "classifications")) return;
+        check_inputs();
+        session->classify(n, top_k, source, out);
+        *n_out = needed;
+    });
 }
 
 void require_tokenizer(const krait_tokenizer* t) {
@@ -127,20 +178,32 @@ krait_status krait_model_get_info(const krait_model* model, krait_model_info* in
     if (info->struct_size < sizeof(uint32_t))
         return set_error(KRAIT_ERR_INVALID_ARGUMENT, "info->struct_size must be set to sizeof(krait_model_info)");
     return guarded([&] {
-        const auto& c = model->mamba->config();
         krait_model_info full{};
         full.struct_size = sizeof full;
         full.kind = model->kind;
-        full.architecture = "mamba";
-        full.vocab_size = c.vocab_size;
-        full.hidden_size = c.hidden_size;
-        full.num_layers = c.num_layers;
-        full.state_size = c.state_size;
-        full.num_parameters = model->mamba->num_parameters();
+        if (model->kind == KRAIT_MODEL_CLASSIFIER) {
+            const krait::ClassifierModel& c = *model->classifier;
+            full.architecture = c.architecture();
+            full.num_parameters = c.num_parameters();
+            full.bos_token_id = -1;
+            full.eos_token_id = -1;
+            full.source_dtype = c.source_dtype().c_str();
+            full.num_labels = c.num_labels();
+            full.image_height = c.image_height();
+            full.image_width = c.image_width();
+        } else {
+            const auto& c = model->mamba->config();
+            full.architecture = "mamba";
+            full.vocab_size = c.vocab_size;
+            full.hidden_size = c.hidden_size;
+            full.num_layers = c.num_layers;
+            full.state_size = c.state_size;
+            full.num_parameters = model->mamba->num_parameters();
+            full.bos_token_id = c.bos_token_id;
+            full.eos_token_id = c.eos_token_id;
+            full.source_dtype = model->mamba->source_dtype().c_str();
+        }
         full.weight_bytes = full.num_parameters * static_cast<int64_t>(sizeof(float));
-        full.bos_token_id = c.bos_token_id;
-        full.eos_token_id = c.eos_token_id;
-        full.source_dtype = model->mamba->source_dtype().c_str();
         const uint32_t caller_size = info->struct_size;
         std::memcpy(info, &full, caller_size < sizeof full ? caller_size : sizeof full);
         info->struct_size = caller_size;
@@ -233,6 +296,8 @@ void krait_session_params_init(krait_session_params* params) {
     std::memset(params, 0, sizeof *params);
     params->struct_size = sizeof *params;
     params->n_threads = 0;
+    params->max_image_pixels = KRAIT_DEFAULT_MAX_IMAGE_PIXELS;
+    params->max_batch = 32;
 }
 
 krait_status krait_session_create(krait_model* model, const krait_session_params* params, krait_session** out_session) {
@@ -265,18 +330,10 @@ krait_status krait_session_forward(krait_session* session, const int32_t* ids, i
                                                          ", length " + std::to_string(length));
     if (!logits && capacity > 0) return set_error(KRAIT_ERR_INVALID_ARGUMENT, "logits is NULL but capacity > 0");
     return guarded([&] {
-        require_sequence(session);
+        require_sequence(session, "krait_session_forward");
         const size_t needed = static_cast<size_t>(batch) * static_cast<size_t>(length) *
                               static_cast<size_t>(session->model.vocab_size());
-        if (!logits && capacity == 0) {  // size query
-            *n_out = needed;
-            return;
-        }
-        if (capacity < needed) {
-            *n_out = needed;
-            krait::fail(KRAIT_ERR_BUFFER_TOO_SMALL, "logits buffer holds " + std::to_string(capacity) + " floats, " +
-                                                        std::to_string(needed) + " needed");
-        }
+        if (!output_fits(logits, capacity, needed, n_out, "logits", "floats")) return;
         session->model.check_ids(ids, static_cast<size_t>(batch * length));
         session->forward(ids, batch, length, logits);
         *n_out = needed;
@@ -285,7 +342,10 @@ krait_status krait_session_forward(krait_session* session, const int32_t* ids, i
 
 krait_status krait_session_reset(krait_session* session) {
     KRAIT_REQUIRE(session);
-    return guarded([&] { session->reset(); });
+    return guarded([&] {
+        require_sequence(session, "krait_session_reset");
+        session->reset();
+    });
 }
 
 krait_status krait_session_append(krait_session* session, const int32_t* ids, size_t n_ids, float* logits,
@@ -294,7 +354,7 @@ krait_status krait_session_append(krait_session* session, const int32_t* ids, si
     KRAIT_REQUIRE(ids);
     if (n_ids == 0) return set_error(KRAIT_ERR_INVALID_ARGUMENT, "n_ids must be > 0");
     return guarded([&] {
-        require_sequence(session);
+        require_sequence(session, "krait_session_append");
         const size_t vocab = static_cast<size_t>(session->model.vocab_size());
         if (logits && capacity < vocab)
             krait::fail(KRAIT_ERR_BUFFER_TOO_SMALL,
@@ -333,10 +393,124 @@ krait_status krait_session_generate(krait_session* session, const int32_t* promp
     if (!prompt_ids && n_prompt > 0) return set_error(KRAIT_ERR_INVALID_ARGUMENT, "prompt_ids is NULL but n_prompt > 0");
     if (!out_ids && capacity > 0) return set_error(KRAIT_ERR_INVALID_ARGUMENT, "out_ids is NULL but capacity > 0");
     return guarded([&] {
-        require_sequence(session);
+        require_sequence(session, "krait_session_generate");
         const krait_generate_params p = read_params(params, krait_generate_params_init);
         if (n_prompt) session->model.check_ids(prompt_ids, n_prompt);
         *n_out = session->generate(prompt_ids, n_prompt, p, out_ids, capacity);
+    });
+}
+
+/* ---- classifiers ------------------------------------------------------------ */
+
+krait_status krait_model_get_label(const krait_model* model, int32_t id, const char** out) {
+    KRAIT_REQUIRE(model);
+    KRAIT_REQUIRE(out);
+    return guarded([&] {
+        model->require_classifier("krait_model_get_label");
+        const auto& labels = model->classifier->labels();
+        if (id < 0 || static_cast<size_t>(id) >= labels.size())
+            krait::fail_argument("label id " + std::to_string(id) + " is out of range [0, " +
+                                 std::to_string(labels.size()) + ")");
+        *out = labels[static_cast<size_t>(id)].c_str();
+    });
+}
+
+krait_status krait_session_classify_files(krait_session* session, const char* const* paths, size_t n, int32_t top_k,
+                                          krait_classification* out, size_t capacity, size_t* n_out) {
+    KRAIT_REQUIRE(paths);
+    return classify_call(
+        session, n, top_k, out, capacity, n_out, "krait_session_classify_files",
+        [&] {
+            for (size_t i = 0; i < n; ++i)
+                if (!paths[i]) krait::fail_argument("paths[" + std::to_string(i) + "] is NULL");
+        },
+        [paths](size_t i, int64_t max_pixels) { return krait::load_image_file(paths[i], max_pixels); });
+}
+
+krait_status krait_session_classify_encoded(krait_session* session, const void* const* data, const size_t* sizes,
+                                            size_t n, int32_t top_k, krait_classification* out, size_t capacity,
+                                            size_t* n_out) {
+    KRAIT_REQUIRE(data);
+    KRAIT_REQUIRE(sizes);
+    return classify_call(
+        session, n, top_k, out, capacity, n_out, "krait_session_classify_encoded",
+        [&] {
+            for (size_t i = 0; i < n; ++i) {
+                if (!data[i]) krait::fail_argument("data[" + std::to_string(i) + "] is NULL");
+                if (sizes[i] == 0) krait::fail_argument("image " + std::to_string(i) + ": sizes[" + std::to_string(i) + "] is 0 (no bytes)");
+            }
+        },
+        [data, sizes](size_t i, int64_t max_pixels) {
+            return krait::decode_image(static_cast<const uint8_t*>(data[i]), sizes[i], max_pixels,
+                                       "encoded image (" + std::to_string(sizes[i]) + " bytes)");
+        });
+}
+
+krait_status krait_session_classify_pixels(krait_session* session, const krait_image* images, size_t n, int32_t top_k,
+                                           krait_classification* out, size_t capacity, size_t* n_out) {
+    KRAIT_REQUIRE(images);
+    // Elements are struct_size bytes apart, so that a caller built against a
+    // later header (a larger krait_image) is still indexed correctly.
+    const uint32_t stride = images->struct_size;
+    auto at = [images, stride](size_t i) {
+        return reinterpret_cast<const krait_image*>(reinterpret_cast<const unsigned char*>(images) + i * stride);
+    };
+    constexpr size_t kMinSize = offsetof(krait_image, channels) + sizeof(int32_t);
+    return classify_call(
+        session, n, top_k, out, capacity, n_out, "krait_session_classify_pixels",
+        [&] {
+            if (stride < kMinSize)
+                krait::fail_argument("images[0].struct_size is " + std::to_string(stride) +
+                                     ": set it to sizeof(krait_image)");
+            const int64_t max_pixels = session->max_image_pixels();
+            for (size_t i = 0; i < n; ++i) {
+                const krait_image& im = *at(i);
+                const std::string name = "image " + std::to_string(i) + ": ";
+                if (im.struct_size != stride)
+                    krait::fail_argument(name + "struct_size " + std::to_string(im.struct_size) + " differs from images[0]'s " +
+                                         std::to_string(stride));
+                if (!im.pixels) krait::fail_argument(name + "pixels is NULL");
+                if (im.width <= 0 || im.height <= 0)
+                    krait::fail_argument(name + "width and height must be > 0, got " + std::to_string(im.width) + " x " +
+                                         std::to_string(im.height));
+                if (im.channels != 1 && im.channels != 3 && im.channels != 4)
+                    krait::fail_argument(name + "channels must be 1, 3 or 4, got " + std::to_string(im.channels));
+                const int64_t row_bytes = static_cast<int64_t>(im.width) * im.channels;
+                if (im.row_stride != 0 && im.row_stride < row_bytes)
+                    krait::fail_argument(name + "row_stride " + std::to_string(im.row_stride) + " is less than width * channels = " +
+                                         std::to_string(row_bytes));
+                const int64_t pixels = static_cast<int64_t>(im.width) * im.height;
+                if (pixels > max_pixels)
+                    krait::fail_argument(name + std::to_string(im.width) + " x " + std::to_string(im.height) + " = " +
+                                         std::to_string(pixels) + " pixels is more than max_image_pixels (" +
+                                         std::to_string(max_pixels) + ")");
+            }
+        },
+        [at](size_t i, int64_t max_pixels) {
+            const krait_image& im = *at(i);
+            const int64_t stride_bytes = im.row_stride != 0 ? im.row_stride : static_cast<int64_t>(im.width) * im.channels;
+            return krait::image_from_pixels(im.pixels, im.width, im.height, stride_bytes, im.channels, max_pixels);
+        });
+}
+
+krait_status krait_session_classifier_forward(krait_session* session, const float* pixels, int64_t batch,
+                                              int64_t height, int64_t width, float* logits, size_t capacity,
+                                              size_t* n_out) {
+    KRAIT_REQUIRE(session);
+    KRAIT_REQUIRE(pixels);
+    KRAIT_REQUIRE(n_out);
+    if (batch <= 0 || height <= 0 || width <= 0)
+        return set_error(KRAIT_ERR_INVALID_ARGUMENT, "batch, height and width must be > 0, got batch " +
+                                                         std::to_string(batch) + ", height " + std::to_string(height) +
+                                                         ", width " + std::to_string(width));
+    if (!logits && capacity > 0) return set_error(KRAIT_ERR_INVALID_ARGUMENT, "logits is NULL but capacity > 0");
+    return guarded([&] {
+        require_classifier(session, "krait_session_classifier_forward");
+        checked_product({batch, 3, height, width}, "the pixel tensor (batch * 3 * height * width)");
+        const size_t needed = checked_product({batch, session->model.classifier->num_labels()}, "batch * num_labels");
+        if (!output_fits(logits, capacity, needed, n_out, "logits", "floats")) return;
+        session->classifier_forward(pixels, batch, height, width, logits);
+        *n_out = needed;
     });
 }
 

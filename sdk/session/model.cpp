@@ -10,9 +10,23 @@ krait_model::krait_model(const std::string& model_dir, const krait_model_params&
     if (!fs::is_directory(model_dir)) krait::fail_io(model_dir + ": not a directory");
     if (params.device != KRAIT_DEVICE_CPU)
         krait::fail_unsupported("device " + std::to_string(params.device) + " is not available in this build (CPU only)");
-    krait::MambaModel::Progress progress;
+    std::function<bool(float)> progress;
     if (params.progress) {
         progress = [&params](float f) { return params.progress(f, params.progress_user_data) == 0; };
+    }
+    // Classifier model_types are recognised first; everything else goes to the
+    // Mamba loader, whose errors (missing config, unknown model_type) stay as they were.
+    if (krait::is_classifier_dir(model_dir)) {
+        kind = KRAIT_MODEL_CLASSIFIER;
+        classifier = krait::load_classifier(model_dir, progress);
+        preprocess = krait::load_preprocess_config(model_dir, classifier->architecture(), classifier->image_height(),
+                                                   classifier->image_width());
+        krait::validate_preprocess_config(preprocess);
+        krait::log(KRAIT_LOG_INFO, "loaded " + model_dir + ": " + classifier->architecture() + " classifier, " +
+                                       std::to_string(classifier->num_labels()) + " labels, " +
+                                       std::to_string(classifier->num_parameters()) + " parameters (" +
+                                       classifier->source_dtype() + ")");
+        return;
     }
     mamba = krait::MambaModel::load(model_dir, progress);
     const fs::path tok = fs::path(model_dir) / "tokenizer.json";
@@ -22,6 +36,16 @@ krait_model::krait_model(const std::string& model_dir, const krait_model_params&
 }
 
 krait_model::~krait_model() = default;
+
+void krait_model::require_sequence(const char* call) const {
+    if (kind != KRAIT_MODEL_SEQUENCE)
+        krait::fail(KRAIT_ERR_WRONG_KIND, std::string(call) + " needs a sequence model; " + dir + " is an image classifier");
+}
+
+void krait_model::require_classifier(const char* call) const {
+    if (kind != KRAIT_MODEL_CLASSIFIER)
+        krait::fail(KRAIT_ERR_WRONG_KIND, std::string(call) + " needs an image classifier; " + dir + " is a sequence model");
+}
 
 void krait_model::check_ids(const int32_t* ids, size_t n) const {
     const int64_t vocab = vocab_size();

@@ -1,11 +1,14 @@
-// krait_model: the C handle of a loaded model — immutable weights plus the
-// tokenizer, shared by any number of sessions and threads.
+// krait_model: the C handle of a loaded model — immutable weights plus what
+// goes with them (the tokenizer of a sequence model; the label names and the
+// preprocessing of a classifier), shared by any number of sessions and threads.
 #pragma once
 
 #include <memory>
 #include <string>
 
 #include "krait/krait.h"
+#include "sdk/image/preprocess.h"
+#include "sdk/models/classifier.h"
 #include "sdk/models/mamba.h"
 #include "sdk/tokenizer/tokenizer.h"
 
@@ -16,14 +19,22 @@ struct krait_tokenizer {
 };
 
 struct krait_model {
-    // Loads `dir`; throws krait::Error. The tokenizer is optional (tokenizer.json).
+    // Loads `dir`, a sequence model or a classifier as config.json's model_type
+    // says; throws krait::Error. The tokenizer is optional (tokenizer.json).
     krait_model(const std::string& dir, const krait_model_params& params);
     ~krait_model();
 
     krait_model_kind kind = KRAIT_MODEL_SEQUENCE;
     std::string dir;
-    std::unique_ptr<krait::MambaModel> mamba;
+    // Exactly one of these is set, as `kind` says.
+    std::unique_ptr<krait::MambaModel> mamba;            // KRAIT_MODEL_SEQUENCE
+    std::unique_ptr<krait::ClassifierModel> classifier;  // KRAIT_MODEL_CLASSIFIER
+    krait::PreprocessConfig preprocess;                  // classifier only: image -> model input
     krait_tokenizer tokenizer;  // impl is null when the directory has no tokenizer.json
+
+    // Throw KRAIT_ERR_WRONG_KIND naming the call when the model is of the other kind.
+    void require_sequence(const char* call) const;
+    void require_classifier(const char* call) const;
 
     // Throws KRAIT_ERR_INVALID_ARGUMENT naming the first id outside [0, vocab).
     void check_ids(const int32_t* ids, size_t n) const;

@@ -3,16 +3,24 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <exception>
 
 #include "sdk/core/error.h"
+#include "sdk/image/preprocess.h"
 #include "sdk/sampling/sampler.h"
 #include "sdk/sampling/text_stream.h"
 
 using krait::fail_argument;
 
 krait_session::krait_session(krait_model& m, const krait_session_params& params) : model(m) {
+    if (params.max_image_pixels <= 0)
+        fail_argument("max_image_pixels must be > 0, got " + std::to_string(params.max_image_pixels));
+    if (params.max_batch < 0)
+        fail_argument("max_batch must be >= 0 (0 = all images at once), got " + std::to_string(params.max_batch));
+    max_image_pixels_ = params.max_image_pixels;
+    max_batch_ = params.max_batch;
     set_threads(params.n_threads);
-    state_ = model.mamba->new_state();
+    if (model.kind == KRAIT_MODEL_SEQUENCE) state_ = model.mamba->new_state();
 }
 
 krait_session::~krait_session() = default;
@@ -121,4 +129,121 @@ size_t krait_session::generate(const int32_t* prompt_ids, size_t n_prompt, const
         pending_.clear();
     }
     return generated.size();
+}
+
+// ---- classifiers ---------------------------------------------------------------
+
+namespace {
+
+// Softmax of one row of logits and its k most probable classes, most probable
+// first, ties broken by the lower id (a stable order callers can rely on).
+void top_k_of_row(const float* logits, int64_t num_labels, size_t k, const std::vector<std::string>& labels,
+                  std::vector<int32_t>& order, krait_classification* out) {
+    float max_logit = logits[0];
+    for (int64_t j = 1; j < num_labels; ++j) max_logit = std::max(max_logit, logits[j]);
+    double sum = 0.0;  // double: thousands of small terms
+    for (int64_t j = 0; j < num_labels; ++j) sum += std::exp(static_cast<double>(logits[j]) - max_logit);
+    order.resize(static_cast<size_t>(num_labels));
+    for (int64_t j = 0; j < num_labels; ++j) order[static_cast<size_t>(j)] = static_cast<int32_t>(j);
+    // Same logit <=> same probability: compare logits, then ids.
+    std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(k), order.end(),
+                      [logits](int32_t a, int32_t b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); });
+    for (size_t r = 0; r < k; ++r) {
+        const int32_t id = order[r];
+        out[r].label_id = id;
+        out[r].probability = static_cast<float>(std::exp(static_cast<double>(logits[id]) - max_logit) / sum);
+        out[r].label = labels[static_cast<size_t>(id)].c_str();
+    }
+}
+
+}  // namespace
+
+void krait_session::classifier_forward(const float* pixels, int64_t batch, int64_t height, int64_t width,
+                                       float* logits) {
+    abort_requested.store(false);
+    model.classifier->check_input_size(height, width);
+    model.classifier->forward(pixels, batch, height, width, logits, *pool_, &abort_requested);
+}
+
+size_t krait_session::classes_per_image(int32_t top_k) const {
+    if (top_k <= 0) fail_argument("top_k must be > 0, got " + std::to_string(top_k));
+    return static_cast<size_t>(std::min<int64_t>(top_k, model.classifier->num_labels()));
+}
+
+void krait_session::classify(size_t n, int32_t top_k, const ImageSource& source, krait_classification* out) {
+    abort_requested.store(false);
+    const krait::ClassifierModel& net = *model.classifier;
+    const size_t k = classes_per_image(top_k);
+    const size_t num_labels = static_cast<size_t>(net.num_labels());
+    const size_t batch = max_batch_ > 0 ? std::min(n, static_cast<size_t>(max_batch_)) : n;
+
+    // Runs fn(j) for j in [0, count), one item per worker. Exceptions must not
+    // leave a worker thread: they are kept per item, and the first one (by
+    // j) is rethrown naming its image, first + (slot ? slot[j] : j).
+    std::vector<std::exception_ptr> errors(batch);
+    auto for_each_image = [&](size_t first, size_t count, const size_t* slot, const std::function<void(size_t)>& fn) {
+        std::fill(errors.begin(), errors.end(), nullptr);
+        pool_->parallel_for(static_cast<int64_t>(count), 1, [&](int64_t begin, int64_t end) {
+            for (int64_t j = begin; j < end; ++j) {
+                try {
+                    if (abort_requested.load(std::memory_order_relaxed))
+                        krait::fail(KRAIT_ERR_ABORTED, "classification aborted");
+                    fn(static_cast<size_t>(j));
+                } catch (...) {
+                    errors[static_cast<size_t>(j)] = std::current_exception();
+                }
+            }
+        });
+        for (size_t j = 0; j < count; ++j) {
+            if (!errors[j]) continue;
+            try {
+                std::rethrow_exception(errors[j]);
+            } catch (const krait::Error& e) {
+                if (e.status() == KRAIT_ERR_ABORTED) throw;
+                throw krait::Error(e.status(), "image " + std::to_string(first + (slot ? slot[j] : j)) + ": " + e.what());
+            }
+        }
+    };
+
+    std::vector<krait::Image> images(batch);
+    std::vector<float> pixels, logits;
+    std::vector<krait_classification> results(n * k);
+    std::vector<int32_t> order;
+    for (size_t first = 0; first < n; first += batch) {
+        const size_t count = std::min(batch, n - first);
+        for_each_image(first, count, nullptr, [&](size_t j) { images[j] = source(first + j, max_image_pixels_); });
+
+        // Most configurations give every image the same input size (a fixed
+        // resize or a crop); a shortest-edge resize without crop does not, and
+        // images of different sizes run as separate batches.
+        std::vector<std::pair<std::pair<int64_t, int64_t>, std::vector<size_t>>> groups;
+        for (size_t j = 0; j < count; ++j) {
+            const auto size = krait::preprocess_output_size(model.preprocess, images[j].height, images[j].width);
+            auto it = std::find_if(groups.begin(), groups.end(), [&](const auto& g) { return g.first == size; });
+            if (it == groups.end()) groups.push_back({size, {j}});
+            else it->second.push_back(j);
+        }
+        for (const auto& [size, members] : groups) {
+            const auto [height, width] = size;
+            try {
+                net.check_input_size(height, width);
+            } catch (const krait::Error& e) {
+                throw krait::Error(e.status(), "image " + std::to_string(first + members[0]) + " preprocessed to " +
+                                                   std::to_string(height) + " x " + std::to_string(width) + ": " +
+                                                   e.what());
+            }
+            const size_t image_floats = static_cast<size_t>(3 * height * width);
+            const size_t g = members.size();
+            pixels.resize(g * image_floats);
+            logits.resize(g * num_labels);
+            for_each_image(first, g, members.data(), [&](size_t m) {
+                krait::preprocess(images[members[m]], model.preprocess, pixels.data() + m * image_floats);
+            });
+            net.forward(pixels.data(), static_cast<int64_t>(g), height, width, logits.data(), *pool_, &abort_requested);
+            for (size_t m = 0; m < g; ++m)
+                top_k_of_row(logits.data() + m * num_labels, static_cast<int64_t>(num_labels), k, net.labels(), order,
+                             results.data() + (first + members[m]) * k);
+        }
+    }
+    std::copy(results.begin(), results.end(), out);
 }

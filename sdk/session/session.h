@@ -1,15 +1,19 @@
 // krait_session: the C handle of one conversation over a shared model —
 // recurrent state, the tokens of its context, scratch buffers and its own
-// worker threads. Used by one thread at a time; abort() from any thread.
+// worker threads — or, on a classifier, the settings and threads of its
+// classify calls (a classifier session keeps no state between calls).
+// Used by one thread at a time; abort() from any thread.
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "krait/krait.h"
 #include "sdk/core/thread_pool.h"
+#include "sdk/image/image.h"
 #include "sdk/models/mamba.h"
 #include "sdk/session/model.h"
 
@@ -20,13 +24,28 @@ struct krait_session {
     void set_threads(int32_t n_threads);
     void abort() { abort_requested.store(true, std::memory_order_relaxed); }
 
-    // See the matching krait_session_* functions in krait.h for semantics.
+    // ---- sequence models. See the matching krait_session_* functions in krait.h for semantics.
     void forward(const int32_t* ids, int64_t batch, int64_t length, float* logits);
     void reset();
     void append(const int32_t* ids, size_t n_ids, float* last_logits);
     // Returns the number of new tokens; writes min(that, capacity) ids to out_ids.
     size_t generate(const int32_t* prompt_ids, size_t n_prompt, const krait_generate_params& params, int32_t* out_ids,
                     size_t capacity);
+
+    // ---- classifiers (the caller has checked the kind and the arguments' presence).
+    // pixels [batch, 3, height, width] -> logits [batch, num_labels].
+    void classifier_forward(const float* pixels, int64_t batch, int64_t height, int64_t width, float* logits);
+
+    // Produces image `index` of a classify call, refusing more than max_pixels
+    // pixels. Called from worker threads, concurrently for different indices.
+    using ImageSource = std::function<krait::Image(size_t index, int64_t max_pixels)>;
+    // k = min(top_k, num_labels) classes per image into out[n][k] (see
+    // krait_session_classify_files). `out` is written only once all succeeded.
+    void classify(size_t n, int32_t top_k, const ImageSource& source, krait_classification* out);
+    // min(top_k, num_labels) for top_k > 0; throws INVALID_ARGUMENT otherwise.
+    size_t classes_per_image(int32_t top_k) const;
+
+    int64_t max_image_pixels() const { return max_image_pixels_; }
 
     krait_model& model;
     std::atomic<bool> abort_requested{false};
@@ -43,4 +62,7 @@ private:
     std::vector<int32_t> context_;      // every token in the context (for the repetition penalty)
     std::vector<int32_t> pending_;      // generated tokens in context_ not yet run through the model
     std::vector<float> last_logits_;    // [vocab] after the last consumed token
+
+    int64_t max_image_pixels_ = KRAIT_DEFAULT_MAX_IMAGE_PIXELS;
+    int32_t max_batch_ = 0;  // 0 = all images of a call in one pass
 };

@@ -61,7 +61,7 @@ extern "C" {
 /* Compile-time version of this header. The ABI is stable within a major
 ** version: a program built against 1.x runs against any library 1.y, y >= x. */
 #define KRAIT_VERSION_MAJOR 1
-#define KRAIT_VERSION_MINOR 0
+#define KRAIT_VERSION_MINOR 1
 #define KRAIT_VERSION_PATCH 0
 #define KRAIT_VERSION_NUMBER \
     (KRAIT_VERSION_MAJOR * 1000000 + KRAIT_VERSION_MINOR * 1000 + KRAIT_VERSION_PATCH)
@@ -135,7 +135,7 @@ typedef enum krait_device {
 
 typedef enum krait_model_kind {
     KRAIT_MODEL_SEQUENCE = 0,   /* Mamba language model */
-    KRAIT_MODEL_CLASSIFIER = 1, /* reserved for image classifiers */
+    KRAIT_MODEL_CLASSIFIER = 1, /* image classifier: ViT, MambaVision (see "Classifiers") */
     KRAIT_MODEL_ASSISTANT = 2,  /* reserved for vision-language assistants */
     KRAIT_MODEL_KIND_FORCE_32BIT = 0x7fffffff
 } krait_model_kind;
@@ -157,7 +157,10 @@ KRAIT_API void krait_model_params_init(krait_model_params* params);
 
 /* Loads a model from a directory as published on the Hugging Face hub
 ** (config.json + model.safetensors or sharded safetensors with
-** model.safetensors.index.json + tokenizer.json). Weights are memory-mapped;
+** model.safetensors.index.json + tokenizer.json). config.json's model_type
+** chooses the kind: "mamba" gives KRAIT_MODEL_SEQUENCE; "vit" and
+** "mambavision" give KRAIT_MODEL_CLASSIFIER (preprocessing is then read from
+** preprocessor_config.json or the model's config, see "Classifiers"). Weights are memory-mapped;
 ** F32 tensors are used in place, F16/BF16 are converted to F32 once at load.
 ** Every tensor's presence, dtype and shape is checked against the config
 ** before the model is returned. `params` may be NULL for defaults.
@@ -174,7 +177,7 @@ KRAIT_API void krait_model_free(krait_model* model);
 typedef struct krait_model_info {
     uint32_t struct_size;      /* set by the caller to sizeof(krait_model_info) */
     krait_model_kind kind;
-    const char* architecture;  /* "mamba"; valid as long as the model */
+    const char* architecture;  /* "mamba", "vit", "mambavision"; valid as long as the model */
     int64_t vocab_size;        /* rows of the output logits (sequence models) */
     int64_t hidden_size;
     int64_t num_layers;
@@ -184,6 +187,10 @@ typedef struct krait_model_info {
     int32_t bos_token_id;      /* -1 if none */
     int32_t eos_token_id;      /* -1 if none */
     const char* source_dtype;  /* dtype of the file's weights: "F32", "F16", "BF16" */
+    /* Added in 1.1 (classifiers; 0 for other kinds): */
+    int64_t num_labels;        /* classes: columns of the classifier logits */
+    int64_t image_height;      /* the input size the model was trained at (config image_size or resolution) */
+    int64_t image_width;
 } krait_model_info;
 
 /* Fills `info` (whose struct_size the caller sets) with facts about `model`.
@@ -234,16 +241,27 @@ KRAIT_API krait_status krait_tokenizer_vocab_size(const krait_tokenizer* tokeniz
 ** state, scratch buffers. One thread at a time (see CONVENTIONS). */
 typedef struct krait_session krait_session;
 
+/* Default of krait_session_params.max_image_pixels: 64 Mpx (an 8192 x 8192 image). */
+#define KRAIT_DEFAULT_MAX_IMAGE_PIXELS ((int64_t)64 * 1024 * 1024)
+
 typedef struct krait_session_params {
     uint32_t struct_size; /* sizeof(krait_session_params); set by init */
     int32_t n_threads;    /* worker threads for this session's calls; 0 = all cores. Default 0 */
+    /* Added in 1.1, read by classifier sessions only: */
+    int64_t max_image_pixels; /* images with more pixels (width * height) are refused before they are
+                              ** decoded or copied (decompression bombs). Must be > 0.
+                              ** Default KRAIT_DEFAULT_MAX_IMAGE_PIXELS */
+    int32_t max_batch;        /* images per forward pass in krait_session_classify_*; a call with more
+                              ** images runs several passes. 0 = all images of a call in one pass.
+                              ** Default 32 */
 } krait_session_params;
 
 KRAIT_API void krait_session_params_init(krait_session_params* params);
 
 /* Creates a session on `model`. The model must outlive the session.
 ** `params` may be NULL. Thread-safe with respect to the model.
-** Errors: INVALID_ARGUMENT, OUT_OF_MEMORY. */
+** Errors: INVALID_ARGUMENT (also max_image_pixels <= 0, max_batch < 0),
+** OUT_OF_MEMORY. */
 KRAIT_API krait_status krait_session_create(krait_model* model, const krait_session_params* params,
                                             krait_session** out_session);
 
@@ -270,7 +288,7 @@ KRAIT_API void krait_session_abort(krait_session* session);
 KRAIT_API krait_status krait_session_forward(krait_session* session, const int32_t* ids, int64_t batch, int64_t length,
                                              float* logits, size_t capacity, size_t* n_out);
 
-/* Clears the generation state (empty context). */
+/* Clears the generation state (empty context). Errors: WRONG_KIND. */
 KRAIT_API krait_status krait_session_reset(krait_session* session);
 
 /* Appends `n_ids` tokens to the session's context in one parallel pass
@@ -328,6 +346,84 @@ KRAIT_API void krait_generate_params_init(krait_generate_params* params);
 KRAIT_API krait_status krait_session_generate(krait_session* session, const int32_t* prompt_ids, size_t n_prompt,
                                               const krait_generate_params* params, int32_t* out_ids, size_t capacity,
                                               size_t* n_out);
+
+/* ---- Classifiers (KRAIT_MODEL_CLASSIFIER) ------------------------------- */
+/*
+** Image classifiers: ViT (Hugging Face ViTForImageClassification) and
+** MambaVision. Images come as files, as encoded bytes (PNG, JPEG, BMP, GIF:
+** first frame) or as raw 8-bit pixels; each is preprocessed as the model's
+** own configuration says (resize, center crop, rescale, normalize; grayscale
+** is replicated to RGB, alpha is dropped) to the model's input size
+** (krait_model_info image_height x image_width) and the images of a call run
+** through the model together, max_batch at a time (krait_session_params).
+** Ready tensors skip preprocessing: krait_session_classifier_forward().
+** A classifier session keeps no state between calls. Sequence-model calls on
+** a classifier session, and these calls on a sequence session, return
+** KRAIT_ERR_WRONG_KIND.
+*/
+
+/* One predicted class. */
+typedef struct krait_classification {
+    int32_t label_id;    /* index into the model's labels, [0, num_labels) */
+    float probability;   /* softmax of the logits, in [0, 1] */
+    const char* label;   /* the label's name (config.json id2label, "LABEL_<id>" where absent);
+                         ** owned by the model: valid as long as the model */
+} krait_classification;
+
+/* Raw 8-bit pixels, rows top to bottom, channels interleaved. */
+typedef struct krait_image {
+    uint32_t struct_size;  /* sizeof(krait_image); elements of an array are struct_size bytes apart */
+    const uint8_t* pixels; /* borrowed for the call */
+    int32_t width;         /* > 0 */
+    int32_t height;        /* > 0 */
+    int64_t row_stride;    /* bytes from one row to the next, >= width * channels; 0 = width * channels */
+    int32_t channels;      /* 1 (gray), 3 (RGB) or 4 (RGBA; alpha is ignored) */
+} krait_image;
+
+/* The name of label `id`: *out is owned by the model and valid as long as it.
+** Thread-safe. Errors: INVALID_ARGUMENT (NULL, id outside [0, num_labels)),
+** WRONG_KIND (not a classifier). */
+KRAIT_API krait_status krait_model_get_label(const krait_model* model, int32_t id, const char** out);
+
+/* The common contract of the three classify calls below:
+** Classifies `n` images (n > 0) and writes, per image in input order, its
+** k = min(top_k, num_labels) most probable classes, most probable first (equal
+** probabilities: lower label_id first), into out[n][k]. `capacity` counts
+** krait_classification elements; *n_out is set to n * k. out == NULL with
+** capacity 0 is a size query. Nothing is written to `out` unless every image
+** was read and classified.
+** Errors: INVALID_ARGUMENT (NULL, n 0, top_k <= 0, an image above the
+** session's max_image_pixels, a zero-size image, bad krait_image fields: the
+** message names the image's index), IO (a file missing or unreadable), FORMAT
+** (bytes that are not a supported image, or truncated/corrupt: the message
+** names the image), UNSUPPORTED, BUFFER_TOO_SMALL, WRONG_KIND, ABORTED. */
+
+/* Images from files (`paths`: n NUL-terminated paths). */
+KRAIT_API krait_status krait_session_classify_files(krait_session* session, const char* const* paths, size_t n,
+                                                    int32_t top_k, krait_classification* out, size_t capacity,
+                                                    size_t* n_out);
+
+/* Images as encoded bytes in memory: image i is sizes[i] bytes at data[i]. */
+KRAIT_API krait_status krait_session_classify_encoded(krait_session* session, const void* const* data,
+                                                      const size_t* sizes, size_t n, int32_t top_k,
+                                                      krait_classification* out, size_t capacity, size_t* n_out);
+
+/* Images as raw pixels: `images` points to n krait_image structs. */
+KRAIT_API krait_status krait_session_classify_pixels(krait_session* session, const krait_image* images, size_t n,
+                                                     int32_t top_k, krait_classification* out, size_t capacity,
+                                                     size_t* n_out);
+
+/* The model on ready input: `pixels` float32 [batch, 3, height, width] (NCHW,
+** already resized and normalized as the model expects) -> float32 logits
+** [batch, num_labels] written to `logits` (capacity in floats; *n_out = batch
+** * num_labels; NULL with capacity 0 is a size query). height x width may
+** differ from the trained input size where the model allows it (ViT:
+** multiples of the patch size, position embeddings interpolated).
+** Errors: INVALID_ARGUMENT (NULL, batch/height/width <= 0, a size the model
+** cannot run: the message says why), BUFFER_TOO_SMALL, WRONG_KIND, ABORTED. */
+KRAIT_API krait_status krait_session_classifier_forward(krait_session* session, const float* pixels, int64_t batch,
+                                                        int64_t height, int64_t width, float* logits,
+                                                        size_t capacity, size_t* n_out);
 
 #ifdef __cplusplus
 }

@@ -30,6 +30,11 @@
 **         std::cout << piece << std::flush;
 **         return false;  // false: keep going
 **     });
+**
+**     krait::Model vit = krait::Model::load("models/vit-digits");   // an image classifier
+**     krait::Session classifier(vit);
+**     for (const krait::Classification& c : classifier.classify_files({"digit.png"}, 3)[0])
+**         std::cout << c.label << " " << c.probability << "\n";
 */
 #ifndef KRAIT_HPP
 #define KRAIT_HPP
@@ -240,6 +245,21 @@ public:
         return i;
     }
 
+    /* Classifiers: the name of label `id` (throws KRAIT_ERR_WRONG_KIND on a
+    ** sequence model), and all names in id order. */
+    std::string label(int32_t id) const {
+        const char* name = nullptr;
+        detail::check(krait_model_get_label(handle_.get(), id, &name));
+        return name;
+    }
+    std::vector<std::string> labels() const {
+        const int64_t n = info().num_labels;
+        std::vector<std::string> out;
+        out.reserve(static_cast<size_t>(n > 0 ? n : 0));
+        for (int64_t i = 0; i < n; ++i) out.push_back(label(static_cast<int32_t>(i)));
+        return out;
+    }
+
     /* The model's own tokenizer, borrowed: valid as long as this model.
     ** Throws KRAIT_ERR_UNSUPPORTED if the directory had no tokenizer.json.
     ** Not callable on a temporary Model, whose tokenizer would dangle. */
@@ -277,9 +297,29 @@ struct GenerateOptions {
     }
 };
 
-/* One conversation over a Model (which must outlive it). One thread at a time. */
+/* One predicted class (krait_classification with an owned label). */
+struct Classification {
+    int32_t label_id = 0;
+    float probability = 0.0f;
+    std::string label;
+};
+
+/* Per image, its top-k classes, most probable first. */
+using Classifications = std::vector<std::vector<Classification>>;
+
+/* One conversation over a Model (which must outlive it), or the classify
+** calls on a classifier Model. One thread at a time. */
 class Session {
 public:
+    /* All of krait_session_params (from krait_session_params_init, then changed). */
+    Session(const Model& model, const krait_session_params& params) {
+        krait_session* s = nullptr;
+        detail::check(krait_session_create(model.get(), &params, &s));
+        handle_.reset(s);
+        vocab_size_ = model.info().vocab_size;
+    }
+    Session(Model&& model, const krait_session_params& params) = delete;
+
     /* n_threads: worker threads for this session's calls, 0 = all cores. */
     explicit Session(const Model& model, int32_t n_threads = 0) {
         krait_session_params p;
@@ -361,7 +401,68 @@ public:
         return out;
     }
 
+    /* ---- classifiers ---- */
+
+    /* Top-k classes of image files (PNG, JPEG, BMP, GIF). */
+    Classifications classify_files(const std::vector<std::string>& paths, int32_t top_k = 5) {
+        std::vector<const char*> ptrs;
+        ptrs.reserve(paths.size());
+        for (const std::string& p : paths) ptrs.push_back(p.c_str());
+        return classify_with(paths.size(), [&](krait_classification* out, size_t capacity, size_t* n) {
+            return krait_session_classify_files(handle_.get(), ptrs.data(), ptrs.size(), top_k, out, capacity, n);
+        });
+    }
+
+    /* Top-k classes of encoded images held in memory (one byte string each). */
+    Classifications classify_encoded(const std::vector<std::string_view>& images, int32_t top_k = 5) {
+        std::vector<const void*> data;
+        std::vector<size_t> sizes;
+        for (const std::string_view& b : images) {
+            data.push_back(b.data());
+            sizes.push_back(b.size());
+        }
+        return classify_with(images.size(), [&](krait_classification* out, size_t capacity, size_t* n) {
+            return krait_session_classify_encoded(handle_.get(), data.data(), sizes.data(), data.size(), top_k, out,
+                                                  capacity, n);
+        });
+    }
+
+    /* Top-k classes of raw pixel images (struct_size is set here). */
+    Classifications classify_pixels(std::vector<krait_image> images, int32_t top_k = 5) {
+        for (krait_image& im : images) im.struct_size = sizeof(krait_image);
+        return classify_with(images.size(), [&](krait_classification* out, size_t capacity, size_t* n) {
+            return krait_session_classify_pixels(handle_.get(), images.data(), images.size(), top_k, out, capacity, n);
+        });
+    }
+
+    /* Ready tensors float32 [batch, 3, height, width] -> logits [batch, num_labels]. */
+    std::vector<float> classifier_forward(const float* pixels, int64_t batch, int64_t height, int64_t width) {
+        size_t n = 0;
+        detail::check(krait_session_classifier_forward(handle_.get(), pixels, batch, height, width, nullptr, 0, &n));
+        std::vector<float> logits(n);
+        detail::check(krait_session_classifier_forward(handle_.get(), pixels, batch, height, width, logits.data(),
+                                                       logits.size(), &n));
+        return logits;
+    }
+
 private:
+    /* Size query, then the call, then [n][k] owned results. */
+    template <class Call>
+    Classifications classify_with(size_t n_images, const Call& call) {
+        size_t n = 0;
+        detail::check(call(nullptr, 0, &n));
+        std::vector<krait_classification> flat(n);
+        detail::check(call(flat.data(), flat.size(), &n));
+        Classifications out(n_images);
+        const size_t k = n_images ? n / n_images : 0;
+        for (size_t i = 0; i < n_images; ++i)
+            for (size_t j = 0; j < k; ++j) {
+                const krait_classification& c = flat[i * k + j];
+                out[i].push_back(Classification{c.label_id, c.probability, c.label ? c.label : ""});
+            }
+        return out;
+    }
+
     std::unique_ptr<krait_session, detail::SessionDeleter> handle_;
     int64_t vocab_size_ = 0;
 };

@@ -1,4 +1,5 @@
-"""Krait: an embeddable inference SDK for Mamba language models (Python bindings of the C ABI).
+"""Krait: an embeddable inference SDK for Mamba language models and image classifiers (Python
+bindings of the C ABI).
 
     import krait
     model = krait.SequenceModel("models/mamba-demo")
@@ -6,6 +7,10 @@
     print(model.generate("Once upon a time", max_new_tokens=20).text)
     for piece in model.generate("Once upon a time", stream=True):
         print(piece, end="", flush=True)
+
+    clf = krait.Classifier("models/vit-digits")
+    clf.classify("digit.png", top_k=3)                      # [("7", 0.91), ("1", 0.05), ...]
+    logits = clf.forward(pixel_values)                      # float32 [batch, num_labels]
 
 Every failure raises krait.KraitError (or a subclass) with the library's message and ``.status``.
 Compute calls (load, forward, generate, encode/decode) release the GIL.
@@ -16,6 +21,7 @@ from __future__ import annotations
 import os
 import queue
 import threading
+from pathlib import PurePath
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator, List, Optional, Sequence, Union
 
@@ -38,6 +44,7 @@ from . import _krait
 __all__ = [
     "__version__",
     "SequenceModel",
+    "Classifier",
     "Tokenizer",
     "GenerationResult",
     "KraitError",
@@ -227,3 +234,133 @@ class SequenceModel:
             raise outcome["error"]
         ids, text = outcome["result"]
         return GenerationResult(text=text, ids=ids)
+
+
+ImageLike = Union[str, "os.PathLike", bytes, bytearray, memoryview, "numpy.ndarray"]  # noqa: F821
+
+_INT32_MAX = 2**31 - 1
+
+
+class Classifier:
+    """An image classifier (ViT or MambaVision) and one session on it.
+
+    ``path`` is a model directory (config.json with model_type "vit" or "mambavision", safetensors
+    weights, optionally preprocessor_config.json). ``threads``: worker threads, None = all cores.
+    ``max_image_pixels``: larger images are refused before decoding (None = the library's default,
+    64 Mpx). ``batch_size``: images per forward pass in classify() (None = the library's default,
+    32; 0 = all images of a call at once).
+    """
+
+    def __init__(self, path: Union[str, os.PathLike], device: str = "cpu", threads: Optional[int] = None, *,
+                 max_image_pixels: Optional[int] = None, batch_size: Optional[int] = None):
+        self._path = os.fspath(path)
+        self._impl = _krait.Classifier(self._path, device, threads, max_image_pixels, batch_size)
+
+    def __repr__(self) -> str:
+        info = self.info
+        return (f"<krait.Classifier {self._path!r} {info['architecture']} num_labels={info['num_labels']} "
+                f"image_size={info['image_height']}x{info['image_width']}>")
+
+    @property
+    def labels(self) -> List[str]:
+        """Label names by id (config.json id2label; "LABEL_<id>" where absent)."""
+        return self._impl.labels
+
+    @property
+    def num_labels(self) -> int:
+        return self._impl.num_labels
+
+    @property
+    def image_size(self) -> tuple:
+        """(height, width) the model was trained at; classify() preprocesses images to this size."""
+        return self._impl.image_size
+
+    @property
+    def info(self) -> dict:
+        """Facts from krait_model_get_info(): kind, architecture, num_labels, image_height, image_width,
+        num_parameters, weight_bytes, source_dtype."""
+        return self._impl.info
+
+    @property
+    def threads(self) -> Optional[int]:
+        """Worker threads for this model's calls (None = all cores). Settable."""
+        return self._impl.threads
+
+    @threads.setter
+    def threads(self, value: Optional[int]) -> None:
+        self._impl.threads = value
+
+    def abort(self) -> None:
+        """Asks the call running on this model (from another thread) to stop; it raises KraitAbortedError."""
+        self._impl.abort()
+
+    def forward(self, pixel_values):
+        """Logits of ready (already preprocessed) pixels: float32 [batch, 3, height, width] (or
+        [3, height, width]) -> float32 numpy array [batch, num_labels]."""
+        return self._impl.forward(pixel_values)
+
+    def classify(self, images: Union[ImageLike, Sequence[ImageLike]], top_k: int = 5):
+        """The ``top_k`` most probable labels of each image, most probable first, as (label, probability)
+        pairs (probabilities by softmax of the logits).
+
+        An image is a path (str or os.PathLike) of a PNG, JPEG, BMP or GIF file, the encoded bytes of one
+        (bytes, bytearray, memoryview), or a uint8 numpy array [height, width] (gray) or
+        [height, width, channels] with 1, 3 or 4 (RGBA: alpha ignored) channels. Each is preprocessed as
+        the model's configuration says. ``images`` is one image (returns its list of pairs) or a list or
+        tuple of images, or a uint8 array [batch, height, width, channels] (returns one list per image).
+        """
+        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k <= 0:
+            raise KraitInvalidArgumentError(f"top_k must be an integer > 0, got {top_k!r}")
+        top_k = min(top_k, _INT32_MAX)
+        single = not isinstance(images, (list, tuple))
+        if single and _is_array(images) and getattr(images, "ndim", 0) == 4:
+            batch, single = list(images), False
+        elif single:
+            batch = [images]
+        else:
+            batch = list(images)
+        if not batch:
+            raise KraitInvalidArgumentError("images is empty: nothing to classify")
+
+        # One library call per input kind, each a batch; results go back in input order.
+        groups: dict = {"files": [], "encoded": [], "pixels": []}
+        for index, image in enumerate(batch):
+            if isinstance(image, (str, PurePath)) or hasattr(image, "__fspath__"):
+                path = os.fspath(image)
+                if isinstance(path, bytes):
+                    path = os.fsdecode(path)
+                groups["files"].append((index, path))
+            elif isinstance(image, (bytes, bytearray, memoryview)):
+                groups["encoded"].append((index, bytes(image)))
+            elif _is_array(image):
+                groups["pixels"].append((index, image))
+            else:
+                raise KraitInvalidArgumentError(
+                    f"image {index}: expected a path, encoded bytes or a uint8 numpy array, got {type(image).__name__}")
+        results: list = [None] * len(batch)
+        calls = (("files", self._impl.classify_files), ("encoded", self._impl.classify_encoded),
+                 ("pixels", self._impl.classify_pixels))
+        for kind, call in calls:
+            members = groups[kind]
+            if not members:
+                continue
+            try:
+                rows = call([item for _, item in members], top_k)
+            except KraitError as exc:
+                # The library numbers images within this call: report the caller's index instead.
+                raise _renumbered(exc, [i for i, _ in members]) from None
+            for (index, _), row in zip(members, rows):
+                results[index] = row
+        return results[0] if single else results
+
+
+def _is_array(obj) -> bool:
+    return hasattr(obj, "__array_interface__") or hasattr(obj, "__array__")
+
+
+def _renumbered(exc: "KraitError", indices: List[int]) -> "KraitError":
+    import re
+
+    message = re.sub(r"^image (\d+):", lambda m: f"image {indices[int(m.group(1))]}:"
+                     if int(m.group(1)) < len(indices) else m.group(0), exc.message)
+    return type(exc)(message, exc.status)

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <exception>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,13 @@ void check(krait_status status);
 
 [[noreturn]] void fail(krait_status status, std::string message);
 [[noreturn]] inline void fail_argument(std::string message) { fail(KRAIT_ERR_INVALID_ARGUMENT, std::move(message)); }
+
+// device="cpu" | "cuda" (the library says whether this build has CUDA).
+krait_device parse_device(const std::string& device);
+// "sequence", "classifier", "assistant".
+const char* kind_name(krait_model_kind kind);
+// threads=None (all cores, 0) or an integer >= 0 that fits int32.
+int32_t thread_count(const std::optional<int64_t>& threads);
 
 // Installs the StatusError -> krait.KraitError translator.
 void register_errors(py::module_& m);
@@ -81,6 +89,7 @@ py::str utf8_str(const char* data, size_t size);
 class Tokenizer;
 void bind_tokenizer(py::module_& m);
 void bind_sequence_model(py::module_& m);
+void bind_classifier(py::module_& m);
 
 // A tokenizer: standalone (owned, freed here) or borrowed from a model (keeps the model alive).
 class Tokenizer {

@@ -1,6 +1,8 @@
-// Status codes to Python exceptions. The exception classes live in krait/_errors.py (plain Python,
+// Status codes to Python exceptions, and the argument helpers shared by the model classes. The exception classes live in krait/_errors.py (plain Python,
 // so they can use multiple inheritance such as KraitIOError(KraitError, OSError)); the translator
 // asks that module for the class that matches a status.
+#include <limits>
+
 #include "common.h"
 
 namespace krait_py {
@@ -10,6 +12,28 @@ void check(krait_status status) {
 }
 
 void fail(krait_status status, std::string message) { throw StatusError(status, std::move(message)); }
+
+krait_device parse_device(const std::string& device) {
+    if (device == "cpu") return KRAIT_DEVICE_CPU;
+    if (device == "cuda") return KRAIT_DEVICE_CUDA;  // the library says whether this build has it
+    fail_argument("device must be \"cpu\" or \"cuda\", got \"" + device + "\"");
+}
+
+const char* kind_name(krait_model_kind kind) {
+    switch (kind) {
+        case KRAIT_MODEL_SEQUENCE: return "sequence";
+        case KRAIT_MODEL_CLASSIFIER: return "classifier";
+        case KRAIT_MODEL_ASSISTANT: return "assistant";
+        default: return "unknown";
+    }
+}
+
+int32_t thread_count(const std::optional<int64_t>& threads) {
+    if (!threads) return 0;  // all cores
+    if (*threads < 0 || *threads > std::numeric_limits<int32_t>::max())
+        fail_argument("threads must be None (all cores) or an integer >= 0, got " + std::to_string(*threads));
+    return static_cast<int32_t>(*threads);
+}
 
 void register_errors(py::module_& m) {
     py::register_exception_translator([](std::exception_ptr p) {

@@ -8,6 +8,7 @@ PYBIND11_MODULE(_krait, m) {
     register_errors(m);
     bind_tokenizer(m);
     bind_sequence_model(m);
+    bind_classifier(m);
     m.def("version_string", [] { return std::string(krait_version_string()); },
           "Version of the Krait library actually loaded, \"MAJOR.MINOR.PATCH\".");
     m.def("version_number", [] { return krait_version(); }, "Loaded library version as MAJOR*1000000+MINOR*1000+PATCH.");

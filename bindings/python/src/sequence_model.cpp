@@ -17,28 +17,6 @@ namespace krait_py {
 
 namespace {
 
-krait_device parse_device(const std::string& device) {
-    if (device == "cpu") return KRAIT_DEVICE_CPU;
-    if (device == "cuda") return KRAIT_DEVICE_CUDA;  // the library says whether this build has it
-    fail_argument("device must be \"cpu\" or \"cuda\", got \"" + device + "\"");
-}
-
-const char* kind_name(krait_model_kind kind) {
-    switch (kind) {
-        case KRAIT_MODEL_SEQUENCE: return "sequence";
-        case KRAIT_MODEL_CLASSIFIER: return "classifier";
-        case KRAIT_MODEL_ASSISTANT: return "assistant";
-        default: return "unknown";
-    }
-}
-
-int32_t thread_count(const std::optional<int64_t>& threads) {
-    if (!threads) return 0;  // all cores
-    if (*threads < 0 || *threads > std::numeric_limits<int32_t>::max())
-        fail_argument("threads must be None (all cores) or an integer >= 0, got " + std::to_string(*threads));
-    return static_cast<int32_t>(*threads);
-}
-
 // State shared with the krait_token_fn callback during one generate() call.
 struct TokenSink {
     std::string text;                 // every piece, concatenated

@@ -1,0 +1,240 @@
+// The C++ half of krait.Classifier: one classifier model and one session on it. krait/__init__.py
+// wraps it (image inputs of mixed kinds, results in input order).
+//
+// Locking as in sequence_model.cpp: every session call takes `mu_` after releasing the GIL.
+#include <pybind11/stl.h>
+
+#include <mutex>
+#include <optional>
+
+#include "common.h"
+
+namespace krait_py {
+
+class Classifier {
+public:
+    Classifier(const std::string& path, const std::string& device, std::optional<int64_t> threads,
+               std::optional<int64_t> max_image_pixels, std::optional<int64_t> batch_size) {
+        krait_model_params mp;
+        krait_model_params_init(&mp);
+        mp.device = parse_device(device);
+        krait_session_params sp;
+        krait_session_params_init(&sp);
+        sp.n_threads = thread_count(threads);
+        if (max_image_pixels) {
+            if (*max_image_pixels <= 0)
+                fail_argument("max_image_pixels must be None (default) or > 0, got " + std::to_string(*max_image_pixels));
+            sp.max_image_pixels = *max_image_pixels;
+        }
+        if (batch_size) {
+            if (*batch_size < 0 || *batch_size > std::numeric_limits<int32_t>::max())
+                fail_argument("batch_size must be None (default), 0 (all at once) or > 0, got " +
+                              std::to_string(*batch_size));
+            sp.max_batch = static_cast<int32_t>(*batch_size);
+        }
+        threads_ = threads;
+
+        krait_model* model = nullptr;
+        {
+            py::gil_scoped_release nogil;
+            check(krait_model_load(path.c_str(), &mp, &model));
+        }
+        model_ = std::make_shared<ModelHandle>(model);
+        info_.struct_size = sizeof info_;
+        check(krait_model_get_info(model, &info_));
+        if (info_.kind != KRAIT_MODEL_CLASSIFIER)
+            fail(KRAIT_ERR_WRONG_KIND, path + ": a " + kind_name(info_.kind) + " model, not an image classifier");
+        for (int64_t i = 0; i < info_.num_labels; ++i) {
+            const char* name = nullptr;
+            check(krait_model_get_label(model, static_cast<int32_t>(i), &name));
+            labels_.emplace_back(name);
+        }
+        krait_session* session = nullptr;
+        check(krait_session_create(model, &sp, &session));
+        session_.reset(session);
+    }
+
+    Classifier(const Classifier&) = delete;
+    Classifier& operator=(const Classifier&) = delete;
+
+    // pixel_values float32 [batch, 3, height, width] (or [3, height, width]) -> logits [batch, num_labels].
+    py::array_t<float> forward(py::handle pixel_values) {
+        py::array arr = py::array::ensure(pixel_values);
+        if (!arr) fail_argument("pixel_values must be a float32 array [batch, 3, height, width]");
+        if (arr.dtype().kind() != 'f')
+            fail_argument("pixel_values must hold floats (float32 [batch, 3, height, width]), got dtype " +
+                          std::string(py::str(arr.dtype())));
+        // Float arrays of other widths are converted (float64 is NumPy's default); integers are refused
+        // above, since uint8 pixels need the model's preprocessing (classify()).
+        auto f32 = py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(arr);
+        if (!f32) throw py::error_already_set();
+        if (f32.ndim() != 4 && f32.ndim() != 3)
+            fail_argument("pixel_values must be [batch, 3, height, width] or [3, height, width], got " +
+                          std::to_string(f32.ndim()) + " dimensions");
+        const bool single = f32.ndim() == 3;
+        const int64_t batch = single ? 1 : f32.shape(0);
+        const int64_t channels = f32.shape(single ? 0 : 1);
+        const int64_t height = f32.shape(single ? 1 : 2), width = f32.shape(single ? 2 : 3);
+        if (channels != 3) fail_argument("pixel_values must have 3 channels (RGB, NCHW), got " + std::to_string(channels));
+        py::array_t<float> logits({batch, info_.num_labels});
+        float* out = logits.mutable_data();
+        const float* in = f32.data();
+        const size_t capacity = static_cast<size_t>(logits.size());
+        {
+            py::gil_scoped_release nogil;
+            std::lock_guard<std::mutex> lock(mu_);
+            size_t n = 0;
+            check(krait_session_classifier_forward(session_.get(), in, batch, height, width, out, capacity, &n));
+        }
+        return logits;
+    }
+
+    py::list classify_files(const std::vector<std::string>& paths, int32_t top_k) {
+        std::vector<const char*> ptrs;
+        for (const auto& p : paths) ptrs.push_back(p.c_str());
+        return run(paths.size(), top_k, [&](krait_classification* out, size_t capacity, size_t* n) {
+            return krait_session_classify_files(session_.get(), ptrs.data(), ptrs.size(), top_k, out, capacity, n);
+        });
+    }
+
+    py::list classify_encoded(const std::vector<py::bytes>& images, int32_t top_k) {
+        std::vector<const void*> data;
+        std::vector<size_t> sizes;
+        for (const py::bytes& b : images) {
+            char* p = nullptr;
+            Py_ssize_t size = 0;
+            if (PyBytes_AsStringAndSize(b.ptr(), &p, &size) != 0) throw py::error_already_set();
+            data.push_back(p);
+            sizes.push_back(static_cast<size_t>(size));
+        }
+        return run(images.size(), top_k, [&](krait_classification* out, size_t capacity, size_t* n) {
+            return krait_session_classify_encoded(session_.get(), data.data(), sizes.data(), data.size(), top_k, out,
+                                                  capacity, n);
+        });
+    }
+
+    // uint8 arrays [height, width] (gray) or [height, width, channels] with channels 1, 3 or 4.
+    py::list classify_pixels(const std::vector<py::handle>& arrays, int32_t top_k) {
+        std::vector<py::array> keep;  // alive until the call returns
+        std::vector<krait_image> images;
+        for (size_t i = 0; i < arrays.size(); ++i) {
+            const std::string name = "image " + std::to_string(i) + ": ";
+            py::array a = py::array::ensure(arrays[i]);
+            if (!a) fail_argument(name + "not an array");
+            if (!a.dtype().is(py::dtype::of<uint8_t>()))
+                fail_argument(name + "pixel arrays must be uint8 [height, width] or [height, width, channels], got dtype " +
+                              std::string(py::str(a.dtype())));
+            if (a.ndim() != 2 && a.ndim() != 3)
+                fail_argument(name + "pixel arrays must be [height, width] or [height, width, channels], got " +
+                              std::to_string(a.ndim()) + " dimensions");
+            const int64_t channels = a.ndim() == 3 ? a.shape(2) : 1;
+            if (channels != 1 && channels != 3 && channels != 4)
+                fail_argument(name + "channels must be 1, 3 or 4, got " + std::to_string(channels));
+            if (a.shape(0) > std::numeric_limits<int32_t>::max() || a.shape(1) > std::numeric_limits<int32_t>::max())
+                fail_argument(name + "the image is too large");
+            // Rows may be strided (a crop of a larger array); pixels within a row must be packed.
+            const bool packed_rows = a.shape(1) <= 1 || a.strides(1) == channels;
+            const bool packed_channels = a.ndim() == 2 || channels == 1 || a.strides(2) == 1;
+            if (!packed_rows || !packed_channels || a.strides(0) < 0)
+                a = py::array_t<uint8_t, py::array::c_style>::ensure(a);
+            krait_image im{};
+            im.struct_size = sizeof im;
+            im.pixels = static_cast<const uint8_t*>(a.data());
+            im.width = static_cast<int32_t>(a.shape(1));
+            im.height = static_cast<int32_t>(a.shape(0));
+            im.row_stride = a.shape(0) > 1 ? a.strides(0) : 0;
+            im.channels = static_cast<int32_t>(channels);
+            images.push_back(im);
+            keep.push_back(std::move(a));
+        }
+        return run(images.size(), top_k, [&](krait_classification* out, size_t capacity, size_t* n) {
+            return krait_session_classify_pixels(session_.get(), images.data(), images.size(), top_k, out, capacity, n);
+        });
+    }
+
+    void abort() { krait_session_abort(session_.get()); }
+
+    py::object threads() const { return threads_ ? py::cast(*threads_) : py::none(); }
+    void set_threads(std::optional<int64_t> threads) {
+        const int32_t n = thread_count(threads);
+        {
+            py::gil_scoped_release nogil;
+            std::lock_guard<std::mutex> lock(mu_);
+            check(krait_session_set_threads(session_.get(), n));
+        }
+        threads_ = threads;
+    }
+
+    const std::vector<std::string>& labels() const { return labels_; }
+    int64_t num_labels() const { return info_.num_labels; }
+    py::tuple image_size() const { return py::make_tuple(info_.image_height, info_.image_width); }
+
+    py::dict info() const {
+        py::dict d;
+        d["kind"] = kind_name(info_.kind);
+        d["architecture"] = info_.architecture ? info_.architecture : "";
+        d["num_labels"] = info_.num_labels;
+        d["image_height"] = info_.image_height;
+        d["image_width"] = info_.image_width;
+        d["num_parameters"] = info_.num_parameters;
+        d["weight_bytes"] = info_.weight_bytes;
+        d["source_dtype"] = info_.source_dtype ? info_.source_dtype : "";
+        return d;
+    }
+
+private:
+    // Size query, then the classify call with the GIL released; per image a list of (label, probability).
+    template <class Call>
+    py::list run(size_t n_images, int32_t top_k, const Call& call) {
+        std::vector<krait_classification> flat;
+        size_t n = 0;
+        {
+            py::gil_scoped_release nogil;
+            std::lock_guard<std::mutex> lock(mu_);
+            check(call(nullptr, 0, &n));
+            flat.resize(n);
+            check(call(flat.data(), flat.size(), &n));
+        }
+        py::list out;
+        const size_t k = n_images ? n / n_images : 0;
+        for (size_t i = 0; i < n_images; ++i) {
+            py::list row;
+            for (size_t j = 0; j < k; ++j) {
+                const krait_classification& c = flat[i * k + j];
+                row.append(py::make_tuple(py::str(c.label ? c.label : ""), py::float_(c.probability)));
+            }
+            out.append(row);
+        }
+        return out;
+    }
+
+    struct SessionFree {
+        void operator()(krait_session* s) const { krait_session_free(s); }
+    };
+    // Declared after model_, so destroyed before it (krait.h: free sessions before their model).
+    std::shared_ptr<ModelHandle> model_;
+    std::unique_ptr<krait_session, SessionFree> session_;
+    krait_model_info info_{};
+    std::vector<std::string> labels_;
+    std::optional<int64_t> threads_;
+    std::mutex mu_;
+};
+
+void bind_classifier(py::module_& m) {
+    py::class_<Classifier>(m, "Classifier")
+        .def(py::init<const std::string&, const std::string&, std::optional<int64_t>, std::optional<int64_t>,
+                      std::optional<int64_t>>(),
+             py::arg("path"), py::arg("device"), py::arg("threads"), py::arg("max_image_pixels"), py::arg("batch_size"))
+        .def("forward", &Classifier::forward, py::arg("pixel_values"))
+        .def("classify_files", &Classifier::classify_files, py::arg("paths"), py::arg("top_k"))
+        .def("classify_encoded", &Classifier::classify_encoded, py::arg("images"), py::arg("top_k"))
+        .def("classify_pixels", &Classifier::classify_pixels, py::arg("arrays"), py::arg("top_k"))
+        .def("abort", &Classifier::abort)
+        .def_property("threads", &Classifier::threads, &Classifier::set_threads)
+        .def_property_readonly("labels", &Classifier::labels)
+        .def_property_readonly("num_labels", &Classifier::num_labels)
+        .def_property_readonly("image_size", &Classifier::image_size)
+        .def_property_readonly("info", &Classifier::info);
+}
+
+}  // namespace krait_py

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Sets up a fresh machine, builds Krait, and generates text with the embedded
-# demo Mamba model (models/mamba-demo), offline.
+# Sets up a fresh machine, builds Krait, generates text with the embedded demo
+# Mamba model (models/mamba-demo) and classifies the sample digit pictures with
+# the demo ViT and MambaVision classifiers, offline.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh
@@ -11,3 +12,9 @@ echo
 printf '%s' "$PROMPT"   # the CLI streams only the continuation
 build/cli/krait generate -m models/mamba-demo -p "$PROMPT" -n 80 --temperature 0.7 --seed 1
 echo
+
+for model in models/vit-digits models/mambavision-digits; do
+  echo
+  echo "== $model"
+  build/cli/krait classify -m "$model" models/samples/*.png --top-k 2
+done

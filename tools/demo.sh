@@ -5,7 +5,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh
-tools/build.sh build >/dev/null
+echo "building Krait (log: build/build.log) ..."
+mkdir -p build
+if ! tools/build.sh build >build/build.log 2>&1; then
+  tail -n 40 build/build.log
+  exit 1
+fi
 PROMPT=${1:-$(cat models/mamba-demo/demo_prompt.txt 2>/dev/null || echo "The")}
 build/cli/krait info -m models/mamba-demo
 echo

@@ -57,8 +57,9 @@ public:
             if (piece.text.empty()) continue;
             std::string_view text = piece.text;
             if (add_prefix_space_ && text.front() != ' ') {
-                prefixed = " ";
-                prefixed += text;
+                prefixed.clear();
+                prefixed.push_back(' ');
+                prefixed.append(text.data(), text.size());
                 text = prefixed;
             }
             words.clear();

@@ -112,7 +112,9 @@ void expect_top_k(const krait_classification* got, size_t k, const std::vector<d
         ASSERT_LT(static_cast<size_t>(id), ref.size());
         chosen.insert(id);
         EXPECT_NEAR(got[r].probability, ref[static_cast<size_t>(id)], tol) << "rank " << r;
-        if (r > 0) EXPECT_GE(got[r - 1].probability, got[r].probability) << "rank " << r;
+        if (r > 0) {
+            EXPECT_GE(got[r - 1].probability, got[r].probability) << "rank " << r;
+        }
     }
     EXPECT_EQ(chosen.size(), k) << "a label appears twice";
     double min_chosen = 1, max_other = 0;

@@ -8,6 +8,7 @@
 #include "kernels/cpu/norm.h"
 #include "kernels/cpu/selective_scan.h"
 #include "sdk/core/error.h"
+#include "sdk/core/text_file.h"
 
 namespace krait {
 
@@ -102,17 +103,13 @@ void MambaModel::eval_chunk(const int32_t* ids, int64_t batch, int64_t length, i
                   R = c.time_step_rank, V = c.vocab_size;
     const int64_t M = batch * length;  // rows: batch-major, then time
     const int64_t x_dbl_width = R + 2 * N;
-    auto grow = [](std::vector<float>& v, int64_t n) {
-        if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
-        return v.data();
-    };
-    float* residual = grow(ws.residual, M * D);  // [M, D], fp32 residual stream
-    float* normed = grow(ws.normed, M * D);      // [M, D]
-    float* xz = grow(ws.xz, M * 2 * E);          // [M, 2E]: x | z
-    float* x_conv = grow(ws.x_conv, M * E);      // [M, E]
-    float* x_dbl = grow(ws.x_dbl, M * x_dbl_width);  // [M, R + 2N]: dt | B | C
-    float* dt = grow(ws.dt, M * E);              // [M, E]
-    float* y = grow(ws.y, M * E);                // [M, E]
+    float* residual = grow_buffer(ws.residual, M * D);  // [M, D], fp32 residual stream
+    float* normed = grow_buffer(ws.normed, M * D);      // [M, D]
+    float* xz = grow_buffer(ws.xz, M * 2 * E);          // [M, 2E]: x | z
+    float* x_conv = grow_buffer(ws.x_conv, M * E);      // [M, E]
+    float* x_dbl = grow_buffer(ws.x_dbl, M * x_dbl_width);  // [M, R + 2N]: dt | B | C
+    float* dt = grow_buffer(ws.dt, M * E);              // [M, E]
+    float* y = grow_buffer(ws.y, M * E);                // [M, E]
 
     auto check_abort = [&] {
         if (abort && abort->load(std::memory_order_relaxed)) fail(KRAIT_ERR_ABORTED, "the call was aborted");

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "sdk/core/error.h"
+#include "sdk/core/text_file.h"
 
 namespace krait {
 
@@ -38,21 +39,11 @@ void require_range(const std::string& origin, const char* name, int64_t v, int64
 
 MambaConfig MambaConfig::from_dir(const std::string& model_dir) {
     const auto path = (std::filesystem::path(model_dir) / "config.json").string();
-    std::ifstream in(path);
-    if (!in) fail_io(model_dir + ": no config.json");
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return from_json_text(ss.str(), path);
+    return from_json_text(read_text_file(path, model_dir + ": no config.json"), path);
 }
 
 MambaConfig MambaConfig::from_json_text(const std::string& text, const std::string& origin) {
-    json j;
-    try {
-        j = json::parse(text);
-    } catch (const json::exception& e) {
-        fail_format(origin + ": not valid JSON: " + e.what());
-    }
-    if (!j.is_object()) fail_format(origin + ": not a JSON object");
+    json j = parse_json_object(text, origin);
 
     MambaConfig c;
     if (j.contains("model_type")) {

@@ -11,6 +11,7 @@
 #include "kernels/cpu/conv1d_same.h"
 #include "kernels/cpu/selective_scan.h"
 #include "sdk/core/error.h"
+#include "sdk/core/text_file.h"
 
 namespace krait {
 
@@ -54,22 +55,10 @@ bool layer_scale_field(const json& j, const char* key, const std::string& origin
     return true;
 }
 
-std::string read_text(const std::string& path, const std::string& what) {
-    std::ifstream in(path);
-    if (!in) fail_io(what);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
 void check_abort(const std::atomic<bool>* abort) {
     if (abort && abort->load(std::memory_order_relaxed)) fail(KRAIT_ERR_ABORTED, "the call was aborted");
 }
 
-float* grow(std::vector<float>& v, int64_t n) {
-    if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
-    return v.data();
-}
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -77,17 +66,11 @@ float* grow(std::vector<float>& v, int64_t n) {
 
 MambaVisionConfig MambaVisionConfig::from_dir(const std::string& model_dir) {
     const auto path = (std::filesystem::path(model_dir) / "config.json").string();
-    return from_json_text(read_text(path, model_dir + ": no config.json"), path);
+    return from_json_text(read_text_file(path, model_dir + ": no config.json"), path);
 }
 
 MambaVisionConfig MambaVisionConfig::from_json_text(const std::string& text, const std::string& origin) {
-    json j;
-    try {
-        j = json::parse(text);
-    } catch (const json::exception& e) {
-        fail_format(origin + ": not valid JSON: " + e.what());
-    }
-    if (!j.is_object()) fail_format(origin + ": not a JSON object");
+    json j = parse_json_object(text, origin);
     if (j.contains("model_type")) {
         if (!j["model_type"].is_string()) fail_format(origin + ": 'model_type' must be a string");
         const auto type = j["model_type"].get<std::string>();
@@ -359,7 +342,7 @@ void MambaVisionModel::run_mixer(const Mixer& m, const float* x, int64_t sequenc
                                  float* out, bool accumulate, ThreadPool& pool, std::vector<float>& buf) const {
     const int64_t M = sequences * tokens, half = m.half, R = m.rank, N = kStateSize;
     const int64_t dbl = R + 2 * N;
-    float* xz = grow(buf, M * C + M * half + M * dbl + M * half + M * C + sequences * N * half);
+    float* xz = grow_buffer(buf, M * C + M * half + M * dbl + M * half + M * C + sequences * N * half);
     float* xc = xz + M * C;      // [M, C/2]  silu(conv_x(x))
     float* x_dbl = xc + M * half;  // [M, R + 2N]  dt | B | C
     float* dt = x_dbl + M * dbl;   // [M, C/2]  dt_proj(dt) with bias
@@ -513,7 +496,7 @@ void MambaVisionModel::forward(const float* pixels, int64_t batch, int64_t heigh
 
     auto conv = [&](const Conv2dWeights& cw, const float* in, std::vector<float>& out) {
         const int64_t oh = conv2d_output_size(h, 3, cw.stride, 1), ow = conv2d_output_size(w, 3, cw.stride, 1);
-        grow(out, batch * cw.out_channels * oh * ow);
+        grow_buffer(out, batch * cw.out_channels * oh * ow);
         run_conv2d(pool, cw, in, batch, h, w, out.data(), scratch);
         h = oh;
         w = ow;

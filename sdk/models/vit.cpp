@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "sdk/core/error.h"
+#include "sdk/core/text_file.h"
 
 namespace krait {
 
@@ -77,13 +78,6 @@ void cubic_axis(int64_t in, int64_t out, std::vector<int64_t>& idx, std::vector<
     }
 }
 
-std::string read_text(const std::string& path, const std::string& what) {
-    std::ifstream in(path);
-    if (!in) fail_io(what);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
 }  // namespace
 
 void bicubic_resize_grid(const float* grid, int64_t in_h, int64_t in_w, int64_t dim, float* out, int64_t out_h,
@@ -111,17 +105,11 @@ void bicubic_resize_grid(const float* grid, int64_t in_h, int64_t in_w, int64_t 
 
 ViTConfig ViTConfig::from_dir(const std::string& model_dir) {
     const auto path = (std::filesystem::path(model_dir) / "config.json").string();
-    return from_json_text(read_text(path, model_dir + ": no config.json"), path);
+    return from_json_text(read_text_file(path, model_dir + ": no config.json"), path);
 }
 
 ViTConfig ViTConfig::from_json_text(const std::string& text, const std::string& origin) {
-    json j;
-    try {
-        j = json::parse(text);
-    } catch (const json::exception& e) {
-        fail_format(origin + ": not valid JSON: " + e.what());
-    }
-    if (!j.is_object()) fail_format(origin + ": not a JSON object");
+    json j = parse_json_object(text, origin);
     if (j.contains("model_type")) {
         if (!j["model_type"].is_string()) fail_format(origin + ": 'model_type' must be a string");
         const auto type = j["model_type"].get<std::string>();

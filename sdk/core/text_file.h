@@ -1,0 +1,24 @@
+// Small helpers for the JSON configuration files every loader reads.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace krait {
+
+// The whole file as text; throws KRAIT_ERR_IO with `missing_message` if it cannot be read.
+std::string read_text_file(const std::string& path, const std::string& missing_message);
+
+// Parses `text` as a JSON object; throws KRAIT_ERR_FORMAT "<origin>: not valid JSON: ..." or
+// "<origin>: not a JSON object".
+nlohmann::json parse_json_object(const std::string& text, const std::string& origin);
+
+// Scratch buffers: grows `v` to at least n floats (never shrinks) and returns its data.
+inline float* grow_buffer(std::vector<float>& v, int64_t n) {
+    if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
+    return v.data();
+}
+
+}  // namespace krait

@@ -34,16 +34,8 @@ public:
         }
         threads_ = threads;
 
-        krait_model* model = nullptr;
-        {
-            py::gil_scoped_release nogil;
-            check(krait_model_load(path.c_str(), &mp, &model));
-        }
-        model_ = std::make_shared<ModelHandle>(model);
-        info_.struct_size = sizeof info_;
-        check(krait_model_get_info(model, &info_));
-        if (info_.kind != KRAIT_MODEL_CLASSIFIER)
-            fail(KRAIT_ERR_WRONG_KIND, path + ": a " + kind_name(info_.kind) + " model, not an image classifier");
+        model_ = load_model(path, mp, KRAIT_MODEL_CLASSIFIER, "an image classifier", info_);
+        krait_model* model = model_->model;
         for (int64_t i = 0; i < info_.num_labels; ++i) {
             const char* name = nullptr;
             check(krait_model_get_label(model, static_cast<int32_t>(i), &name));

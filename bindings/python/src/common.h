@@ -60,6 +60,11 @@ struct ModelHandle {
     krait_model* model;
 };
 
+// Loads `path` with the GIL released, fills `info`, and checks the model is of `expected` kind
+// (KRAIT_ERR_WRONG_KIND naming both kinds otherwise). `what` names the expected kind in the message.
+std::shared_ptr<ModelHandle> load_model(const std::string& path, const krait_model_params& params,
+                                        krait_model_kind expected, const char* what, krait_model_info& info);
+
 // Token ids read from a Python integer array-like, narrowed to int32 only after a range check.
 // shape: [rows, cols] row-major (a 1-D input is one row).
 struct Ids {

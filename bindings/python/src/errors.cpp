@@ -28,6 +28,21 @@ const char* kind_name(krait_model_kind kind) {
     }
 }
 
+std::shared_ptr<ModelHandle> load_model(const std::string& path, const krait_model_params& params,
+                                        krait_model_kind expected, const char* what, krait_model_info& info) {
+    krait_model* model = nullptr;
+    {
+        py::gil_scoped_release nogil;
+        check(krait_model_load(path.c_str(), &params, &model));
+    }
+    auto handle = std::make_shared<ModelHandle>(model);
+    info.struct_size = sizeof info;
+    check(krait_model_get_info(model, &info));
+    if (info.kind != expected)
+        fail(KRAIT_ERR_WRONG_KIND, path + ": a " + kind_name(info.kind) + " model, not " + what);
+    return handle;
+}
+
 int32_t thread_count(const std::optional<int64_t>& threads) {
     if (!threads) return 0;  // all cores
     if (*threads < 0 || *threads > std::numeric_limits<int32_t>::max())

@@ -61,16 +61,8 @@ public:
         sp.n_threads = thread_count(threads);
         threads_ = threads;
 
-        krait_model* model = nullptr;
-        {
-            py::gil_scoped_release nogil;
-            check(krait_model_load(path.c_str(), &mp, &model));
-        }
-        model_ = std::make_shared<ModelHandle>(model);
-        info_.struct_size = sizeof info_;
-        check(krait_model_get_info(model, &info_));
-        if (info_.kind != KRAIT_MODEL_SEQUENCE)
-            fail(KRAIT_ERR_WRONG_KIND, path + ": a " + kind_name(info_.kind) + " model, not a sequence model");
+        model_ = load_model(path, mp, KRAIT_MODEL_SEQUENCE, "a sequence model", info_);
+        krait_model* model = model_->model;
         krait_session* session = nullptr;
         check(krait_session_create(model, &sp, &session));
         session_.reset(session);

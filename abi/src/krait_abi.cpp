@@ -5,7 +5,9 @@
 #include <cstring>
 #include <initializer_list>
 #include <new>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "krait/krait.h"
 #include "sdk/core/error.h"
@@ -507,10 +509,120 @@ krait_status krait_session_classifier_forward(krait_session* session, const floa
     return guarded([&] {
         require_classifier(session, "krait_session_classifier_forward");
         checked_product({batch, 3, height, width}, "the pixel tensor (batch * 3 * height * width)");
-        const size_t needed = checked_product({batch, session->model.classifier->num_labels()}, "batch * num_labels");
+        const size_t needed = checked_product({batch, session->num_labels()}, "batch * num_labels");
         if (!output_fits(logits, capacity, needed, n_out, "logits", "floats")) return;
         session->classifier_forward(pixels, batch, height, width, logits);
         *n_out = needed;
+    });
+}
+
+krait_status krait_session_get_num_labels(const krait_session* session, int64_t* out_num_labels) {
+    KRAIT_REQUIRE(session);
+    KRAIT_REQUIRE(out_num_labels);
+    return guarded([&] {
+        require_classifier(session, "krait_session_get_num_labels");
+        *out_num_labels = session->num_labels();
+    });
+}
+
+/* ---- LoRA adapters ---- */
+
+void krait_adapter_params_init(krait_adapter_params* params) {
+    if (!params) return;
+    *params = krait_adapter_params{};
+    params->struct_size = sizeof(krait_adapter_params);
+}
+
+krait_status krait_adapter_load(krait_model* model, const char* path, const krait_adapter_params* params,
+                                krait_adapter** out_adapter) {
+    KRAIT_REQUIRE(model);
+    KRAIT_REQUIRE(path);
+    KRAIT_REQUIRE(out_adapter);
+    return guarded([&] {
+        const krait_adapter_params p = read_params(params, krait_adapter_params_init);
+        auto handle = std::make_unique<krait_adapter>();
+        handle->impl = krait::LoraAdapter::load(path, model->adapter_targets(), p.name ? p.name : "");
+        handle->model = model;
+        *out_adapter = handle.release();
+    });
+}
+
+void krait_adapter_free(krait_adapter* adapter) { delete adapter; }
+
+krait_status krait_adapter_get_info(const krait_adapter* adapter, krait_adapter_info* info) {
+    KRAIT_REQUIRE(adapter);
+    KRAIT_REQUIRE(info);
+    return guarded([&] {
+        const krait::LoraAdapter& a = *adapter->impl;
+        krait_adapter_info full{};
+        full.struct_size = sizeof(full);
+        full.name = a.name().c_str();
+        full.path = a.dir().c_str();
+        full.max_rank = static_cast<int32_t>(a.max_rank());
+        full.lora_alpha = static_cast<float>(a.config().lora_alpha);
+        full.use_rslora = a.config().use_rslora ? 1 : 0;
+        full.num_targets = static_cast<int64_t>(a.modules().size() + a.replacements().size());
+        full.num_parameters = a.num_parameters();
+        full.num_labels = a.head() ? a.head()->out : 0;
+        std::memcpy(info, &full, info->struct_size < sizeof(full) ? info->struct_size : sizeof(full));
+    });
+}
+
+krait_status krait_adapter_get_target(const krait_adapter* adapter, int64_t index, krait_adapter_target* target) {
+    KRAIT_REQUIRE(adapter);
+    KRAIT_REQUIRE(target);
+    return guarded([&] {
+        const krait::LoraAdapter& a = *adapter->impl;
+        const int64_t n_modules = static_cast<int64_t>(a.modules().size());
+        const int64_t n = n_modules + static_cast<int64_t>(a.replacements().size());
+        if (index < 0 || index >= n)
+            krait::fail_argument("target index " + std::to_string(index) + " is out of range [0, " +
+                                 std::to_string(n) + ")");
+        krait_adapter_target full{};
+        full.struct_size = sizeof(full);
+        if (index < n_modules) {
+            const krait::LoraModule& m = a.modules()[static_cast<size_t>(index)];
+            full.module = m.name.c_str();
+            full.kind = krait::target_kind_name(m.target.kind);
+            full.rank = static_cast<int32_t>(m.rank);
+            full.scaling = m.scaling;
+        } else {
+            const krait::ModuleReplacement& r = a.replacements()[static_cast<size_t>(index - n_modules)];
+            full.module = r.name.c_str();
+            full.kind = krait::target_kind_name(r.target.kind);
+            full.replaced = 1;
+        }
+        std::memcpy(target, &full, target->struct_size < sizeof(full) ? target->struct_size : sizeof(full));
+    });
+}
+
+krait_status krait_adapter_get_label(const krait_adapter* adapter, int32_t id, const char** out) {
+    KRAIT_REQUIRE(adapter);
+    KRAIT_REQUIRE(out);
+    return guarded([&] {
+        const krait::ModuleReplacement* head = adapter->impl->head();
+        if (!head) krait::fail_argument("adapter '" + adapter->impl->name() + "' does not replace the classifier head");
+        if (id < 0 || static_cast<size_t>(id) >= head->labels.size())
+            krait::fail_argument("label id " + std::to_string(id) + " is out of range [0, " +
+                                 std::to_string(head->labels.size()) + ")");
+        *out = head->labels[static_cast<size_t>(id)].c_str();
+    });
+}
+
+krait_status krait_session_set_adapters(krait_session* session, const krait_adapter* const* adapters,
+                                        const float* scales, size_t n) {
+    KRAIT_REQUIRE(session);
+    if (n > 0 && !adapters) return set_error(KRAIT_ERR_INVALID_ARGUMENT, "adapters is NULL but n > 0");
+    return guarded([&] {
+        std::vector<krait::ActiveAdapter> active;
+        for (size_t i = 0; i < n; ++i) {
+            if (!adapters[i]) krait::fail_argument("adapters[" + std::to_string(i) + "] is NULL");
+            if (adapters[i]->model != &session->model)
+                krait::fail_argument("adapters[" + std::to_string(i) + "] ('" + adapters[i]->impl->name() +
+                                     "') was loaded for another model than the session's");
+            active.push_back({adapters[i]->impl, scales ? scales[i] : 1.0f});
+        }
+        session->set_adapters(std::move(active));
     });
 }
 

@@ -67,8 +67,17 @@ void run_activation(ThreadPool& pool, Activation act, float* x, int64_t n) {
     pool.parallel_for(n, 16384, [&](int64_t begin, int64_t end) { kernels::apply_activation(kind, x + begin, end - begin); });
 }
 
+void run_activation_rows(ThreadPool& pool, Activation act, float* x, int64_t rows, int64_t cols, int64_t stride) {
+    const auto kind = kind_of(act);
+    if (kind == kernels::ActivationKind::None || rows <= 0 || cols <= 0) return;
+    const int64_t grain = std::max<int64_t>(1, 16384 / cols);
+    pool.parallel_for(rows, grain, [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r) kernels::apply_activation(kind, x + r * stride, cols);
+    });
+}
+
 void run_mlp(ThreadPool& pool, const MlpWeights& mlp, const float* x, int64_t rows, float* y, bool accumulate,
-             std::vector<float>& scratch) {
+             std::vector<float>& scratch, const LoraSet* lora) {
     check_linear(mlp.fc1, "mlp fc1");
     check_linear(mlp.fc2, "mlp fc2");
     const int64_t dim = mlp.fc1.in_features, hidden = mlp.fc1.out_features;
@@ -83,6 +92,13 @@ void run_mlp(ThreadPool& pool, const MlpWeights& mlp, const float* x, int64_t ro
     float* h = scratch.data();
     for (int64_t r0 = 0; r0 < rows; r0 += block) {
         const int64_t n_rows = std::min(block, rows - r0);
+        if (lora && lora->find(mlp.fc1.slot)) {
+            // fc1 carries adapter terms: the generic path, then the activation.
+            run_linear(pool, mlp.fc1, x + r0 * dim, n_rows, dim, h, hidden, false, lora);
+            run_activation(pool, mlp.act, h, n_rows * hidden);
+            run_linear(pool, mlp.fc2, h, n_rows, hidden, y + r0 * dim, dim, accumulate, lora);
+            continue;
+        }
         // fc1 and the activation in one pass: each thread activates the
         // hidden columns it has just written, while they are in its cache.
         kernels::LinearParams p;
@@ -100,12 +116,13 @@ void run_mlp(ThreadPool& pool, const MlpWeights& mlp, const float* x, int64_t ro
             kernels::linear(p, begin, end);
             for (int64_t r = 0; r < n_rows; ++r) kernels::apply_activation(kind, h + r * hidden + begin, end - begin);
         });
-        run_linear(pool, mlp.fc2, h, n_rows, hidden, y + r0 * dim, dim, accumulate);
+        run_linear(pool, mlp.fc2, h, n_rows, hidden, y + r0 * dim, dim, accumulate, lora);
     }
 }
 
 void run_self_attention(ThreadPool& pool, const AttentionWeights& attn, const float* x, int64_t sequences,
-                        int64_t tokens, float* y, bool accumulate, std::vector<float>& scratch) {
+                        int64_t tokens, float* y, bool accumulate, std::vector<float>& scratch,
+                        const LoraSet* lora) {
     const int64_t H = attn.num_heads, hd = attn.head_dim, dim = H * hd;
     if (H <= 0 || hd <= 0) fail_argument("attention: num_heads and head_dim must be positive");
     check_linear(attn.out, "attention out");
@@ -149,11 +166,11 @@ void run_self_attention(ThreadPool& pool, const AttentionWeights& attn, const fl
         const int64_t rows = n_seq * tokens;
         const float* xs = x + s0 * tokens * dim;
         if (fused) {
-            run_linear(pool, attn.qkv, xs, rows, dim, qkv, d3);
+            run_linear(pool, attn.qkv, xs, rows, dim, qkv, d3, false, lora);
         } else {
-            run_linear(pool, attn.q, xs, rows, dim, qkv, d3);
-            run_linear(pool, attn.k, xs, rows, dim, qkv + dim, d3);
-            run_linear(pool, attn.v, xs, rows, dim, qkv + 2 * dim, d3);
+            run_linear(pool, attn.q, xs, rows, dim, qkv, d3, false, lora);
+            run_linear(pool, attn.k, xs, rows, dim, qkv + dim, d3, false, lora);
+            run_linear(pool, attn.v, xs, rows, dim, qkv + 2 * dim, d3, false, lora);
         }
         // (sequence, head) pairs split statically over one slot per thread;
         // each head's output overwrites its own Q columns.
@@ -178,7 +195,7 @@ void run_self_attention(ThreadPool& pool, const AttentionWeights& attn, const fl
                 }
             }
         });
-        run_linear(pool, attn.out, qkv, rows, d3, y + s0 * tokens * dim, dim, accumulate);
+        run_linear(pool, attn.out, qkv, rows, d3, y + s0 * tokens * dim, dim, accumulate, lora);
     }
 }
 
@@ -207,8 +224,10 @@ void check_conv(const Conv2dWeights& c) {
 
 }  // namespace
 
-void run_conv2d(ThreadPool& pool, const Conv2dWeights& conv, const float* x, int64_t batch, int64_t h, int64_t w,
-                float* y, std::vector<float>& scratch) {
+namespace {
+
+void conv2d_base(ThreadPool& pool, const Conv2dWeights& conv, const float* x, int64_t batch, int64_t h, int64_t w,
+                 float* y, std::vector<float>& scratch) {
     check_conv(conv);
     kernels::Conv2dParams p;
     p.batch = batch;
@@ -267,6 +286,113 @@ void run_conv2d(ThreadPool& pool, const Conv2dWeights& conv, const float* x, int
             }
         }
     });
+}
+
+}  // namespace
+
+void run_conv2d(ThreadPool& pool, const Conv2dWeights& conv, const float* x, int64_t batch, int64_t h, int64_t w,
+                float* y, std::vector<float>& scratch, const LoraSet* lora) {
+    conv2d_base(pool, conv, x, batch, h, w, y, scratch);
+    const SlotAdapters* active = lora ? lora->find(conv.slot) : nullptr;
+    if (!active || batch <= 0) return;
+    const int64_t oh = conv2d_output_size(h, conv.kernel_h, conv.stride, conv.padding);
+    const int64_t ow = conv2d_output_size(w, conv.kernel_w, conv.stride, conv.padding);
+    const int64_t positions = oh * ow, out = conv.out_channels;
+    std::vector<float> t, t_scratch;
+    for (const LoraTerm& term : active->terms) {
+        const LoraModule& m = *term.module;
+        const int64_t rank = m.rank, groups = m.target.groups;
+        const int64_t rank_per_group = rank / groups, out_per_group = out / groups;
+        // t [batch, r, oh, ow] = A * x: a conv with the base's geometry and r outputs.
+        Conv2dWeights down;
+        down.weight = m.down.data();
+        down.in_channels = conv.in_channels;
+        down.out_channels = rank;
+        down.kernel_h = conv.kernel_h;
+        down.kernel_w = conv.kernel_w;
+        down.stride = conv.stride;
+        down.padding = conv.padding;
+        grow(t, static_cast<size_t>(batch * rank * positions));
+        conv2d_base(pool, down, x, batch, h, w, t.data(), t_scratch);
+        // y[b, o] += scale * bn[o] * sum_j B[o, j] t[b, group(o) * r/g + j]: B is a grouped 1x1 conv.
+        pool.parallel_for(batch * out, 1, [&](int64_t i0, int64_t i1) {
+            for (int64_t i = i0; i < i1; ++i) {
+                const int64_t b = i / out, o = i % out;
+                const float coef = term.scale * (m.target.out_scale ? m.target.out_scale[o] : 1.0f);
+                float* dst = y + i * positions;
+                const float* src = t.data() + (b * rank + (o / out_per_group) * rank_per_group) * positions;
+                for (int64_t j = 0; j < rank_per_group; ++j) {
+                    const float c = coef * m.up[o * rank_per_group + j];
+                    const float* tj = src + j * positions;
+                    for (int64_t p = 0; p < positions; ++p) dst[p] += c * tj[p];
+                }
+            }
+        });
+    }
+}
+
+void add_conv1d_lora(ThreadPool& pool, const SlotAdapters& active, const float* x, int64_t x_stride,
+                     int64_t sequences, int64_t tokens, float* y, int64_t y_stride) {
+    std::vector<float> t;
+    for (const LoraTerm& term : active.terms) {
+        const LoraModule& m = *term.module;
+        const int64_t rank = m.rank, in = m.target.in, out = m.target.out, K = m.target.kernel_w;
+        const int64_t left = m.target.padding;  // 'same': (K - 1) / 2 zeros before, the rest after
+        const int64_t rank_per_group = rank / m.target.groups, out_per_group = out / m.target.groups;
+        // t [sequences * tokens, r] = sum over taps k of x shifted by k - left, times A_k^T (one GEMM per tap).
+        grow(t, static_cast<size_t>(sequences * tokens * rank));
+        pool.parallel_for(sequences, 1, [&](int64_t s0, int64_t s1) {
+            for (int64_t s = s0; s < s1; ++s) {
+                float* ts = t.data() + s * tokens * rank;
+                std::fill(ts, ts + tokens * rank, 0.0f);
+                for (int64_t k = 0; k < K; ++k) {
+                    const int64_t shift = k - left;  // output t reads input t + shift
+                    const int64_t t0 = std::max<int64_t>(0, -shift), t1 = std::min(tokens, tokens - shift);
+                    if (t1 <= t0) continue;
+                    kernels::LinearParams p;
+                    p.rows = t1 - t0;
+                    p.in_features = in;
+                    p.out_features = rank;
+                    p.x = x + (s * tokens + t0 + shift) * x_stride;
+                    p.x_stride = x_stride;
+                    p.weight = m.down.data() + k * rank * in;
+                    p.y = ts + t0 * rank;
+                    p.y_stride = rank;
+                    p.accumulate = true;
+                    kernels::linear(p, 0, rank);
+                }
+            }
+        });
+        // y[row, o] += scale * sum_j B[o, j] t[row, group(o) * r/g + j]
+        pool.parallel_for(sequences * tokens, 16, [&](int64_t r0, int64_t r1) {
+            for (int64_t row = r0; row < r1; ++row) {
+                const float* tr = t.data() + row * rank;
+                float* dst = y + row * y_stride;
+                for (int64_t o = 0; o < out; ++o) {
+                    const float* b = m.up.data() + o * rank_per_group;
+                    const float* tg = tr + (o / out_per_group) * rank_per_group;
+                    float acc = 0.0f;
+                    for (int64_t j = 0; j < rank_per_group; ++j) acc += b[j] * tg[j];
+                    dst[o] += term.scale * acc;
+                }
+            }
+        });
+    }
+}
+
+void register_conv2d(AdapterTargets& targets, const std::string& name, Conv2dWeights& conv, const float* out_scale) {
+    AdapterTarget t;
+    t.kind = TargetKind::Conv2d;
+    t.in = conv.in_channels;
+    t.out = conv.out_channels;
+    t.kernel_h = conv.kernel_h;
+    t.kernel_w = conv.kernel_w;
+    t.stride = conv.stride;
+    t.padding = conv.padding;
+    t.groups = conv.groups;
+    t.has_bias = conv.bias != nullptr;
+    t.out_scale = out_scale;
+    conv.slot = targets.add(name, t);
 }
 
 void fold_batch_norm(const Conv2dWeights& conv, const float* gamma, const float* beta, const float* mean,

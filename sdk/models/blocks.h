@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "sdk/core/thread_pool.h"
@@ -31,6 +32,9 @@ enum class Activation { None, Relu, GeluErf, GeluTanh, QuickGelu, Silu };
 // In place over n contiguous values.
 void run_activation(ThreadPool& pool, Activation act, float* x, int64_t n);
 
+// In place over `rows` rows of `cols` values, `stride` floats apart.
+void run_activation_rows(ThreadPool& pool, Activation act, float* x, int64_t rows, int64_t cols, int64_t stride);
+
 struct MlpWeights {
     Linear fc1;  // [hidden, dim]
     Linear fc2;  // [dim, hidden]
@@ -39,7 +43,7 @@ struct MlpWeights {
 
 // y[rows, dim] (=|+=) fc2(act(fc1(x))). `scratch` is grown as needed.
 void run_mlp(ThreadPool& pool, const MlpWeights& mlp, const float* x, int64_t rows, float* y, bool accumulate,
-             std::vector<float>& scratch);
+             std::vector<float>& scratch, const LoraSet* lora = nullptr);
 
 struct AttentionWeights {
     // Either separate q/k/v projections ([dim, dim] each) or one fused qkv
@@ -57,7 +61,8 @@ struct AttentionWeights {
 // sequences of `tokens` tokens each: x, y [sequences * tokens, dim]
 // (y =|+= out(attn(x))). Scale head_dim^-0.5, softmax in fp32.
 void run_self_attention(ThreadPool& pool, const AttentionWeights& attn, const float* x, int64_t sequences,
-                        int64_t tokens, float* y, bool accumulate, std::vector<float>& scratch);
+                        int64_t tokens, float* y, bool accumulate, std::vector<float>& scratch,
+                        const LoraSet* lora = nullptr);
 
 struct Conv2dWeights {
     const float* weight = nullptr;  // [out, in / groups, kernel_h, kernel_w]
@@ -65,13 +70,28 @@ struct Conv2dWeights {
     int64_t in_channels = 0, out_channels = 0;
     int64_t kernel_h = 0, kernel_w = 0;
     int64_t stride = 1, padding = 0, groups = 1;
+    int32_t slot = -1;  // AdapterTargets slot; -1 = not adaptable
 };
 
 int64_t conv2d_output_size(int64_t input, int64_t kernel, int64_t stride, int64_t padding);
 
 // x [batch, in, h, w] -> y [batch, out, out_h, out_w] (zero padding), as nn.Conv2d.
+// Active LoRA terms are added to y (peft's conv LoRA: A a conv with the
+// base's kernel, stride and padding; B a 1x1 conv with the base's groups).
 void run_conv2d(ThreadPool& pool, const Conv2dWeights& conv, const float* x, int64_t batch, int64_t h, int64_t w,
-                float* y, std::vector<float>& scratch);
+                float* y, std::vector<float>& scratch, const LoraSet* lora = nullptr);
+
+// Registers a conv's slot; `out_scale` [out] is a BatchNorm folded into it at load (or nullptr).
+void register_conv2d(AdapterTargets& targets, const std::string& name, Conv2dWeights& conv,
+                     const float* out_scale = nullptr);
+
+// The active LoRA terms of a 'same'-padded Conv1d running along the tokens
+// of each sequence (MambaVision's depthwise mixer convs; peft: A a conv with
+// the base's kernel and padding, B a 1x1 conv with the base's groups):
+// y[s * tokens + t, :] += delta for x [sequences * tokens, in] (row stride
+// x_stride) and y rows y_stride apart. Call before the conv's activation.
+void add_conv1d_lora(ThreadPool& pool, const SlotAdapters& active, const float* x, int64_t x_stride,
+                     int64_t sequences, int64_t tokens, float* y, int64_t y_stride);
 
 // Folds an eval-mode BatchNorm (y = (x - mean) / sqrt(var + eps) * gamma + beta)
 // that follows a convolution into its weight and bias: returns the new

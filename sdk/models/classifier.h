@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "sdk/adapters/adapter_targets.h"
+#include "sdk/adapters/lora_set.h"
 #include "sdk/core/thread_pool.h"
 
 namespace krait {
@@ -38,10 +40,26 @@ public:
     // run at height x width (e.g. not a multiple of the patch size).
     virtual void check_input_size(int64_t height, int64_t width) const = 0;
 
-    // pixels [batch, 3, height, width] -> logits [batch, num_labels].
+    // pixels [batch, 3, height, width] -> logits [batch, active_num_labels(lora)].
+    // `lora`: the adapters active for this call (nullptr = the base model).
     // Throws KRAIT_ERR_ABORTED if *abort becomes true between blocks.
     virtual void forward(const float* pixels, int64_t batch, int64_t height, int64_t width, float* logits,
-                         ThreadPool& pool, const std::atomic<bool>* abort) const = 0;
+                         ThreadPool& pool, const std::atomic<bool>* abort, const LoraSet* lora = nullptr) const = 0;
+
+    // The modules adapters may change, by the checkpoint's names (plus aliases).
+    virtual const AdapterTargets& adapter_targets() const = 0;
+    // The classifier head's slot: an adapter that replaces it brings its own classes.
+    virtual int32_t head_slot() const = 0;
+
+    // Classes and their names under `lora` (a replaced head's, else the model's).
+    int64_t active_num_labels(const LoraSet* lora) const {
+        const ModuleReplacement* r = lora ? lora->replacement(head_slot()) : nullptr;
+        return r ? r->out : num_labels();
+    }
+    const std::vector<std::string>& active_labels(const LoraSet* lora) const {
+        const ModuleReplacement* r = lora ? lora->replacement(head_slot()) : nullptr;
+        return r ? r->labels : labels();
+    }
 };
 
 // Loads a classifier directory, dispatching on config.json's model_type

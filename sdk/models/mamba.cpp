@@ -34,8 +34,20 @@ std::unique_ptr<MambaModel> MambaModel::load(const std::string& dir, const Progr
     };
     report(0);
 
-    const std::string emb_name = c.original_layout ? "backbone.embedding.weight" : "backbone.embeddings.weight";
-    model->embeddings_ = w.get(emb_name, {V, D});
+    AdapterTargets& targets = model->targets_;
+    targets.set_architecture("mamba");
+    // transformers (and so every peft adapter) says backbone.embeddings; state-spaces checkpoints say embedding.
+    const std::string emb_module = c.original_layout ? "backbone.embedding" : "backbone.embeddings";
+    model->embeddings_ = {w.get(emb_module + ".weight", {V, D}), V, D};
+    {
+        AdapterTarget t;
+        t.kind = TargetKind::Embedding;
+        t.in = V;
+        t.out = D;
+        t.replaceable = true;
+        model->embeddings_.slot = targets.add(emb_module, t);
+        if (c.original_layout) targets.add_alias("backbone\\.embeddings", emb_module);
+    }
 
     for (int64_t i = 0; i < c.num_layers; ++i) {
         const std::string p = "backbone.layers." + std::to_string(i) + ".";
@@ -56,12 +68,24 @@ std::unique_ptr<MambaModel> MambaModel::load(const std::string& dir, const Progr
         L.D = w.get(p + "mixer.D", {E});
         L.out_proj = {w.get(p + "mixer.out_proj.weight", {D, E}),
                       c.use_bias ? w.get(p + "mixer.out_proj.bias", {D}) : nullptr, E, D};
+        register_linear(targets, p + "mixer.in_proj", L.in_proj);
+        register_linear(targets, p + "mixer.x_proj", L.x_proj);
+        register_linear(targets, p + "mixer.dt_proj", L.dt_proj);
+        register_linear(targets, p + "mixer.out_proj", L.out_proj);
+        targets.add_unsupported(p + "mixer.conv1d", TargetKind::Conv1d,
+                                "LoRA on Mamba's mixer.conv1d is not supported: transformers' own decode step reads "
+                                "conv1d.weight directly, so such an adapter has no single meaning");
+        targets.add_unsupported(p + "norm", TargetKind::Linear, "'" + p + "norm' is an RMSNorm; adapters can change "
+                                "linear layers and embeddings only");
         model->layers_.push_back(L);
         report(i + 1);
     }
     model->norm_f_ = w.get("backbone.norm_f.weight", {D});
-    const float* head = c.tie_word_embeddings ? model->embeddings_ : w.get("lm_head.weight", {V, D});
+    const float* head = c.tie_word_embeddings ? model->embeddings_.weight : w.get("lm_head.weight", {V, D});
     model->lm_head_ = {head, nullptr, D, V};
+    register_linear(targets, "lm_head", model->lm_head_);
+    targets.add_unsupported("backbone.norm_f", TargetKind::Linear,
+                            "'backbone.norm_f' is an RMSNorm; adapters can change linear layers and embeddings only");
     report(total_steps);
     return model;
 }
@@ -75,7 +99,8 @@ MambaState MambaModel::new_state() const {
 }
 
 void MambaModel::eval(const int32_t* ids, int64_t batch, int64_t length, MambaState* const* states, Logits mode,
-                      float* logits, ThreadPool& pool, MambaWorkspace& ws, const std::atomic<bool>* abort) const {
+                      float* logits, ThreadPool& pool, MambaWorkspace& ws, const std::atomic<bool>* abort,
+                      const LoraSet* lora) const {
     const int64_t V = config_.vocab_size;
     for (int64_t start = 0; start < length; start += kChunkTokens) {
         const int64_t n = std::min(kChunkTokens, length - start);
@@ -91,13 +116,13 @@ void MambaModel::eval(const int32_t* ids, int64_t batch, int64_t length, MambaSt
             out = logits;
             out_row_stride = V;
         }
-        eval_chunk(ids + start, batch, n, length, states, chunk_mode, out, out_row_stride, pool, ws, abort);
+        eval_chunk(ids + start, batch, n, length, states, chunk_mode, out, out_row_stride, pool, ws, abort, lora);
     }
 }
 
 void MambaModel::eval_chunk(const int32_t* ids, int64_t batch, int64_t length, int64_t ids_stride,
                             MambaState* const* states, Logits mode, float* logits, int64_t logits_row_stride,
-                            ThreadPool& pool, MambaWorkspace& ws, const std::atomic<bool>* abort) const {
+                            ThreadPool& pool, MambaWorkspace& ws, const std::atomic<bool>* abort, const LoraSet* lora) const {
     const auto& c = config_;
     const int64_t D = c.hidden_size, E = c.intermediate_size, N = c.state_size, K = c.conv_kernel,
                   R = c.time_step_rank, V = c.vocab_size;
@@ -115,16 +140,13 @@ void MambaModel::eval_chunk(const int32_t* ids, int64_t batch, int64_t length, i
         if (abort && abort->load(std::memory_order_relaxed)) fail(KRAIT_ERR_ABORTED, "the call was aborted");
     };
 
-    for (int64_t b = 0; b < batch; ++b)
-        for (int64_t t = 0; t < length; ++t)
-            std::memcpy(residual + (b * length + t) * D, embeddings_ + static_cast<int64_t>(ids[b * ids_stride + t]) * D,
-                        sizeof(float) * D);
+    run_embedding(pool, embeddings_, ids, batch, length, ids_stride, residual, lora);
 
     for (int64_t l = 0; l < c.num_layers; ++l) {
         check_abort();
         const Layer& L = layers_[l];
         kernels::rms_norm(residual, D, L.norm, normed, D, M, D, c.norm_eps);
-        run_linear(pool, L.in_proj, normed, M, D, xz, 2 * E);
+        run_linear(pool, L.in_proj, normed, M, D, xz, 2 * E, false, lora);
 
         // Conv over time per sequence, channels split over threads.
         pool.parallel_for(E, 16, [&](int64_t e0, int64_t e1) {
@@ -145,8 +167,8 @@ void MambaModel::eval_chunk(const int32_t* ids, int64_t batch, int64_t length, i
             }
         });
 
-        run_linear(pool, L.x_proj, x_conv, M, E, x_dbl, x_dbl_width);
-        run_linear(pool, L.dt_proj, x_dbl, M, x_dbl_width, dt, E);
+        run_linear(pool, L.x_proj, x_conv, M, E, x_dbl, x_dbl_width, false, lora);
+        run_linear(pool, L.dt_proj, x_dbl, M, x_dbl_width, dt, E, false, lora);
 
         // Selective scan per sequence, channels split over threads.
         pool.parallel_for(E, 16, [&](int64_t e0, int64_t e1) {
@@ -177,7 +199,7 @@ void MambaModel::eval_chunk(const int32_t* ids, int64_t batch, int64_t length, i
             }
         });
 
-        run_linear(pool, L.out_proj, y, M, E, residual, D, /*accumulate=*/true);
+        run_linear(pool, L.out_proj, y, M, E, residual, D, /*accumulate=*/true, lora);
     }
     for (int64_t b = 0; b < batch; ++b) states[b]->n_tokens += length;
 
@@ -186,11 +208,11 @@ void MambaModel::eval_chunk(const int32_t* ids, int64_t batch, int64_t length, i
     if (mode == Logits::All) {
         kernels::rms_norm(residual, D, norm_f_, normed, D, M, D, c.norm_eps);
         for (int64_t b = 0; b < batch; ++b)
-            run_linear(pool, lm_head_, normed + b * length * D, length, D, logits + b * logits_row_stride, V);
+            run_linear(pool, lm_head_, normed + b * length * D, length, D, logits + b * logits_row_stride, V, false, lora);
     } else {  // Last: one row per sequence
         for (int64_t b = 0; b < batch; ++b) {
             kernels::rms_norm(residual + ((b + 1) * length - 1) * D, D, norm_f_, normed, D, 1, D, c.norm_eps);
-            run_linear(pool, lm_head_, normed, 1, D, logits + b * logits_row_stride, V);
+            run_linear(pool, lm_head_, normed, 1, D, logits + b * logits_row_stride, V, false, lora);
         }
     }
 }

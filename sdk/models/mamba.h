@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "sdk/core/thread_pool.h"
+#include "sdk/adapters/adapter_targets.h"
 #include "sdk/models/mamba_config.h"
 #include "sdk/models/ops.h"
 #include "sdk/models/weight_loader.h"
@@ -61,8 +62,14 @@ public:
     // Long sequences are processed in chunks carrying the state, so memory stays
     // bounded. Ids must be validated by the caller (0 <= id < vocab_size).
     // Throws KRAIT_ERR_ABORTED if *abort becomes true between steps.
+    // `lora`: the adapters active for this call (nullptr = the base model).
     void eval(const int32_t* ids, int64_t batch, int64_t length, MambaState* const* states, Logits mode,
-              float* logits, ThreadPool& pool, MambaWorkspace& ws, const std::atomic<bool>* abort) const;
+              float* logits, ThreadPool& pool, MambaWorkspace& ws, const std::atomic<bool>* abort,
+              const LoraSet* lora = nullptr) const;
+
+    // The modules adapters may change: embeddings, in_proj, x_proj, dt_proj,
+    // out_proj of every layer and lm_head, by transformers' names.
+    const AdapterTargets& adapter_targets() const { return targets_; }
 
     // Tokens per chunk of eval(); public so tests can cross chunk boundaries.
     static constexpr int64_t kChunkTokens = 256;
@@ -84,14 +91,15 @@ private:
     MambaModel() = default;
     void eval_chunk(const int32_t* ids, int64_t batch, int64_t length, int64_t ids_stride, MambaState* const* states,
                     Logits mode, float* logits, int64_t logits_row_stride, ThreadPool& pool, MambaWorkspace& ws,
-                    const std::atomic<bool>* abort) const;
+                    const std::atomic<bool>* abort, const LoraSet* lora) const;
 
     MambaConfig config_;
     std::unique_ptr<WeightLoader> loader_;  // owns or maps every pointer below
-    const float* embeddings_ = nullptr;     // [V, D]
+    Embedding embeddings_;                  // [V, D]
     std::vector<Layer> layers_;
     const float* norm_f_ = nullptr;  // [D]
     Linear lm_head_;                 // [V, D], tied to embeddings_ unless the config says otherwise
+    AdapterTargets targets_;
 };
 
 }  // namespace krait

@@ -176,6 +176,11 @@ std::unique_ptr<MambaVisionModel> MambaVisionModel::load(const std::string& dir,
             fail(KRAIT_ERR_CANCELLED, dir + ": loading cancelled by the progress callback");
     };
     if (progress && !progress(0.0f)) fail(KRAIT_ERR_CANCELLED, dir + ": loading cancelled by the progress callback");
+    AdapterTargets& targets = model->targets_;
+    targets.set_architecture("mambavision");
+    // Adapters name modules as the PyTorch module they were trained on: with the hub's `model.` wrapper or without.
+    if (pre.empty()) targets.add_alias("model\\.(.*)", "$1");
+    else targets.add_alias("(.*)", "model.$1");
 
     // conv + BatchNorm (eval) -> one conv with folded weight and bias, in buffers owned by the loader.
     auto conv_bn = [&](const std::string& conv_name, bool conv_bias, const std::string& bn, int64_t in, int64_t out,
@@ -189,19 +194,27 @@ std::unique_ptr<MambaVisionModel> MambaVisionModel::load(const std::string& dir,
         cw.weight = w.get(pre + conv_name + ".weight", {out, in, 3, 3});
         cw.bias = conv_bias ? w.get(pre + conv_name + ".bias", {out}) : nullptr;
         std::vector<float> fw, fb;
-        fold_batch_norm(cw, w.get(pre + bn + ".weight", {out}), w.get(pre + bn + ".bias", {out}),
-                        w.get(pre + bn + ".running_mean", {out}), w.get(pre + bn + ".running_var", {out}), eps, fw, fb);
+        const float* gamma_bn = w.get(pre + bn + ".weight", {out});
+        const float* var_bn = w.get(pre + bn + ".running_var", {out});
+        fold_batch_norm(cw, gamma_bn, w.get(pre + bn + ".bias", {out}), w.get(pre + bn + ".running_mean", {out}), var_bn,
+                        eps, fw, fb);
         float* wp = w.allocate(fw.size());
         float* bp = w.allocate(fb.size());
         std::copy(fw.begin(), fw.end(), wp);
         std::copy(fb.begin(), fb.end(), bp);
+        // The BatchNorm's per-channel scale, for adapter deltas on the conv: BN(conv(x) + d) = folded(x) + scale * d.
+        float* bn_scale = w.allocate(static_cast<size_t>(out));
+        for (int64_t o = 0; o < out; ++o)
+            bn_scale[o] = static_cast<float>(gamma_bn[o] / std::sqrt(static_cast<double>(var_bn[o]) + eps));
         cw.weight = wp;
         cw.bias = bp;
+        register_conv2d(targets, pre + conv_name, cw, bn_scale);
         return cw;
     };
     auto linear = [&](const std::string& name, int64_t in, int64_t out, bool bias) {
-        return Linear{w.get(pre + name + ".weight", {out, in}), bias ? w.get(pre + name + ".bias", {out}) : nullptr, in,
-                      out};
+        Linear l{w.get(pre + name + ".weight", {out, in}), bias ? w.get(pre + name + ".bias", {out}) : nullptr, in, out};
+        register_linear(targets, pre + name, l, /*is_head=*/name == "head");
+        return l;
     };
     auto layer_norm = [&](const std::string& name, int64_t dim) {
         LayerNormWeights ln;
@@ -259,6 +272,14 @@ std::unique_ptr<MambaVisionModel> MambaVisionModel::load(const std::string& dir,
                     m.in_proj = linear(mp + "in_proj", C, C, false);
                     m.conv_x = w.get(pre + mp + "conv1d_x.weight", {half, 1, K});
                     m.conv_z = w.get(pre + mp + "conv1d_z.weight", {half, 1, K});
+                    for (const char* branch : {"conv1d_x", "conv1d_z"}) {
+                        AdapterTarget t;  // depthwise, 'same' padding, no bias
+                        t.kind = TargetKind::Conv1d;
+                        t.in = t.out = t.groups = half;
+                        t.kernel_w = K;
+                        t.padding = (K - 1) / 2;
+                        (branch[7] == 'x' ? m.conv_x_slot : m.conv_z_slot) = targets.add(pre + mp + branch, t);
+                    }
                     m.x_proj = linear(mp + "x_proj", half, m.rank + 2 * N, false);
                     m.dt_proj = linear(mp + "dt_proj", m.rank, half, true);
                     m.dt_bias = m.dt_proj.bias;
@@ -288,6 +309,7 @@ std::unique_ptr<MambaVisionModel> MambaVisionModel::load(const std::string& dir,
             d.kernel_h = d.kernel_w = 3;
             d.stride = 2;
             d.padding = 1;
+            register_conv2d(targets, pre + lp + "downsample.reduction.0", d);
         }
     }
     report();
@@ -339,7 +361,8 @@ void MambaVisionModel::check_input_size(int64_t height, int64_t width) const {
 }
 
 void MambaVisionModel::run_mixer(const Mixer& m, const float* x, int64_t sequences, int64_t tokens, int64_t C,
-                                 float* out, bool accumulate, ThreadPool& pool, std::vector<float>& buf) const {
+                                 float* out, bool accumulate, ThreadPool& pool, std::vector<float>& buf,
+                                 const LoraSet* lora) const {
     const int64_t M = sequences * tokens, half = m.half, R = m.rank, N = kStateSize;
     const int64_t dbl = R + 2 * N;
     float* xz = grow_buffer(buf, M * C + M * half + M * dbl + M * half + M * C + sequences * N * half);
@@ -349,7 +372,10 @@ void MambaVisionModel::run_mixer(const Mixer& m, const float* x, int64_t sequenc
     float* ycat = dt + M * half;   // [M, C]  scan output | silu(conv_z(z))
     float* h = ycat + M * C;       // [sequences, N, C/2] scan states
 
-    run_linear(pool, m.in_proj, x, M, C, xz, C);  // [M, C]: x | z
+    run_linear(pool, m.in_proj, x, M, C, xz, C, false, lora);  // [M, C]: x | z
+    // Adapters on the depthwise convs add their terms before the SiLU, so those branches run unfused.
+    const SlotAdapters* lora_x = lora ? lora->find(m.conv_x_slot) : nullptr;
+    const SlotAdapters* lora_z = lora ? lora->find(m.conv_z_slot) : nullptr;
 
     // Both convs run along each window's token sequence; work items are (sequence, channel block).
     constexpr int64_t kBlock = 16;
@@ -362,12 +388,13 @@ void MambaVisionModel::run_mixer(const Mixer& m, const float* x, int64_t sequenc
             p.channels = half;
             p.kernel = kConvKernel;
             p.x_stride = C;
-            p.silu = true;
+            p.silu = !lora_x;
             p.x = xz + s * tokens * C;  // x branch: channels [0, C/2)
             p.weight = m.conv_x;
             p.y = xc + s * tokens * half;
             p.y_stride = half;
             kernels::same_conv1d(p, c0, c1);
+            p.silu = !lora_z;
             p.x = xz + s * tokens * C + half;  // z branch: channels [C/2, C), straight into ycat's second half
             p.weight = m.conv_z;
             p.y = ycat + s * tokens * C + half;
@@ -376,8 +403,17 @@ void MambaVisionModel::run_mixer(const Mixer& m, const float* x, int64_t sequenc
         }
     });
 
-    run_linear(pool, m.x_proj, xc, M, half, x_dbl, dbl);
-    run_linear(pool, m.dt_proj, x_dbl, M, dbl, dt, half);  // dt = W dt_r + b (first bias)
+    if (lora_x) {
+        add_conv1d_lora(pool, *lora_x, xz, C, sequences, tokens, xc, half);
+        run_activation_rows(pool, Activation::Silu, xc, M, half, half);
+    }
+    if (lora_z) {
+        add_conv1d_lora(pool, *lora_z, xz + half, C, sequences, tokens, ycat + half, C);
+        run_activation_rows(pool, Activation::Silu, ycat + half, M, half, C);
+    }
+
+    run_linear(pool, m.x_proj, xc, M, half, x_dbl, dbl, false, lora);
+    run_linear(pool, m.dt_proj, x_dbl, M, dbl, dt, half, false, lora);  // dt = W dt_r + b (first bias)
 
     std::fill(h, h + sequences * N * half, 0.0f);
     pool.parallel_for(sequences * blocks, 1, [&](int64_t i0, int64_t i1) {
@@ -408,11 +444,12 @@ void MambaVisionModel::run_mixer(const Mixer& m, const float* x, int64_t sequenc
         }
     });
 
-    run_linear(pool, m.out_proj, ycat, M, C, out, C, accumulate);
+    run_linear(pool, m.out_proj, ycat, M, C, out, C, accumulate, lora);
 }
 
 void MambaVisionModel::run_windowed_level(const Level& level, float* x, int64_t batch, int64_t h, int64_t w,
-                                          ThreadPool& pool, const std::atomic<bool>* abort) const {
+                                          ThreadPool& pool, const std::atomic<bool>* abort,
+                                          const LoraSet* lora) const {
     const int64_t C = level.width, ws = level.window;
     const int64_t hp = (h + ws - 1) / ws * ws, wp = (w + ws - 1) / ws * ws;  // zero-padded bottom/right
     const int64_t nh = hp / ws, nw = wp / ws;
@@ -453,25 +490,25 @@ void MambaVisionModel::run_windowed_level(const Level& level, float* x, int64_t 
         run_layer_norm(pool, b.norm1, tokens.data(), M, C, normed.data(), C);
         if (b.attention) {
             if (b.gamma_1) {
-                run_self_attention(pool, b.attn, normed.data(), S, T, branch.data(), false, scratch);
+                run_self_attention(pool, b.attn, normed.data(), S, T, branch.data(), false, scratch, lora);
                 add_scaled(b.gamma_1);
             } else {
-                run_self_attention(pool, b.attn, normed.data(), S, T, tokens.data(), true, scratch);
+                run_self_attention(pool, b.attn, normed.data(), S, T, tokens.data(), true, scratch, lora);
             }
         } else {
             if (b.gamma_1) {
-                run_mixer(b.mixer, normed.data(), S, T, C, branch.data(), false, pool, scratch);
+                run_mixer(b.mixer, normed.data(), S, T, C, branch.data(), false, pool, scratch, lora);
                 add_scaled(b.gamma_1);
             } else {
-                run_mixer(b.mixer, normed.data(), S, T, C, tokens.data(), true, pool, scratch);
+                run_mixer(b.mixer, normed.data(), S, T, C, tokens.data(), true, pool, scratch, lora);
             }
         }
         run_layer_norm(pool, b.norm2, tokens.data(), M, C, normed.data(), C);
         if (b.gamma_2) {
-            run_mlp(pool, b.mlp, normed.data(), M, branch.data(), false, scratch);
+            run_mlp(pool, b.mlp, normed.data(), M, branch.data(), false, scratch, lora);
             add_scaled(b.gamma_2);
         } else {
-            run_mlp(pool, b.mlp, normed.data(), M, tokens.data(), true, scratch);
+            run_mlp(pool, b.mlp, normed.data(), M, tokens.data(), true, scratch, lora);
         }
     }
 
@@ -488,7 +525,7 @@ void MambaVisionModel::run_windowed_level(const Level& level, float* x, int64_t 
 }
 
 void MambaVisionModel::forward(const float* pixels, int64_t batch, int64_t height, int64_t width, float* logits,
-                               ThreadPool& pool, const std::atomic<bool>* abort) const {
+                               ThreadPool& pool, const std::atomic<bool>* abort, const LoraSet* lora) const {
     if (batch < 1) fail_argument("MambaVision forward: batch must be >= 1, got " + std::to_string(batch));
     check_input_size(height, width);
     std::vector<float> a, b, t, scratch;  // NCHW activations: a = current, b / t = temporaries
@@ -497,7 +534,7 @@ void MambaVisionModel::forward(const float* pixels, int64_t batch, int64_t heigh
     auto conv = [&](const Conv2dWeights& cw, const float* in, std::vector<float>& out) {
         const int64_t oh = conv2d_output_size(h, 3, cw.stride, 1), ow = conv2d_output_size(w, 3, cw.stride, 1);
         grow_buffer(out, batch * cw.out_channels * oh * ow);
-        run_conv2d(pool, cw, in, batch, h, w, out.data(), scratch);
+        run_conv2d(pool, cw, in, batch, h, w, out.data(), scratch, lora);
         h = oh;
         w = ow;
     };
@@ -531,7 +568,7 @@ void MambaVisionModel::forward(const float* pixels, int64_t batch, int64_t heigh
                 });
             }
         } else {
-            run_windowed_level(L, a.data(), batch, h, w, pool, abort);
+            run_windowed_level(L, a.data(), batch, h, w, pool, abort, lora);
         }
         if (L.downsample.weight) {
             check_abort(abort);
@@ -550,7 +587,8 @@ void MambaVisionModel::forward(const float* pixels, int64_t batch, int64_t heigh
         for (int64_t i = 0; i < hw; ++i) sum += src[i] * final_scale_[ch] + final_shift_[ch];
         pooled[r] = sum / static_cast<float>(hw);
     }
-    run_linear(pool, head_, pooled.data(), batch, F, logits, head_.out_features);
+    const Linear head = effective_linear(head_, lora);  // an adapter may bring its own head and classes
+    run_linear(pool, head, pooled.data(), batch, F, logits, head.out_features, false, lora);
 }
 
 }  // namespace krait

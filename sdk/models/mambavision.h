@@ -77,7 +77,9 @@ public:
 
     void check_input_size(int64_t height, int64_t width) const override;
     void forward(const float* pixels, int64_t batch, int64_t height, int64_t width, float* logits, ThreadPool& pool,
-                 const std::atomic<bool>* abort) const override;
+                 const std::atomic<bool>* abort, const LoraSet* lora = nullptr) const override;
+    const AdapterTargets& adapter_targets() const override { return targets_; }
+    int32_t head_slot() const override { return head_.slot; }
 
 private:
     struct ConvBlock {
@@ -89,6 +91,7 @@ private:
         Linear in_proj;                 // [C, C], no bias
         const float* conv_x = nullptr;  // [C/2, K]
         const float* conv_z = nullptr;  // [C/2, K]
+        int32_t conv_x_slot = -1, conv_z_slot = -1;  // AdapterTargets slots of the two depthwise convs
         Linear x_proj;                  // [R + 2N, C/2]
         Linear dt_proj;                 // [C/2, R] + bias (the first time the bias enters)
         const float* dt_bias = nullptr;  // [C/2], passed to the scan as delta_bias (the second time)
@@ -113,10 +116,10 @@ private:
     };
     MambaVisionModel() = default;
     void run_windowed_level(const Level& level, float* x, int64_t batch, int64_t h, int64_t w, ThreadPool& pool,
-                            const std::atomic<bool>* abort) const;
+                            const std::atomic<bool>* abort, const LoraSet* lora) const;
     // x [sequences * tokens, C] -> out (=|+=) mixer(x), each window's tokens one sequence.
     void run_mixer(const Mixer& m, const float* x, int64_t sequences, int64_t tokens, int64_t C, float* out,
-                   bool accumulate, ThreadPool& pool, std::vector<float>& buf) const;
+                   bool accumulate, ThreadPool& pool, std::vector<float>& buf, const LoraSet* lora) const;
 
     MambaVisionConfig config_;
     std::unique_ptr<WeightLoader> loader_;  // owns or maps every pointer below
@@ -127,6 +130,7 @@ private:
     Linear head_;                         // [classes, F] + bias
     int64_t num_labels_ = 0;
     std::vector<std::string> labels_;
+    AdapterTargets targets_;  // stem/block/downsample convs, mixer convs and linears, attention, MLPs, head
 };
 
 std::unique_ptr<ClassifierModel> load_mambavision(const std::string& dir, const ClassifierModel::Progress& progress);

@@ -1,9 +1,15 @@
 #include "sdk/models/ops.h"
 
+#include <cstring>
+
+#include "sdk/core/text_file.h"
+
 namespace krait {
 
-void run_linear(ThreadPool& pool, const Linear& layer, const float* x, int64_t rows, int64_t x_stride, float* y,
-                int64_t y_stride, bool accumulate) {
+namespace {
+
+kernels::LinearParams linear_params(const Linear& layer, const float* x, int64_t rows, int64_t x_stride, float* y,
+                                    int64_t y_stride, bool accumulate) {
     kernels::LinearParams p;
     p.rows = rows;
     p.in_features = layer.in_features;
@@ -15,9 +21,96 @@ void run_linear(ThreadPool& pool, const Linear& layer, const float* x, int64_t r
     p.y = y;
     p.y_stride = y_stride;
     p.accumulate = accumulate;
-    // Whole cache lines of output per thread; small layers stay on one thread.
-    const int64_t grain = rows == 1 ? 64 : 32;
-    pool.parallel_for(layer.out_features, grain, [&](int64_t begin, int64_t end) { kernels::linear(p, begin, end); });
+    return p;
+}
+
+// Whole cache lines of output per thread; small layers stay on one thread.
+int64_t output_grain(int64_t rows) { return rows == 1 ? 64 : 32; }
+
+}  // namespace
+
+Linear effective_linear(const Linear& layer, const LoraSet* lora) {
+    const ModuleReplacement* r = lora ? lora->replacement(layer.slot) : nullptr;
+    if (!r) return layer;
+    return Linear{r->weight.data(), r->bias.empty() ? nullptr : r->bias.data(), layer.in_features, r->out, layer.slot};
+}
+
+void run_linear(ThreadPool& pool, const Linear& layer, const float* x, int64_t rows, int64_t x_stride, float* y,
+                int64_t y_stride, bool accumulate, const LoraSet* lora) {
+    const SlotAdapters* active = lora ? lora->find(layer.slot) : nullptr;
+    const Linear base = effective_linear(layer, lora);
+    const kernels::LinearParams p = linear_params(base, x, rows, x_stride, y, y_stride, accumulate);
+    if (!active || active->terms.empty()) {
+        pool.parallel_for(base.out_features, output_grain(rows),
+                          [&](int64_t begin, int64_t end) { kernels::linear(p, begin, end); });
+        return;
+    }
+
+    // Down: t[rows, R] = x A_i^T * scale_i for every term, side by side (R = sum of ranks).
+    // The buffer belongs to the calling (session) thread; workers only read it.
+    thread_local std::vector<float> t_buffer;
+    int64_t R = 0;
+    for (const LoraTerm& term : active->terms) R += term.module->rank;
+    float* t = grow_buffer(t_buffer, rows * R);
+    pool.parallel_for(rows, 32, [&](int64_t r0, int64_t r1) {
+        int64_t offset = 0;
+        for (const LoraTerm& term : active->terms) {
+            const int64_t rank = term.module->rank;
+            const Linear down{term.module->down.data(), nullptr, layer.in_features, rank};
+            kernels::linear(linear_params(down, x + r0 * x_stride, r1 - r0, x_stride, t + r0 * R + offset, R, false), 0,
+                            rank);
+            for (int64_t r = r0; r < r1; ++r)
+                for (int64_t j = 0; j < rank; ++j) t[r * R + offset + j] *= term.scale;
+            offset += rank;
+        }
+    });
+    // Up, fused with the base GEMM: each thread adds t B_i^T to the output columns it has just written.
+    pool.parallel_for(base.out_features, output_grain(rows), [&](int64_t begin, int64_t end) {
+        kernels::linear(p, begin, end);
+        int64_t offset = 0;
+        for (const LoraTerm& term : active->terms) {
+            const Linear up{term.module->up.data(), nullptr, term.module->rank, base.out_features};
+            kernels::linear(linear_params(up, t + offset, rows, R, y, y_stride, true), begin, end);
+            offset += term.module->rank;
+        }
+    });
+}
+
+void run_embedding(ThreadPool& pool, const Embedding& table, const int32_t* ids, int64_t batch, int64_t length,
+                   int64_t ids_stride, float* out, const LoraSet* lora) {
+    const SlotAdapters* active = lora ? lora->find(table.slot) : nullptr;
+    const float* weight = active && active->replacement ? active->replacement->weight.data() : table.weight;
+    const int64_t D = table.dim;
+    pool.parallel_for(batch * length, 16, [&](int64_t r0, int64_t r1) {
+        for (int64_t row = r0; row < r1; ++row) {
+            const int64_t id = ids[(row / length) * ids_stride + row % length];
+            float* dst = out + row * D;
+            std::memcpy(dst, weight + id * D, sizeof(float) * static_cast<size_t>(D));
+            if (!active) continue;
+            // peft's Embedding LoRA: E[id] + scale * B A[:, id], with A^T stored row per token.
+            for (const LoraTerm& term : active->terms) {
+                const int64_t rank = term.module->rank;
+                const float* a = term.module->down.data() + id * rank;  // [r]
+                const float* B = term.module->up.data();                 // [D, r]
+                for (int64_t d = 0; d < D; ++d) {
+                    float acc = 0.0f;
+                    for (int64_t j = 0; j < rank; ++j) acc += B[d * rank + j] * a[j];
+                    dst[d] += term.scale * acc;
+                }
+            }
+        }
+    });
+}
+
+void register_linear(AdapterTargets& targets, const std::string& name, Linear& layer, bool is_head) {
+    AdapterTarget t;
+    t.kind = TargetKind::Linear;
+    t.in = layer.in_features;
+    t.out = layer.out_features;
+    t.has_bias = layer.bias != nullptr;
+    t.replaceable = true;
+    t.is_head = is_head;
+    layer.slot = targets.add(name, t);
 }
 
 }  // namespace krait

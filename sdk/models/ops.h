@@ -1,10 +1,18 @@
 // Threaded building blocks shared by every model: each splits one kernel
 // from kernels/cpu over a session's ThreadPool. Written once, used by all.
+//
+// Every adaptable layer carries the slot number its model registered in its
+// AdapterTargets; when a call has active LoRA adapters (a LoraSet), the
+// functions here add their low-rank terms, unmerged:
+//   y = W x + b + sum_i scale_i * B_i (A_i x)
+// or use a module that an adapter replaces (modules_to_save).
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "kernels/cpu/linear.h"
+#include "sdk/adapters/lora_set.h"
 #include "sdk/core/thread_pool.h"
 
 namespace krait {
@@ -15,10 +23,31 @@ struct Linear {
     const float* bias = nullptr;
     int64_t in_features = 0;
     int64_t out_features = 0;
+    int32_t slot = -1;  // AdapterTargets slot; -1 = not adaptable
 };
 
-// y[rows, out] (=|+=) x[rows, in] W^T + b, split over output features.
+// An nn.Embedding: weight [num_embeddings, dim].
+struct Embedding {
+    const float* weight = nullptr;
+    int64_t num_embeddings = 0;
+    int64_t dim = 0;
+    int32_t slot = -1;
+};
+
+// The layer a call uses: `layer`, or its replacement under `lora` (same
+// input width; a replaced classifier head may have another out_features).
+Linear effective_linear(const Linear& layer, const LoraSet* lora);
+
+// y[rows, out] (=|+=) x[rows, in] W^T + b (+ active LoRA terms), split over output features.
 void run_linear(ThreadPool& pool, const Linear& layer, const float* x, int64_t rows, int64_t x_stride, float* y,
-                int64_t y_stride, bool accumulate = false);
+                int64_t y_stride, bool accumulate = false, const LoraSet* lora = nullptr);
+
+// out[b * length + t] = E[ids[b * ids_stride + t]] (+ active LoRA terms), rows of `dim` floats.
+// Ids must be in range (checked by the caller).
+void run_embedding(ThreadPool& pool, const Embedding& table, const int32_t* ids, int64_t batch, int64_t length,
+                   int64_t ids_stride, float* out, const LoraSet* lora = nullptr);
+
+// Registers a Linear's slot: `name` as the checkpoint names the module.
+void register_linear(AdapterTargets& targets, const std::string& name, Linear& layer, bool is_head = false);
 
 }  // namespace krait

@@ -241,6 +241,9 @@ std::unique_ptr<ViTModel> ViTModel::load(const std::string& dir, const Progress&
     model->patch_ = {w.get(e + "patch_embeddings.projection.weight", {D, C, P, P}),
                      w.get(e + "patch_embeddings.projection.bias", {D}),
                      C, D, P, P, /*stride=*/P, /*padding=*/0, /*groups=*/1};
+    AdapterTargets& targets = model->targets_;
+    targets.set_architecture("vit");
+    register_conv2d(targets, e + "patch_embeddings.projection", model->patch_);
     model->cls_token_ = w.get(e + "cls_token", {1, 1, D});
     const int64_t positions = 1 + c.grid_h() * c.grid_w();
     model->pos_embed_ = w.get(e + "position_embeddings", {1, positions, D});
@@ -272,6 +275,15 @@ std::unique_ptr<ViTModel> ViTModel::load(const std::string& dir, const Progress&
         L.mlp.fc1 = linear("intermediate.dense", I, D, true);
         L.mlp.fc2 = linear("output.dense", D, I, true);
         L.mlp.act = c.act;
+        register_linear(targets, p + "attention.attention.query", L.attn.q);
+        register_linear(targets, p + "attention.attention.key", L.attn.k);
+        register_linear(targets, p + "attention.attention.value", L.attn.v);
+        register_linear(targets, p + "attention.output.dense", L.attn.out);
+        register_linear(targets, p + "intermediate.dense", L.mlp.fc1);
+        register_linear(targets, p + "output.dense", L.mlp.fc2);
+        for (const char* norm : {"layernorm_before", "layernorm_after"})
+            targets.add_unsupported(p + norm, TargetKind::Linear,
+                                    "'" + p + norm + "' is a LayerNorm; adapters can change linear layers and convs only");
         model->layers_.push_back(L);
         report(i + 2);
     }
@@ -280,6 +292,16 @@ std::unique_ptr<ViTModel> ViTModel::load(const std::string& dir, const Progress&
     model->final_ln_.bias = w.get("vit.layernorm.bias", {D});
     model->classifier_ = {w.get("classifier.weight", {c.num_labels, D}), w.get("classifier.bias", {c.num_labels}), D,
                           c.num_labels};
+    register_linear(targets, "classifier", model->classifier_, /*is_head=*/true);
+    // transformers 5 names the modules differently from the checkpoints (and from adapters trained under 4.x).
+    const std::string layer = "vit\\.layers\\.(\\d+)\\.";
+    targets.add_alias(layer + "attention\\.q_proj", "vit.encoder.layer.$1.attention.attention.query");
+    targets.add_alias(layer + "attention\\.k_proj", "vit.encoder.layer.$1.attention.attention.key");
+    targets.add_alias(layer + "attention\\.v_proj", "vit.encoder.layer.$1.attention.attention.value");
+    targets.add_alias(layer + "attention\\.o_proj", "vit.encoder.layer.$1.attention.output.dense");
+    targets.add_alias(layer + "mlp\\.fc1", "vit.encoder.layer.$1.intermediate.dense");
+    targets.add_alias(layer + "mlp\\.fc2", "vit.encoder.layer.$1.output.dense");
+    targets.add_alias(layer + "(layernorm_before|layernorm_after)", "vit.encoder.layer.$1.$2");
     report(total_steps);
     return model;
 }
@@ -319,7 +341,7 @@ std::shared_ptr<const std::vector<float>> ViTModel::position_embeddings(int64_t 
 }
 
 void ViTModel::forward(const float* pixels, int64_t batch, int64_t height, int64_t width, float* logits,
-                       ThreadPool& pool, const std::atomic<bool>* abort) const {
+                       ThreadPool& pool, const std::atomic<bool>* abort, const LoraSet* lora) const {
     if (!pixels || !logits) fail_argument("ViT forward: null pixels or logits buffer");
     if (batch < 1) fail_argument("ViT forward: batch must be at least 1, got " + std::to_string(batch));
     check_input_size(height, width);
@@ -333,7 +355,7 @@ void ViTModel::forward(const float* pixels, int64_t batch, int64_t height, int64
 
     std::vector<float> scratch;
     std::vector<float> conv(static_cast<size_t>(batch * D * patches));  // [B, D, gh * gw]
-    run_conv2d(pool, patch_, pixels, batch, height, width, conv.data(), scratch);
+    run_conv2d(pool, patch_, pixels, batch, height, width, conv.data(), scratch, lora);
 
     // Tokens [B, T, D]: CLS then the patches in row-major grid order, plus positions.
     std::vector<float> h(static_cast<size_t>(rows * D));
@@ -356,14 +378,15 @@ void ViTModel::forward(const float* pixels, int64_t batch, int64_t height, int64
     for (const Layer& L : layers_) {
         check_abort();
         run_layer_norm(pool, L.ln_before, h.data(), rows, D, normed.data(), D);
-        run_self_attention(pool, L.attn, normed.data(), batch, T, h.data(), /*accumulate=*/true, scratch);
+        run_self_attention(pool, L.attn, normed.data(), batch, T, h.data(), /*accumulate=*/true, scratch, lora);
         run_layer_norm(pool, L.ln_after, h.data(), rows, D, normed.data(), D);
-        run_mlp(pool, L.mlp, normed.data(), rows, h.data(), /*accumulate=*/true, scratch);
+        run_mlp(pool, L.mlp, normed.data(), rows, h.data(), /*accumulate=*/true, scratch, lora);
     }
     check_abort();
     // LayerNorm is per token, so normalising only the CLS rows equals transformers' LN over all tokens then [:, 0].
     run_layer_norm(pool, final_ln_, h.data(), batch, T * D, normed.data(), D);
-    run_linear(pool, classifier_, normed.data(), batch, D, logits, config_.num_labels);
+    const Linear head = effective_linear(classifier_, lora);  // an adapter may bring its own head and classes
+    run_linear(pool, head, normed.data(), batch, D, logits, head.out_features, false, lora);
 }
 
 }  // namespace krait

@@ -76,7 +76,9 @@ public:
 
     void check_input_size(int64_t height, int64_t width) const override;
     void forward(const float* pixels, int64_t batch, int64_t height, int64_t width, float* logits, ThreadPool& pool,
-                 const std::atomic<bool>* abort) const override;
+                 const std::atomic<bool>* abort, const LoraSet* lora = nullptr) const override;
+    const AdapterTargets& adapter_targets() const override { return targets_; }
+    int32_t head_slot() const override { return classifier_.slot; }
 
     // Largest height or width accepted (keeps token counts and sizes far from overflow).
     static constexpr int64_t kMaxSide = 16384;
@@ -103,6 +105,7 @@ private:
     std::vector<Layer> layers_;
     LayerNormWeights final_ln_;  // [D]
     Linear classifier_;          // [num_labels, D] + bias
+    AdapterTargets targets_;     // every linear layer, the patch conv, the classifier (replaceable)
 
     static constexpr size_t kPosCacheEntries = 8;
     mutable std::mutex pos_mutex_;

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "krait/krait.h"
+#include "sdk/adapters/lora_adapter.h"
 #include "sdk/image/preprocess.h"
 #include "sdk/models/classifier.h"
 #include "sdk/models/mamba.h"
@@ -39,4 +40,15 @@ struct krait_model {
     // Throws KRAIT_ERR_INVALID_ARGUMENT naming the first id outside [0, vocab).
     void check_ids(const int32_t* ids, size_t n) const;
     int64_t vocab_size() const { return mamba->config().vocab_size; }
+    // The modules LoRA adapters may change, whatever the kind.
+    const krait::AdapterTargets& adapter_targets() const {
+        return mamba ? mamba->adapter_targets() : classifier->adapter_targets();
+    }
+};
+
+// The adapter handle: one caller's reference to a loaded adapter. Sessions
+// that have the adapter active hold references of their own.
+struct krait_adapter {
+    std::shared_ptr<const krait::LoraAdapter> impl;
+    const krait_model* model = nullptr;
 };

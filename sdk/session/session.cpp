@@ -37,7 +37,7 @@ void krait_session::forward(const int32_t* ids, int64_t batch, int64_t length, f
     std::vector<krait::MambaState*> ptrs;
     for (auto& s : states) ptrs.push_back(&s);
     model.mamba->eval(ids, batch, length, ptrs.data(), krait::MambaModel::Logits::All, logits, *pool_, workspace_,
-                      &abort_requested);
+                      &abort_requested, lora_.get());
 }
 
 void krait_session::reset() {
@@ -52,7 +52,7 @@ void krait_session::consume(const int32_t* ids, size_t n, bool abortable) {
     krait::MambaState* s = &state_;
     try {
         model.mamba->eval(ids, 1, static_cast<int64_t>(n), &s, krait::MambaModel::Logits::Last, last_logits_.data(),
-                          *pool_, workspace_, abortable ? &abort_requested : nullptr);
+                          *pool_, workspace_, abortable ? &abort_requested : nullptr, lora_.get());
     } catch (...) {
         // A half-run prefill leaves the state inconsistent with context_: start over.
         reset();
@@ -162,19 +162,29 @@ void krait_session::classifier_forward(const float* pixels, int64_t batch, int64
                                        float* logits) {
     abort_requested.store(false);
     model.classifier->check_input_size(height, width);
-    model.classifier->forward(pixels, batch, height, width, logits, *pool_, &abort_requested);
+    model.classifier->forward(pixels, batch, height, width, logits, *pool_, &abort_requested, lora_.get());
+}
+
+void krait_session::set_adapters(std::vector<krait::ActiveAdapter> active) {
+    if (active.empty()) {
+        lora_.reset();
+        return;
+    }
+    lora_ = std::make_shared<const krait::LoraSet>(model.adapter_targets(), std::move(active));
 }
 
 size_t krait_session::classes_per_image(int32_t top_k) const {
     if (top_k <= 0) fail_argument("top_k must be > 0, got " + std::to_string(top_k));
-    return static_cast<size_t>(std::min<int64_t>(top_k, model.classifier->num_labels()));
+    return static_cast<size_t>(std::min<int64_t>(top_k, num_labels()));
 }
 
 void krait_session::classify(size_t n, int32_t top_k, const ImageSource& source, krait_classification* out) {
     abort_requested.store(false);
     const krait::ClassifierModel& net = *model.classifier;
     const size_t k = classes_per_image(top_k);
-    const size_t num_labels = static_cast<size_t>(net.num_labels());
+    const krait::LoraSet* lora = lora_.get();
+    const size_t num_labels = static_cast<size_t>(net.active_num_labels(lora));
+    const std::vector<std::string>& labels = net.active_labels(lora);
     const size_t batch = max_batch_ > 0 ? std::min(n, static_cast<size_t>(max_batch_)) : n;
 
     // Runs fn(j) for j in [0, count), one item per worker. Exceptions must not
@@ -239,9 +249,10 @@ void krait_session::classify(size_t n, int32_t top_k, const ImageSource& source,
             for_each_image(first, g, members.data(), [&](size_t m) {
                 krait::preprocess(images[members[m]], model.preprocess, pixels.data() + m * image_floats);
             });
-            net.forward(pixels.data(), static_cast<int64_t>(g), height, width, logits.data(), *pool_, &abort_requested);
+            net.forward(pixels.data(), static_cast<int64_t>(g), height, width, logits.data(), *pool_, &abort_requested,
+                        lora);
             for (size_t m = 0; m < g; ++m)
-                top_k_of_row(logits.data() + m * num_labels, static_cast<int64_t>(num_labels), k, net.labels(), order,
+                top_k_of_row(logits.data() + m * num_labels, static_cast<int64_t>(num_labels), k, labels, order,
                              results.data() + (first + members[m]) * k);
         }
     }

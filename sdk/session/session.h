@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "krait/krait.h"
+#include "sdk/adapters/lora_set.h"
 #include "sdk/core/thread_pool.h"
 #include "sdk/image/image.h"
 #include "sdk/models/mamba.h"
@@ -47,6 +48,13 @@ struct krait_session {
 
     int64_t max_image_pixels() const { return max_image_pixels_; }
 
+    // ---- adapters. Replaces the active set (empty = the base model); takes
+    // effect from the next call. The old set is released once no call uses it.
+    void set_adapters(std::vector<krait::ActiveAdapter> active);
+    const krait::LoraSet* lora() const { return lora_.get(); }
+    // Classes of the active head (an adapter's replacement, else the model's).
+    int64_t num_labels() const { return model.classifier->active_num_labels(lora_.get()); }
+
     krait_model& model;
     std::atomic<bool> abort_requested{false};
 
@@ -63,6 +71,7 @@ private:
     std::vector<int32_t> pending_;      // generated tokens in context_ not yet run through the model
     std::vector<float> last_logits_;    // [vocab] after the last consumed token
 
+    std::shared_ptr<const krait::LoraSet> lora_;  // null = no adapters
     int64_t max_image_pixels_ = KRAIT_DEFAULT_MAX_IMAGE_PIXELS;
     int32_t max_batch_ = 0;  // 0 = all images of a call in one pass
 };

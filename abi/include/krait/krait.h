@@ -61,7 +61,7 @@ extern "C" {
 /* Compile-time version of this header. The ABI is stable within a major
 ** version: a program built against 1.x runs against any library 1.y, y >= x. */
 #define KRAIT_VERSION_MAJOR 1
-#define KRAIT_VERSION_MINOR 1
+#define KRAIT_VERSION_MINOR 2
 #define KRAIT_VERSION_PATCH 0
 #define KRAIT_VERSION_NUMBER \
     (KRAIT_VERSION_MAJOR * 1000000 + KRAIT_VERSION_MINOR * 1000 + KRAIT_VERSION_PATCH)
@@ -170,8 +170,8 @@ KRAIT_API void krait_model_params_init(krait_model_params* params);
 ** Thread-safe: several models may load at once. */
 KRAIT_API krait_status krait_model_load(const char* path, const krait_model_params* params, krait_model** out_model);
 
-/* Releases a model. Every session created on it must have been freed
-** first. NULL is a no-op. */
+/* Releases a model. Every session and adapter handle created on it must
+** have been freed first. NULL is a no-op. */
 KRAIT_API void krait_model_free(krait_model* model);
 
 typedef struct krait_model_info {
@@ -188,7 +188,8 @@ typedef struct krait_model_info {
     int32_t eos_token_id;      /* -1 if none */
     const char* source_dtype;  /* dtype of the file's weights: "F32", "F16", "BF16" */
     /* Added in 1.1 (classifiers; 0 for other kinds): */
-    int64_t num_labels;        /* classes: columns of the classifier logits */
+    int64_t num_labels;        /* classes of the model's own head (an adapter may bring another head:
+                               ** krait_session_get_num_labels) */
     int64_t image_height;      /* the input size the model was trained at (config image_size or resolution) */
     int64_t image_width;
 } krait_model_info;
@@ -367,7 +368,8 @@ typedef struct krait_classification {
     int32_t label_id;    /* index into the model's labels, [0, num_labels) */
     float probability;   /* softmax of the logits, in [0, 1] */
     const char* label;   /* the label's name (config.json id2label, "LABEL_<id>" where absent);
-                         ** owned by the model: valid as long as the model */
+                         ** owned by the model, or by the adapter whose head is active: valid as
+                         ** long as the model and that adapter (see "LoRA adapters") */
 } krait_classification;
 
 /* Raw 8-bit pixels, rows top to bottom, channels interleaved. */
@@ -380,7 +382,7 @@ typedef struct krait_image {
     int32_t channels;      /* 1 (gray), 3 (RGB) or 4 (RGBA; alpha is ignored) */
 } krait_image;
 
-/* The name of label `id`: *out is owned by the model and valid as long as it.
+/* The name of label `id` of the model's own head: *out is owned by the model and valid as long as it.
 ** Thread-safe. Errors: INVALID_ARGUMENT (NULL, id outside [0, num_labels)),
 ** WRONG_KIND (not a classifier). */
 KRAIT_API krait_status krait_model_get_label(const krait_model* model, int32_t id, const char** out);
@@ -424,6 +426,113 @@ KRAIT_API krait_status krait_session_classify_pixels(krait_session* session, con
 KRAIT_API krait_status krait_session_classifier_forward(krait_session* session, const float* pixels, int64_t batch,
                                                         int64_t height, int64_t width, float* logits,
                                                         size_t capacity, size_t* n_out);
+
+/* Classes of the session's active head: the model's num_labels, or that of
+** an active adapter that replaces the head. Sizes the logits of
+** krait_session_classifier_forward. Added in 1.2.
+** Errors: INVALID_ARGUMENT (NULL), WRONG_KIND. */
+KRAIT_API krait_status krait_session_get_num_labels(const krait_session* session, int64_t* out_num_labels);
+
+/* ======================================================================== */
+/* LoRA adapters (added in 1.2)                                              */
+/* ======================================================================== */
+/*
+** Low-rank adapters fine-tuned with PEFT, loaded as saved (a folder with
+** adapter_config.json and adapter_model.safetensors) and switched per session
+** without reloading anything. An adapter is loaded for one model and shared by
+** all its sessions; the model's weights are never modified or copied. Each
+** session chooses its active set, zero or more (adapter, scale) pairs, and its
+** calls compute y = W x + sum_i scale_i * (alpha_i / r_i) * B_i (A_i x) in
+** every adapted layer (alpha_i / sqrt(r_i) with use_rslora). Changing the set
+** costs microseconds. modules_to_save (a whole module retrained, such as a
+** new classifier head with its own labels) replaces the model's module while
+** the adapter is active; scale does not apply to a replaced module.
+**
+** What can be adapted: every linear layer (Mamba: in_proj, x_proj, dt_proj,
+** out_proj, lm_head; ViT: query/key/value/output/MLP; MambaVision: mixer,
+** attention, MLP and head), embeddings, and convolutions (ViT's patch conv,
+** MambaVision's stem, block, downsample and mixer convs). Module names follow
+** the checkpoint or the transformers version the adapter was trained with
+** (for ViT both `vit.encoder.layer.N.attention.attention.query` and
+** `vit.layers.N.attention.q_proj`). Not supported, refused with
+** KRAIT_ERR_UNSUPPORTED: DoRA, lora_bias, trained base biases, other PEFT
+** methods, LoRA on Mamba's conv1d.
+**
+** Lifetime: an adapter handle is one reference. krait_adapter_free() drops it
+** at any time, also while sessions use the adapter: they keep it alive until
+** they change their active set or are freed. Loading, querying and freeing
+** adapters is thread-safe and may run while other sessions of the model run.
+*/
+typedef struct krait_adapter krait_adapter;
+
+typedef struct krait_adapter_params {
+    uint32_t struct_size; /* sizeof(krait_adapter_params); set by init */
+    const char* name;     /* a name for messages and krait_adapter_info; NULL = the folder's name. Default NULL */
+} krait_adapter_params;
+
+KRAIT_API void krait_adapter_params_init(krait_adapter_params* params);
+
+/* Loads the PEFT adapter folder `path` for `model` and checks every tensor
+** against it: each key must name a module of this model (after the
+** architecture's naming rules) with fitting shapes and rank, and the config
+** must agree with the tensors. On any error nothing is loaded and the model
+** and its sessions are unaffected. `params` may be NULL.
+** Errors: INVALID_ARGUMENT (NULL), IO (missing folder, adapter_config.json or
+** adapter_model.safetensors), FORMAT (malformed files; a key for a module the
+** model lacks, a shape or rank that does not fit, non-finite values: the
+** message names the file and key), UNSUPPORTED (see above), OUT_OF_MEMORY.
+** Thread-safe. */
+KRAIT_API krait_status krait_adapter_load(krait_model* model, const char* path, const krait_adapter_params* params,
+                                          krait_adapter** out_adapter);
+
+/* Drops this handle's reference (see Lifetime above). NULL is a no-op. */
+KRAIT_API void krait_adapter_free(krait_adapter* adapter);
+
+typedef struct krait_adapter_info {
+    uint32_t struct_size;     /* set by the caller to sizeof(krait_adapter_info) */
+    const char* name;         /* valid as long as the handle */
+    const char* path;         /* the folder it was loaded from; valid as long as the handle */
+    int32_t max_rank;         /* largest r over its modules (0 if it only replaces modules) */
+    float lora_alpha;         /* adapter_config.json lora_alpha (before alpha_pattern) */
+    int32_t use_rslora;       /* 1 if scaling is alpha / sqrt(r) */
+    int64_t num_targets;      /* adapted plus replaced modules: krait_adapter_get_target indices */
+    int64_t num_parameters;   /* values held by the adapter */
+    int64_t num_labels;       /* classes of its replacement head; 0 if it keeps the model's head */
+} krait_adapter_info;
+
+KRAIT_API krait_status krait_adapter_get_info(const krait_adapter* adapter, krait_adapter_info* info);
+
+typedef struct krait_adapter_target {
+    uint32_t struct_size;  /* set by the caller to sizeof(krait_adapter_target) */
+    const char* module;    /* the model's module, as the checkpoint names it; valid as long as the handle */
+    const char* kind;      /* "linear", "embedding", "conv1d", "conv2d" */
+    int32_t rank;          /* r of this module; 0 for a replaced module */
+    float scaling;         /* alpha / r (or / sqrt(r)) of this module; 0 for a replaced module */
+    int32_t replaced;      /* 1 if the adapter replaces the module (modules_to_save) */
+} krait_adapter_target;
+
+/* Target `index` in [0, num_targets): adapted modules first, then replaced ones.
+** Errors: INVALID_ARGUMENT (NULL, index out of range). */
+KRAIT_API krait_status krait_adapter_get_target(const krait_adapter* adapter, int64_t index,
+                                                krait_adapter_target* target);
+
+/* Label `id` of the adapter's replacement head (its folder's config.json
+** id2label, else "LABEL_<id>"); *out is valid as long as the handle.
+** Errors: INVALID_ARGUMENT (NULL, no replacement head, id out of range). */
+KRAIT_API krait_status krait_adapter_get_label(const krait_adapter* adapter, int32_t id, const char** out);
+
+/* Makes `n` adapters active on `session`, adapter i with scale scales[i]
+** (1.0 = as trained; scales may be negative or 0); n = 0 returns to the base
+** model. Takes effect from the session's next call, costs no reload, and
+** holds a reference to each adapter until the next set replaces it. On a
+** sequence session the recurrent state is kept: tokens already consumed stay
+** as computed under the previous set. `scales` may be NULL (all 1.0).
+** Errors: INVALID_ARGUMENT (NULL adapters with n > 0, an adapter of another
+** model, a non-finite scale, two adapters replacing the same module); the
+** active set is unchanged on error. Not to be called during a call on the
+** same session (see CONVENTIONS). */
+KRAIT_API krait_status krait_session_set_adapters(krait_session* session, const krait_adapter* const* adapters,
+                                                  const float* scales, size_t n);
 
 #ifdef __cplusplus
 }

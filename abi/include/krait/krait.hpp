@@ -82,6 +82,9 @@ struct ModelDeleter {
 struct SessionDeleter {
     void operator()(krait_session* s) const noexcept { krait_session_free(s); }
 };
+struct AdapterDeleter {
+    void operator()(krait_adapter* a) const noexcept { krait_adapter_free(a); }
+};
 /* A tokenizer borrowed from a model must never be freed: the deleter knows
 ** which kind it holds. */
 struct TokenizerDeleter {
@@ -274,6 +277,64 @@ private:
     std::unique_ptr<krait_model, detail::ModelDeleter> handle_;
 };
 
+/* ---- LoRA adapter ------------------------------------------------------- */
+
+/* A PEFT LoRA adapter loaded for one Model (see "LoRA adapters" in krait.h).
+** Immutable and thread-safe; the Model must outlive it. Destroying it while
+** sessions use the adapter is fine: they keep their own reference. */
+class Adapter {
+public:
+    /* Loads the PEFT folder `path` for `model`; `name` empty = the folder's name. */
+    static Adapter load(const Model& model, const std::string& path, const std::string& name = "") {
+        krait_adapter_params p;
+        krait_adapter_params_init(&p);
+        p.name = name.empty() ? nullptr : name.c_str();
+        krait_adapter* a = nullptr;
+        detail::check(krait_adapter_load(model.get(), path.c_str(), &p, &a));
+        return Adapter(a);
+    }
+
+    explicit Adapter(krait_adapter* handle) noexcept : handle_(handle) {}
+    const krait_adapter* get() const noexcept { return handle_.get(); }
+    explicit operator bool() const noexcept { return handle_ != nullptr; }
+
+    krait_adapter_info info() const {
+        krait_adapter_info i{};
+        i.struct_size = sizeof i;
+        detail::check(krait_adapter_get_info(handle_.get(), &i));
+        return i;
+    }
+    std::string name() const { return info().name; }
+
+    /* The modules it adapts, then those it replaces. */
+    std::vector<krait_adapter_target> targets() const {
+        std::vector<krait_adapter_target> out;
+        const int64_t n = info().num_targets;
+        for (int64_t i = 0; i < n; ++i) {
+            krait_adapter_target t{};
+            t.struct_size = sizeof t;
+            detail::check(krait_adapter_get_target(handle_.get(), i, &t));
+            out.push_back(t);
+        }
+        return out;
+    }
+
+    /* The labels of its replacement head (empty if it keeps the model's head). */
+    std::vector<std::string> labels() const {
+        std::vector<std::string> out;
+        const int64_t n = info().num_labels;
+        for (int64_t i = 0; i < n; ++i) {
+            const char* label = nullptr;
+            detail::check(krait_adapter_get_label(handle_.get(), static_cast<int32_t>(i), &label));
+            out.push_back(label);
+        }
+        return out;
+    }
+
+private:
+    std::unique_ptr<krait_adapter, detail::AdapterDeleter> handle_;
+};
+
 /* ---- Session ------------------------------------------------------------ */
 
 /* Streaming callback: the new token id and the text it completes (maybe
@@ -343,6 +404,26 @@ public:
 
     /* Clears the generation state. */
     void reset() { detail::check(krait_session_reset(handle_.get())); }
+
+    /* Makes these (adapter, scale) pairs active for the following calls;
+    ** an empty list returns to the base model. */
+    void set_adapters(const std::vector<std::pair<const Adapter*, float>>& active) {
+        std::vector<const krait_adapter*> handles;
+        std::vector<float> scales;
+        for (const auto& [adapter, scale] : active) {
+            handles.push_back(adapter ? adapter->get() : nullptr);
+            scales.push_back(scale);
+        }
+        detail::check(krait_session_set_adapters(handle_.get(), handles.data(), scales.data(), handles.size()));
+    }
+    void clear_adapters() { detail::check(krait_session_set_adapters(handle_.get(), nullptr, nullptr, 0)); }
+
+    /* Classifiers: classes of the active head (an adapter's, else the model's). */
+    int64_t num_labels() const {
+        int64_t n = 0;
+        detail::check(krait_session_get_num_labels(handle_.get(), &n));
+        return n;
+    }
 
     /* Stateless full-sequence pass over ids laid out [batch, length]; returns
     ** logits [batch, length, vocab_size], row-major. */

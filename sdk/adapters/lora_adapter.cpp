@@ -236,9 +236,12 @@ std::shared_ptr<const LoraAdapter> LoraAdapter::load(const std::string& dir, con
         if (r % g != 0)
             fail_format(wa + ": rank " + std::to_string(r) + " is not a multiple of the conv's groups " +
                         std::to_string(g));
-        if (b != want_b)
-            fail_format(wb + " has shape " + dims(b) + ", expected " + dims(want_b) + " (lora_A has rank " +
-                        std::to_string(r) + ")");
+        if (b != want_b) {
+            const bool other_size = b.size() == want_b.size() && b[0] != want_b[0];
+            fail_format(wb + " has shape " + dims(b) + ", expected " + dims(want_b) +
+                        (other_size ? " for '" + resolved + "' (an adapter for another model size?)"
+                                    : " (lora_A has rank " + std::to_string(r) + ")"));
+        }
         const int64_t config_rank = cfg.rank_for(module);
         if (config_rank != r)
             fail_format(weights_path + ": '" + t.A_key + "' has rank " + std::to_string(r) +

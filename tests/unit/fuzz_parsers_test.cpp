@@ -1,10 +1,12 @@
 // Mutation fuzzing of every parser that reads user files: safetensors
-// containers, config.json, and tokenizer.json. Seeded, bounded, and run under
+// containers, config.json, tokenizer.json and PEFT adapter folders. Seeded, bounded, and run under
 // AddressSanitizer + UBSan in CI (tools/test.sh), so any out-of-bounds read or
 // undefined behaviour on a lying file fails the build. The only acceptable
 // outcomes are success or a krait::Error with a non-empty message.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -12,7 +14,9 @@
 #include <vector>
 
 #include "sdk/core/error.h"
+#include "sdk/adapters/lora_adapter.h"
 #include "sdk/io/safetensors.h"
+#include "sdk/models/mamba.h"
 #include "sdk/models/mamba_config.h"
 #include "sdk/tokenizer/tokenizer.h"
 
@@ -76,6 +80,40 @@ TEST(Fuzz, SafetensorsParserNeverCrashes) {
         }
     }
     EXPECT_GT(rejected, 5000);  // the mutations do hit the parser's checks
+}
+
+TEST(Fuzz, AdapterFilesNeverCrash) {
+    // Mutated adapter_config.json (rank/alpha patterns are user regexes) and
+    // adapter_model.safetensors, loaded against a real model's modules.
+    namespace fs = std::filesystem;
+    const std::string src = "tests/fixtures/lora/mamba/adapters/b";
+    auto model = krait::MambaModel::load("tests/fixtures/lora/mamba");
+    const std::string dir = (fs::temp_directory_path() / ("krait-fuzz-adapter-" + std::to_string(::getpid()))).string();
+    fs::create_directories(dir);
+    const std::string config = read_file(src + "/adapter_config.json");
+    const std::string weights = read_file(src + "/adapter_model.safetensors");
+    uint64_t header_len = 0;
+    for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | static_cast<uint8_t>(weights[i]);
+    auto write = [](const std::string& path, const std::string& bytes) {
+        std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+    };
+    std::mt19937_64 rng(42);
+    int rejected = 0;
+    for (int i = 0; i < 6000; ++i) {
+        const bool config_turn = i % 2 == 0;
+        write(dir + "/adapter_config.json", config_turn ? mutate(config, rng, config.size()) : config);
+        write(dir + "/adapter_model.safetensors", config_turn ? weights : mutate(weights, rng, 8 + header_len));
+        try {
+            const auto adapter = krait::LoraAdapter::load(dir, model->adapter_targets(), "fuzz");
+            for (const auto& m : adapter->modules()) ASSERT_GT(m.rank, 0);
+        } catch (const krait::Error& e) {
+            ASSERT_TRUE(e.status() == KRAIT_ERR_FORMAT || e.status() == KRAIT_ERR_UNSUPPORTED) << e.what();
+            ASSERT_GT(std::string(e.what()).size(), 4u);
+            ++rejected;
+        }
+    }
+    fs::remove_all(dir);
+    EXPECT_GT(rejected, 1500);
 }
 
 TEST(Fuzz, ConfigParserNeverCrashes) {

@@ -456,7 +456,11 @@ KRAIT_API krait_status krait_session_get_num_labels(const krait_session* session
 ** (for ViT both `vit.encoder.layer.N.attention.attention.query` and
 ** `vit.layers.N.attention.q_proj`). Not supported, refused with
 ** KRAIT_ERR_UNSUPPORTED: DoRA, lora_bias, trained base biases, other PEFT
-** methods, LoRA on Mamba's conv1d.
+** methods, LoRA on Mamba's conv1d. Krait applies every adapted module as the
+** adapter defines it, also where the PyTorch forward reads the weight tensor
+** directly and so skips peft's wrapper (Mamba's dt_proj in transformers 5,
+** MambaVision's conv1d_x/conv1d_z upstream): an adapter trained there has a
+** zero update for those modules, and one made otherwise takes effect.
 **
 ** Lifetime: an adapter handle is one reference. krait_adapter_free() drops it
 ** at any time, also while sessions use the adapter: they keep it alive until

@@ -37,7 +37,10 @@ const AdapterTarget* AdapterTargets::resolve(const std::string& adapter_module, 
     // Each rule is tried on the adapter's own name; the first that leads to a module wins.
     for (size_t i = 0; it == targets_.end() && i < aliases_.size(); ++i) {
         const auto& [re, replacement] = aliases_[i];
-        if (std::regex_match(adapter_module, re)) it = targets_.find(std::regex_replace(adapter_module, re, replacement));
+        // The rule matched the whole name: rewrite that one match (a pattern such as "(.*)" would
+        // otherwise also match the empty tail and append the replacement twice).
+        if (std::regex_match(adapter_module, re))
+            it = targets_.find(std::regex_replace(adapter_module, re, replacement, std::regex_constants::format_first_only));
     }
     if (it == targets_.end()) return nullptr;
     if (resolved) *resolved = it->first;

@@ -209,6 +209,20 @@ TEST(LoraMambaVision, ConvAndMixerAdaptersAndANewHeadMatchTheReference) {
     EXPECT_TRUE(all_close(run.logits(nullptr).data(), run.expected.values<float>("logits_base"), kTol));
 }
 
+TEST(LoraMambaVision, NamesWithAndWithoutTheHubPrefixResolve) {
+    // Adapters trained on the bare network (NVlabs code) name modules without the hub's `model.` wrapper.
+    auto model = MambaVisionModel::load(fixture("lora/mambavision"));
+    const auto& targets = model->adapter_targets();
+    std::string a, b;
+    ASSERT_NE(targets.resolve("head", &a), nullptr);
+    ASSERT_NE(targets.resolve("model.head", &b), nullptr);
+    EXPECT_EQ(a, "model.head");
+    EXPECT_EQ(b, "model.head");
+    ASSERT_NE(targets.resolve("levels.0.blocks.0.conv1", &a), nullptr);
+    EXPECT_EQ(a, "model.levels.0.blocks.0.conv1");
+    EXPECT_EQ(targets.resolve("model.model.head"), nullptr);
+}
+
 // ---- The active set itself ------------------------------------------------------------------------------------
 
 TEST(LoraSet, RefusesBadScalesForeignAdaptersAndDoubleHeads) {

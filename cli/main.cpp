@@ -1,9 +1,12 @@
 // krait — the command-line tool of the Krait SDK.
 //
 //   krait generate -m DIR -p TEXT [options]   stream generated text to stdout
-//   krait info -m DIR                         facts about a model
+//   krait info -m DIR [ADAPTER_DIR...]        facts about a model (and LoRA adapters for it)
 //   krait tokenize (-m DIR | -t FILE) -p TEXT token ids of a text
 //   krait classify -m DIR IMAGE... [options]  top-k labels of images (classifiers)
+//
+// generate and classify take `--adapter DIR[=SCALE]` (repeatable): PEFT LoRA
+// adapters loaded for the model and active, scaled and summed, for the run.
 //
 // It uses only the public interface (krait.h through the C++ layer
 // krait.hpp), like any other program built on the SDK.
@@ -354,6 +357,95 @@ krait::Model load_model(const std::string& dir) {
     return model;
 }
 
+// ---- LoRA adapters (--adapter DIR[=SCALE]) ----------------------------------------
+
+struct AdapterArg {
+    std::string dir;
+    float scale = 1.0f;
+};
+
+const char* const kAdapterHelp = "PEFT LoRA adapter folder to apply, scaled by SCALE (default 1); repeatable: they add up";
+
+// DIR[=SCALE]: the text after the last '=' is the scale when it reads as a number. A folder whose
+// own name holds '=' is taken whole when it exists; otherwise a bad scale is reported as such.
+std::function<std::string(const std::string&)> adapter_setter(std::vector<AdapterArg>& out) {
+    return [&out](const std::string& s) -> std::string {
+        AdapterArg arg{s, 1.0f};
+        const size_t eq = s.rfind('=');
+        if (eq != std::string::npos) {
+            std::error_code ec;
+            const bool whole_is_dir = std::filesystem::is_directory(s, ec);
+            const std::string text = s.substr(eq + 1);
+            char* end = nullptr;
+            errno = 0;
+            const double v = text.empty() ? 0.0 : std::strtod(text.c_str(), &end);
+            const bool number = !text.empty() && end == text.c_str() + text.size();
+            std::string problem;
+            if (!number) problem = "is not a number";
+            else if (!std::isfinite(v)) problem = "is not finite";
+            else if (errno == ERANGE || std::fabs(v) > std::numeric_limits<float>::max())
+                problem = "is out of float range";
+            if (!problem.empty()) {
+                if (whole_is_dir) {
+                    out.push_back(arg);
+                    return "";
+                }
+                return "'" + s + "': SCALE '" + text + "' " + problem + " (expected DIR or DIR=SCALE, e.g. " +
+                       s.substr(0, eq) + "=0.5)";
+            }
+            arg.dir = s.substr(0, eq);
+            arg.scale = static_cast<float>(v);
+        }
+        if (arg.dir.empty()) return "'" + s + "': the adapter folder is empty (expected DIR or DIR=SCALE)";
+        out.push_back(arg);
+        return "";
+    };
+}
+
+// A float as short text: "0.5", "1.5", "2.04124".
+std::string short_float(double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%g", v);
+    return buf;
+}
+
+// Loads each adapter for `model` (timed one by one) and makes them active on `session` (the swap,
+// timed alone). Returns the adapters, which must live as long as the caller uses their labels,
+// and the lines to print on stderr with the run's statistics.
+std::vector<krait::Adapter> apply_adapters(const krait::Model& model, krait::Session& session,
+                                           const std::vector<AdapterArg>& args, std::vector<std::string>& report) {
+    std::vector<krait::Adapter> adapters;
+    for (const AdapterArg& a : args) {
+        const Clock::time_point t0 = Clock::now();
+        adapters.push_back(krait::Adapter::load(model, a.dir));
+        const double load_s = seconds_between(t0, Clock::now());
+        const krait_adapter_info info = adapters.back().info();
+        char ms[32];
+        std::snprintf(ms, sizeof ms, "%.2f ms", load_s * 1e3);
+        std::string line = std::string("krait: adapter ") + info.name + " (" + a.dir + ") loaded in " + ms +
+                           ": max rank " + std::to_string(info.max_rank) + ", " + std::to_string(info.num_targets) +
+                           " targets";
+        if (info.num_labels > 0) line += ", own head with " + std::to_string(info.num_labels) + " labels";
+        report.push_back(line + ", scale " + short_float(a.scale));
+    }
+    if (adapters.empty()) return adapters;
+    std::vector<const krait_adapter*> handles;
+    std::vector<float> scales;
+    for (size_t i = 0; i < adapters.size(); ++i) {
+        handles.push_back(adapters[i].get());
+        scales.push_back(args[i].scale);
+    }
+    const Clock::time_point t0 = Clock::now();
+    const krait_status status = krait_session_set_adapters(session.get(), handles.data(), scales.data(), handles.size());
+    const double swap_s = seconds_between(t0, Clock::now());
+    if (status != KRAIT_OK) throw krait::Exception(status, krait_last_error());
+    char line[160];
+    std::snprintf(line, sizeof line, "krait: adapter swap (krait_session_set_adapters, %zu adapter%s) took %.1f us",
+                  adapters.size(), adapters.size() == 1 ? "" : "s", swap_s * 1e6);
+    report.emplace_back(line);
+    return adapters;
+}
+
 // ---- krait generate --------------------------------------------------------------
 
 int cmd_generate(int argc, char** argv, int first) {
@@ -366,6 +458,7 @@ int cmd_generate(int argc, char** argv, int first) {
     krait::GenerateOptions gen;  // the library's defaults (shown in --help) ...
     gen.sampling.temperature = 0.8f;  // ... except where the tool chooses its own
     std::vector<std::string> stops;
+    std::vector<AdapterArg> adapter_args;
 
     Command cmd{"generate", "-m DIR -p TEXT [options]",
                 "Generates text after TEXT and streams it to stdout; statistics go to stderr.",
@@ -388,6 +481,7 @@ int cmd_generate(int argc, char** argv, int first) {
                      }},
                     {nullptr, "--ignore-eos", nullptr, "do not stop at the end-of-sequence token (for benchmarks)", flag_setter(ignore_eos)},
                     {nullptr, "--no-special", nullptr, "do not add special tokens (BOS) to the prompt", flag_setter(no_special)},
+                    {nullptr, "--adapter", "DIR[=SCALE]", kAdapterHelp, adapter_setter(adapter_args)},
                     {"-v", "--verbose", nullptr, "also print the library's info messages", flag_setter(verbose)},
                 }};
     switch (parse_options(cmd, argc, argv, first)) {
@@ -408,6 +502,8 @@ int cmd_generate(int argc, char** argv, int first) {
     const krait::Tokenizer tokenizer = model.tokenizer();
     const std::vector<int32_t> prompt_ids = tokenizer.encode(prompt, !no_special);
     krait::Session session(model, threads);
+    std::vector<std::string> adapter_report;
+    const std::vector<krait::Adapter> adapters = apply_adapters(model, session, adapter_args, adapter_report);
     AbortableSession abortable(session);
 
     if (g_interrupted.load()) {  // Ctrl-C before the session could take an abort request
@@ -444,6 +540,7 @@ int cmd_generate(int argc, char** argv, int first) {
     std::fflush(stdout);
 
     std::fprintf(stderr, "krait: model loaded in %s\n", duration_text(load_s).c_str());
+    for (const std::string& line : adapter_report) std::fprintf(stderr, "%s\n", line.c_str());
     if (n_generated == 0) {
         std::fprintf(stderr, "krait: prompt %zu tokens, prefill %s\n", prompt_ids.size(),
                      aborted || g_interrupted.load() ? "interrupted" : "produced no token");
@@ -492,32 +589,126 @@ std::string human(double value, const char* const* units, int n_units, double st
     return buf;
 }
 
+// The first labels, then how many more: "cat, dog, ... (98 more)".
+std::string label_summary(const std::vector<std::string>& labels) {
+    std::string shown;
+    constexpr size_t kShown = 8;
+    for (size_t k = 0; k < labels.size() && k < kShown; ++k) shown += (k ? ", " : "") + labels[k];
+    if (labels.size() > kShown) shown += ", ... (" + std::to_string(labels.size() - kShown) + " more)";
+    return shown;
+}
+
+bool is_adapter_dir(const std::string& dir) {
+    std::error_code ec;
+    return std::filesystem::is_regular_file(std::filesystem::path(dir) / "adapter_config.json", ec);
+}
+
+// An adapter as loaded for `model`: the library's reading of its config and tensors (module names,
+// per-module ranks and scalings after rank_pattern / alpha_pattern), as generate and classify use it.
+void print_adapter_info(const krait::Model& model, const std::string& model_dir, const std::string& dir) {
+    const Clock::time_point t0 = Clock::now();
+    const krait::Adapter adapter = krait::Adapter::load(model, dir);
+    const double load_s = seconds_between(t0, Clock::now());
+    const krait_adapter_info a = adapter.info();
+    const std::vector<krait_adapter_target> targets = adapter.targets();
+    const krait_model_info m = model.info();
+
+    std::vector<const krait_adapter_target*> adapted, replaced;
+    size_t module_width = std::string("module").size();
+    for (const krait_adapter_target& t : targets) {
+        (t.replaced ? replaced : adapted).push_back(&t);
+        module_width = std::max(module_width, std::string(t.module).size());
+    }
+    std::printf("adapter          %s\n", dir.c_str());
+    std::printf("name             %s\n", a.name);
+    std::printf("base model       %s (%s)\n", model_dir.c_str(), m.architecture ? m.architecture : "?");
+    std::printf("rank             %d (largest over its modules)\n", a.max_rank);
+    std::printf("lora_alpha       %s\n", short_float(a.lora_alpha).c_str());
+    std::printf("rslora           %s\n", a.use_rslora ? "yes (scaling = alpha / sqrt(r))" : "no (scaling = alpha / r)");
+    std::printf("parameters       %lld\n", static_cast<long long>(a.num_parameters));
+    std::printf("loaded in        %.2f ms\n", load_s * 1e3);
+    std::printf("targets          %zu adapted, %zu replaced\n", adapted.size(), replaced.size());
+    if (!adapted.empty()) {
+        std::printf("  %-*s  %-9s  %4s  %s\n", static_cast<int>(module_width), "module", "kind", "rank", "scaling");
+        for (const krait_adapter_target* t : adapted)
+            std::printf("  %-*s  %-9s  %4d  %s\n", static_cast<int>(module_width), t->module, t->kind, t->rank,
+                        short_float(t->scaling).c_str());
+    }
+    if (!replaced.empty()) {
+        std::printf("replaced         (modules_to_save: the adapter's own copy is used while it is active)\n");
+        for (const krait_adapter_target* t : replaced)
+            std::printf("  %-*s  %s\n", static_cast<int>(module_width), t->module, t->kind);
+    }
+    if (a.num_labels > 0) {
+        std::printf("labels           %lld (its own classifier head)\n", static_cast<long long>(a.num_labels));
+        std::printf("                 %s\n", label_summary(adapter.labels()).c_str());
+    } else if (m.kind == KRAIT_MODEL_CLASSIFIER) {
+        std::printf("labels           the model's (%lld)\n", static_cast<long long>(m.num_labels));
+    }
+}
+
 int cmd_info(int argc, char** argv, int first) {
     std::string model_dir;
+    std::vector<std::string> dirs;
     bool verbose = false;
-    Command cmd{"info", "-m DIR", "Prints facts about a model.",
+    Command cmd{"info", "-m DIR [ADAPTER_DIR...] | DIR",
+                "Prints facts about a model (-m DIR, or DIR alone).\n"
+                "\n"
+                "With ADAPTER_DIRs (PEFT LoRA adapter folders: adapter_config.json +\n"
+                "adapter_model.safetensors), prints for each adapter its rank, lora_alpha, rslora,\n"
+                "parameters, the modules it adapts (module, kind, rank, scaling), the modules it\n"
+                "replaces and the labels of a replacement classifier head. An adapter is read as\n"
+                "loaded for its base model, given with -m: that checks every tensor and resolves\n"
+                "module names and per-module ranks and scalings (rank_pattern, alpha_pattern)\n"
+                "exactly as generate and classify --adapter will use them, so -m is required.",
                 {
-                    {"-m", "--model", "DIR", "model directory", string_setter(model_dir)},
+                    {"-m", "--model", "DIR", "model directory (the base model of any ADAPTER_DIR)", string_setter(model_dir)},
                     {"-v", "--verbose", nullptr, "also print the library's info messages", flag_setter(verbose)},
+                },
+                [&dirs](const std::string& s) -> std::string {
+                    dirs.push_back(s);
+                    return "";
                 }};
     switch (parse_options(cmd, argc, argv, first)) {
         case ParseResult::help: return kExitOk;
         case ParseResult::usage_error: return kExitUsage;
         case ParseResult::ok: break;
     }
-    if (model_dir.empty()) return missing(cmd, "-m DIR");
+    if (model_dir.empty()) {
+        if (dirs.empty()) return missing(cmd, "-m DIR");
+        for (const std::string& d : dirs)
+            if (is_adapter_dir(d)) {
+                std::fprintf(stderr,
+                             "krait info: '%s' is a LoRA adapter folder: give its base model with -m MODEL_DIR\n"
+                             "  (the adapter is read as loaded for that model, which resolves its targets)\n"
+                             "usage: krait info %s\n(see 'krait info --help')\n",
+                             d.c_str(), cmd.synopsis);
+                return kExitUsage;
+            }
+        if (dirs.size() > 1) {
+            std::fprintf(stderr, "krait info: one model DIR at a time, or -m DIR followed by adapter folders\n"
+                                 "usage: krait info %s\n(see 'krait info --help')\n", cmd.synopsis);
+            return kExitUsage;
+        }
+        model_dir = dirs[0];
+        dirs.clear();
+    }
     if (verbose) krait_set_log_callback(on_log, nullptr, KRAIT_LOG_INFO);
 
     const krait::Model model = load_model(model_dir);
+    if (!dirs.empty()) {
+        for (size_t k = 0; k < dirs.size(); ++k) {
+            if (k) std::printf("\n");
+            print_adapter_info(model, model_dir, dirs[k]);
+        }
+        return kExitOk;
+    }
     const krait_model_info i = model.info();
     static const char* const kCounts[] = {"", "K", "M", "B"};
     static const char* const kBytes[] = {" B", "KiB", "MiB", "GiB", "TiB"};
     if (i.kind == KRAIT_MODEL_CLASSIFIER) {
         const std::vector<std::string> labels = model.labels();
-        std::string shown;
-        constexpr size_t kShown = 8;
-        for (size_t k = 0; k < labels.size() && k < kShown; ++k) shown += (k ? ", " : "") + labels[k];
-        if (labels.size() > kShown) shown += ", ... (" + std::to_string(labels.size() - kShown) + " more)";
+        const std::string shown = label_summary(labels);
         std::printf("model            %s\n", model_dir.c_str());
         std::printf("architecture     %s\n", i.architecture ? i.architecture : "?");
         std::printf("kind             %s\n", kind_name(i.kind));
@@ -648,6 +839,7 @@ int cmd_classify(int argc, char** argv, int first) {
     krait_session_params_init(&defaults);
     int32_t batch = defaults.max_batch;
     bool verbose = false;
+    std::vector<AdapterArg> adapter_args;
     Command cmd{"classify", "-m DIR IMAGE... [options]",
                 "Prints the most probable labels of each image (PNG, JPEG, BMP, GIF) with their\n"
                 "probabilities; throughput goes to stderr. DIR is an image classifier (ViT, MambaVision).",
@@ -657,6 +849,7 @@ int cmd_classify(int argc, char** argv, int first) {
                     {"-b", "--batch", "B", "images per forward pass (default " + std::to_string(batch) + ")", int_setter<int32_t>(batch, 1, 1 << 20)},
                     {nullptr, "--threads", "N", "worker threads, 0 = all cores (default 0)", int_setter<int32_t>(threads, 0, 4096)},
                     {nullptr, "--max-pixels", "N", "refuse images with more pixels (default " + std::to_string(max_pixels) + ")", int_setter<int64_t>(max_pixels, 1, std::numeric_limits<int64_t>::max())},
+                    {nullptr, "--adapter", "DIR[=SCALE]", std::string(kAdapterHelp) + "; an adapter's own head brings its labels", adapter_setter(adapter_args)},
                     {"-v", "--verbose", nullptr, "also print the library's info messages", flag_setter(verbose)},
                 },
                 [&images](const std::string& s) -> std::string {
@@ -680,6 +873,8 @@ int cmd_classify(int argc, char** argv, int first) {
     params.max_image_pixels = max_pixels;
     params.max_batch = batch;
     krait::Session session(model, params);
+    std::vector<std::string> adapter_report;
+    const std::vector<krait::Adapter> adapters = apply_adapters(model, session, adapter_args, adapter_report);
     AbortableSession abortable(session);
 
     // One call per batch, so results appear as they are ready and a long list
@@ -713,6 +908,7 @@ int cmd_classify(int argc, char** argv, int first) {
     }
 
     std::fprintf(stderr, "krait: model loaded in %s\n", duration_text(load_s).c_str());
+    for (const std::string& line : adapter_report) std::fprintf(stderr, "%s\n", line.c_str());
     if (done > 0)
         std::fprintf(stderr, "krait: classified %zu image%s in %s (%.1f images/s, decoding included)\n", done,
                      done == 1 ? "" : "s", duration_text(compute_s).c_str(),

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Sets up a fresh machine, builds Krait, generates text with the embedded demo
-# Mamba model (models/mamba-demo) and classifies the sample digit pictures with
-# the demo ViT and MambaVision classifiers, offline.
+# Mamba model (models/mamba-demo), answers the same prompt before and after a
+# LoRA adapter swap (models/mamba-demo-lora-licenses), and classifies the sample
+# digit pictures with the demo ViT and MambaVision classifiers, then with the
+# MambaVision parity adapter (models/mambavision-digits-lora-parity), offline.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh
@@ -18,8 +20,16 @@ printf '%s' "$PROMPT"   # the CLI streams only the continuation
 build/cli/krait generate -m models/mamba-demo -p "$PROMPT" -n 80 --temperature 0.7 --seed 1
 echo
 
+echo
+echo "== LoRA hot swap: one model load, the same prompt before, with and after the adapter"
+build/samples/krait_sample_adapter_swap models/mamba-demo models/mamba-demo-lora-licenses "$PROMPT" 40
+
 for model in models/vit-digits models/mambavision-digits; do
   echo
   echo "== $model"
   build/cli/krait classify -m "$model" models/samples/*.png --top-k 2
 done
+echo
+echo "== models/mambavision-digits with the even/odd adapter (a new head and labels, LoRA in mixers and convs)"
+build/cli/krait classify -m models/mambavision-digits --adapter models/mambavision-digits-lora-parity \
+  models/samples/*.png --top-k 2

@@ -12,8 +12,14 @@ bindings of the C ABI).
     clf.classify("digit.png", top_k=3)                      # [("7", 0.91), ("1", 0.05), ...]
     logits = clf.forward(pixel_values)                      # float32 [batch, num_labels]
 
+    # PEFT LoRA adapters, loaded once per model and chosen per call (scales add up):
+    style = model.load_adapter("adapters/style")            # -> krait.Adapter (name "style")
+    model.generate("Once upon a time", adapters={style: 1.0})
+    model.forward(ids, adapters={"style": 0.5, "other": 1.5})
+    model.unload_adapter(style)
+
 Every failure raises krait.KraitError (or a subclass) with the library's message and ``.status``.
-Compute calls (load, forward, generate, encode/decode) release the GIL.
+Compute calls (load, forward, generate, classify, encode/decode, load_adapter) release the GIL.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import queue
 import threading
 from pathlib import PurePath
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, List, Optional, Sequence, Union
+from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Union
 
 from ._errors import (  # noqa: F401  (re-exported)
     KraitAbortedError,
@@ -46,6 +52,8 @@ __all__ = [
     "SequenceModel",
     "Classifier",
     "Tokenizer",
+    "Adapter",
+    "AdapterTarget",
     "GenerationResult",
     "KraitError",
     "KraitInvalidArgumentError",
@@ -75,7 +83,52 @@ if (_krait.version_number() // 1000000 != _krait.HEADER_VERSION_NUMBER // 100000
 Tokenizer = _krait.Tokenizer
 Tokenizer.__module__ = __name__
 
+#: A PEFT LoRA adapter loaded for one model (``model.load_adapter(path)``): ``name``, ``path``,
+#: ``max_rank``, ``lora_alpha``, ``use_rslora``, ``num_parameters``, ``targets`` (list of AdapterTarget),
+#: ``labels`` (its replacement head's labels; empty if it keeps the model's head), ``loaded``.
+Adapter = _krait.Adapter
+Adapter.__module__ = __name__
+#: One module an adapter changes: ``module``, ``kind`` ("linear", "embedding", "conv1d", "conv2d"),
+#: ``rank``, ``scaling`` (alpha / r or alpha / sqrt(r); 0 for a replaced module), ``replaced``;
+#: ``_asdict()`` gives them as a dict.
+AdapterTarget = _krait.AdapterTarget
+AdapterTarget.__module__ = __name__
+
 IdsLike = Union[Sequence[int], "numpy.ndarray"]  # noqa: F821
+
+#: ``adapters=`` of the compute calls: {Adapter or adapter name: scale}. None or {} = the base model.
+AdaptersLike = Optional[Mapping[Union[Adapter, str], float]]
+
+
+class _AdapterMethods:
+    """Loading and unloading LoRA adapters on the model an object owns (``self._impl``).
+
+    An adapter is loaded once and shared by every call; each call chooses its own active set with
+    ``adapters={adapter_or_name: scale, ...}`` (the scaled low-rank terms add up; None or {} = the base
+    model), so the set may change freely between calls and concurrent calls from several threads each
+    use their own. Adapters may be loaded and unloaded while other threads run calls.
+    """
+
+    def load_adapter(self, path: Union[str, os.PathLike], name: Optional[str] = None) -> Adapter:
+        """Loads the PEFT LoRA adapter folder ``path`` (adapter_config.json + adapter_model.safetensors)
+        for this model and returns it. ``name`` (default: the folder's name) identifies it in ``adapters``
+        and in ``adapters=`` arguments; a name already loaded on this model raises
+        KraitInvalidArgumentError. Every tensor is checked against the model first; on any error
+        nothing is loaded. Releases the GIL while loading."""
+        if name is not None and not isinstance(name, str):
+            raise KraitInvalidArgumentError(f"name must be None or a str, got {type(name).__name__}")
+        return self._impl.load_adapter(os.fspath(path), name)
+
+    def unload_adapter(self, adapter: Union[Adapter, str]) -> None:
+        """Drops the model's reference to an adapter (an Adapter or its name). Calls running with it
+        finish with it; later calls cannot use it (``adapter.loaded`` becomes False). Its memory is
+        freed once no call uses it."""
+        self._impl.unload_adapter(adapter)
+
+    @property
+    def adapters(self) -> Dict[str, Adapter]:
+        """The adapters loaded on this model, name -> Adapter, in load order (a copy)."""
+        return self._impl.adapters
 
 
 @dataclass(frozen=True)
@@ -96,7 +149,7 @@ class GenerationResult:
 _DONE = object()
 
 
-class SequenceModel:
+class SequenceModel(_AdapterMethods):
     """A Mamba language model and one session on it.
 
     ``path`` is a Hugging Face model directory (config.json, model.safetensors or shards, and
@@ -140,10 +193,11 @@ class SequenceModel:
         A streaming generation is better stopped by closing its generator."""
         self._impl.abort()
 
-    def forward(self, input_ids: IdsLike):
+    def forward(self, input_ids: IdsLike, *, adapters: AdaptersLike = None):
         """Logits for every position: int ids [batch, length] (or [length], taken as [1, length])
-        -> float32 numpy array [batch, length, vocab_size]. Stateless."""
-        return self._impl.forward(input_ids)
+        -> float32 numpy array [batch, length, vocab_size]. Stateless. ``adapters``: the LoRA adapters
+        active for this call, {Adapter or name: scale} (None or {} = the base model)."""
+        return self._impl.forward(input_ids, adapters)
 
     def generate(
         self,
@@ -158,6 +212,8 @@ class SequenceModel:
         stop: Union[None, str, Iterable[str]] = None,
         stream: bool = False,
         stop_at_eos: bool = True,
+        *,
+        adapters: AdaptersLike = None,
     ) -> Union[GenerationResult, Iterator[str]]:
         """Generates up to ``max_new_tokens`` tokens after the prompt, from an empty context.
 
@@ -171,6 +227,8 @@ class SequenceModel:
         as they are produced (their concatenation equals the non-streaming ``.text``; the generator's
         return value is the GenerationResult). Closing the generator early stops the generation.
         Text and stop strings need the model's tokenizer; without one, ``.text`` is "".
+        ``adapters``: the LoRA adapters active for this generation, {Adapter or name: scale}
+        (None or {} = the base model).
         """
         if stop is None:
             stop_list = []
@@ -190,6 +248,7 @@ class SequenceModel:
             stop_list,
             bool(stop_at_eos),
             bool(stream),
+            adapters,
         )
         if stream:
             return self._stream(request)
@@ -241,7 +300,7 @@ ImageLike = Union[str, "os.PathLike", bytes, bytearray, memoryview, "numpy.ndarr
 _INT32_MAX = 2**31 - 1
 
 
-class Classifier:
+class Classifier(_AdapterMethods):
     """An image classifier (ViT or MambaVision) and one session on it.
 
     ``path`` is a model directory (config.json with model_type "vit" or "mambavision", safetensors
@@ -249,6 +308,10 @@ class Classifier:
     ``max_image_pixels``: larger images are refused before decoding (None = the library's default,
     64 Mpx). ``batch_size``: images per forward pass in classify() (None = the library's default,
     32; 0 = all images of a call at once).
+
+    An adapter may replace the classifier head (PEFT modules_to_save) with another label set: a call
+    with it active returns logits and labels of that head (``labels_for(adapters)``, ``Adapter.labels``);
+    ``labels`` and ``num_labels`` describe the model's own head.
     """
 
     def __init__(self, path: Union[str, os.PathLike], device: str = "cpu", threads: Optional[int] = None, *,
@@ -263,12 +326,19 @@ class Classifier:
 
     @property
     def labels(self) -> List[str]:
-        """Label names by id (config.json id2label; "LABEL_<id>" where absent)."""
+        """Label names by id of the model's own head (config.json id2label; "LABEL_<id>" where absent).
+        A call with an adapter that replaces the head uses that adapter's labels: see labels_for()."""
         return self._impl.labels
 
     @property
     def num_labels(self) -> int:
+        """Classes of the model's own head (see labels_for() for a call with adapters)."""
         return self._impl.num_labels
+
+    def labels_for(self, adapters: AdaptersLike = None) -> List[str]:
+        """Label names by id of the head that a call with ``adapters`` uses: those of the active
+        adapter that replaces the head, else the model's. The set is checked as a call checks it."""
+        return self._impl.labels_for(adapters)
 
     @property
     def image_size(self) -> tuple:
@@ -294,12 +364,15 @@ class Classifier:
         """Asks the call running on this model (from another thread) to stop; it raises KraitAbortedError."""
         self._impl.abort()
 
-    def forward(self, pixel_values):
+    def forward(self, pixel_values, *, adapters: AdaptersLike = None):
         """Logits of ready (already preprocessed) pixels: float32 [batch, 3, height, width] (or
-        [3, height, width]) -> float32 numpy array [batch, num_labels]."""
-        return self._impl.forward(pixel_values)
+        [3, height, width]) -> float32 numpy array [batch, num_labels], num_labels of the call's head.
+        ``adapters``: the LoRA adapters active for this call, {Adapter or name: scale} (None or {} =
+        the base model)."""
+        return self._impl.forward(pixel_values, adapters)
 
-    def classify(self, images: Union[ImageLike, Sequence[ImageLike]], top_k: int = 5):
+    def classify(self, images: Union[ImageLike, Sequence[ImageLike]], top_k: int = 5, *,
+                 adapters: AdaptersLike = None):
         """The ``top_k`` most probable labels of each image, most probable first, as (label, probability)
         pairs (probabilities by softmax of the logits).
 
@@ -308,6 +381,8 @@ class Classifier:
         [height, width, channels] with 1, 3 or 4 (RGBA: alpha ignored) channels. Each is preprocessed as
         the model's configuration says. ``images`` is one image (returns its list of pairs) or a list or
         tuple of images, or a uint8 array [batch, height, width, channels] (returns one list per image).
+        ``adapters``: the LoRA adapters active for this call, {Adapter or name: scale} (None or {} = the
+        base model); an adapter with its own head brings its labels.
         """
         if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k <= 0:
             raise KraitInvalidArgumentError(f"top_k must be an integer > 0, got {top_k!r}")
@@ -321,6 +396,9 @@ class Classifier:
             batch = list(images)
         if not batch:
             raise KraitInvalidArgumentError("images is empty: nothing to classify")
+        # Resolved once, so that every library call below uses the same adapters even if one is
+        # unloaded meanwhile by another thread.
+        active = self._impl.resolve_adapters(adapters)
 
         # One library call per input kind, each a batch; results go back in input order.
         groups: dict = {"files": [], "encoded": [], "pixels": []}
@@ -345,7 +423,7 @@ class Classifier:
             if not members:
                 continue
             try:
-                rows = call([item for _, item in members], top_k)
+                rows = call([item for _, item in members], top_k, active)
             except KraitError as exc:
                 # The library numbers images within this call: report the caller's index instead.
                 raise _renumbered(exc, [i for i, _ in members]) from None

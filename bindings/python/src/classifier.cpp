@@ -1,9 +1,14 @@
 // The C++ half of krait.Classifier: one classifier model and one session on it. krait/__init__.py
 // wraps it (image inputs of mixed kinds, results in input order).
 //
-// Locking as in sequence_model.cpp: every session call takes `mu_` after releasing the GIL.
+// Locking as in sequence_model.cpp: every session call takes `mu_` after releasing the GIL, and a
+// call's adapter set lives on the session only within that lock. An adapter may replace the head:
+// the logits' width and the labels of a call then follow that call's set (the session's
+// krait_session_get_num_labels; label strings owned by the adapter, which the call keeps alive).
 #include <pybind11/stl.h>
 
+#include <algorithm>
+#include <limits>
 #include <mutex>
 #include <optional>
 
@@ -35,6 +40,7 @@ public:
         threads_ = threads;
 
         model_ = load_model(path, mp, KRAIT_MODEL_CLASSIFIER, "an image classifier", info_);
+        adapters_ = std::make_unique<AdapterRegistry>(model_);
         krait_model* model = model_->model;
         for (int64_t i = 0; i < info_.num_labels; ++i) {
             const char* name = nullptr;
@@ -49,8 +55,10 @@ public:
     Classifier(const Classifier&) = delete;
     Classifier& operator=(const Classifier&) = delete;
 
-    // pixel_values float32 [batch, 3, height, width] (or [3, height, width]) -> logits [batch, num_labels].
-    py::array_t<float> forward(py::handle pixel_values) {
+    // pixel_values float32 [batch, 3, height, width] (or [3, height, width]) -> logits [batch, num_labels]
+    // (num_labels of the call's head).
+    py::array_t<float> forward(py::handle pixel_values, py::handle adapters) {
+        const std::shared_ptr<ActiveSet> active = adapters_->resolve(adapters);
         py::array arr = py::array::ensure(pixel_values);
         if (!arr) fail_argument("pixel_values must be a float32 array [batch, 3, height, width]");
         if (arr.dtype().kind() != 'f')
@@ -68,28 +76,37 @@ public:
         const int64_t channels = f32.shape(single ? 0 : 1);
         const int64_t height = f32.shape(single ? 1 : 2), width = f32.shape(single ? 2 : 3);
         if (channels != 3) fail_argument("pixel_values must have 3 channels (RGB, NCHW), got " + std::to_string(channels));
-        py::array_t<float> logits({batch, info_.num_labels});
-        float* out = logits.mutable_data();
         const float* in = f32.data();
-        const size_t capacity = static_cast<size_t>(logits.size());
+        int64_t num_labels = info_.num_labels;
+        std::vector<float> out;  // sized once the call's head is known (under the lock)
         {
             py::gil_scoped_release nogil;
             std::lock_guard<std::mutex> lock(mu_);
+            ScopedAdapters scoped(session_.get(), *active);
+            if (!active->empty()) check(krait_session_get_num_labels(session_.get(), &num_labels));
             size_t n = 0;
-            check(krait_session_classifier_forward(session_.get(), in, batch, height, width, out, capacity, &n));
+            // A size query first: the library checks batch * num_labels against overflow.
+            check(krait_session_classifier_forward(session_.get(), in, batch, height, width, nullptr, 0, &n));
+            out.resize(n);
+            check(krait_session_classifier_forward(session_.get(), in, batch, height, width, out.data(), out.size(), &n));
         }
+        py::array_t<float> logits({batch, num_labels});
+        if (static_cast<size_t>(logits.size()) != out.size())
+            fail(KRAIT_ERR_INTERNAL, "classifier forward wrote " + std::to_string(out.size()) + " logits for " +
+                                         std::to_string(batch) + " x " + std::to_string(num_labels));
+        std::copy(out.begin(), out.end(), logits.mutable_data());
         return logits;
     }
 
-    py::list classify_files(const std::vector<std::string>& paths, int32_t top_k) {
+    py::list classify_files(const std::vector<std::string>& paths, int32_t top_k, py::handle adapters) {
         std::vector<const char*> ptrs;
         for (const auto& p : paths) ptrs.push_back(p.c_str());
-        return run(paths.size(), top_k, [&](krait_classification* out, size_t capacity, size_t* n) {
+        return run(paths.size(), top_k, adapters, [&](krait_classification* out, size_t capacity, size_t* n) {
             return krait_session_classify_files(session_.get(), ptrs.data(), ptrs.size(), top_k, out, capacity, n);
         });
     }
 
-    py::list classify_encoded(const std::vector<py::bytes>& images, int32_t top_k) {
+    py::list classify_encoded(const std::vector<py::bytes>& images, int32_t top_k, py::handle adapters) {
         std::vector<const void*> data;
         std::vector<size_t> sizes;
         for (const py::bytes& b : images) {
@@ -99,14 +116,14 @@ public:
             data.push_back(p);
             sizes.push_back(static_cast<size_t>(size));
         }
-        return run(images.size(), top_k, [&](krait_classification* out, size_t capacity, size_t* n) {
+        return run(images.size(), top_k, adapters, [&](krait_classification* out, size_t capacity, size_t* n) {
             return krait_session_classify_encoded(session_.get(), data.data(), sizes.data(), data.size(), top_k, out,
                                                   capacity, n);
         });
     }
 
     // uint8 arrays [height, width] (gray) or [height, width, channels] with channels 1, 3 or 4.
-    py::list classify_pixels(const std::vector<py::handle>& arrays, int32_t top_k) {
+    py::list classify_pixels(const std::vector<py::handle>& arrays, int32_t top_k, py::handle adapters) {
         std::vector<py::array> keep;  // alive until the call returns
         std::vector<krait_image> images;
         for (size_t i = 0; i < arrays.size(); ++i) {
@@ -139,7 +156,7 @@ public:
             images.push_back(im);
             keep.push_back(std::move(a));
         }
-        return run(images.size(), top_k, [&](krait_classification* out, size_t capacity, size_t* n) {
+        return run(images.size(), top_k, adapters, [&](krait_classification* out, size_t capacity, size_t* n) {
             return krait_session_classify_pixels(session_.get(), images.data(), images.size(), top_k, out, capacity, n);
         });
     }
@@ -159,6 +176,35 @@ public:
 
     const std::vector<std::string>& labels() const { return labels_; }
     int64_t num_labels() const { return info_.num_labels; }
+
+    // The labels of the head a call with `adapters` uses: the set is checked as a call would check it
+    // (the session says how many classes its head has), then named from the adapter that brings the
+    // head, or from the model.
+    std::vector<std::string> labels_for(py::handle adapters) {
+        const std::shared_ptr<ActiveSet> active = adapters_->resolve(adapters);
+        if (active->empty()) return labels_;
+        int64_t n = 0;
+        {
+            py::gil_scoped_release nogil;
+            std::lock_guard<std::mutex> lock(mu_);
+            ScopedAdapters scoped(session_.get(), *active);
+            check(krait_session_get_num_labels(session_.get(), &n));
+        }
+        const Adapter* head = active->head();
+        const std::vector<std::string>& names = head ? head->labels : labels_;
+        if (static_cast<int64_t>(names.size()) != n)
+            fail(KRAIT_ERR_INTERNAL, "the session's head has " + std::to_string(n) + " labels but " +
+                                         (head ? "adapter '" + head->name + "'" : std::string("the model")) + " names " +
+                                         std::to_string(names.size()));
+        return names;
+    }
+
+    std::shared_ptr<Adapter> load_adapter(const std::string& path, const std::optional<std::string>& name) {
+        return adapters_->load(path, name);
+    }
+    void unload_adapter(py::handle adapter_or_name) { adapters_->unload(adapter_or_name); }
+    py::dict adapters() const { return adapters_->adapters(); }
+    std::shared_ptr<ActiveSet> resolve_adapters(py::handle adapters) const { return adapters_->resolve(adapters); }
     py::tuple image_size() const { return py::make_tuple(info_.image_height, info_.image_width); }
 
     py::dict info() const {
@@ -176,13 +222,17 @@ public:
 
 private:
     // Size query, then the classify call with the GIL released; per image a list of (label, probability).
+    // The labels' strings belong to the model or to the head's adapter, which `active` keeps alive
+    // until they are copied.
     template <class Call>
-    py::list run(size_t n_images, int32_t top_k, const Call& call) {
+    py::list run(size_t n_images, int32_t top_k, py::handle adapters, const Call& call) {
+        const std::shared_ptr<ActiveSet> active = adapters_->resolve(adapters);
         std::vector<krait_classification> flat;
         size_t n = 0;
         {
             py::gil_scoped_release nogil;
             std::lock_guard<std::mutex> lock(mu_);
+            ScopedAdapters scoped(session_.get(), *active);
             check(call(nullptr, 0, &n));
             flat.resize(n);
             check(call(flat.data(), flat.size(), &n));
@@ -206,6 +256,7 @@ private:
     // Declared after model_, so destroyed before it (krait.h: free sessions before their model).
     std::shared_ptr<ModelHandle> model_;
     std::unique_ptr<krait_session, SessionFree> session_;
+    std::unique_ptr<AdapterRegistry> adapters_;  // each adapter keeps the model alive itself
     krait_model_info info_{};
     std::vector<std::string> labels_;
     std::optional<int64_t> threads_;
@@ -217,11 +268,16 @@ void bind_classifier(py::module_& m) {
         .def(py::init<const std::string&, const std::string&, std::optional<int64_t>, std::optional<int64_t>,
                       std::optional<int64_t>>(),
              py::arg("path"), py::arg("device"), py::arg("threads"), py::arg("max_image_pixels"), py::arg("batch_size"))
-        .def("forward", &Classifier::forward, py::arg("pixel_values"))
-        .def("classify_files", &Classifier::classify_files, py::arg("paths"), py::arg("top_k"))
-        .def("classify_encoded", &Classifier::classify_encoded, py::arg("images"), py::arg("top_k"))
-        .def("classify_pixels", &Classifier::classify_pixels, py::arg("arrays"), py::arg("top_k"))
+        .def("forward", &Classifier::forward, py::arg("pixel_values"), py::arg("adapters") = py::none())
+        .def("classify_files", &Classifier::classify_files, py::arg("paths"), py::arg("top_k"), py::arg("adapters") = py::none())
+        .def("classify_encoded", &Classifier::classify_encoded, py::arg("images"), py::arg("top_k"), py::arg("adapters") = py::none())
+        .def("classify_pixels", &Classifier::classify_pixels, py::arg("arrays"), py::arg("top_k"), py::arg("adapters") = py::none())
         .def("abort", &Classifier::abort)
+        .def("load_adapter", &Classifier::load_adapter, py::arg("path"), py::arg("name"))
+        .def("unload_adapter", &Classifier::unload_adapter, py::arg("adapter"))
+        .def_property_readonly("adapters", &Classifier::adapters)
+        .def("resolve_adapters", &Classifier::resolve_adapters, py::arg("adapters") = py::none())
+        .def("labels_for", &Classifier::labels_for, py::arg("adapters") = py::none())
         .def_property("threads", &Classifier::threads, &Classifier::set_threads)
         .def_property_readonly("labels", &Classifier::labels)
         .def_property_readonly("num_labels", &Classifier::num_labels)

@@ -93,8 +93,101 @@ py::str utf8_str(const char* data, size_t size);
 
 class Tokenizer;
 void bind_tokenizer(py::module_& m);
+void bind_adapters(py::module_& m);
 void bind_sequence_model(py::module_& m);
 void bind_classifier(py::module_& m);
+
+// ---- LoRA adapters (adapter.cpp) -------------------------------------------------------------------
+
+// One krait_adapter reference. Holds the model too: krait.h wants every adapter handle freed before
+// its model. Shared by the Adapter object (until unloaded) and by every call that uses it, so an
+// adapter unloaded during a call is freed when that call ends (the session's own reference is
+// dropped when the binding clears the session's set after the call).
+struct AdapterHandle {
+    AdapterHandle(std::shared_ptr<ModelHandle> m, krait_adapter* a) : model(std::move(m)), adapter(a) {}
+    ~AdapterHandle() { krait_adapter_free(adapter); }
+    AdapterHandle(const AdapterHandle&) = delete;
+    AdapterHandle& operator=(const AdapterHandle&) = delete;
+    std::shared_ptr<ModelHandle> model;
+    krait_adapter* adapter;
+};
+
+// krait_adapter_target, with its strings copied (they outlive the handle).
+struct AdapterTarget {
+    std::string module;
+    std::string kind;  // "linear", "embedding", "conv1d", "conv2d"
+    int32_t rank = 0;
+    float scaling = 0;
+    bool replaced = false;
+};
+
+// krait.Adapter: an adapter loaded for one model. Its facts are copied at load, so they stay
+// readable after unload_adapter(); only `handle` goes away then. `handle` is read and reset with the
+// GIL held only.
+struct Adapter {
+    std::string name;
+    std::string path;
+    int32_t max_rank = 0;
+    float lora_alpha = 0;
+    bool use_rslora = false;
+    int64_t num_parameters = 0;
+    std::vector<AdapterTarget> targets;  // adapted modules first, then replaced ones (as the ABI)
+    std::vector<std::string> labels;     // of its replacement head; empty if it keeps the model's head
+    const ModelHandle* owner = nullptr;  // the model it was loaded for (identity only)
+    std::shared_ptr<AdapterHandle> handle;  // null once unloaded
+};
+
+// The active set of one call, resolved from `adapters={adapter_or_name: scale}`: holds a reference
+// to each adapter until the call (and the reading of its results, such as label strings owned by an
+// adapter's head) is done. Thread-agnostic: holds no Python objects.
+struct ActiveSet {
+    std::vector<std::shared_ptr<Adapter>> adapters;
+    std::vector<std::shared_ptr<AdapterHandle>> handles;
+    std::vector<const krait_adapter*> raw;  // handles[i]->adapter, as krait_session_set_adapters takes them
+    std::vector<float> scales;
+    bool empty() const { return raw.empty(); }
+    // The adapter whose replacement head is active (with its labels), or null for the model's head.
+    const Adapter* head() const;
+};
+
+// Sets `set` on `session` for the length of one call and returns the session to the base model
+// afterwards, so that between calls a session holds no adapter reference. Use with the session's
+// lock held and the GIL released. An empty set touches nothing (the session is already at base).
+class ScopedAdapters {
+public:
+    ScopedAdapters(krait_session* session, const ActiveSet& set);
+    ~ScopedAdapters();
+    ScopedAdapters(const ScopedAdapters&) = delete;
+    ScopedAdapters& operator=(const ScopedAdapters&) = delete;
+
+private:
+    krait_session* session_;
+    bool active_;
+};
+
+// The adapters loaded on one model (one per SequenceModel / Classifier object), by name.
+class AdapterRegistry {
+public:
+    explicit AdapterRegistry(std::shared_ptr<ModelHandle> model) : model_(std::move(model)) {}
+
+    // Loads the PEFT folder `path` with the GIL released. name: None = the folder's name. A name
+    // already loaded on this model is refused (INVALID_ARGUMENT) and nothing stays loaded.
+    std::shared_ptr<Adapter> load(const std::string& path, const std::optional<std::string>& name);
+    // adapter_or_name: an Adapter of this model or the name of one.
+    void unload(py::handle adapter_or_name);
+    py::dict adapters() const;  // name -> Adapter, in load order
+    // adapters: None, a mapping {Adapter or name: scale}, or an ActiveSet already resolved.
+    std::shared_ptr<ActiveSet> resolve(py::handle adapters) const;
+
+private:
+    std::shared_ptr<Adapter> find(const std::string& name) const;  // null if absent
+    std::string names() const;                                   // "'a', 'b'" for messages
+
+    std::shared_ptr<ModelHandle> model_;
+    // Touched with the GIL held only (load() re-takes it before inserting), so the GIL guards them.
+    std::vector<std::shared_ptr<Adapter>> loaded_;
+    std::vector<std::string> loading_;  // explicit names reserved by loads in progress
+};
 
 // A tokenizer: standalone (owned, freed here) or borrowed from a model (keeps the model alive).
 class Tokenizer {

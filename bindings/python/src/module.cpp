@@ -7,6 +7,7 @@ PYBIND11_MODULE(_krait, m) {
     m.doc() = "Krait C ABI bindings (private: use the krait package)";
     register_errors(m);
     bind_tokenizer(m);
+    bind_adapters(m);
     bind_sequence_model(m);
     bind_classifier(m);
     m.def("version_string", [] { return std::string(krait_version_string()); },

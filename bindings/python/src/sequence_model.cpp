@@ -4,7 +4,8 @@
 // Locking: a session serves one call at a time (krait.h), but Python threads may share the object,
 // and a streaming generate() runs on a background thread. Every session call therefore takes
 // `mu_`, always after releasing the GIL (a thread holding the GIL never waits on mu_, so the two
-// locks cannot deadlock; the streaming callback takes the GIL while holding mu_).
+// locks cannot deadlock; the streaming callback takes the GIL while holding mu_). A call's adapter
+// set is put on the session and taken off again within that lock (ScopedAdapters, adapter.cpp).
 #include <pybind11/stl.h>
 
 #include <limits>
@@ -48,6 +49,7 @@ struct GenerationRequest {
     Ids prompt;
     std::vector<std::string> stop_strings;
     krait_generate_params params{};  // stop_strings, on_token and user_data are set per run
+    std::shared_ptr<ActiveSet> adapters = std::make_shared<ActiveSet>();  // empty: the base model
 };
 
 class SequenceModel {
@@ -62,6 +64,7 @@ public:
         threads_ = threads;
 
         model_ = load_model(path, mp, KRAIT_MODEL_SEQUENCE, "a sequence model", info_);
+        adapters_ = std::make_unique<AdapterRegistry>(model_);
         krait_model* model = model_->model;
         krait_session* session = nullptr;
         check(krait_session_create(model, &sp, &session));
@@ -81,15 +84,18 @@ public:
     SequenceModel(const SequenceModel&) = delete;
     SequenceModel& operator=(const SequenceModel&) = delete;
 
-    // input_ids [batch, length] (or [length]) -> float32 logits [batch, length, vocab].
-    py::array_t<float> forward(py::handle input_ids) {
+    // input_ids [batch, length] (or [length]) -> float32 logits [batch, length, vocab] (adapters do
+    // not change the vocabulary).
+    py::array_t<float> forward(py::handle input_ids, py::handle adapters) {
         const Ids ids = to_ids(input_ids, "input_ids", info_.vocab_size, /*allow_2d=*/true);
+        const std::shared_ptr<ActiveSet> active = adapters_->resolve(adapters);
         py::array_t<float> logits({ids.rows, ids.cols, info_.vocab_size});
         float* out = logits.mutable_data();
         const size_t capacity = static_cast<size_t>(logits.size());
         {
             py::gil_scoped_release nogil;
             std::lock_guard<std::mutex> lock(mu_);
+            ScopedAdapters scoped(session_.get(), *active);
             size_t n = 0;
             static float none = 0;
             check(krait_session_forward(session_.get(), ids.ptr(), ids.rows, ids.cols, capacity ? out : &none, capacity, &n));
@@ -103,8 +109,9 @@ public:
                                                           int32_t top_k, float top_p, float min_p,
                                                           float repetition_penalty, py::handle seed,
                                                           std::vector<py::handle> stop, bool stop_at_eos,
-                                                          bool streaming) {
+                                                          bool streaming, py::handle adapters) {
         auto req = std::make_shared<GenerationRequest>();
+        req->adapters = adapters_->resolve(adapters);
         if (PyUnicode_Check(prompt.ptr()) || PyBytes_Check(prompt.ptr()) || PyByteArray_Check(prompt.ptr())) {
             const std::string text = text_bytes(prompt, "prompt");
             require_tokenizer("a text prompt");
@@ -187,6 +194,7 @@ public:
         {
             py::gil_scoped_release nogil;
             std::lock_guard<std::mutex> lock(mu_);
+            ScopedAdapters scoped(session_.get(), *req.adapters);
             status = krait_session_reset(session_.get());
             if (status == KRAIT_OK)
                 status = krait_session_generate(session_.get(), req.prompt.ptr(), req.prompt.data.size(), &gp, out.get(),
@@ -213,6 +221,12 @@ public:
         }
         threads_ = threads;
     }
+
+    std::shared_ptr<Adapter> load_adapter(const std::string& path, const std::optional<std::string>& name) {
+        return adapters_->load(path, name);
+    }
+    void unload_adapter(py::handle adapter_or_name) { adapters_->unload(adapter_or_name); }
+    py::dict adapters() const { return adapters_->adapters(); }
 
     py::object tokenizer() const { return tokenizer_ ? py::cast(tokenizer_) : py::none(); }
     int64_t vocab_size() const { return info_.vocab_size; }
@@ -246,6 +260,7 @@ private:
     // also when the constructor throws half-way.
     std::shared_ptr<ModelHandle> model_;
     std::unique_ptr<krait_session, SessionFree> session_;
+    std::unique_ptr<AdapterRegistry> adapters_;  // each adapter keeps the model alive itself
     std::shared_ptr<Tokenizer> tokenizer_;  // null when the model directory has no tokenizer.json
     std::string no_tokenizer_message_;
     krait_model_info info_{};
@@ -258,13 +273,16 @@ void bind_sequence_model(py::module_& m) {
     py::class_<SequenceModel>(m, "SequenceModel")
         .def(py::init<const std::string&, const std::string&, std::optional<int64_t>>(), py::arg("path"),
              py::arg("device"), py::arg("threads"))
-        .def("forward", &SequenceModel::forward, py::arg("input_ids"))
+        .def("forward", &SequenceModel::forward, py::arg("input_ids"), py::arg("adapters") = py::none())
         .def("prepare_generation", &SequenceModel::prepare_generation, py::arg("prompt"), py::arg("max_new_tokens"),
              py::arg("temperature"), py::arg("top_k"), py::arg("top_p"), py::arg("min_p"),
              py::arg("repetition_penalty"), py::arg("seed"), py::arg("stop"), py::arg("stop_at_eos"),
-             py::arg("streaming"))
+             py::arg("streaming"), py::arg("adapters") = py::none())
         .def("run_generation", &SequenceModel::run_generation, py::arg("request"), py::arg("on_piece"))
         .def("abort", &SequenceModel::abort)
+        .def("load_adapter", &SequenceModel::load_adapter, py::arg("path"), py::arg("name"))
+        .def("unload_adapter", &SequenceModel::unload_adapter, py::arg("adapter"))
+        .def_property_readonly("adapters", &SequenceModel::adapters)
         .def_property("threads", &SequenceModel::threads, &SequenceModel::set_threads)
         .def_property_readonly("tokenizer", &SequenceModel::tokenizer)
         .def_property_readonly("vocab_size", &SequenceModel::vocab_size)

@@ -2,7 +2,8 @@
 
 #include <algorithm>
 
-#include <Eigen/Core>
+
+#include "kernels/cpu/gemm.h"
 
 namespace krait::kernels {
 
@@ -88,8 +89,6 @@ int64_t conv2d_im2col_floats(const Conv2dParams& p, int64_t columns) {
 }
 
 void conv2d_gemm_tile(const Conv2dParams& p, int64_t b, int64_t g, int64_t col_begin, int64_t col_end, float* cols) {
-    using RowMajor = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-    using Strided = Eigen::Stride<Eigen::Dynamic, 1>;
     const int64_t n = col_end - col_begin;
     if (n <= 0) return;
     const int64_t cin_g = p.in_channels / p.groups, cout_g = p.out_channels / p.groups;
@@ -140,12 +139,26 @@ void conv2d_gemm_tile(const Conv2dParams& p, int64_t b, int64_t g, int64_t col_b
         rhs = cols;
         rhs_stride = n;
     }
-    Eigen::Map<const RowMajor> Wg(p.weight + g * cout_g * K, cout_g, K);
-    Eigen::Map<const RowMajor, 0, Strided> X(rhs, K, n, Strided(rhs_stride, 1));
-    Eigen::Map<RowMajor, 0, Strided> Y(p.y + (b * p.out_channels + g * cout_g) * positions + col_begin, cout_g, n,
-                                       Strided(positions, 1));
-    Y.noalias() = Wg * X;
-    if (p.bias) Y.colwise() += Eigen::Map<const Eigen::VectorXf>(p.bias + g * cout_g, cout_g);
+    // Y[cout_g, n] = Wg[cout_g, K] X[K, n] as the packed GEMM's y = x W^T: the
+    // conv weight is its x (rows = output channels) and the im2col block,
+    // packed into panels of output positions, its W. Packing costs K * n
+    // copies against cout_g * K * n multiply-adds, and the block is reused by
+    // every output channel. Each worker thread keeps its own panel buffer.
+    thread_local PackedWeights panels;
+    pack_weights_strided(panels, rhs, n, K, /*stride_n=*/1, /*stride_k=*/rhs_stride);
+    float* y = p.y + (b * p.out_channels + g * cout_g) * positions + col_begin;
+    GemmParams gp;
+    gp.rows = cout_g;
+    gp.x = p.weight + g * cout_g * K;
+    gp.x_stride = K;
+    gp.weights = &panels;
+    gp.y = y;
+    gp.y_stride = positions;
+    if (p.bias) {  // the bias is per output channel (a row here): start each row from it
+        for (int64_t oc = 0; oc < cout_g; ++oc) std::fill(y + oc * positions, y + oc * positions + n, p.bias[g * cout_g + oc]);
+        gp.accumulate = true;
+    }
+    gemm_packed(gp, 0, n);
 }
 
 }  // namespace krait::kernels

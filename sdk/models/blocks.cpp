@@ -101,19 +101,9 @@ void run_mlp(ThreadPool& pool, const MlpWeights& mlp, const float* x, int64_t ro
         }
         // fc1 and the activation in one pass: each thread activates the
         // hidden columns it has just written, while they are in its cache.
-        kernels::LinearParams p;
-        p.rows = n_rows;
-        p.in_features = dim;
-        p.out_features = hidden;
-        p.x = x + r0 * dim;
-        p.x_stride = dim;
-        p.weight = mlp.fc1.weight;
-        p.bias = mlp.fc1.bias;
-        p.y = h;
-        p.y_stride = hidden;
-        const int64_t grain = n_rows == 1 ? 64 : 32;
+        const int64_t grain = n_rows == 1 ? 64 : kernels::kGemmNR;
         pool.parallel_for(hidden, grain, [&](int64_t begin, int64_t end) {
-            kernels::linear(p, begin, end);
+            run_linear_block(mlp.fc1, x + r0 * dim, n_rows, dim, h, hidden, false, begin, end);
             for (int64_t r = 0; r < n_rows; ++r) kernels::apply_activation(kind, h + r * hidden + begin, end - begin);
         });
         run_linear(pool, mlp.fc2, h, n_rows, hidden, y + r0 * dim, dim, accumulate, lora);

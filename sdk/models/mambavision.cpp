@@ -214,6 +214,7 @@ std::unique_ptr<MambaVisionModel> MambaVisionModel::load(const std::string& dir,
     auto linear = [&](const std::string& name, int64_t in, int64_t out, bool bias) {
         Linear l{w.get(pre + name + ".weight", {out, in}), bias ? w.get(pre + name + ".bias", {out}) : nullptr, in, out};
         register_linear(targets, pre + name, l, /*is_head=*/name == "head");
+        model->packed_.pack(l);
         return l;
     };
     auto layer_norm = [&](const std::string& name, int64_t dim) {

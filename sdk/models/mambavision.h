@@ -131,6 +131,7 @@ private:
     int64_t num_labels_ = 0;
     std::vector<std::string> labels_;
     AdapterTargets targets_;  // stem/block/downsample convs, mixer convs and linears, attention, MLPs, head
+    PackedStore packed_;      // every linear layer packed for the GEMM (kernels/cpu/gemm.h)
 };
 
 std::unique_ptr<ClassifierModel> load_mambavision(const std::string& dir, const ClassifierModel::Progress& progress);

@@ -25,14 +25,46 @@ kernels::LinearParams linear_params(const Linear& layer, const float* x, int64_t
 }
 
 // Whole cache lines of output per thread; small layers stay on one thread.
-int64_t output_grain(int64_t rows) { return rows == 1 ? 64 : 32; }
+// Multi-row calls split into whole panels of the packed GEMM (kGemmNR = 32).
+int64_t output_grain(int64_t rows) { return rows == 1 ? 64 : kernels::kGemmNR; }
+
+// The base GEMM of one thread's output columns [begin, end).
+void linear_block(const Linear& layer, const kernels::LinearParams& p, int64_t begin, int64_t end) {
+    if (layer.packed && p.rows > 1) {
+        kernels::GemmParams g;
+        g.rows = p.rows;
+        g.x = p.x;
+        g.x_stride = p.x_stride;
+        g.weights = layer.packed;
+        g.bias = p.bias;
+        g.y = p.y;
+        g.y_stride = p.y_stride;
+        g.accumulate = p.accumulate;
+        kernels::gemm_packed(g, begin, end);
+    } else {
+        kernels::linear(p, begin, end);
+    }
+}
 
 }  // namespace
+
+void PackedStore::pack(Linear& layer) {
+    items_.push_back(std::make_unique<kernels::PackedWeights>(
+        kernels::pack_weights(layer.weight, layer.out_features, layer.in_features)));
+    bytes_ += items_.back()->bytes();
+    layer.packed = items_.back().get();
+}
+
+void run_linear_block(const Linear& layer, const float* x, int64_t rows, int64_t x_stride, float* y, int64_t y_stride,
+                      bool accumulate, int64_t begin, int64_t end) {
+    linear_block(layer, linear_params(layer, x, rows, x_stride, y, y_stride, accumulate), begin, end);
+}
 
 Linear effective_linear(const Linear& layer, const LoraSet* lora) {
     const ModuleReplacement* r = lora ? lora->replacement(layer.slot) : nullptr;
     if (!r) return layer;
-    return Linear{r->weight.data(), r->bias.empty() ? nullptr : r->bias.data(), layer.in_features, r->out, layer.slot};
+    return Linear{r->weight.data(), r->bias.empty() ? nullptr : r->bias.data(), layer.in_features, r->out, layer.slot,
+                  nullptr};
 }
 
 void run_linear(ThreadPool& pool, const Linear& layer, const float* x, int64_t rows, int64_t x_stride, float* y,
@@ -42,7 +74,7 @@ void run_linear(ThreadPool& pool, const Linear& layer, const float* x, int64_t r
     const kernels::LinearParams p = linear_params(base, x, rows, x_stride, y, y_stride, accumulate);
     if (!active || active->terms.empty()) {
         pool.parallel_for(base.out_features, output_grain(rows),
-                          [&](int64_t begin, int64_t end) { kernels::linear(p, begin, end); });
+                          [&](int64_t begin, int64_t end) { linear_block(base, p, begin, end); });
         return;
     }
 
@@ -66,7 +98,7 @@ void run_linear(ThreadPool& pool, const Linear& layer, const float* x, int64_t r
     });
     // Up, fused with the base GEMM: each thread adds t B_i^T to the output columns it has just written.
     pool.parallel_for(base.out_features, output_grain(rows), [&](int64_t begin, int64_t end) {
-        kernels::linear(p, begin, end);
+        linear_block(base, p, begin, end);
         int64_t offset = 0;
         for (const LoraTerm& term : active->terms) {
             const Linear up{term.module->up.data(), nullptr, term.module->rank, base.out_features};

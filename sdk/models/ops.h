@@ -9,8 +9,11 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <string>
 #include <vector>
 
+#include "kernels/cpu/gemm.h"
 #include "kernels/cpu/linear.h"
 #include "sdk/adapters/lora_set.h"
 #include "sdk/core/thread_pool.h"
@@ -24,6 +27,22 @@ struct Linear {
     int64_t in_features = 0;
     int64_t out_features = 0;
     int32_t slot = -1;  // AdapterTargets slot; -1 = not adaptable
+    // The weight packed for kernels::gemm_packed (owned by the model's
+    // PackedStore), used when a call has more than one row; nullptr = Eigen.
+    const kernels::PackedWeights* packed = nullptr;
+};
+
+// Owns the packed copies of a model's linear layers, made once at load. The
+// packed GEMM runs at ~1.5x Eigen's (no per-call repacking of the weights);
+// single-row calls (decode) still stream the original row-major weight.
+class PackedStore {
+public:
+    void pack(Linear& layer);
+    size_t bytes() const { return bytes_; }
+
+private:
+    std::vector<std::unique_ptr<kernels::PackedWeights>> items_;
+    size_t bytes_ = 0;
 };
 
 // An nn.Embedding: weight [num_embeddings, dim].
@@ -41,6 +60,11 @@ Linear effective_linear(const Linear& layer, const LoraSet* lora);
 // y[rows, out] (=|+=) x[rows, in] W^T + b (+ active LoRA terms), split over output features.
 void run_linear(ThreadPool& pool, const Linear& layer, const float* x, int64_t rows, int64_t x_stride, float* y,
                 int64_t y_stride, bool accumulate = false, const LoraSet* lora = nullptr);
+
+// One thread's share of a linear layer (no adapters): output columns
+// [begin, end), which must be whole kGemmNR panels except at the end.
+void run_linear_block(const Linear& layer, const float* x, int64_t rows, int64_t x_stride, float* y, int64_t y_stride,
+                      bool accumulate, int64_t begin, int64_t end);
 
 // out[b * length + t] = E[ids[b * ids_stride + t]] (+ active LoRA terms), rows of `dim` floats.
 // Ids must be in range (checked by the caller).

@@ -281,6 +281,7 @@ std::unique_ptr<ViTModel> ViTModel::load(const std::string& dir, const Progress&
         register_linear(targets, p + "attention.output.dense", L.attn.out);
         register_linear(targets, p + "intermediate.dense", L.mlp.fc1);
         register_linear(targets, p + "output.dense", L.mlp.fc2);
+        for (Linear* l : {&L.attn.q, &L.attn.k, &L.attn.v, &L.attn.out, &L.mlp.fc1, &L.mlp.fc2}) model->packed_.pack(*l);
         for (const char* norm : {"layernorm_before", "layernorm_after"})
             targets.add_unsupported(p + norm, TargetKind::Linear,
                                     "'" + p + norm + "' is a LayerNorm; adapters can change linear layers and convs only");
@@ -293,6 +294,7 @@ std::unique_ptr<ViTModel> ViTModel::load(const std::string& dir, const Progress&
     model->classifier_ = {w.get("classifier.weight", {c.num_labels, D}), w.get("classifier.bias", {c.num_labels}), D,
                           c.num_labels};
     register_linear(targets, "classifier", model->classifier_, /*is_head=*/true);
+    model->packed_.pack(model->classifier_);
     // transformers 5 names the modules differently from the checkpoints (and from adapters trained under 4.x).
     const std::string layer = "vit\\.layers\\.(\\d+)\\.";
     targets.add_alias(layer + "attention\\.q_proj", "vit.encoder.layer.$1.attention.attention.query");

@@ -106,6 +106,7 @@ private:
     LayerNormWeights final_ln_;  // [D]
     Linear classifier_;          // [num_labels, D] + bias
     AdapterTargets targets_;     // every linear layer, the patch conv, the classifier (replaceable)
+    PackedStore packed_;         // every linear layer packed for the GEMM (kernels/cpu/gemm.h)
 
     static constexpr size_t kPosCacheEntries = 8;
     mutable std::mutex pos_mutex_;

@@ -1,0 +1,283 @@
+// krait-bench-gemm: one-thread fp32 GEMM rates, Eigen (kernels::linear, which
+// repacks W on every call) against the prepacked kernels::gemm_packed, on the
+// shapes of Krait's image classifiers, next to the core's peak FMA rate.
+//
+//   krait-bench-gemm [--repeats 7] [--min-ms 150] [--only vit|mv] [--shape M,K,N] [--packed-only]
+//                    [--threads T]
+//
+// --threads T splits N over T std::threads (panel-aligned, gemm_split) for
+// both engines; the default and the reference numbers are one thread.
+//
+// Each shape is timed `repeats` times per engine, the two engines interleaved
+// (so a burst of load from other users hits both), each timing running whole
+// calls for at least --min-ms; the best rate is kept. The peak is a tight
+// register-only FMA loop (the physical bound of one core). The load average
+// is printed before and after: on a shared machine, rates are only as good as
+// the idle core they ran on.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+#include "kernels/cpu/gemm.h"
+#include "kernels/cpu/linear.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+std::string load_average() {
+    std::ifstream f("/proc/loadavg");
+    std::string a, b, c;
+    f >> a >> b >> c;
+    return a.empty() ? "n/a" : a + " " + b + " " + c;
+}
+
+// Peak fp32 FMA rate of one core: independent FMA chains held in registers
+// (24 x 16-wide with AVX-512, 12 x 8-wide with AVX2: more than latency x
+// throughput = 4 x 2 on current cores), no memory traffic at all. Without
+// either, a plain loop the compiler vectorises as it can.
+double peak_gflops() {
+    const long iters = 20'000'000;
+    const auto t0 = Clock::now();
+    long n = iters;
+    float sink = 0;
+#if defined(__AVX512F__) && defined(__x86_64__)
+    // Written in assembly so the compiler can neither spill the accumulators
+    // nor fold the chains: zmm0..zmm23 += zmm30 * zmm31, all zeros (no
+    // denormal slow paths).
+#define KRAIT_FMA1(a) "vfmadd231ps %%zmm30, %%zmm31, %%zmm" #a "\n\t"
+#define KRAIT_FMA4(a, b, c, d) KRAIT_FMA1(a) KRAIT_FMA1(b) KRAIT_FMA1(c) KRAIT_FMA1(d)
+    __asm__ volatile(
+        "vpxord %%zmm0, %%zmm0, %%zmm0\n\t"
+        "vmovaps %%zmm0, %%zmm1\n\tvmovaps %%zmm0, %%zmm2\n\tvmovaps %%zmm0, %%zmm3\n\t"
+        "vmovaps %%zmm0, %%zmm4\n\tvmovaps %%zmm0, %%zmm5\n\tvmovaps %%zmm0, %%zmm6\n\t"
+        "vmovaps %%zmm0, %%zmm7\n\tvmovaps %%zmm0, %%zmm8\n\tvmovaps %%zmm0, %%zmm9\n\t"
+        "vmovaps %%zmm0, %%zmm10\n\tvmovaps %%zmm0, %%zmm11\n\tvmovaps %%zmm0, %%zmm12\n\t"
+        "vmovaps %%zmm0, %%zmm13\n\tvmovaps %%zmm0, %%zmm14\n\tvmovaps %%zmm0, %%zmm15\n\t"
+        "vmovaps %%zmm0, %%zmm16\n\tvmovaps %%zmm0, %%zmm17\n\tvmovaps %%zmm0, %%zmm18\n\t"
+        "vmovaps %%zmm0, %%zmm19\n\tvmovaps %%zmm0, %%zmm20\n\tvmovaps %%zmm0, %%zmm21\n\t"
+        "vmovaps %%zmm0, %%zmm22\n\tvmovaps %%zmm0, %%zmm23\n\tvmovaps %%zmm0, %%zmm30\n\t"
+        "vmovaps %%zmm0, %%zmm31\n\t"
+        "1:\n\t" KRAIT_FMA4(0, 1, 2, 3) KRAIT_FMA4(4, 5, 6, 7) KRAIT_FMA4(8, 9, 10, 11)
+            KRAIT_FMA4(12, 13, 14, 15) KRAIT_FMA4(16, 17, 18, 19) KRAIT_FMA4(20, 21, 22, 23)
+        "dec %0\n\tjnz 1b\n\t"
+        "vzeroupper"
+        : "+r"(n)
+        :
+        : "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11",
+          "xmm12", "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21", "xmm22",
+          "xmm23", "xmm30", "xmm31");
+#undef KRAIT_FMA4
+#undef KRAIT_FMA1
+    const double flops = 2.0 * 16 * 24 * iters;
+#elif defined(__AVX2__) && defined(__FMA__) && defined(__x86_64__)
+    // The same with ymm0..ymm11 += ymm14 * ymm15 (12 chains, 16 registers).
+#define KRAIT_FMA1(a) "vfmadd231ps %%ymm14, %%ymm15, %%ymm" #a "\n\t"
+#define KRAIT_FMA4(a, b, c, d) KRAIT_FMA1(a) KRAIT_FMA1(b) KRAIT_FMA1(c) KRAIT_FMA1(d)
+    __asm__ volatile(
+        "vpxor %%ymm0, %%ymm0, %%ymm0\n\t"
+        "vmovaps %%ymm0, %%ymm1\n\tvmovaps %%ymm0, %%ymm2\n\tvmovaps %%ymm0, %%ymm3\n\t"
+        "vmovaps %%ymm0, %%ymm4\n\tvmovaps %%ymm0, %%ymm5\n\tvmovaps %%ymm0, %%ymm6\n\t"
+        "vmovaps %%ymm0, %%ymm7\n\tvmovaps %%ymm0, %%ymm8\n\tvmovaps %%ymm0, %%ymm9\n\t"
+        "vmovaps %%ymm0, %%ymm10\n\tvmovaps %%ymm0, %%ymm11\n\tvmovaps %%ymm0, %%ymm14\n\t"
+        "vmovaps %%ymm0, %%ymm15\n\t"
+        "1:\n\t" KRAIT_FMA4(0, 1, 2, 3) KRAIT_FMA4(4, 5, 6, 7) KRAIT_FMA4(8, 9, 10, 11)
+        "dec %0\n\tjnz 1b\n\t"
+        "vzeroupper"
+        : "+r"(n)
+        :
+        : "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11",
+          "xmm14", "xmm15");
+#undef KRAIT_FMA4
+#undef KRAIT_FMA1
+    const double flops = 2.0 * 8 * 12 * iters;
+#else
+    (void)n;
+    float acc[128];
+    for (int k = 0; k < 128; ++k) acc[k] = 1.0f + k * 1e-3f;
+    const float b = 0.999999f, c = 1e-7f;
+    for (long i = 0; i < iters / 8; ++i)
+        for (int k = 0; k < 128; ++k) acc[k] = std::fma(acc[k], b, c);
+    for (float a : acc) sink += a;
+    const double flops = 2.0 * 128 * (iters / 8);
+#endif
+    const double dt = seconds_since(t0);
+    if (sink == 12345.0f) std::printf(" ");  // keep the result alive
+    return flops / dt / 1e9;
+}
+
+struct Shape {
+    const char* model;
+    const char* layer;
+    int64_t M, K, N;
+};
+
+// Runs fn as whole calls for at least min_s; returns seconds per call.
+template <typename Fn>
+double time_per_call(Fn&& fn, double min_s) {
+    fn();  // warm the caches and the page tables
+    long calls = 0;
+    const auto t0 = Clock::now();
+    double dt = 0;
+    do {
+        fn();
+        ++calls;
+        dt = seconds_since(t0);
+    } while (dt < min_s);
+    return dt / calls;
+}
+
+// Runs fn(n_begin, n_end) over [0, N) split into `threads` panel-aligned
+// parts, as a model's thread pool would (the caller runs part 0).
+template <typename Fn>
+void split_run(int threads, int64_t N, Fn&& fn) {
+    using krait::kernels::gemm_split;
+    if (threads <= 1) return fn(int64_t{0}, N);
+    std::vector<std::thread> pool;
+    for (int t = 1; t < threads; ++t)
+        pool.emplace_back([&, t] { fn(gemm_split(N, threads, t), gemm_split(N, threads, t + 1)); });
+    fn(gemm_split(N, threads, 0), gemm_split(N, threads, 1));
+    for (auto& th : pool) th.join();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    int repeats = 7, threads = 1;
+    double min_s = 0.15;
+    std::string only;
+    bool packed_only = false;
+    Shape custom{"custom", "", 0, 0, 0};
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        auto next = [&] {
+            if (i + 1 >= argc) {
+                std::fprintf(stderr, "missing value for %s\n", a.c_str());
+                std::exit(2);
+            }
+            return std::string(argv[++i]);
+        };
+        if (a == "--repeats") repeats = std::stoi(next());
+        else if (a == "--min-ms") min_s = std::stod(next()) / 1000.0;
+        else if (a == "--only") only = next();
+        else if (a == "--threads") threads = std::max(1, std::stoi(next()));
+        else if (a == "--packed-only") packed_only = true;  // skip Eigen (for tuning the blocking)
+        else if (a == "--shape") {  // M,K,N: time just this shape
+            long long m = 0, k = 0, n = 0;
+            if (std::sscanf(next().c_str(), "%lld,%lld,%lld", &m, &k, &n) != 3 || m < 1 || k < 1 || n < 1) {
+                std::fprintf(stderr, "--shape wants M,K,N\n");
+                return 2;
+            }
+            custom = Shape{"custom", "--shape", m, k, n};
+            only = "custom";
+        } else {
+            std::fprintf(stderr,
+                         "usage: krait-bench-gemm [--repeats R] [--min-ms T] [--only vit|mv] [--shape M,K,N] "
+                         "[--packed-only] [--threads T]\n");
+            return 2;
+        }
+    }
+
+    std::vector<Shape> shapes = {
+        // ViT-B/16 at 224: 197 tokens, one image and a batch of 16.
+        {"vit", "qkv 768->2304", 197, 768, 2304},
+        {"vit", "proj 768->768", 197, 768, 768},
+        {"vit", "fc1 768->3072", 197, 768, 3072},
+        {"vit", "fc2 3072->768", 197, 3072, 768},
+        {"vit", "b16 qkv", 3152, 768, 2304},
+        {"vit", "b16 fc1", 3152, 768, 3072},
+        {"vit", "b16 fc2", 3152, 3072, 768},
+        // MambaVision-T at 224: stage 1 (56x56 tokens, 80 channels, MLP x4),
+        // stage 3 (14x14, 320) and stage 4 (7x7, 640) linears.
+        {"mv", "s1 80->320", 3136, 80, 320},
+        {"mv", "s1 320->80", 3136, 320, 80},
+        {"mv", "s3 320->1280", 196, 320, 1280},
+        {"mv", "s3 1280->320", 196, 1280, 320},
+        {"mv", "s3 320->640 (in_proj)", 196, 320, 640},
+        {"mv", "s4 640->2560", 49, 640, 2560},
+        {"mv", "s4 2560->640", 49, 2560, 640},
+    };
+    if (custom.M > 0) shapes.push_back(custom);
+
+    std::printf("krait-bench-gemm: %d thread(s), best of %d, >= %.0f ms per timing, gemm_packed kernel: %s\n", threads,
+                repeats, min_s * 1e3, krait::kernels::gemm_kernel_name());
+    std::printf("load average before: %s\n", load_average().c_str());
+    double peak = 0;
+    for (int r = 0; r < 3; ++r) peak = std::max(peak, peak_gflops());
+    std::printf("peak FMA rate (register-only loop, one core): %.1f GFLOP/s%s\n\n", peak,
+                threads > 1 ? " (\"of peak\" below is against threads x this)" : "");
+    peak *= threads;
+    std::printf("%-5s %-24s %6s %6s %6s | %9s %9s %7s %8s | %9s %9s\n", "model", "layer", "M", "K", "N", "eigen",
+                "packed", "speedup", "of peak", "pack ms", "max|diff|");
+
+    std::mt19937 rng(42);
+    std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+    for (const Shape& s : shapes) {
+        if (!only.empty() && only != s.model) continue;
+        std::vector<float> x(static_cast<size_t>(s.M * s.K)), W(static_cast<size_t>(s.N * s.K)),
+            bias(static_cast<size_t>(s.N)), y_eigen(static_cast<size_t>(s.M * s.N)), y_packed(y_eigen.size());
+        for (float& v : x) v = dist(rng);
+        for (float& v : W) v = dist(rng) * 0.05f;
+        for (float& v : bias) v = dist(rng);
+
+        const auto tp = Clock::now();
+        const krait::kernels::PackedWeights packed = krait::kernels::pack_weights(W.data(), s.N, s.K);
+        const double pack_ms = seconds_since(tp) * 1e3;
+
+        krait::kernels::LinearParams lp;
+        lp.rows = s.M;
+        lp.in_features = s.K;
+        lp.out_features = s.N;
+        lp.x = x.data();
+        lp.x_stride = s.K;
+        lp.weight = W.data();
+        lp.bias = bias.data();
+        lp.y = y_eigen.data();
+        lp.y_stride = s.N;
+        krait::kernels::GemmParams gp;
+        gp.rows = s.M;
+        gp.x = x.data();
+        gp.x_stride = s.K;
+        gp.weights = &packed;
+        gp.bias = bias.data();
+        gp.y = y_packed.data();
+        gp.y_stride = s.N;
+
+        const auto eigen = [&] {
+            split_run(threads, s.N, [&](int64_t b, int64_t e) { krait::kernels::linear(lp, b, e); });
+        };
+        const auto packed_gemm = [&] {
+            split_run(threads, s.N, [&](int64_t b, int64_t e) { krait::kernels::gemm_packed(gp, b, e); });
+        };
+        double t_eigen = 1e30, t_packed = 1e30;
+        for (int r = 0; r < repeats; ++r) {
+            if (!packed_only) t_eigen = std::min(t_eigen, time_per_call(eigen, min_s));
+            t_packed = std::min(t_packed, time_per_call(packed_gemm, min_s));
+        }
+        double max_diff = 0;
+        if (!packed_only) {
+            for (size_t i = 0; i < y_eigen.size(); ++i)
+                max_diff = std::max(max_diff, static_cast<double>(std::fabs(y_eigen[i] - y_packed[i])));
+        }
+        const double flops = 2.0 * s.M * s.K * s.N;
+        const double g_eigen = flops / t_eigen / 1e9, g_packed = flops / t_packed / 1e9;
+        std::printf("%-5s %-24s %6lld %6lld %6lld | %9.1f %9.1f %6.2fx %7.0f%% | %9.2f %9.2g\n", s.model, s.layer,
+                    static_cast<long long>(s.M), static_cast<long long>(s.K), static_cast<long long>(s.N), g_eigen,
+                    g_packed, g_packed / g_eigen, 100.0 * g_packed / peak, pack_ms, max_diff);
+        std::fflush(stdout);
+    }
+    std::printf("\n(GFLOP/s = 2 M K N / seconds per call)\nload average after: %s\n", load_average().c_str());
+    return 0;
+}

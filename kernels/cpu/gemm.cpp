@@ -1,0 +1,358 @@
+#include "kernels/cpu/gemm.h"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdlib>
+#include <string>
+#include <utility>
+
+#include "sdk/core/error.h"
+
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+#include <immintrin.h>
+#endif
+
+namespace krait::kernels {
+
+namespace {
+
+// Blocking, measured with bench/gemm_bench.cpp on the AMD EPYC dev machine
+// (Zen 5: 48 KiB L1d, 1 MiB L2 per core, 32 MiB L3; one thread, best of
+// several runs; KRAIT_GEMM_KC / _MC / _MR override them for such sweeps).
+// Loop nest per call: M blocks (kMc rows) > K blocks (<= kKc) > the
+// thread's panels > row tiles (kMr rows) > micro-tile over the K block.
+//  - kMc = 24: the y block [kMc][n range] (<= 300 KiB for N = 3072) stays in
+//    L2 across K blocks, and the x block [kMc][K block] too. 24 beat 36, 48
+//    and 96 by ~7% on M = 3152, N = 3072 and tied elsewhere; the cost is that
+//    the thread's weights stream from L3 once per 24 rows (~20 GB/s per core
+//    at full speed).
+//  - kKc = 1536: a panel slice [kc][32] (192 KiB) is read from L2 by the
+//    row tiles in turn; larger blocks mean fewer trips of the partial sums
+//    through y. 256 and 384 were 5-10% slower, 768 2-3% slower, K unblocked
+//    (3072) no better.
+//  - kMr = 12: 24 zmm accumulators + 2 weight vectors + a broadcast. 8 and
+//    14 rows measured the same within noise.
+#ifndef KRAIT_GEMM_KC
+#define KRAIT_GEMM_KC 1536
+#endif
+#ifndef KRAIT_GEMM_MC
+#define KRAIT_GEMM_MC 24
+#endif
+#ifndef KRAIT_GEMM_MR
+#define KRAIT_GEMM_MR 12
+#endif
+constexpr int64_t kKc = KRAIT_GEMM_KC;
+constexpr int64_t kMc = KRAIT_GEMM_MC;
+constexpr int kMr = KRAIT_GEMM_MR;
+static_assert(kMc % kMr == 0, "M blocks must hold whole row tiles");
+
+constexpr size_t kAlign = 64;
+
+void check_range(const GemmParams& p, int64_t n_begin, int64_t n_end) {
+    if (!p.weights) fail_argument("gemm_packed: no packed weights");
+    const int64_t N = p.weights->out_features();
+    // Both ends on a panel boundary or at N (so [N, N), an idle thread's share, is fine).
+    const auto on_boundary = [&](int64_t n) { return n % kGemmNR == 0 || n == N; };
+    if (n_begin < 0 || n_end > N || n_begin > n_end || !on_boundary(n_begin) || !on_boundary(n_end))
+        fail_argument("gemm_packed: column range [" + std::to_string(n_begin) + ", " + std::to_string(n_end) +
+                      ") of N = " + std::to_string(N) + " must start and end on multiples of " +
+                      std::to_string(kGemmNR) + " or at N");
+}
+
+// K == 0: the sum is empty, y = (accumulate ? y : 0) + bias.
+void gemm_empty_k(const GemmParams& p, int64_t n_begin, int64_t n_end) {
+    for (int64_t m = 0; m < p.rows; ++m) {
+        float* y = p.y + m * p.y_stride;
+        for (int64_t n = n_begin; n < n_end; ++n) {
+            const float acc = p.accumulate ? y[n] : 0.0f;
+            y[n] = p.bias ? acc + p.bias[n] : acc;
+        }
+    }
+}
+
+// One multiply-add of the chain. With hardware FMA it is the same fused
+// operation the SIMD kernels do, so all paths agree bit for bit.
+inline float madd(float a, float b, float c) {
+#if defined(FP_FAST_FMAF) || defined(__FMA__) || defined(__aarch64__)
+    return std::fma(a, b, c);
+#else
+    return a * b + c;  // no fused multiply-add in hardware: a libm fma would be very slow
+#endif
+}
+
+// Portable micro-tile: MR rows x columns [c0, c0 + 16) of one panel (of
+// which [0, nv) are live), k steps [0, kb). `load_y`: the chain continues
+// from y; `bias` non-null on the last K block. Same layout and chains as
+// the SIMD kernels. This is what ARM and pre-AVX2 x86 builds run: shaped
+// like the classic 6 x 16 kernel so the compiler keeps the accumulators in
+// vector registers (NEON: 24 q registers) and vectorises over columns (on
+// an AVX2 build it reaches ~70 GFLOP/s, the intrinsics ~120).
+template <int MR>
+void tile_portable(int c0, int nv, int64_t kb, const float* x, int64_t xs, const float* w, float* y, int64_t ys,
+                   bool load_y, const float* bias) {
+    constexpr int kCols = 16;
+    float acc[MR][kCols];
+    for (int r = 0; r < MR; ++r)
+        for (int c = 0; c < kCols; ++c) acc[r][c] = (load_y && c0 + c < nv) ? y[r * ys + c0 + c] : 0.0f;
+    for (int64_t k = 0; k < kb; ++k) {
+        const float* wk = w + k * kGemmNR + c0;
+#pragma GCC unroll 8
+        for (int r = 0; r < MR; ++r) {
+            const float a = x[r * xs + k];
+#pragma GCC unroll 16
+            for (int c = 0; c < kCols; ++c) acc[r][c] = madd(a, wk[c], acc[r][c]);
+        }
+    }
+    for (int r = 0; r < MR; ++r)
+        for (int c = 0; c < kCols && c0 + c < nv; ++c)
+            y[r * ys + c0 + c] = bias ? acc[r][c] + bias[c0 + c] : acc[r][c];
+}
+
+// Any row count and live width: 6-row tiles, then one row at a time, over
+// the panel's (live) 16-column halves.
+void tiles_portable(int mr, int nv, int64_t kb, const float* x, int64_t xs, const float* w, float* y, int64_t ys,
+                    bool load_y, const float* bias) {
+    constexpr int kRows = 6;
+    for (int c0 = 0; c0 < nv; c0 += 16) {
+        int r = 0;
+        for (; r + kRows <= mr; r += kRows)
+            tile_portable<kRows>(c0, nv, kb, x + r * xs, xs, w, y + r * ys, ys, load_y, bias);
+        for (; r < mr; ++r) tile_portable<1>(c0, nv, kb, x + r * xs, xs, w, y + r * ys, ys, load_y, bias);
+    }
+}
+
+#if defined(__AVX512F__)
+
+// AVX-512 micro-tile: MR rows x 16 * NV columns (NV zmm per row), kb k
+// steps. Per k step: NV aligned loads of the packed panel, MR broadcasts of
+// x, NV * MR FMAs into NV * MR accumulators. nv < 16 * NV masks the y/bias
+// loads and the stores (the padded weight columns are zero and simply not
+// stored). NV = 1 serves a tail panel with at most 16 live columns (N = 80:
+// the third panel), at half the FMAs; its chains are the same.
+template <int MR, int NV>
+void tile_avx512(int64_t kb, const float* x, int64_t xs, const float* w, float* y, int64_t ys, bool load_y,
+                 const float* bias, int nv) {
+    __mmask16 mask[NV];
+    for (int v = 0; v < NV; ++v) {
+        const int live = std::clamp(nv - 16 * v, 0, 16);
+        mask[v] = static_cast<__mmask16>((1u << live) - 1);
+    }
+    __m512 c[MR][NV];
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r)
+        for (int v = 0; v < NV; ++v)
+            c[r][v] = load_y ? _mm512_maskz_loadu_ps(mask[v], y + r * ys + 16 * v) : _mm512_setzero_ps();
+    for (int64_t k = 0; k < kb; ++k) {
+        __m512 wv[NV];
+        for (int v = 0; v < NV; ++v) wv[v] = _mm512_load_ps(w + k * kGemmNR + 16 * v);
+#pragma GCC unroll 16
+        for (int r = 0; r < MR; ++r) {
+            const __m512 a = _mm512_set1_ps(x[r * xs + k]);
+            for (int v = 0; v < NV; ++v) c[r][v] = _mm512_fmadd_ps(a, wv[v], c[r][v]);
+        }
+    }
+    if (bias) {
+        for (int v = 0; v < NV; ++v) {
+            const __m512 b = _mm512_maskz_loadu_ps(mask[v], bias + 16 * v);
+            for (int r = 0; r < MR; ++r) c[r][v] = _mm512_add_ps(c[r][v], b);
+        }
+    }
+    for (int r = 0; r < MR; ++r)
+        for (int v = 0; v < NV; ++v) _mm512_mask_storeu_ps(y + r * ys + 16 * v, mask[v], c[r][v]);
+}
+
+using TileFn = void (*)(int64_t, const float*, int64_t, const float*, float*, int64_t, bool, const float*, int);
+
+template <int NV, int... I>
+constexpr std::array<TileFn, sizeof...(I)> make_tiles(std::integer_sequence<int, I...>) {
+    return {&tile_avx512<I + 1, NV>...};
+}
+// kTiles[half][mr - 1] handles an mr-row tile (the M tail uses the shorter
+// ones); half = 1 when the panel has at most 16 live columns.
+constexpr std::array<TileFn, kMr> kTiles[2] = {make_tiles<2>(std::make_integer_sequence<int, kMr>{}),
+                                               make_tiles<1>(std::make_integer_sequence<int, kMr>{})};
+
+#elif defined(__AVX2__) && defined(__FMA__)
+
+// AVX2 + FMA builds (no AVX-512): the classic 6 x 16 micro-tile, MR rows x
+// one 16-column half of a panel in 2 * MR ymm accumulators (12 of the 16
+// registers), per k step two loads of the panel half and MR broadcasts.
+// Same chains as every other path. Full halves use plain loads and stores;
+// only a tail half (Masked) needs masks, which then take two registers.
+template <int MR, bool Masked>
+void tile_avx2(int c0, int nv, int64_t kb, const float* x, int64_t xs, const float* w, float* y, int64_t ys,
+               bool load_y, const float* bias) {
+    __m256i mask[2];
+    for (int v = 0; v < 2; ++v) {
+        const int live = std::clamp(nv - c0 - 8 * v, 0, 8);
+        mask[v] = _mm256_cmpgt_epi32(_mm256_set1_epi32(live), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    }
+    const auto load = [&](const float* p, int v) {
+        return Masked ? _mm256_maskload_ps(p, mask[v]) : _mm256_loadu_ps(p);
+    };
+    // Two plain arrays and fully unrolled row loops: otherwise GCC 12 stores
+    // every accumulator to the stack on each k step.
+    __m256 c0v[MR], c1v[MR];
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) {
+        c0v[r] = load_y ? load(y + r * ys + c0, 0) : _mm256_setzero_ps();
+        c1v[r] = load_y ? load(y + r * ys + c0 + 8, 1) : _mm256_setzero_ps();
+    }
+    const float* wc = w + c0;
+    for (int64_t k = 0; k < kb; ++k) {
+        const __m256 w0 = _mm256_load_ps(wc + k * kGemmNR);
+        const __m256 w1 = _mm256_load_ps(wc + k * kGemmNR + 8);
+#pragma GCC unroll 8
+        for (int r = 0; r < MR; ++r) {
+            const __m256 a = _mm256_broadcast_ss(x + r * xs + k);
+            c0v[r] = _mm256_fmadd_ps(a, w0, c0v[r]);
+            c1v[r] = _mm256_fmadd_ps(a, w1, c1v[r]);
+        }
+    }
+    if (bias) {
+        const __m256 b0 = load(bias + c0, 0), b1 = load(bias + c0 + 8, 1);
+#pragma GCC unroll 8
+        for (int r = 0; r < MR; ++r) {
+            c0v[r] = _mm256_add_ps(c0v[r], b0);
+            c1v[r] = _mm256_add_ps(c1v[r], b1);
+        }
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) {
+        if (Masked) {
+            _mm256_maskstore_ps(y + r * ys + c0, mask[0], c0v[r]);
+            _mm256_maskstore_ps(y + r * ys + c0 + 8, mask[1], c1v[r]);
+        } else {
+            _mm256_storeu_ps(y + r * ys + c0, c0v[r]);
+            _mm256_storeu_ps(y + r * ys + c0 + 8, c1v[r]);
+        }
+    }
+}
+
+using TileAvx2Fn = void (*)(int, int, int64_t, const float*, int64_t, const float*, float*, int64_t, bool,
+                            const float*);
+// kTilesAvx2[masked][mr - 1].
+constexpr TileAvx2Fn kTilesAvx2[2][6] = {
+    {&tile_avx2<1, false>, &tile_avx2<2, false>, &tile_avx2<3, false>, &tile_avx2<4, false>, &tile_avx2<5, false>,
+     &tile_avx2<6, false>},
+    {&tile_avx2<1, true>, &tile_avx2<2, true>, &tile_avx2<3, true>, &tile_avx2<4, true>, &tile_avx2<5, true>,
+     &tile_avx2<6, true>}};
+
+void tiles_avx2(int mr, int nv, int64_t kb, const float* x, int64_t xs, const float* w, float* y, int64_t ys,
+                bool load_y, const float* bias) {
+    for (int c0 = 0; c0 < nv; c0 += 16) {
+        const bool masked = nv - c0 < 16;
+        for (int r = 0; r < mr; r += 6)
+            kTilesAvx2[masked][std::min(6, mr - r) - 1](c0, nv, kb, x + r * xs, xs, w, y + r * ys, ys, load_y, bias);
+    }
+}
+
+#endif
+
+// The blocked loop nest shared by all paths; `tile(mr, kb, x, w, y, load_y, bias, nv)` computes
+// one row tile of one panel over one K block.
+template <typename Tile>
+void gemm_blocked(const GemmParams& p, int64_t n_begin, int64_t n_end, Tile&& tile) {
+    const PackedWeights& W = *p.weights;
+    const int64_t K = W.in_features();
+    // K in blocks of at most kKc, balanced (K = 1600: 800 + 800, not 1536 + 64).
+    const int64_t k_blocks = (K + kKc - 1) / kKc;
+    const auto kb_of = [&](int64_t block) { return K / k_blocks + (block < K % k_blocks ? 1 : 0); };
+    for (int64_t ic = 0; ic < p.rows; ic += kMc) {
+        const int64_t mb = std::min(kMc, p.rows - ic);
+        for (int64_t block = 0, pc = 0; block < k_blocks; pc += kb_of(block), ++block) {
+            const int64_t kb = kb_of(block);
+            const bool load_y = p.accumulate || pc > 0;
+            const bool last = pc + kb == K;
+            for (int64_t n0 = n_begin; n0 < n_end; n0 += kGemmNR) {
+                const int nv = static_cast<int>(std::min(kGemmNR, n_end - n0));
+                const float* w = W.panel(n0 / kGemmNR) + pc * kGemmNR;
+                const float* bias = (last && p.bias) ? p.bias + n0 : nullptr;
+                for (int64_t ir = 0; ir < mb; ir += kMr) {
+                    const int mr = static_cast<int>(std::min<int64_t>(kMr, mb - ir));
+                    const int64_t m = ic + ir;
+                    tile(mr, kb, p.x + m * p.x_stride + pc, w, p.y + m * p.y_stride + n0, load_y, bias, nv);
+                }
+            }
+        }
+    }
+}
+
+}  // namespace
+
+void PackedWeights::Free::operator()(float* p) const { std::free(p); }
+
+void pack_weights_strided(PackedWeights& dst, const float* src, int64_t N, int64_t K, int64_t stride_n,
+                          int64_t stride_k) {
+    if (N < 0 || K < 0) fail_argument("pack_weights: negative shape");
+    const int64_t panels = (N + kGemmNR - 1) / kGemmNR;
+    const size_t floats = static_cast<size_t>(panels * K * kGemmNR);
+    if (floats > dst.capacity_ || !dst.data_) {
+        // aligned_alloc wants a size that is a multiple of the alignment.
+        const size_t bytes = std::max<size_t>((floats * sizeof(float) + kAlign - 1) / kAlign * kAlign, kAlign);
+        float* mem = static_cast<float*>(std::aligned_alloc(kAlign, bytes));
+        if (!mem) fail(KRAIT_ERR_OUT_OF_MEMORY, "pack_weights: cannot allocate " + std::to_string(bytes) + " bytes");
+        dst.data_.reset(mem);
+        dst.capacity_ = floats;
+    }
+    dst.n_ = N;
+    dst.k_ = K;
+    float* out = dst.data_.get();
+    for (int64_t j = 0; j < panels; ++j) {
+        const int64_t n0 = j * kGemmNR, nv = std::min(kGemmNR, N - n0);
+        float* panel = out + j * K * kGemmNR;
+        for (int64_t k = 0; k < K; ++k) {
+            float* row = panel + k * kGemmNR;
+            for (int64_t c = 0; c < nv; ++c) row[c] = src[(n0 + c) * stride_n + k * stride_k];
+            for (int64_t c = nv; c < kGemmNR; ++c) row[c] = 0.0f;
+        }
+    }
+}
+
+PackedWeights pack_weights(const float* W, int64_t N, int64_t K) {
+    PackedWeights packed;
+    pack_weights_strided(packed, W, N, K, K, 1);
+    return packed;
+}
+
+const char* gemm_kernel_name() {
+#if defined(__AVX512F__)
+    return "avx512";
+#elif defined(__AVX2__) && defined(__FMA__)
+    return "avx2";
+#else
+    return "portable";
+#endif
+}
+
+void gemm_packed_portable(const GemmParams& p, int64_t n_begin, int64_t n_end) {
+    check_range(p, n_begin, n_end);
+    if (p.rows <= 0 || n_begin == n_end) return;
+    if (p.weights->in_features() == 0) return gemm_empty_k(p, n_begin, n_end);
+    gemm_blocked(p, n_begin, n_end,
+                 [&](int mr, int64_t kb, const float* x, const float* w, float* y, bool load_y, const float* bias,
+                     int nv) { tiles_portable(mr, nv, kb, x, p.x_stride, w, y, p.y_stride, load_y, bias); });
+}
+
+void gemm_packed(const GemmParams& p, int64_t n_begin, int64_t n_end) {
+#if defined(__AVX512F__)
+    check_range(p, n_begin, n_end);
+    if (p.rows <= 0 || n_begin == n_end) return;
+    if (p.weights->in_features() == 0) return gemm_empty_k(p, n_begin, n_end);
+    gemm_blocked(p, n_begin, n_end,
+                 [&](int mr, int64_t kb, const float* x, const float* w, float* y, bool load_y, const float* bias,
+                     int nv) { kTiles[nv <= 16][mr - 1](kb, x, p.x_stride, w, y, p.y_stride, load_y, bias, nv); });
+#elif defined(__AVX2__) && defined(__FMA__)
+    check_range(p, n_begin, n_end);
+    if (p.rows <= 0 || n_begin == n_end) return;
+    if (p.weights->in_features() == 0) return gemm_empty_k(p, n_begin, n_end);
+    gemm_blocked(p, n_begin, n_end,
+                 [&](int mr, int64_t kb, const float* x, const float* w, float* y, bool load_y, const float* bias,
+                     int nv) { tiles_avx2(mr, nv, kb, x, p.x_stride, w, y, p.y_stride, load_y, bias); });
+#else
+    gemm_packed_portable(p, n_begin, n_end);
+#endif
+}
+
+}  // namespace krait::kernels

@@ -1,0 +1,120 @@
+// Prepacked fp32 GEMM for M > 1: y[M, N] (= or +=) x[M, K] W^T + b, with W
+// packed ONCE (at model load) into the layout the micro-kernel streams.
+//
+// Why: Eigen's GEMM repacks W on every call (12% of a ViT forward pass in
+// gemm_pack_lhs) and its 48x4 micro-tile leaves AVX-512 FMA throughput
+// unused (~160 GFLOP/s of a ~255 GFLOP/s core; this kernel: ~240, see
+// bench/gemm_bench.cpp). Here W, [N, K] row-major as nn.Linear stores it, is
+// cut into panels of kGemmNR output features, each stored K-major
+// ([K][kGemmNR], zero-padded past N), so one k step of the micro-kernel reads
+// kGemmNR contiguous weights (two zmm) and broadcasts one x value per row.
+//
+// Use: pack at load (pack_weights), keep the PackedWeights with the layer,
+// and per call split the columns over threads on panel boundaries:
+//     pool.parallel_for(N, kGemmNR, [&](int64_t b, int64_t e) { gemm_packed(p, b, e); });
+// Rows are independent too: calling on row sub-ranges (x and y offset by r0
+// rows, rows = r1 - r0) gives the same bits, for layers with few panels.
+//
+// Determinism: every output element is computed as ONE chain of fused
+// multiply-adds in increasing k,
+//     acc = (accumulate ? y : 0);  for k = 0..K-1: acc = fma(x[m,k], W[n,k], acc);
+//     y = bias ? acc + bias[n] : acc;
+// (partial sums that cross a K block are stored to y exactly in fp32 and
+// reloaded, which continues the same chain). Nothing in that chain depends on
+// M, on the row tile a row falls in, on [n_begin, n_end), on the thread split,
+// or on buffer alignment (loads are unaligned; tails are masked, not computed
+// differently), so the same inputs give bitwise-identical outputs however the
+// caller splits the work. The AVX-512, AVX2 and portable paths compute the
+// same chains (the portable one with std::fma when the CPU has FMA), so with
+// hardware FMA they agree bit for bit.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+namespace krait::kernels {
+
+// Output features per packed panel (two zmm registers).
+inline constexpr int64_t kGemmNR = 32;
+
+// W packed as ceil(N / kGemmNR) panels of [K][kGemmNR] floats, one after the
+// other, in one 64-byte-aligned allocation of panels * K * kGemmNR floats:
+// the size of W with N rounded up to 32 (ViT: exactly W; N = 80: +20%).
+// Move-only, immutable after packing, shared read-only by any number of
+// threads and sessions; keep it next to the layer's weights for the life of
+// the model. gemm_packed never reads W itself, so a layer served only by it
+// (M > 1, and M == 1 too, where it measured on par with Eigen's GEMV) need not
+// keep W's pages resident.
+class PackedWeights {
+public:
+    PackedWeights() = default;
+    int64_t out_features() const { return n_; }  // N
+    int64_t in_features() const { return k_; }   // K
+    int64_t panels() const { return (n_ + kGemmNR - 1) / kGemmNR; }
+    bool empty() const { return n_ == 0; }
+    // Panel j: [K][kGemmNR], output features j * kGemmNR + [0, kGemmNR).
+    const float* panel(int64_t j) const { return data_.get() + j * k_ * kGemmNR; }
+    size_t bytes() const { return static_cast<size_t>(panels() * k_ * kGemmNR) * sizeof(float); }
+
+private:
+    struct Free {
+        void operator()(float* p) const;
+    };
+    std::unique_ptr<float[], Free> data_;
+    size_t capacity_ = 0;  // floats allocated (repacking into a big enough buffer reuses it)
+    int64_t n_ = 0, k_ = 0;
+    friend void pack_weights_strided(PackedWeights& dst, const float* src, int64_t N, int64_t K, int64_t stride_n,
+                                     int64_t stride_k);
+};
+
+// Packs W [N, K] row-major (nn.Linear.weight).
+PackedWeights pack_weights(const float* W, int64_t N, int64_t K);
+
+// General form: element (n, k) of the logical [N, K] weight is
+// src[n * stride_n + k * stride_k]. With stride_n = 1, stride_k = N it packs a
+// [K, N] row-major matrix (e.g. im2col columns used as the right operand).
+// Reuses dst's allocation when it is large enough.
+void pack_weights_strided(PackedWeights& dst, const float* src, int64_t N, int64_t K, int64_t stride_n,
+                          int64_t stride_k);
+
+struct GemmParams {
+    int64_t rows = 0;          // M >= 0
+    const float* x = nullptr;  // [M, K], row stride x_stride (any alignment)
+    int64_t x_stride = 0;
+    const PackedWeights* weights = nullptr;  // N, K
+    const float* bias = nullptr;             // [N] or nullptr
+    float* y = nullptr;                      // [M, N], row stride y_stride (any alignment)
+    int64_t y_stride = 0;
+    bool accumulate = false;  // y += x W^T (+ b) instead of y = ...
+};
+
+// Computes output columns [n_begin, n_end) for all M rows. n_begin and n_end
+// must each be a multiple of kGemmNR or N (an empty [N, N) is fine). Reads
+// only x's M rows of K floats, bias[n_begin, n_end) and, when accumulating
+// or when K spans several K blocks (K > 1536), y[M, n_begin:n_end); writes
+// only y[M, n_begin:n_end). Thread-safe for disjoint column (or row) ranges.
+// Throws krait::Error (KRAIT_ERR_INVALID_ARGUMENT) when weights is null or
+// the range is outside [0, N] or off the panel boundaries.
+void gemm_packed(const GemmParams& p, int64_t n_begin, int64_t n_end);
+
+// The same computation in plain C++ (what gemm_packed runs when the build
+// has neither AVX-512 nor AVX2 + FMA, e.g. ARM); always compiled, so tests
+// can compare the paths.
+void gemm_packed_portable(const GemmParams& p, int64_t n_begin, int64_t n_end);
+
+// Thread split rule: part i of `parts` gets [gemm_split(N, parts, i),
+// gemm_split(N, parts, i + 1)), whole panels, panel counts differing by at
+// most one. Equivalently, ThreadPool::parallel_for(N, kGemmNR, ...) already
+// hands out panel-aligned ranges (grain kGemmNR).
+inline int64_t gemm_split(int64_t N, int64_t parts, int64_t i) {
+    const int64_t panels = (N + kGemmNR - 1) / kGemmNR;
+    const int64_t begin = (panels / parts) * i + (i < panels % parts ? i : panels % parts);
+    return begin * kGemmNR < N ? begin * kGemmNR : N;
+}
+
+// The micro-kernel gemm_packed was compiled with: "avx512" (12 x 32 zmm
+// tiles), "avx2" (6 x 16 ymm tiles, builds without AVX-512) or "portable".
+const char* gemm_kernel_name();
+
+}  // namespace krait::kernels

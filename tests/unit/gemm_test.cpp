@@ -1,0 +1,390 @@
+// kernels::gemm_packed (prepacked fp32 GEMM) against kernels::linear_ref
+// (plain triple loop, double accumulation), and its determinism promises.
+//
+// Tolerance: per element, |got - ref| <= 1e-5 * magnitude, where magnitude =
+// sum_k |x[m,k] W[n,k]| + |bias[n]| + |y0| (y0 only when accumulating): the
+// size of what was summed, so a cancelling sum is not held to an absolute
+// error it cannot meet. fp32 chains of K <= 3072 terms stay well inside it
+// (error ~ sqrt(K) * 6e-8 of the magnitude).
+// Determinism tests compare bit patterns (memcmp), not values.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#include <unistd.h>
+#endif
+
+#include "kernels/cpu/gemm.h"
+#include "kernels/cpu/linear.h"
+#include "sdk/core/error.h"
+
+namespace {
+
+using krait::kernels::gemm_packed;
+using krait::kernels::GemmParams;
+using krait::kernels::kGemmNR;
+using krait::kernels::PackedWeights;
+
+std::vector<float> random_vector(std::mt19937& rng, size_t n, float lo = -1.0f, float hi = 1.0f) {
+    std::uniform_real_distribution<float> dist(lo, hi);
+    std::vector<float> v(n);
+    for (auto& x : v) x = dist(rng);
+    return v;
+}
+
+std::string shape_name(int64_t M, int64_t K, int64_t N) {
+    return "M=" + std::to_string(M) + " K=" + std::to_string(K) + " N=" + std::to_string(N);
+}
+
+// One problem: inputs, the reference output and the per-element magnitude.
+struct Problem {
+    int64_t M, K, N, xs, ys;
+    bool accumulate;
+    std::vector<float> x, w, bias, y0, ref, magnitude;
+    PackedWeights packed;
+
+    Problem(std::mt19937& rng, int64_t M_, int64_t K_, int64_t N_, int64_t x_pad, int64_t y_pad, bool with_bias,
+            bool accumulate_)
+        : M(M_), K(K_), N(N_), xs(K_ + x_pad), ys(N_ + y_pad), accumulate(accumulate_) {
+        x = random_vector(rng, static_cast<size_t>(M * xs));
+        w = random_vector(rng, static_cast<size_t>(N * K));
+        if (with_bias) bias = random_vector(rng, static_cast<size_t>(N));
+        y0 = random_vector(rng, static_cast<size_t>(M * ys), -2.0f, 2.0f);
+        ref = y0;
+        krait::kernels::LinearParams lp{
+            M, K, N, x.data(), xs, w.data(), bias.empty() ? nullptr : bias.data(), ref.data(), ys, accumulate};
+        krait::kernels::linear_ref(lp);
+        magnitude.assign(ref.size(), 0.0f);
+        for (int64_t m = 0; m < M; ++m)
+            for (int64_t n = 0; n < N; ++n) {
+                double s = bias.empty() ? 0.0 : std::fabs(bias[n]);
+                if (accumulate) s += std::fabs(y0[m * ys + n]);
+                for (int64_t k = 0; k < K; ++k) s += std::fabs(static_cast<double>(x[m * xs + k]) * w[n * K + k]);
+                magnitude[m * ys + n] = static_cast<float>(s);
+            }
+        packed = krait::kernels::pack_weights(w.data(), N, K);
+    }
+
+    GemmParams params(const float* x_ptr, float* y_ptr) const {
+        GemmParams p;
+        p.rows = M;
+        p.x = x_ptr;
+        p.x_stride = xs;
+        p.weights = &packed;
+        p.bias = bias.empty() ? nullptr : bias.data();
+        p.y = y_ptr;
+        p.y_stride = ys;
+        p.accumulate = accumulate;
+        return p;
+    }
+
+    // y from gemm_packed over [0, N) in one call.
+    std::vector<float> run_whole() const {
+        std::vector<float> y = y0;
+        gemm_packed(params(x.data(), y.data()), 0, N);
+        return y;
+    }
+
+    // Checks values inside [M, N) against the reference, and that the row
+    // padding past N was not touched.
+    void expect_matches(const std::vector<float>& y) const {
+        ASSERT_EQ(y.size(), ref.size());
+        double worst_ratio = 0;
+        int64_t worst_at = -1;
+        for (int64_t m = 0; m < M; ++m) {
+            for (int64_t n = 0; n < ys; ++n) {
+                const int64_t i = m * ys + n;
+                if (n >= N) {
+                    ASSERT_EQ(std::memcmp(&y[i], &y0[i], sizeof(float)), 0)
+                        << "padding written at m=" << m << " n=" << n;
+                    continue;
+                }
+                ASSERT_TRUE(std::isfinite(y[i])) << "non-finite at m=" << m << " n=" << n;
+                const double d = std::fabs(static_cast<double>(y[i]) - ref[i]);
+                const double tol = 1e-5 * magnitude[i] + 1e-30;
+                if (d / tol > worst_ratio) worst_ratio = d / tol, worst_at = i;
+            }
+        }
+        EXPECT_LE(worst_ratio, 1.0) << "worst element " << worst_at << ": got " << y[worst_at] << ", reference "
+                                    << ref[worst_at] << ", magnitude " << magnitude[worst_at];
+    }
+};
+
+bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+// Odd and ViT/MambaVision-like shapes: M across row-tile and M-block tails,
+// K across the K blocking (768), N across panel tails.
+const int64_t kShapes[][3] = {
+    {1, 1, 1},     {1, 7, 5},      {3, 17, 33},    {17, 64, 31},   {12, 16, 32},
+    {13, 33, 64},  {25, 80, 96},   {49, 100, 129}, {197, 768, 80}, {197, 96, 200},
+    {50, 769, 40}, {31, 1600, 70}, {5, 3072, 48},  {100, 5, 1000}, {64, 320, 160},
+};
+
+TEST(GemmPacked, MatchesReferenceOnRandomShapes) {
+    std::mt19937 rng(7);
+    int cases = 0;
+    for (const auto& s : kShapes) {
+        for (bool accumulate : {false, true}) {
+            for (bool with_bias : {false, true}) {
+                const Problem pr(rng, s[0], s[1], s[2], 0, 0, with_bias, accumulate);
+                SCOPED_TRACE(shape_name(s[0], s[1], s[2]) + (accumulate ? " accumulate" : "") +
+                             (with_bias ? " bias" : ""));
+                pr.expect_matches(pr.run_whole());
+                ++cases;
+            }
+        }
+    }
+    EXPECT_EQ(cases, 60);
+}
+
+TEST(GemmPacked, StridedRowsLeaveThePaddingAlone) {
+    std::mt19937 rng(8);
+    const int64_t shapes[][3] = {{3, 17, 33}, {29, 200, 70}, {197, 768, 96}};
+    for (const auto& s : shapes) {
+        for (bool accumulate : {false, true}) {
+            const Problem pr(rng, s[0], s[1], s[2], /*x_pad=*/5, /*y_pad=*/11, true, accumulate);
+            SCOPED_TRACE(shape_name(s[0], s[1], s[2]) + (accumulate ? " accumulate" : ""));
+            pr.expect_matches(pr.run_whole());
+        }
+    }
+}
+
+// y = x W^T + b with K == 0 is y = b (or y += b).
+TEST(GemmPacked, EmptyKGivesBias) {
+    std::mt19937 rng(9);
+    for (bool accumulate : {false, true}) {
+        const Problem pr(rng, 4, 0, 40, 0, 0, true, accumulate);
+        pr.expect_matches(pr.run_whole());
+    }
+}
+
+TEST(GemmPacked, NoRowsIsANoOp) {
+    std::mt19937 rng(10);
+    const Problem pr(rng, 3, 8, 40, 0, 0, true, false);
+    std::vector<float> y = pr.y0;
+    GemmParams p = pr.params(pr.x.data(), y.data());
+    p.rows = 0;
+    gemm_packed(p, 0, 40);
+    EXPECT_TRUE(same_bits(y, pr.y0));
+}
+
+// Any split of [0, N) at panel boundaries gives the same bits as one call,
+// whatever the order the parts run in.
+TEST(GemmPacked, PanelSplitsAreBitwiseIdenticalToOneCall) {
+    std::mt19937 rng(11);
+    const int64_t shapes[][3] = {{17, 300, 200}, {197, 768, 333}, {40, 1600, 96}};
+    for (const auto& s : shapes) {
+        for (bool accumulate : {false, true}) {
+            const Problem pr(rng, s[0], s[1], s[2], 2, 3, true, accumulate);
+            SCOPED_TRACE(shape_name(s[0], s[1], s[2]));
+            const std::vector<float> whole = pr.run_whole();
+            const int64_t N = pr.N, panels = (N + kGemmNR - 1) / kGemmNR;
+            // The thread split helper, 1..9 parts.
+            for (int64_t parts = 1; parts <= 9; ++parts) {
+                std::vector<float> y = pr.y0;
+                int64_t covered = 0;
+                for (int64_t i = parts - 1; i >= 0; --i) {  // backwards: order must not matter
+                    const int64_t b = krait::kernels::gemm_split(N, parts, i);
+                    const int64_t e = krait::kernels::gemm_split(N, parts, i + 1);
+                    ASSERT_LE(b, e);
+                    ASSERT_TRUE(b % kGemmNR == 0 || b == N) << b;
+                    const int64_t np = (e - b + kGemmNR - 1) / kGemmNR;
+                    ASSERT_TRUE(np == panels / parts || np == panels / parts + 1) << np << " panels of " << panels;
+                    covered += e - b;
+                    gemm_packed(pr.params(pr.x.data(), y.data()), b, e);
+                }
+                EXPECT_EQ(covered, N);
+                EXPECT_EQ(krait::kernels::gemm_split(N, parts, 0), 0);
+                EXPECT_EQ(krait::kernels::gemm_split(N, parts, parts), N);
+                EXPECT_TRUE(same_bits(y, whole)) << parts << " parts";
+            }
+            // Random cut points on panel boundaries.
+            for (int trial = 0; trial < 10; ++trial) {
+                std::vector<int64_t> cuts = {0, N};
+                std::uniform_int_distribution<int64_t> panel(0, panels);
+                for (int c = 0; c < 3; ++c) cuts.push_back(std::min(N, panel(rng) * kGemmNR));
+                std::sort(cuts.begin(), cuts.end());
+                std::vector<float> y = pr.y0;
+                for (size_t c = 0; c + 1 < cuts.size(); ++c)
+                    gemm_packed(pr.params(pr.x.data(), y.data()), cuts[c], cuts[c + 1]);
+                EXPECT_TRUE(same_bits(y, whole)) << "trial " << trial;
+            }
+        }
+    }
+}
+
+// Each row's result does not depend on M or on which rows share its call.
+TEST(GemmPacked, RowSplitsAreBitwiseIdenticalToOneCall) {
+    std::mt19937 rng(12);
+    const Problem pr(rng, 197, 800, 100, 1, 0, true, true);
+    const std::vector<float> whole = pr.run_whole();
+    for (int64_t step : {1, 5, 13, 50}) {
+        std::vector<float> y = pr.y0;
+        for (int64_t r0 = 0; r0 < pr.M; r0 += step) {
+            GemmParams p = pr.params(pr.x.data() + r0 * pr.xs, y.data() + r0 * pr.ys);
+            p.rows = std::min(step, pr.M - r0);
+            gemm_packed(p, 0, pr.N);
+        }
+        EXPECT_TRUE(same_bits(y, whole)) << "rows in steps of " << step;
+    }
+}
+
+// x and y at every 4-byte offset within a cache line give the same bits.
+TEST(GemmPacked, MisalignedBuffersAreBitwiseIdentical) {
+    std::mt19937 rng(13);
+    const Problem pr(rng, 37, 333, 70, 0, 0, true, true);
+    const std::vector<float> whole = pr.run_whole();
+    for (int64_t shift = 0; shift < 16; ++shift) {
+        std::vector<float> x_buf(pr.x.size() + 16), y_buf(pr.y0.size() + 16);
+        std::copy(pr.x.begin(), pr.x.end(), x_buf.begin() + shift);
+        std::copy(pr.y0.begin(), pr.y0.end(), y_buf.begin() + (15 - shift));
+        gemm_packed(pr.params(x_buf.data() + shift, y_buf.data() + (15 - shift)), 0, pr.N);
+        const std::vector<float> y(y_buf.begin() + (15 - shift), y_buf.begin() + (15 - shift) + pr.y0.size());
+        EXPECT_TRUE(same_bits(y, whole)) << "x shifted by " << shift << " floats";
+    }
+}
+
+// The plain C++ path computes the same FMA chains, so with hardware FMA it
+// agrees with the AVX-512 kernel bit for bit.
+TEST(GemmPacked, PortablePathMatchesBitwise) {
+#if !(defined(FP_FAST_FMAF) || defined(__FMA__) || defined(__aarch64__))
+    GTEST_SKIP() << "no hardware FMA: the portable path uses a separate multiply and add";
+#endif
+    std::mt19937 rng(14);
+    for (const auto& s : kShapes) {
+        const Problem pr(rng, s[0], s[1], s[2], 1, 2, true, true);
+        SCOPED_TRACE(shape_name(s[0], s[1], s[2]));
+        const std::vector<float> fast = pr.run_whole();
+        std::vector<float> portable = pr.y0;
+        krait::kernels::gemm_packed_portable(pr.params(pr.x.data(), portable.data()), 0, pr.N);
+        pr.expect_matches(portable);
+        EXPECT_TRUE(same_bits(fast, portable));
+    }
+}
+
+TEST(GemmPacked, PackedLayoutIsPanelsOfKMajorColumns) {
+    std::mt19937 rng(15);
+    const int64_t N = 70, K = 9;
+    const auto w = random_vector(rng, N * K);
+    const PackedWeights packed = krait::kernels::pack_weights(w.data(), N, K);
+    ASSERT_EQ(packed.out_features(), N);
+    ASSERT_EQ(packed.in_features(), K);
+    ASSERT_EQ(packed.panels(), 3);
+    EXPECT_EQ(packed.bytes(), static_cast<size_t>(3 * K * kGemmNR * sizeof(float)));
+    for (int64_t j = 0; j < packed.panels(); ++j) {
+        EXPECT_EQ(reinterpret_cast<uintptr_t>(packed.panel(j)) % 64, 0u) << "panel " << j;
+        for (int64_t k = 0; k < K; ++k)
+            for (int64_t c = 0; c < kGemmNR; ++c) {
+                const int64_t n = j * kGemmNR + c;
+                EXPECT_EQ(packed.panel(j)[k * kGemmNR + c], n < N ? w[n * K + k] : 0.0f);
+            }
+    }
+    // The strided form packs the transpose [K, N] to the same panels, and
+    // reuses the allocation when it is big enough.
+    std::vector<float> wt(N * K);
+    for (int64_t n = 0; n < N; ++n)
+        for (int64_t k = 0; k < K; ++k) wt[k * N + n] = w[n * K + k];
+    const auto bigger = random_vector(rng, (N + 10) * K);
+    PackedWeights again = krait::kernels::pack_weights(bigger.data(), N + 10, K);
+    const float* before = again.panel(0);
+    krait::kernels::pack_weights_strided(again, wt.data(), N, K, 1, N);
+    EXPECT_EQ(again.panel(0), before);
+    ASSERT_EQ(again.out_features(), N);
+    EXPECT_EQ(std::memcmp(again.panel(0), packed.panel(0), packed.bytes()), 0);
+}
+
+TEST(GemmPacked, RejectsRangesOffPanelBoundaries) {
+    std::mt19937 rng(16);
+    const Problem pr(rng, 2, 8, 70, 0, 0, false, false);
+    std::vector<float> y = pr.y0;
+    const GemmParams p = pr.params(pr.x.data(), y.data());
+    EXPECT_THROW(gemm_packed(p, 1, 70), krait::Error);   // begin not on a panel
+    EXPECT_THROW(gemm_packed(p, 0, 40), krait::Error);   // end neither on a panel nor N
+    EXPECT_THROW(gemm_packed(p, 64, 96), krait::Error);  // past N
+    EXPECT_THROW(gemm_packed(p, 64, 32), krait::Error);  // reversed
+    GemmParams none = p;
+    none.weights = nullptr;
+    EXPECT_THROW(gemm_packed(none, 0, 70), krait::Error);
+    try {
+        gemm_packed(p, 16, 70);
+        FAIL() << "no error";
+    } catch (const krait::Error& e) {
+        EXPECT_EQ(e.status(), KRAIT_ERR_INVALID_ARGUMENT);
+        EXPECT_NE(std::string(e.what()).find("[16, 70)"), std::string::npos) << e.what();
+    }
+    EXPECT_TRUE(same_bits(y, pr.y0));  // nothing written
+    gemm_packed(p, 64, 70);            // the tail panel alone is fine
+}
+
+#if defined(__linux__)
+// Floats placed flush against an inaccessible page, after the end or before
+// the start, so a read outside the buffer (a full-width load of a tail, say)
+// faults instead of passing unnoticed.
+class Guarded {
+public:
+    Guarded(const std::vector<float>& v, bool guard_after) : n_(v.size()) {
+        page_ = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+        const size_t bytes = std::max<size_t>(n_ * sizeof(float), 1);
+        data_pages_ = (bytes + page_ - 1) / page_;
+        size_ = (data_pages_ + 1) * page_;
+        void* mem = mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (mem == MAP_FAILED) throw std::bad_alloc();
+        base_ = static_cast<char*>(mem);
+        if (guard_after) {
+            mprotect(base_ + data_pages_ * page_, page_, PROT_NONE);
+            data_ = reinterpret_cast<float*>(base_ + data_pages_ * page_ - n_ * sizeof(float));
+        } else {
+            mprotect(base_, page_, PROT_NONE);
+            data_ = reinterpret_cast<float*>(base_ + page_);
+        }
+        std::copy(v.begin(), v.end(), data_);
+    }
+    ~Guarded() { munmap(base_, size_); }
+    Guarded(const Guarded&) = delete;
+    Guarded& operator=(const Guarded&) = delete;
+    float* data() { return data_; }
+    std::vector<float> copy() const { return std::vector<float>(data_, data_ + n_); }
+
+private:
+    size_t n_, page_ = 0, data_pages_ = 0, size_ = 0;
+    char* base_ = nullptr;
+    float* data_ = nullptr;
+};
+
+// x, bias and y each end (or start) right at an unmapped page: tails of M, N
+// and K must be handled without touching a byte outside the buffers.
+TEST(GemmPacked, ReadsNothingOutsideTheBuffers) {
+    std::mt19937 rng(17);
+    const int64_t shapes[][3] = {{1, 1, 1}, {5, 3, 7}, {13, 17, 45}, {197, 770, 70}};
+    for (const auto& s : shapes) {
+        for (bool after : {true, false}) {
+            const Problem pr(rng, s[0], s[1], s[2], 0, 0, true, true);
+            SCOPED_TRACE(shape_name(s[0], s[1], s[2]) + (after ? " guard after" : " guard before"));
+            Guarded x(pr.x, after), bias(pr.bias, after), y(pr.y0, after);
+            GemmParams p = pr.params(x.data(), y.data());
+            p.bias = bias.data();
+            gemm_packed(p, 0, pr.N);
+            EXPECT_TRUE(same_bits(y.copy(), pr.run_whole()));
+            // The last panel alone, too (its bias slice ends at the guard).
+            const int64_t last = (pr.N - 1) / kGemmNR * kGemmNR;
+            Guarded y2(pr.y0, after);
+            p.y = y2.data();
+            gemm_packed(p, last, pr.N);
+            const std::vector<float> got = y2.copy(), want = y.copy();
+            for (int64_t m = 0; m < pr.M; ++m)
+                for (int64_t n = last; n < pr.N; ++n) ASSERT_EQ(got[m * pr.N + n], want[m * pr.N + n]);
+        }
+    }
+}
+#endif
+
+}  // namespace

@@ -257,7 +257,14 @@ std::shared_ptr<const LoraAdapter> LoraAdapter::load(const std::string& dir, con
         std::vector<float> A = to_f32(*t.A, wa);
         m.up = to_f32(*t.B, wb);
         switch (target->kind) {
-            case TargetKind::Linear:
+            case TargetKind::Linear: {
+                m.down = std::move(A);
+                const int64_t out = target->out;
+                m.up_t.resize(m.up.size());
+                for (int64_t o = 0; o < out; ++o)
+                    for (int64_t j = 0; j < r; ++j) m.up_t[j * out + o] = m.up[o * r + j];
+                break;
+            }
             case TargetKind::Conv2d:
                 m.down = std::move(A);
                 break;

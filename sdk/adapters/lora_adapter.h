@@ -30,6 +30,7 @@ struct LoraModule {
     // Conv1d:    down = A as K taps [K][r, in] (tap k = A[:, :, k]), up = B [out, r / groups]
     // Embedding: down = A^T [V, r] (row per token), up = B [D, r]
     std::vector<float> down, up;
+    std::vector<float> up_t;  // Linear only: B^T [r, out], the layout kernels::lora_up streams
 };
 
 // A whole module replaced (peft modules_to_save), e.g. a new classifier head.

@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "kernels/cpu/lora.h"
+
 #include "sdk/core/text_file.h"
 
 namespace krait {
@@ -101,8 +103,16 @@ void run_linear(ThreadPool& pool, const Linear& layer, const float* x, int64_t r
         linear_block(base, p, begin, end);
         int64_t offset = 0;
         for (const LoraTerm& term : active->terms) {
-            const Linear up{term.module->up.data(), nullptr, term.module->rank, base.out_features};
-            kernels::linear(linear_params(up, t + offset, rows, R, y, y_stride, true), begin, end);
+            kernels::LoraUpParams up;
+            up.rows = rows;
+            up.rank = term.module->rank;
+            up.t = t + offset;
+            up.t_stride = R;
+            up.Bt = term.module->up_t.data();
+            up.out_features = base.out_features;
+            up.y = y;
+            up.y_stride = y_stride;
+            kernels::lora_up(up, begin, end);
             offset += term.module->rank;
         }
     });

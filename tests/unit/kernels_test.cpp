@@ -11,6 +11,7 @@
 
 #include "kernels/cpu/conv1d.h"
 #include "kernels/cpu/linear.h"
+#include "kernels/cpu/lora.h"
 #include "kernels/cpu/norm.h"
 #include "kernels/cpu/selective_scan.h"
 #include "sdk/core/thread_pool.h"
@@ -58,6 +59,28 @@ TEST(Linear, MatchesReferenceOnRandomShapes) {
                 expect_close(y_opt, y_ref, 2e-5f);
             }
         }
+    }
+}
+
+TEST(LoraUp, MatchesReferenceAndIgnoresTheColumnSplit) {
+    std::mt19937 rng(5);
+    const int64_t shapes[][3] = {{1, 4, 3072}, {1, 8, 80}, {3, 1, 17}, {37, 16, 129}, {256, 8, 1536}};  // rows, r, out
+    for (const auto& s : shapes) {
+        const int64_t rows = s[0], r = s[1], out = s[2], ts = r + 2, ys = out + 3;
+        auto t = random_vector(rng, rows * ts), bt = random_vector(rng, r * out), y0 = random_vector(rng, rows * ys);
+        auto y_ref = y0, y_whole = y0, y_split = y0;
+        krait::kernels::LoraUpParams p{rows, r, t.data(), ts, bt.data(), out, y_ref.data(), ys};
+        krait::kernels::lora_up_ref(p);
+        p.y = y_whole.data();
+        krait::kernels::lora_up(p, 0, out);
+        p.y = y_split.data();  // odd cuts, in reverse order
+        const int64_t cut1 = out / 3, cut2 = out - out / 5;
+        krait::kernels::lora_up(p, cut2, out);
+        krait::kernels::lora_up(p, cut1, cut2);
+        krait::kernels::lora_up(p, 0, cut1);
+        SCOPED_TRACE("rows=" + std::to_string(rows) + " r=" + std::to_string(r) + " out=" + std::to_string(out));
+        expect_close(y_whole, y_ref, 1e-5f);
+        EXPECT_EQ(y_split, y_whole);  // bitwise: the column split does not change any sum
     }
 }
 

@@ -6,8 +6,13 @@
 // Tolerance: fp32, max |got - want| <= 1e-5 * max(1, max |want|).
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <limits>
 #include <memory>
 #include <string>
@@ -78,6 +83,33 @@ TEST(LoraMamba, SwapsMatchPeftInOneLoad) {
     const LoraSet zero(targets, {{a, 0.0f}});
     EXPECT_TRUE(all_close(run.logits(ids, batch, &empty).data(), run.expected.values<float>("logits_base"), kTol));
     EXPECT_TRUE(all_close(run.logits(ids, batch, &zero).data(), run.expected.values<float>("logits_base"), kTol));
+}
+
+TEST(LoraMamba, FanInFanOutIsIgnoredForLinearLayersAsPeftDoes) {
+    // peft turns fan_in_fan_out off (with a warning) for torch.nn.Linear targets, the only linear
+    // modules these models have: an adapter_config.json that says true computes exactly the same.
+    namespace fs = std::filesystem;
+    const std::string dir = fixture("lora/mamba");
+    const fs::path copy = fs::temp_directory_path() / ("krait-fan-in-fan-out-" + std::to_string(::getpid()));
+    fs::remove_all(copy);
+    fs::copy(dir + "/adapters/a", copy, fs::copy_options::recursive);
+    {
+        std::ifstream in(copy / "adapter_config.json");
+        std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        const auto at = text.find("\"fan_in_fan_out\": false");
+        ASSERT_NE(at, std::string::npos);
+        text.replace(at, std::string("\"fan_in_fan_out\": false").size(), "\"fan_in_fan_out\": true");
+        std::ofstream(copy / "adapter_config.json", std::ios::trunc) << text;
+    }
+    MambaRun run(dir);
+    const auto& targets = run.model->adapter_targets();
+    const auto flipped = LoraAdapter::load(copy.string(), targets, "");
+    EXPECT_TRUE(flipped->config().fan_in_fan_out);
+    const LoraSet set(targets, {{flipped, 1.0f}});
+    const auto ids = run.expected.values<int32_t>("input_ids");
+    EXPECT_TRUE(all_close(run.logits(ids, run.expected.tensor("input_ids").shape[0], &set).data(),
+                          run.expected.values<float>("logits_a"), kTol));
+    fs::remove_all(copy);
 }
 
 TEST(LoraMamba, AdapterReallyChangesTheOutput) {

@@ -55,28 +55,10 @@ std::vector<std::string> head_labels(const std::string& dir, int64_t classes) {
     if (fs::exists(path)) {
         const auto j = parse_json_object(read_text_file(path, path + ": cannot be read"), path);
         if (j.contains("id2label") && !j["id2label"].is_null()) {
-            const auto& m = j["id2label"];
-            if (!m.is_object()) fail_format(path + ": 'id2label' must be an object");
-            if (static_cast<int64_t>(m.size()) != classes)
-                fail_format(path + ": 'id2label' has " + std::to_string(m.size()) + " labels but the adapter's head has " +
-                            std::to_string(classes) + " outputs");
-            labels.assign(static_cast<size_t>(classes), std::string());
-            std::vector<bool> seen(static_cast<size_t>(classes), false);
-            for (const auto& [key, value] : m.items()) {
-                int64_t id = -1;
-                size_t used = 0;
-                try {
-                    id = std::stoll(key, &used);
-                } catch (const std::exception&) {
-                    used = 0;
-                }
-                if (used != key.size() || id < 0 || id >= classes || seen[static_cast<size_t>(id)])
-                    fail_format(path + ": 'id2label' key \"" + key + "\" is not one of the ids 0.." +
-                                std::to_string(classes - 1) + " (each exactly once)");
-                if (!value.is_string()) fail_format(path + ": 'id2label' value for \"" + key + "\" must be a string");
-                seen[static_cast<size_t>(id)] = true;
-                labels[static_cast<size_t>(id)] = value.get<std::string>();
-            }
+            labels = parse_id2label(j["id2label"], path, 1 << 24);
+            if (static_cast<int64_t>(labels.size()) != classes)
+                fail_format(path + ": 'id2label' has " + std::to_string(labels.size()) +
+                            " labels but the adapter's head has " + std::to_string(classes) + " outputs");
         }
     }
     if (labels.empty())

@@ -15,6 +15,11 @@ std::string read_text_file(const std::string& path, const std::string& missing_m
 // "<origin>: not a JSON object".
 nlohmann::json parse_json_object(const std::string& text, const std::string& origin);
 
+// config.json's id2label: an object mapping every id "0".."n-1" exactly once
+// to a string, 1 <= n <= max_labels. Returns the names in id order; throws
+// KRAIT_ERR_FORMAT "<origin>: 'id2label' ..." naming the offending key.
+std::vector<std::string> parse_id2label(const nlohmann::json& id2label, const std::string& origin, int64_t max_labels);
+
 // Scratch buffers: grows `v` to at least n floats (never shrinks) and returns its data.
 inline float* grow_buffer(std::vector<float>& v, int64_t n) {
     if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));

@@ -110,26 +110,7 @@ MambaVisionConfig MambaVisionConfig::from_json_text(const std::string& text, con
         require_range(origin, "num_classes", c.num_classes, 1, 1 << 24);
     }
     if (j.contains("id2label") && !j["id2label"].is_null()) {
-        const json& m = j["id2label"];
-        if (!m.is_object() || m.empty()) fail_format(origin + ": 'id2label' must be a non-empty object");
-        c.labels.resize(m.size());
-        std::vector<bool> seen(m.size(), false);
-        for (auto it = m.begin(); it != m.end(); ++it) {
-            int64_t id = -1;
-            try {
-                size_t used = 0;
-                id = std::stoll(it.key(), &used);
-                if (used != it.key().size()) id = -1;
-            } catch (const std::exception&) {
-                id = -1;
-            }
-            if (id < 0 || id >= static_cast<int64_t>(m.size()) || seen[id])
-                fail_format(origin + ": 'id2label' keys must be the ids 0.." + std::to_string(m.size() - 1) +
-                            ", got \"" + it.key() + "\"");
-            if (!it.value().is_string()) fail_format(origin + ": 'id2label' values must be strings");
-            seen[id] = true;
-            c.labels[id] = it.value().get<std::string>();
-        }
+        c.labels = parse_id2label(j["id2label"], origin, 1 << 24);
         if (c.num_classes != 0 && c.num_classes != static_cast<int64_t>(c.labels.size()))
             fail_format(origin + ": 'id2label' has " + std::to_string(c.labels.size()) + " labels but 'num_classes' is " +
                         std::to_string(c.num_classes));

@@ -165,28 +165,8 @@ ViTConfig ViTConfig::from_json_text(const std::string& text, const std::string& 
     // label2id, when present, must agree with it.
     constexpr int64_t kMaxLabels = 1 << 20;
     if (j.contains("id2label") && !j["id2label"].is_null()) {
-        const json& m = j["id2label"];
-        if (!m.is_object()) fail_format(origin + ": 'id2label' must be an object");
-        const int64_t n = static_cast<int64_t>(m.size());
-        require_range(origin, "id2label (number of entries)", n, 1, kMaxLabels);
-        c.labels.assign(static_cast<size_t>(n), std::string());
-        std::vector<bool> seen(static_cast<size_t>(n), false);
-        for (const auto& [key, value] : m.items()) {
-            int64_t id = -1;
-            size_t used = 0;
-            try {
-                id = std::stoll(key, &used);
-            } catch (const std::exception&) {
-                used = 0;
-            }
-            if (used != key.size() || id < 0 || id >= n || seen[static_cast<size_t>(id)])
-                fail_format(origin + ": 'id2label' key \"" + key + "\" is not one of the ids 0.." +
-                            std::to_string(n - 1) + " (each exactly once)");
-            if (!value.is_string()) fail_format(origin + ": 'id2label' value for \"" + key + "\" must be a string");
-            seen[static_cast<size_t>(id)] = true;
-            c.labels[static_cast<size_t>(id)] = value.get<std::string>();
-        }
-        c.num_labels = n;
+        c.labels = parse_id2label(j["id2label"], origin, kMaxLabels);
+        c.num_labels = static_cast<int64_t>(c.labels.size());
     }
     if (j.contains("num_labels") && !j["num_labels"].is_null()) {
         const int64_t n = int_field(j, "num_labels", 0, origin);

@@ -2,6 +2,8 @@
 // classifier implementation by config.json's model_type.
 #include "sdk/models/classifier.h"
 
+#include <algorithm>
+#include <exception>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -54,6 +56,30 @@ std::unique_ptr<ClassifierModel> load_classifier(const std::string& dir, const C
     if (type == "vit") return ViTModel::load(dir, progress);
     if (type == "mambavision") return load_mambavision(dir, progress);
     fail_unsupported(dir + ": model_type '" + type + "' is not an image classifier this build runs (vit, mambavision)");
+}
+
+void ClassifierModel::forward_batch(const float* pixels, int64_t batch, int64_t height, int64_t width, float* logits,
+                                    ThreadPool& pool, const std::atomic<bool>* abort, const LoraSet* lora) const {
+    const int64_t parts = std::min<int64_t>(pool.size(), batch);
+    if (parts <= 1) {
+        forward(pixels, batch, height, width, logits, pool, abort, lora);
+        return;
+    }
+    const int64_t image_floats = 3 * height * width, classes = active_num_labels(lora);
+    std::vector<std::exception_ptr> errors(static_cast<size_t>(parts));
+    pool.parallel_for(parts, 1, [&](int64_t p0, int64_t p1) {
+        for (int64_t part = p0; part < p1; ++part) {
+            const int64_t b0 = batch * part / parts, b1 = batch * (part + 1) / parts;
+            try {
+                ThreadPool alone(1);  // no workers: every parallel_for inside runs on this thread
+                forward(pixels + b0 * image_floats, b1 - b0, height, width, logits + b0 * classes, alone, abort, lora);
+            } catch (...) {
+                errors[static_cast<size_t>(part)] = std::current_exception();  // never let it leave a worker
+            }
+        }
+    });
+    for (const auto& e : errors)
+        if (e) std::rethrow_exception(e);
 }
 
 bool is_classifier_dir(const std::string& dir) {

@@ -46,6 +46,16 @@ public:
     virtual void forward(const float* pixels, int64_t batch, int64_t height, int64_t width, float* logits,
                          ThreadPool& pool, const std::atomic<bool>* abort, const LoraSet* lora = nullptr) const = 0;
 
+    // forward() for a whole batch on `pool`: with batch >= 2 and several
+    // threads, the images are split into one contiguous share per thread and
+    // each thread runs its share alone (single-threaded layers). No thread
+    // waits on another between layers, which for small layers (the hand-offs
+    // cost more than the work) and for batches in general beats splitting
+    // every layer. Each image's logits are the same either way up to float
+    // rounding of the GEMM shapes.
+    void forward_batch(const float* pixels, int64_t batch, int64_t height, int64_t width, float* logits,
+                       ThreadPool& pool, const std::atomic<bool>* abort, const LoraSet* lora = nullptr) const;
+
     // The modules adapters may change, by the checkpoint's names (plus aliases).
     virtual const AdapterTargets& adapter_targets() const = 0;
     // The classifier head's slot: an adapter that replaces it brings its own classes.

@@ -162,7 +162,7 @@ void krait_session::classifier_forward(const float* pixels, int64_t batch, int64
                                        float* logits) {
     abort_requested.store(false);
     model.classifier->check_input_size(height, width);
-    model.classifier->forward(pixels, batch, height, width, logits, *pool_, &abort_requested, lora_.get());
+    model.classifier->forward_batch(pixels, batch, height, width, logits, *pool_, &abort_requested, lora_.get());
 }
 
 void krait_session::set_adapters(std::vector<krait::ActiveAdapter> active) {
@@ -249,8 +249,8 @@ void krait_session::classify(size_t n, int32_t top_k, const ImageSource& source,
             for_each_image(first, g, members.data(), [&](size_t m) {
                 krait::preprocess(images[members[m]], model.preprocess, pixels.data() + m * image_floats);
             });
-            net.forward(pixels.data(), static_cast<int64_t>(g), height, width, logits.data(), *pool_, &abort_requested,
-                        lora);
+            net.forward_batch(pixels.data(), static_cast<int64_t>(g), height, width, logits.data(), *pool_,
+                              &abort_requested, lora);
             for (size_t m = 0; m < g; ++m)
                 top_k_of_row(logits.data() + m * num_labels, static_cast<int64_t>(num_labels), k, labels, order,
                              results.data() + (first + members[m]) * k);

@@ -242,9 +242,10 @@ std::shared_ptr<const LoraAdapter> LoraAdapter::load(const std::string& dir, con
             case TargetKind::Linear: {
                 m.down = std::move(A);
                 const int64_t out = target->out;
-                m.up_t.resize(m.up.size());
+                std::vector<float> B = std::move(m.up);  // [out, r] -> [r, out]
+                m.up.resize(B.size());
                 for (int64_t o = 0; o < out; ++o)
-                    for (int64_t j = 0; j < r; ++j) m.up_t[j * out + o] = m.up[o * r + j];
+                    for (int64_t j = 0; j < r; ++j) m.up[j * out + o] = B[o * r + j];
                 break;
             }
             case TargetKind::Conv2d:

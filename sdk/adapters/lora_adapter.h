@@ -25,12 +25,11 @@ struct LoraModule {
     AdapterTarget target;     // copy of the model's entry (slot, kind, shapes, folded BatchNorm scale)
     int64_t rank = 0;
     float scaling = 0.0f;     // lora_alpha / r (or / sqrt(r) with rslora), before the session's scale
-    // Linear:    down = A [r, in],            up = B [out, r]
+    // Linear:    down = A [r, in],            up = B^T [r, out] (the layout kernels::lora_up streams)
     // Conv2d:    down = A [r, in, kh, kw],    up = B [out, r / groups] (1x1 kernel squeezed)
     // Conv1d:    down = A as K taps [K][r, in] (tap k = A[:, :, k]), up = B [out, r / groups]
     // Embedding: down = A^T [V, r] (row per token), up = B [D, r]
     std::vector<float> down, up;
-    std::vector<float> up_t;  // Linear only: B^T [r, out], the layout kernels::lora_up streams
 };
 
 // A whole module replaced (peft modules_to_save), e.g. a new classifier head.

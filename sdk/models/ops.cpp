@@ -108,7 +108,7 @@ void run_linear(ThreadPool& pool, const Linear& layer, const float* x, int64_t r
             up.rank = term.module->rank;
             up.t = t + offset;
             up.t_stride = R;
-            up.Bt = term.module->up_t.data();
+            up.Bt = term.module->up.data();  // B^T for linear modules
             up.out_features = base.out_features;
             up.y = y;
             up.y_stride = y_stride;

@@ -45,7 +45,7 @@ from ._errors import (  # noqa: F401  (re-exported)
     KraitWrongKindError,
     Status,
 )
-from . import _krait
+from . import _errors, _krait
 
 __all__ = [
     "__version__",
@@ -55,18 +55,7 @@ __all__ = [
     "Adapter",
     "AdapterTarget",
     "GenerationResult",
-    "KraitError",
-    "KraitInvalidArgumentError",
-    "KraitIOError",
-    "KraitFormatError",
-    "KraitUnsupportedError",
-    "KraitOutOfMemoryError",
-    "KraitBufferTooSmallError",
-    "KraitCancelledError",
-    "KraitAbortedError",
-    "KraitWrongKindError",
-    "KraitInternalError",
-    "Status",
+    *_errors.__all__,
 ]
 
 #: Version of the Krait library loaded ("MAJOR.MINOR.PATCH", from krait_version_string()).

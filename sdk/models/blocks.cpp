@@ -8,6 +8,7 @@
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/conv2d.h"
 #include "kernels/cpu/layer_norm.h"
+#include "kernels/cpu/winograd.h"
 #include "sdk/core/error.h"
 
 namespace krait {
@@ -246,6 +247,35 @@ void conv2d_base(ThreadPool& pool, const Conv2dWeights& conv, const float* x, in
         if (x < y_end && y < x_end) fail_argument("conv2d: output buffer overlaps the input");
     }
 
+    if (conv.winograd) {
+        if (conv.kernel_h != 3 || conv.kernel_w != 3 || conv.stride != 1 || conv.padding != 1 || conv.groups != 1 ||
+            conv.winograd->in_channels != conv.in_channels || conv.winograd->out_channels != conv.out_channels)
+            fail_argument("conv2d: Winograd filters given for a conv that is not 3x3 / stride 1 / padding 1 / groups 1 "
+                          "with the same channels");
+        kernels::Winograd43Params wp;
+        wp.batch = batch;
+        wp.height = h;
+        wp.width = w;
+        wp.x = x;
+        wp.weights = conv.winograd;
+        wp.bias = conv.bias;
+        wp.y = y;
+        const int64_t slots = pool.size();
+        const kernels::Winograd43Plan plan = kernels::winograd43_plan(wp, slots);
+        grow(scratch, static_cast<size_t>(plan.staged_floats + slots * plan.work_floats));
+        float* staged = scratch.data();
+        pool.parallel_for(plan.staged_rows, 1, [&](int64_t r0, int64_t r1) {
+            kernels::winograd43_stage(wp, plan, r0, r1, staged);
+        });
+        pool.parallel_for(slots, 1, [&](int64_t slot_begin, int64_t slot_end) {
+            for (int64_t slot = slot_begin; slot < slot_end; ++slot) {
+                float* work = staged + plan.staged_floats + slot * plan.work_floats;
+                for (int64_t c = plan.chunks * slot / slots; c < plan.chunks * (slot + 1) / slots; ++c)
+                    kernels::winograd43_chunk(wp, plan, staged, c, work);
+            }
+        });
+        return;
+    }
     if (conv.in_channels == conv.groups) {
         // Depthwise: one input channel per group, direct loops per output plane.
         pool.parallel_for(batch * conv.out_channels, 1,

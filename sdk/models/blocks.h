@@ -71,6 +71,10 @@ struct Conv2dWeights {
     int64_t kernel_h = 0, kernel_w = 0;
     int64_t stride = 1, padding = 0, groups = 1;
     int32_t slot = -1;  // AdapterTargets slot; -1 = not adaptable
+    // 3x3, stride 1, padding 1, groups 1 only: the filters transformed for
+    // Winograd F(4x4, 3x3) (kernels/cpu/winograd.h), owned by the model's
+    // PackedStore; when set, the conv runs on them instead of im2col.
+    const kernels::Winograd43Weights* winograd = nullptr;
 };
 
 int64_t conv2d_output_size(int64_t input, int64_t kernel, int64_t stride, int64_t padding);

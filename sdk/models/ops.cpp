@@ -57,6 +57,16 @@ void PackedStore::pack(Linear& layer) {
     layer.packed = items_.back().get();
 }
 
+const kernels::Winograd43Weights* PackedStore::pack_winograd(const float* weight, int64_t out_channels,
+                                                             int64_t in_channels, int64_t kernel_h, int64_t kernel_w,
+                                                             int64_t stride, int64_t padding, int64_t groups) {
+    if (kernel_h != 3 || kernel_w != 3 || stride != 1 || padding != 1 || groups != 1) return nullptr;
+    winograd_.push_back(std::make_unique<kernels::Winograd43Weights>(
+        kernels::winograd43_pack(weight, out_channels, in_channels)));
+    bytes_ += winograd_.back()->bytes();
+    return winograd_.back().get();
+}
+
 void run_linear_block(const Linear& layer, const float* x, int64_t rows, int64_t x_stride, float* y, int64_t y_stride,
                       bool accumulate, int64_t begin, int64_t end) {
     linear_block(layer, linear_params(layer, x, rows, x_stride, y, y_stride, accumulate), begin, end);

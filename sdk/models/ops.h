@@ -15,6 +15,7 @@
 
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/linear.h"
+#include "kernels/cpu/winograd.h"
 #include "sdk/adapters/lora_set.h"
 #include "sdk/core/thread_pool.h"
 
@@ -38,10 +39,17 @@ struct Linear {
 class PackedStore {
 public:
     void pack(Linear& layer);
+    // The Winograd filters of a 3x3 / stride 1 / padding 1 / groups 1 conv
+    // (4x its weights; each such conv then does a quarter of the multiply-adds).
+    // Returns the transformed weights, or nullptr for a conv of another shape.
+    const kernels::Winograd43Weights* pack_winograd(const float* weight, int64_t out_channels, int64_t in_channels,
+                                                   int64_t kernel_h, int64_t kernel_w, int64_t stride, int64_t padding,
+                                                   int64_t groups);
     size_t bytes() const { return bytes_; }
 
 private:
     std::vector<std::unique_ptr<kernels::PackedWeights>> items_;
+    std::vector<std::unique_ptr<kernels::Winograd43Weights>> winograd_;
     size_t bytes_ = 0;
 };
 

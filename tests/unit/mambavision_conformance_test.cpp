@@ -6,7 +6,8 @@
 //
 // Tolerance: logits within 1e-5 * max(1, max |reference logit|). The nets are tiny but deep (stem, 2-3 conv
 // blocks, up to 5 windowed blocks with a 49-196-step scan), every weight perturbed; what remains is fp32
-// rounding of differently ordered sums (BatchNorm folded into the convs, Eigen GEMMs, SIMD exp).
+// rounding of differently ordered sums (BatchNorm folded into the convs, Winograd convs, packed GEMMs, SIMD exp;
+// observed: max differences 0.9e-6 to 1.7e-6 on logits of magnitude 1-3).
 // The generator proves the fixtures can catch the upstream dt-bias quirk: counting dt_proj.bias once instead
 // of twice moves the logits by 0.013-0.09, hundreds to thousands of times this tolerance.
 #include <gtest/gtest.h>

@@ -1,0 +1,201 @@
+#include "kernels/cpu/winograd.h"
+
+#include <algorithm>
+#include <string>
+
+#include "sdk/core/error.h"
+
+namespace krait::kernels {
+
+namespace {
+
+constexpr int64_t L = kWinogradLanes;
+
+// G [6][3] for the points 0, 1, -1, 1/2, -2, infinity (row j: (1, a_j, a_j^2) / prod_{l != j} (a_j - a_l)).
+constexpr double kG[6][3] = {
+    {1.0, 0.0, 0.0},
+    {1.0 / 3, 1.0 / 3, 1.0 / 3},
+    {-1.0 / 3, 1.0 / 3, -1.0 / 3},
+    {-16.0 / 15, -8.0 / 15, -4.0 / 15},
+    {1.0 / 15, -2.0 / 15, 4.0 / 15},
+    {0.0, 0.0, 1.0},
+};
+
+// out_k = sum_i B^T[k][i] in_i for the six lane vectors in_i = in + i * in_step,
+// written to out + k * out_step. B^T, rows:
+//   [1, -3/2, -2, 3/2, 1, 0]  [0, -1, 1/2, 5/2, 1, 0]  [0, 1, -5/2, 1/2, 1, 0]
+//   [0, -2, -1, 2, 1, 0]      [0, 1/2, -1, -1/2, 1, 0] [0, 1, -3/2, -2, 3/2, 1]
+inline void input_transform_1d(const float* in, int64_t in_step, float* out, int64_t out_step) {
+    for (int64_t l = 0; l < L; ++l) {
+        const float d0 = in[l], d1 = in[in_step + l], d2 = in[2 * in_step + l], d3 = in[3 * in_step + l],
+                    d4 = in[4 * in_step + l], d5 = in[5 * in_step + l];
+        const float d31 = d3 - d1, d42 = d4 - d2;
+        out[l] = d0 - 2.0f * d2 + d4 + 1.5f * d31;
+        out[out_step + l] = d4 + 2.5f * d3 + 0.5f * d2 - d1;
+        out[2 * out_step + l] = d4 + 0.5f * d3 - 2.5f * d2 + d1;
+        out[3 * out_step + l] = d42 + 2.0f * d31;
+        out[4 * out_step + l] = d42 - 0.5f * d31;
+        out[5 * out_step + l] = d5 - 2.0f * d3 + 1.5f * d42 + d1;
+    }
+}
+
+// out_r = sum_k A^T[r][k] in_k, A^T rows (powers of the points, the last column for infinity):
+//   [1, 1, 1, 1, 1, 0]  [0, 1, -1, 1/2, -2, 0]  [0, 1, 1, 1/4, 4, 0]  [0, 1, -1, 1/8, -8, 1]
+inline void output_transform_1d(const float* in, int64_t in_step, float* out, int64_t out_step) {
+    for (int64_t l = 0; l < L; ++l) {
+        const float m0 = in[l], m1 = in[in_step + l], m2 = in[2 * in_step + l], m3 = in[3 * in_step + l],
+                    m4 = in[4 * in_step + l], m5 = in[5 * in_step + l];
+        const float sum12 = m1 + m2, dif12 = m1 - m2;
+        out[l] = m0 + sum12 + m3 + m4;
+        out[out_step + l] = dif12 + 0.5f * m3 - 2.0f * m4;
+        out[2 * out_step + l] = sum12 + 0.25f * m3 + 4.0f * m4;
+        out[3 * out_step + l] = dif12 + 0.125f * m3 - 8.0f * m4 + m5;
+    }
+}
+
+int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
+
+}  // namespace
+
+size_t Winograd43Weights::bytes() const {
+    size_t total = 0;
+    for (const PackedWeights& w : u) total += w.bytes();
+    return total;
+}
+
+Winograd43Weights winograd43_pack(const float* weight, int64_t out_channels, int64_t in_channels) {
+    if (!weight || out_channels <= 0 || in_channels <= 0)
+        fail_argument("winograd43_pack: need a weight and positive channel counts, got " +
+                      std::to_string(out_channels) + " x " + std::to_string(in_channels));
+    Winograd43Weights w;
+    w.in_channels = in_channels;
+    w.out_channels = out_channels;
+    w.u.reserve(kWinogradPositions);
+    std::vector<float> u(static_cast<size_t>(out_channels * in_channels));
+    for (int64_t xi = 0; xi < kWinogradPositions; ++xi) {
+        const double* gr = kG[xi / 6];  // along the kernel's rows
+        const double* gc = kG[xi % 6];  // along its columns
+        for (int64_t oi = 0; oi < out_channels * in_channels; ++oi) {
+            const float* g = weight + oi * 9;  // [3][3]
+            double acc = 0.0;
+            for (int a = 0; a < 3; ++a)
+                for (int b = 0; b < 3; ++b) acc += gr[a] * static_cast<double>(g[a * 3 + b]) * gc[b];
+            u[static_cast<size_t>(oi)] = static_cast<float>(acc);
+        }
+        w.u.push_back(pack_weights(u.data(), out_channels, in_channels));
+    }
+    return w;
+}
+
+Winograd43Plan winograd43_plan(const Winograd43Params& p, int64_t parallel) {
+    if (!p.weights || p.weights->u.size() != static_cast<size_t>(kWinogradPositions))
+        fail_argument("winograd43: no transformed weights");
+    if (p.batch <= 0 || p.height <= 0 || p.width <= 0)
+        fail_argument("winograd43: empty input " + std::to_string(p.batch) + " x " + std::to_string(p.height) + " x " +
+                      std::to_string(p.width));
+    Winograd43Plan plan;
+    plan.tiles_h = (p.height + kWinogradOut - 1) / kWinogradOut;
+    plan.tiles_w = (p.width + kWinogradOut - 1) / kWinogradOut;
+    plan.tiles = plan.tiles_h * plan.tiles_w;
+    plan.staged_h = plan.tiles_h * kWinogradOut + 2;
+    plan.staged_w = plan.tiles_w * kWinogradOut + 2;
+    plan.in_lanes = round_up(p.weights->in_channels, L);
+    plan.out_lanes = round_up(p.weights->out_channels, L);
+    plan.staged_rows = p.batch * plan.staged_h;
+    plan.staged_floats = plan.staged_rows * plan.staged_w * plan.in_lanes;
+    // Chunks of <= 48 tiles (four 12-row GEMM tiles): V and M of one chunk,
+    // 36 * 48 * (C_in + C_out) floats, stay within the core's 1 MiB L2 up to
+    // C_in + C_out = 144 and spill little beyond. At least one chunk per thread.
+    const int64_t total = p.batch * plan.tiles;
+    parallel = std::max<int64_t>(1, parallel);
+    int64_t chunks = (total + 47) / 48;
+    if (chunks < 4 * parallel) chunks = round_up(chunks, parallel);  // even shares when there are few
+    plan.chunks = std::min(chunks, total);
+    plan.chunk_tiles = (total + plan.chunks - 1) / plan.chunks;
+    plan.work_floats = kWinogradPositions * plan.chunk_tiles * (plan.in_lanes + plan.out_lanes);
+    return plan;
+}
+
+void winograd43_stage(const Winograd43Params& p, const Winograd43Plan& plan, int64_t row_begin, int64_t row_end,
+                      float* staged) {
+    const int64_t C = p.weights->in_channels, H = p.height, W = p.width;
+    const int64_t row_floats = plan.staged_w * plan.in_lanes;
+    for (int64_t row = row_begin; row < row_end; ++row) {
+        float* dst = staged + row * row_floats;
+        std::fill(dst, dst + row_floats, 0.0f);
+        const int64_t b = row / plan.staged_h, ih = row % plan.staged_h - 1;  // staged row 0 is the top border
+        if (ih < 0 || ih >= H) continue;
+        // Sixteen channel rows at a time, so the 16 floats of one staged pixel are written together.
+        for (int64_t c0 = 0; c0 < C; c0 += L) {
+            const int64_t n = std::min(L, C - c0);
+            const float* src = p.x + ((b * C + c0) * H + ih) * W;
+            for (int64_t col = 0; col < W; ++col) {
+                float* px = dst + (col + 1) * plan.in_lanes + c0;
+                for (int64_t l = 0; l < n; ++l) px[l] = src[l * H * W + col];
+            }
+        }
+    }
+}
+
+void winograd43_chunk(const Winograd43Params& p, const Winograd43Plan& plan, const float* staged, int64_t chunk,
+                      float* work) {
+    const int64_t total = p.batch * plan.tiles;
+    if (chunk < 0 || chunk >= plan.chunks)
+        fail_argument("winograd43_chunk: chunk " + std::to_string(chunk) + " of " + std::to_string(plan.chunks));
+    const int64_t g0 = total * chunk / plan.chunks, g1 = total * (chunk + 1) / plan.chunks;
+    const int64_t rows = g1 - g0;
+    const int64_t Cin_l = plan.in_lanes, Cout_l = plan.out_lanes, Cout = p.weights->out_channels;
+    const int64_t H = p.height, W = p.width;
+    // V [36][chunk_tiles][in_lanes], M [36][chunk_tiles][out_lanes]: row g - g0 of position xi.
+    float* V = work;
+    float* M = work + kWinogradPositions * plan.chunk_tiles * Cin_l;
+    const int64_t v_step = plan.chunk_tiles * Cin_l, m_step = plan.chunk_tiles * Cout_l;
+    alignas(64) float t[6 * 6 * L];
+
+    // Input transform: V_xi = (B^T d B)_xi for each tile's 6x6 block d, 16 channels at a time.
+    for (int64_t g = g0; g < g1; ++g) {
+        const int64_t b = g / plan.tiles, ty = g % plan.tiles / plan.tiles_w, tx = g % plan.tiles % plan.tiles_w;
+        const float* block = staged + ((b * plan.staged_h + ty * kWinogradOut) * plan.staged_w + tx * kWinogradOut) * Cin_l;
+        float* v = V + (g - g0) * Cin_l;
+        for (int64_t c0 = 0; c0 < Cin_l; c0 += L) {
+            // Along each of the 6 rows (the row's pixels are Cin_l apart), then down each of the 6 columns.
+            for (int64_t i = 0; i < 6; ++i)
+                input_transform_1d(block + i * plan.staged_w * Cin_l + c0, Cin_l, t + i * 6 * L, L);
+            for (int64_t k = 0; k < 6; ++k) input_transform_1d(t + k * L, 6 * L, v + k * v_step + c0, 6 * v_step);
+        }
+    }
+
+    // M_xi [rows, C_out] = V_xi [rows, C_in] U_xi^T, one packed GEMM per position.
+    for (int64_t xi = 0; xi < kWinogradPositions; ++xi) {
+        GemmParams gp;
+        gp.rows = rows;
+        gp.x = V + xi * v_step;
+        gp.x_stride = Cin_l;
+        gp.weights = &p.weights->u[static_cast<size_t>(xi)];
+        gp.y = M + xi * m_step;
+        gp.y_stride = Cout_l;
+        gemm_packed(gp, 0, Cout);
+    }
+
+    // Output transform: Y = A^T M A (4x4 per tile), plus the bias, into y's channel planes.
+    alignas(64) float s[6 * 4 * L], o[4 * 4 * L];
+    for (int64_t g = g0; g < g1; ++g) {
+        const int64_t b = g / plan.tiles, ty = g % plan.tiles / plan.tiles_w, tx = g % plan.tiles % plan.tiles_w;
+        const int64_t oh0 = ty * kWinogradOut, ow0 = tx * kWinogradOut;
+        const int64_t nh = std::min(kWinogradOut, H - oh0), nw = std::min(kWinogradOut, W - ow0);
+        const float* m = M + (g - g0) * Cout_l;
+        for (int64_t c0 = 0; c0 < Cout_l && c0 < Cout; c0 += L) {
+            for (int64_t i = 0; i < 6; ++i) output_transform_1d(m + i * 6 * m_step + c0, m_step, s + i * 4 * L, L);
+            for (int64_t c = 0; c < 4; ++c) output_transform_1d(s + c * L, 4 * L, o + c * L, 4 * L);
+            const int64_t n = std::min(L, Cout - c0);
+            for (int64_t l = 0; l < n; ++l) {
+                const float bias = p.bias ? p.bias[c0 + l] : 0.0f;
+                float* plane = p.y + ((b * Cout + c0 + l) * H + oh0) * W + ow0;
+                for (int64_t r = 0; r < nh; ++r)
+                    for (int64_t c = 0; c < nw; ++c) plane[r * W + c] = o[(r * 4 + c) * L + l] + bias;
+            }
+        }
+    }
+}
+
+}  // namespace krait::kernels

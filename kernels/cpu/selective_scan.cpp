@@ -25,8 +25,16 @@ void selective_scan(const SelectiveScanParams& p, int64_t e_begin, int64_t e_end
         delta = CMap(p.delta + t * p.delta_stride + e_begin, n);
         if (p.delta_bias) delta += CMap(p.delta_bias + e_begin, n);
         if (p.delta_softplus) {
-            // softplus with PyTorch's threshold: linear above 20.
-            delta = (delta > 20.0f).select(delta, delta.exp().log1p());
+            // softplus with PyTorch's threshold: linear above 20; below,
+            // log1p(e) with e = exp(delta). Eigen's log1p calls libm's scalar
+            // log1pf per element (4% of a MambaVision forward pass), so it is
+            // formed from the vectorised log with Goldberg's correction, which
+            // keeps log1p's accuracy for tiny e:
+            //   v = 1 + e;  log1p(e) = e if v == 1, else log(v) * e / (v - 1).
+            dA = delta.exp();
+            du = 1.0f + dA;
+            y = (du == 1.0f).select(dA, du.log() * (dA / (du - 1.0f)));
+            delta = (delta > 20.0f).select(delta, y);
         }
         du = delta * u;
         y.setZero();

@@ -59,10 +59,12 @@ std::unique_ptr<ClassifierModel> load_classifier(const std::string& dir, const C
 }
 
 void ClassifierModel::forward_batch(const float* pixels, int64_t batch, int64_t height, int64_t width, float* logits,
-                                    ThreadPool& pool, const std::atomic<bool>* abort, const LoraSet* lora) const {
+                                    ThreadPool& pool, std::vector<ClassifierWorkspace>& ws,
+                                    const std::atomic<bool>* abort, const LoraSet* lora) const {
     const int64_t parts = std::min<int64_t>(pool.size(), batch);
+    if (ws.size() < static_cast<size_t>(std::max<int64_t>(parts, 1))) ws.resize(static_cast<size_t>(std::max<int64_t>(parts, 1)));
     if (parts <= 1) {
-        forward(pixels, batch, height, width, logits, pool, abort, lora);
+        forward(pixels, batch, height, width, logits, pool, ws[0], abort, lora);
         return;
     }
     const int64_t image_floats = 3 * height * width, classes = active_num_labels(lora);
@@ -72,7 +74,8 @@ void ClassifierModel::forward_batch(const float* pixels, int64_t batch, int64_t 
             const int64_t b0 = batch * part / parts, b1 = batch * (part + 1) / parts;
             try {
                 ThreadPool alone(1);  // no workers: every parallel_for inside runs on this thread
-                forward(pixels + b0 * image_floats, b1 - b0, height, width, logits + b0 * classes, alone, abort, lora);
+                forward(pixels + b0 * image_floats, b1 - b0, height, width, logits + b0 * classes, alone,
+                        ws[static_cast<size_t>(part)], abort, lora);
             } catch (...) {
                 errors[static_cast<size_t>(part)] = std::current_exception();  // never let it leave a worker
             }

@@ -1,6 +1,7 @@
 // ClassifierModel: the interface every image classifier implements (ViT,
 // MambaVision, ...). A model is immutable after load and shared by sessions;
-// forward() keeps all per-call state in its arguments and local buffers.
+// forward() keeps all per-call state in its arguments and the caller's
+// ClassifierWorkspace.
 //
 // Input is the model-ready tensor (already resized, cropped, normalised by
 // sdk/image): pixels [batch, 3, height, width], float32, NCHW, as PyTorch.
@@ -18,6 +19,18 @@
 #include "sdk/core/thread_pool.h"
 
 namespace krait {
+
+// Scratch buffers of one forward pass, reused by the next: they grow to the
+// largest size a call needed and are never shrunk, so repeated calls of one
+// session allocate nothing (fresh pages cost page faults and zero-filling,
+// ~9% of a MambaVision-T pass when every call allocated). Contents are
+// unspecified between calls. One pass at a time uses a workspace; a session
+// keeps one per worker thread.
+struct ClassifierWorkspace {
+    std::vector<float> act_a, act_b, act_c;  // activations (NCHW maps or token rows)
+    std::vector<float> tokens, normed, branch;
+    std::vector<float> scratch;  // for the blocks (conv, attention, MLP, mixer)
+};
 
 class ClassifierModel {
 public:
@@ -43,8 +56,16 @@ public:
     // pixels [batch, 3, height, width] -> logits [batch, active_num_labels(lora)].
     // `lora`: the adapters active for this call (nullptr = the base model).
     // Throws KRAIT_ERR_ABORTED if *abort becomes true between blocks.
+    // `ws` is this call's scratch (see ClassifierWorkspace).
     virtual void forward(const float* pixels, int64_t batch, int64_t height, int64_t width, float* logits,
-                         ThreadPool& pool, const std::atomic<bool>* abort, const LoraSet* lora = nullptr) const = 0;
+                         ThreadPool& pool, ClassifierWorkspace& ws, const std::atomic<bool>* abort,
+                         const LoraSet* lora = nullptr) const = 0;
+    // The same with a workspace of its own (allocated and freed by the call).
+    void forward(const float* pixels, int64_t batch, int64_t height, int64_t width, float* logits, ThreadPool& pool,
+                 const std::atomic<bool>* abort, const LoraSet* lora = nullptr) const {
+        ClassifierWorkspace ws;
+        forward(pixels, batch, height, width, logits, pool, ws, abort, lora);
+    }
 
     // forward() for a whole batch on `pool`: with batch >= 2 and several
     // threads, the images are split into one contiguous share per thread and
@@ -52,9 +73,16 @@ public:
     // waits on another between layers, which for small layers (the hand-offs
     // cost more than the work) and for batches in general beats splitting
     // every layer. Each image's logits are the same either way up to float
-    // rounding of the GEMM shapes.
+    // rounding of the GEMM shapes. `ws` is resized to one workspace per
+    // thread if it has fewer; the caller keeps it for the next call.
     void forward_batch(const float* pixels, int64_t batch, int64_t height, int64_t width, float* logits,
-                       ThreadPool& pool, const std::atomic<bool>* abort, const LoraSet* lora = nullptr) const;
+                       ThreadPool& pool, std::vector<ClassifierWorkspace>& ws, const std::atomic<bool>* abort,
+                       const LoraSet* lora = nullptr) const;
+    void forward_batch(const float* pixels, int64_t batch, int64_t height, int64_t width, float* logits,
+                       ThreadPool& pool, const std::atomic<bool>* abort, const LoraSet* lora = nullptr) const {
+        std::vector<ClassifierWorkspace> ws;
+        forward_batch(pixels, batch, height, width, logits, pool, ws, abort, lora);
+    }
 
     // The modules adapters may change, by the checkpoint's names (plus aliases).
     virtual const AdapterTargets& adapter_targets() const = 0;

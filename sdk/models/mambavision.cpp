@@ -432,7 +432,7 @@ void MambaVisionModel::run_mixer(const Mixer& m, const float* x, int64_t sequenc
 }
 
 void MambaVisionModel::run_windowed_level(const Level& level, float* x, int64_t batch, int64_t h, int64_t w,
-                                          ThreadPool& pool, const std::atomic<bool>* abort,
+                                          ThreadPool& pool, ClassifierWorkspace& work, const std::atomic<bool>* abort,
                                           const LoraSet* lora) const {
     const int64_t C = level.width, ws = level.window;
     const int64_t hp = (h + ws - 1) / ws * ws, wp = (w + ws - 1) / ws * ws;  // zero-padded bottom/right
@@ -440,7 +440,9 @@ void MambaVisionModel::run_windowed_level(const Level& level, float* x, int64_t 
     const int64_t S = batch * nh * nw, T = ws * ws, M = S * T;
 
     // x [B, C, h, w] -> tokens [S, T, C]: window (b, i, j), token (r, q) is pixel (i*ws + r, j*ws + q); padding 0.
-    std::vector<float> tokens(static_cast<size_t>(M * C), 0.0f);
+    std::vector<float>& tokens = work.tokens;
+    grow_buffer(tokens, M * C);
+    if (hp != h || wp != w) std::fill(tokens.begin(), tokens.begin() + M * C, 0.0f);  // padding tokens are zeros
     auto token_row = [&](int64_t b, int64_t y, int64_t xx) {
         return (((b * nh + y / ws) * nw + xx / ws) * T + (y % ws) * ws + xx % ws) * C;
     };
@@ -454,7 +456,9 @@ void MambaVisionModel::run_windowed_level(const Level& level, float* x, int64_t 
         }
     });
 
-    std::vector<float> normed(static_cast<size_t>(M * C)), branch(static_cast<size_t>(M * C)), scratch;
+    std::vector<float>&normed = work.normed, &branch = work.branch, &scratch = work.scratch;
+    grow_buffer(normed, M * C);
+    grow_buffer(branch, M * C);
     // x += gamma * branch (gamma [C] per channel) or x += branch.
     auto add_scaled = [&](const float* gamma) {
         pool.parallel_for(M, 64, [&](int64_t r0, int64_t r1) {
@@ -509,10 +513,12 @@ void MambaVisionModel::run_windowed_level(const Level& level, float* x, int64_t 
 }
 
 void MambaVisionModel::forward(const float* pixels, int64_t batch, int64_t height, int64_t width, float* logits,
-                               ThreadPool& pool, const std::atomic<bool>* abort, const LoraSet* lora) const {
+                               ThreadPool& pool, ClassifierWorkspace& ws, const std::atomic<bool>* abort,
+                               const LoraSet* lora) const {
     if (batch < 1) fail_argument("MambaVision forward: batch must be >= 1, got " + std::to_string(batch));
     check_input_size(height, width);
-    std::vector<float> a, b, t, scratch;  // NCHW activations: a = current, b / t = temporaries
+    // NCHW activations: a = current, b / t = temporaries.
+    std::vector<float>&a = ws.act_a, &b = ws.act_b, &t = ws.act_c, &scratch = ws.scratch;
     int64_t h = height, w = width;
 
     auto conv = [&](const Conv2dWeights& cw, const float* in, std::vector<float>& out) {
@@ -552,7 +558,7 @@ void MambaVisionModel::forward(const float* pixels, int64_t batch, int64_t heigh
                 });
             }
         } else {
-            run_windowed_level(L, a.data(), batch, h, w, pool, abort, lora);
+            run_windowed_level(L, a.data(), batch, h, w, pool, ws, abort, lora);
         }
         if (L.downsample.weight) {
             check_abort(abort);

@@ -76,8 +76,9 @@ public:
     const MambaVisionConfig& config() const { return config_; }
 
     void check_input_size(int64_t height, int64_t width) const override;
+    using ClassifierModel::forward;
     void forward(const float* pixels, int64_t batch, int64_t height, int64_t width, float* logits, ThreadPool& pool,
-                 const std::atomic<bool>* abort, const LoraSet* lora = nullptr) const override;
+                 ClassifierWorkspace& ws, const std::atomic<bool>* abort, const LoraSet* lora = nullptr) const override;
     const AdapterTargets& adapter_targets() const override { return targets_; }
     int32_t head_slot() const override { return head_.slot; }
 
@@ -116,7 +117,7 @@ private:
     };
     MambaVisionModel() = default;
     void run_windowed_level(const Level& level, float* x, int64_t batch, int64_t h, int64_t w, ThreadPool& pool,
-                            const std::atomic<bool>* abort, const LoraSet* lora) const;
+                            ClassifierWorkspace& work, const std::atomic<bool>* abort, const LoraSet* lora) const;
     // x [sequences * tokens, C] -> out (=|+=) mixer(x), each window's tokens one sequence.
     void run_mixer(const Mixer& m, const float* x, int64_t sequences, int64_t tokens, int64_t C, float* out,
                    bool accumulate, ThreadPool& pool, std::vector<float>& buf, const LoraSet* lora) const;

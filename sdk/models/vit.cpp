@@ -323,7 +323,8 @@ std::shared_ptr<const std::vector<float>> ViTModel::position_embeddings(int64_t 
 }
 
 void ViTModel::forward(const float* pixels, int64_t batch, int64_t height, int64_t width, float* logits,
-                       ThreadPool& pool, const std::atomic<bool>* abort, const LoraSet* lora) const {
+                       ThreadPool& pool, ClassifierWorkspace& ws, const std::atomic<bool>* abort,
+                       const LoraSet* lora) const {
     if (!pixels || !logits) fail_argument("ViT forward: null pixels or logits buffer");
     if (batch < 1) fail_argument("ViT forward: batch must be at least 1, got " + std::to_string(batch));
     check_input_size(height, width);
@@ -335,40 +336,39 @@ void ViTModel::forward(const float* pixels, int64_t batch, int64_t height, int64
     const int64_t gh = height / P, gw = width / P, patches = gh * gw, T = 1 + patches, rows = batch * T;
     const auto pos = position_embeddings(gh, gw);  // [T, D]
 
-    std::vector<float> scratch;
-    std::vector<float> conv(static_cast<size_t>(batch * D * patches));  // [B, D, gh * gw]
-    run_conv2d(pool, patch_, pixels, batch, height, width, conv.data(), scratch, lora);
+    std::vector<float>& scratch = ws.scratch;
+    float* conv = grow_buffer(ws.act_b, batch * D * patches);  // [B, D, gh * gw]
+    run_conv2d(pool, patch_, pixels, batch, height, width, conv, scratch, lora);
 
     // Tokens [B, T, D]: CLS then the patches in row-major grid order, plus positions.
-    std::vector<float> h(static_cast<size_t>(rows * D));
+    float* h = grow_buffer(ws.act_a, rows * D);
     pool.parallel_for(batch * T, 16, [&](int64_t r0, int64_t r1) {
         for (int64_t r = r0; r < r1; ++r) {
             const int64_t b = r / T, t = r % T;
-            float* dst = h.data() + r * D;
+            float* dst = h + r * D;
             const float* pe = pos->data() + t * D;
             if (t == 0) {
                 for (int64_t d = 0; d < D; ++d) dst[d] = cls_token_[d] + pe[d];
             } else {
-                const float* src = conv.data() + b * D * patches + (t - 1);
+                const float* src = conv + b * D * patches + (t - 1);
                 for (int64_t d = 0; d < D; ++d) dst[d] = src[d * patches] + pe[d];
             }
         }
     });
-    conv = {};
 
-    std::vector<float> normed(static_cast<size_t>(rows * D));
+    float* normed = grow_buffer(ws.normed, rows * D);
     for (const Layer& L : layers_) {
         check_abort();
-        run_layer_norm(pool, L.ln_before, h.data(), rows, D, normed.data(), D);
-        run_self_attention(pool, L.attn, normed.data(), batch, T, h.data(), /*accumulate=*/true, scratch, lora);
-        run_layer_norm(pool, L.ln_after, h.data(), rows, D, normed.data(), D);
-        run_mlp(pool, L.mlp, normed.data(), rows, h.data(), /*accumulate=*/true, scratch, lora);
+        run_layer_norm(pool, L.ln_before, h, rows, D, normed, D);
+        run_self_attention(pool, L.attn, normed, batch, T, h, /*accumulate=*/true, scratch, lora);
+        run_layer_norm(pool, L.ln_after, h, rows, D, normed, D);
+        run_mlp(pool, L.mlp, normed, rows, h, /*accumulate=*/true, scratch, lora);
     }
     check_abort();
     // LayerNorm is per token, so normalising only the CLS rows equals transformers' LN over all tokens then [:, 0].
-    run_layer_norm(pool, final_ln_, h.data(), batch, T * D, normed.data(), D);
+    run_layer_norm(pool, final_ln_, h, batch, T * D, normed, D);
     const Linear head = effective_linear(classifier_, lora);  // an adapter may bring its own head and classes
-    run_linear(pool, head, normed.data(), batch, D, logits, head.out_features, false, lora);
+    run_linear(pool, head, normed, batch, D, logits, head.out_features, false, lora);
 }
 
 }  // namespace krait

@@ -75,8 +75,9 @@ public:
     const ViTConfig& config() const { return config_; }
 
     void check_input_size(int64_t height, int64_t width) const override;
+    using ClassifierModel::forward;
     void forward(const float* pixels, int64_t batch, int64_t height, int64_t width, float* logits, ThreadPool& pool,
-                 const std::atomic<bool>* abort, const LoraSet* lora = nullptr) const override;
+                 ClassifierWorkspace& ws, const std::atomic<bool>* abort, const LoraSet* lora = nullptr) const override;
     const AdapterTargets& adapter_targets() const override { return targets_; }
     int32_t head_slot() const override { return classifier_.slot; }
 

@@ -162,7 +162,8 @@ void krait_session::classifier_forward(const float* pixels, int64_t batch, int64
                                        float* logits) {
     abort_requested.store(false);
     model.classifier->check_input_size(height, width);
-    model.classifier->forward_batch(pixels, batch, height, width, logits, *pool_, &abort_requested, lora_.get());
+    model.classifier->forward_batch(pixels, batch, height, width, logits, *pool_, classifier_workspaces_,
+                                       &abort_requested, lora_.get());
 }
 
 void krait_session::set_adapters(std::vector<krait::ActiveAdapter> active) {
@@ -250,7 +251,7 @@ void krait_session::classify(size_t n, int32_t top_k, const ImageSource& source,
                 krait::preprocess(images[members[m]], model.preprocess, pixels.data() + m * image_floats);
             });
             net.forward_batch(pixels.data(), static_cast<int64_t>(g), height, width, logits.data(), *pool_,
-                              &abort_requested, lora);
+                              classifier_workspaces_, &abort_requested, lora);
             for (size_t m = 0; m < g; ++m)
                 top_k_of_row(logits.data() + m * num_labels, static_cast<int64_t>(num_labels), k, labels, order,
                              results.data() + (first + members[m]) * k);

@@ -1,7 +1,7 @@
 // krait_session: the C handle of one conversation over a shared model —
 // recurrent state, the tokens of its context, scratch buffers and its own
 // worker threads — or, on a classifier, the settings and threads of its
-// classify calls (a classifier session keeps no state between calls).
+// classify calls and the scratch buffers they reuse (no state between calls).
 // Used by one thread at a time; abort() from any thread.
 #pragma once
 
@@ -66,6 +66,7 @@ private:
 
     std::unique_ptr<krait::ThreadPool> pool_;
     krait::MambaWorkspace workspace_;
+    std::vector<krait::ClassifierWorkspace> classifier_workspaces_;  // one per worker thread, reused by every call
     krait::MambaState state_;
     std::vector<int32_t> context_;      // every token in the context (for the repetition penalty)
     std::vector<int32_t> pending_;      // generated tokens in context_ not yet run through the model

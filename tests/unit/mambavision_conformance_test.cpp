@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -126,6 +127,32 @@ TEST_P(MambaVisionConformance, EachImageAloneEqualsItsBatchRow) {
         model->forward(pixels.data() + b * 3 * H * W, 1, H, W, one.data(), pool, nullptr);
         const std::vector<float> row(all.begin() + b * K, all.begin() + (b + 1) * K);
         EXPECT_TRUE(krait::testing::all_close(one.data(), row, 1e-6f)) << "image " << b;
+    }
+}
+
+// A session reuses one workspace for all its calls: buffers left over from a larger call (stale values
+// where this call's windows need zero padding) must not change the result. Each call through a reused
+// workspace equals a call with a fresh one, bit for bit, and the reference logits.
+TEST_P(MambaVisionConformance, ReusedWorkspaceGivesTheSameLogits) {
+    const std::string dir = fixture(std::string("mambavision/") + GetParam());
+    auto model = MambaVisionModel::load(dir);
+    Expected expected(dir);
+    const auto& px = expected.tensor("pixel_values");
+    const int64_t B = px.shape[0], H = px.shape[2], W = px.shape[3], K = model->num_labels();
+    const auto pixels = expected.values<float>("pixel_values");
+    const auto want = expected.values<float>("logits");
+    krait::ThreadPool pool(2);
+    krait::ClassifierWorkspace ws;
+    // Other sizes first (different padding, filled with non-zero activations), then the fixture's.
+    std::vector<float> other(static_cast<size_t>(B * 3 * (H + 37) * (W + 21)), 0.75f), sink(B * K);
+    model->forward(other.data(), B, H + 37, W + 21, sink.data(), pool, ws, nullptr);
+    for (int round = 0; round < 2; ++round) {
+        std::vector<float> reused(B * K, NAN), fresh(B * K, NAN);
+        model->forward(pixels.data(), B, H, W, reused.data(), pool, ws, nullptr);
+        model->forward(pixels.data(), B, H, W, fresh.data(), pool, nullptr);
+        EXPECT_EQ(std::memcmp(reused.data(), fresh.data(), reused.size() * sizeof(float)), 0) << "round " << round;
+        EXPECT_TRUE(krait::testing::all_close(reused.data(), want, kTolerance));
+        model->forward(other.data(), 1, H + 37, W + 21, sink.data(), pool, ws, nullptr);
     }
 }
 

@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -97,6 +98,23 @@ TEST_P(ViTConformance, BatchRowsEqualSingleImages) {
         std::vector<float> want(r.want.begin() + b * N, r.want.begin() + (b + 1) * N);
         EXPECT_TRUE(krait::testing::all_close(logits.data(), want, kTolerance)) << "image " << b;
     }
+}
+
+// One workspace reused over calls of other sizes (as a session does) gives the bits of a fresh one.
+TEST_P(ViTConformance, ReusedWorkspaceGivesTheSameLogits) {
+    const std::string dir = fixture("vit/" + GetParam());
+    auto model = ViTModel::load(dir);
+    const Sample r = read_expected(dir);
+    const int64_t P = model->config().patch_size, N = model->num_labels();
+    krait::ThreadPool pool(2);
+    krait::ClassifierWorkspace ws;
+    std::vector<float> other(static_cast<size_t>((r.B + 1) * 3 * (r.H + 2 * P) * (r.W + P)), 0.5f), sink((r.B + 1) * N);
+    model->forward(other.data(), r.B + 1, r.H + 2 * P, r.W + P, sink.data(), pool, ws, nullptr);
+    std::vector<float> reused(r.want.size(), NAN), fresh(r.want.size(), NAN);
+    model->forward(r.pixels.data(), r.B, r.H, r.W, reused.data(), pool, ws, nullptr);
+    model->forward(r.pixels.data(), r.B, r.H, r.W, fresh.data(), pool, nullptr);
+    EXPECT_EQ(std::memcmp(reused.data(), fresh.data(), reused.size() * sizeof(float)), 0);
+    EXPECT_TRUE(krait::testing::all_close(reused.data(), r.want, kTolerance));
 }
 
 TEST_P(ViTConformance, MetadataMatchesConfig) {

@@ -358,7 +358,10 @@ KRAIT_API krait_status krait_session_generate(krait_session* session, const int3
 ** (krait_model_info image_height x image_width) and the images of a call run
 ** through the model together, max_batch at a time (krait_session_params).
 ** Ready tensors skip preprocessing: krait_session_classifier_forward().
-** A classifier session keeps no state between calls. Sequence-model calls on
+** A classifier session keeps no state between calls that affects results; it
+** keeps the scratch buffers of its largest call (activations of max_batch
+** images per worker thread) for the next calls until it is freed, so calls
+** after the first allocate nothing. Sequence-model calls on
 ** a classifier session, and these calls on a sequence session, return
 ** KRAIT_ERR_WRONG_KIND.
 */

@@ -188,11 +188,23 @@ void winograd43_chunk(const Winograd43Params& p, const Winograd43Plan& plan, con
             for (int64_t i = 0; i < 6; ++i) output_transform_1d(m + i * 6 * m_step + c0, m_step, s + i * 4 * L, L);
             for (int64_t c = 0; c < 4; ++c) output_transform_1d(s + c * L, 4 * L, o + c * L, 4 * L);
             const int64_t n = std::min(L, Cout - c0);
+            if (p.bias)
+                for (int64_t i = 0; i < 16; ++i)
+                    for (int64_t l = 0; l < n; ++l) o[i * L + l] += p.bias[c0 + l];
+            if (p.activation != ActivationKind::None) apply_activation(p.activation, o, 16 * L);
             for (int64_t l = 0; l < n; ++l) {
-                const float bias = p.bias ? p.bias[c0 + l] : 0.0f;
-                float* plane = p.y + ((b * Cout + c0 + l) * H + oh0) * W + ow0;
-                for (int64_t r = 0; r < nh; ++r)
-                    for (int64_t c = 0; c < nw; ++c) plane[r * W + c] = o[(r * 4 + c) * L + l] + bias;
+                const int64_t offset = ((b * Cout + c0 + l) * H + oh0) * W + ow0;
+                float* plane = p.y + offset;
+                if (p.residual) {
+                    const float* res = p.residual + offset;
+                    const float scale = p.residual_scale ? p.residual_scale[c0 + l] : 1.0f;
+                    for (int64_t r = 0; r < nh; ++r)
+                        for (int64_t c = 0; c < nw; ++c)
+                            plane[r * W + c] = res[r * W + c] + scale * o[(r * 4 + c) * L + l];
+                } else {
+                    for (int64_t r = 0; r < nh; ++r)
+                        for (int64_t c = 0; c < nw; ++c) plane[r * W + c] = o[(r * 4 + c) * L + l];
+                }
             }
         }
     }

@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/cpu/activation_kernels.h"
 #include "kernels/cpu/gemm.h"
 
 namespace krait::kernels {
@@ -49,6 +50,11 @@ struct Winograd43Params {
     const Winograd43Weights* weights = nullptr;
     const float* bias = nullptr;  // [C_out] or nullptr
     float* y = nullptr;           // [batch, C_out, height, width]; must not overlap x
+    // Epilogue, applied while each 4x4 block is still in registers (saves a
+    // pass over y for each): y = residual + residual_scale[c] * act(conv + bias).
+    ActivationKind activation = ActivationKind::None;
+    const float* residual = nullptr;        // [batch, C_out, height, width] or nullptr; may alias y, not x
+    const float* residual_scale = nullptr;  // [C_out] or nullptr (1); only with a residual
 };
 
 // How a call is cut up. Two steps, each split over threads by the caller:

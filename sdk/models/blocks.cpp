@@ -217,8 +217,9 @@ void check_conv(const Conv2dWeights& c) {
 
 namespace {
 
+// `fused` (Winograd path only): the epilogue to apply in the output transform.
 void conv2d_base(ThreadPool& pool, const Conv2dWeights& conv, const float* x, int64_t batch, int64_t h, int64_t w,
-                 float* y, std::vector<float>& scratch) {
+                 float* y, std::vector<float>& scratch, const ConvEpilogue* fused = nullptr) {
     check_conv(conv);
     kernels::Conv2dParams p;
     p.batch = batch;
@@ -260,6 +261,11 @@ void conv2d_base(ThreadPool& pool, const Conv2dWeights& conv, const float* x, in
         wp.weights = conv.winograd;
         wp.bias = conv.bias;
         wp.y = y;
+        if (fused) {
+            wp.activation = kind_of(fused->activation);
+            wp.residual = fused->residual;
+            wp.residual_scale = fused->residual_scale;
+        }
         const int64_t slots = pool.size();
         const kernels::Winograd43Plan plan = kernels::winograd43_plan(wp, slots);
         grow(scratch, static_cast<size_t>(plan.staged_floats + slots * plan.work_floats));
@@ -308,18 +314,14 @@ void conv2d_base(ThreadPool& pool, const Conv2dWeights& conv, const float* x, in
     });
 }
 
-}  // namespace
-
-void run_conv2d(ThreadPool& pool, const Conv2dWeights& conv, const float* x, int64_t batch, int64_t h, int64_t w,
-                float* y, std::vector<float>& scratch, const LoraSet* lora) {
-    conv2d_base(pool, conv, x, batch, h, w, y, scratch);
-    const SlotAdapters* active = lora ? lora->find(conv.slot) : nullptr;
-    if (!active || batch <= 0) return;
+// y += the active LoRA terms of `conv` (before any activation).
+void add_conv2d_lora(ThreadPool& pool, const Conv2dWeights& conv, const SlotAdapters& active, const float* x,
+                     int64_t batch, int64_t h, int64_t w, float* y) {
     const int64_t oh = conv2d_output_size(h, conv.kernel_h, conv.stride, conv.padding);
     const int64_t ow = conv2d_output_size(w, conv.kernel_w, conv.stride, conv.padding);
     const int64_t positions = oh * ow, out = conv.out_channels;
     std::vector<float> t, t_scratch;
-    for (const LoraTerm& term : active->terms) {
+    for (const LoraTerm& term : active.terms) {
         const LoraModule& m = *term.module;
         const int64_t rank = m.rank, groups = m.target.groups;
         const int64_t rank_per_group = rank / groups, out_per_group = out / groups;
@@ -346,6 +348,41 @@ void run_conv2d(ThreadPool& pool, const Conv2dWeights& conv, const float* x, int
                     const float* tj = src + j * positions;
                     for (int64_t p = 0; p < positions; ++p) dst[p] += c * tj[p];
                 }
+            }
+        });
+    }
+}
+
+}  // namespace
+
+void run_conv2d(ThreadPool& pool, const Conv2dWeights& conv, const float* x, int64_t batch, int64_t h, int64_t w,
+                float* y, std::vector<float>& scratch, const LoraSet* lora, const ConvEpilogue& epilogue) {
+    const SlotAdapters* active = lora ? lora->find(conv.slot) : nullptr;
+    const bool has_epilogue = epilogue.activation != Activation::None || epilogue.residual;
+    if (epilogue.residual && batch > 0) {
+        const int64_t oh = conv2d_output_size(h, conv.kernel_h, conv.stride, conv.padding);
+        const int64_t ow = conv2d_output_size(w, conv.kernel_w, conv.stride, conv.padding);
+        const int64_t n_out = batch * conv.out_channels * oh * ow, n_in = batch * conv.in_channels * h * w;
+        const float* r = epilogue.residual;
+        if ((r < y + n_out && y < r + n_out) || (x && r < x + n_in && x < r + n_out))
+            fail_argument("conv2d: the residual overlaps the input or the output");
+    }
+    // Fused: the Winograd path applies the epilogue itself, unless LoRA terms must come before it.
+    const bool fuse = has_epilogue && conv.winograd && !(active && !active->terms.empty());
+    conv2d_base(pool, conv, x, batch, h, w, y, scratch, fuse ? &epilogue : nullptr);
+    if (active && batch > 0) add_conv2d_lora(pool, conv, *active, x, batch, h, w, y);
+    if (!has_epilogue || fuse || batch <= 0) return;
+    const int64_t oh = conv2d_output_size(h, conv.kernel_h, conv.stride, conv.padding);
+    const int64_t ow = conv2d_output_size(w, conv.kernel_w, conv.stride, conv.padding);
+    const int64_t positions = oh * ow, out = conv.out_channels;
+    if (epilogue.activation != Activation::None) run_activation(pool, epilogue.activation, y, batch * out * positions);
+    if (epilogue.residual) {
+        pool.parallel_for(batch * out, 1, [&](int64_t p0, int64_t p1) {
+            for (int64_t plane = p0; plane < p1; ++plane) {
+                const float s = epilogue.residual_scale ? epilogue.residual_scale[plane % out] : 1.0f;
+                float* dst = y + plane * positions;
+                const float* res = epilogue.residual + plane * positions;
+                for (int64_t i = 0; i < positions; ++i) dst[i] = res[i] + s * dst[i];
             }
         });
     }

@@ -79,11 +79,22 @@ struct Conv2dWeights {
 
 int64_t conv2d_output_size(int64_t input, int64_t kernel, int64_t stride, int64_t padding);
 
-// x [batch, in, h, w] -> y [batch, out, out_h, out_w] (zero padding), as nn.Conv2d.
-// Active LoRA terms are added to y (peft's conv LoRA: A a conv with the
-// base's kernel, stride and padding; B a 1x1 conv with the base's groups).
+// What follows a conv in a block: y = residual + residual_scale[c] * act(conv(x)).
+// Fused into the Winograd path's output transform (no extra pass over y);
+// elsewhere, or with LoRA terms on the conv, run as separate passes.
+struct ConvEpilogue {
+    Activation activation = Activation::None;
+    const float* residual = nullptr;        // [batch, out, out_h, out_w] or nullptr; overlaps neither x nor y
+    const float* residual_scale = nullptr;  // [out] or nullptr (1); only with a residual
+};
+
+// x [batch, in, h, w] -> y [batch, out, out_h, out_w] (zero padding), as nn.Conv2d,
+// then the epilogue. Active LoRA terms are added to the conv's output (peft's
+// conv LoRA: A a conv with the base's kernel, stride and padding; B a 1x1 conv
+// with the base's groups).
 void run_conv2d(ThreadPool& pool, const Conv2dWeights& conv, const float* x, int64_t batch, int64_t h, int64_t w,
-                float* y, std::vector<float>& scratch, const LoraSet* lora = nullptr);
+                float* y, std::vector<float>& scratch, const LoraSet* lora = nullptr,
+                const ConvEpilogue& epilogue = {});
 
 // Registers a conv's slot; `out_scale` [out] is a BatchNorm folded into it at load (or nullptr).
 void register_conv2d(AdapterTargets& targets, const std::string& name, Conv2dWeights& conv,

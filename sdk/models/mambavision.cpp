@@ -521,41 +521,33 @@ void MambaVisionModel::forward(const float* pixels, int64_t batch, int64_t heigh
     std::vector<float>&a = ws.act_a, &b = ws.act_b, &t = ws.act_c, &scratch = ws.scratch;
     int64_t h = height, w = width;
 
-    auto conv = [&](const Conv2dWeights& cw, const float* in, std::vector<float>& out) {
+    auto conv = [&](const Conv2dWeights& cw, const float* in, std::vector<float>& out, const ConvEpilogue& then = {}) {
         const int64_t oh = conv2d_output_size(h, 3, cw.stride, 1), ow = conv2d_output_size(w, 3, cw.stride, 1);
         grow_buffer(out, batch * cw.out_channels * oh * ow);
-        run_conv2d(pool, cw, in, batch, h, w, out.data(), scratch, lora);
+        run_conv2d(pool, cw, in, batch, h, w, out.data(), scratch, lora, then);
         h = oh;
         w = ow;
     };
 
     check_abort(abort);
-    conv(stem1_, pixels, b);
-    run_activation(pool, Activation::Relu, b.data(), batch * stem1_.out_channels * h * w);
-    conv(stem2_, b.data(), a);
-    run_activation(pool, Activation::Relu, a.data(), batch * stem2_.out_channels * h * w);
+    ConvEpilogue relu;
+    relu.activation = Activation::Relu;
+    conv(stem1_, pixels, b, relu);
+    conv(stem2_, b.data(), a, relu);
 
     for (int li = 0; li < MambaVisionConfig::kLevels; ++li) {
         const Level& L = levels_[li];
-        const int64_t C = L.width;
         if (li < 2) {
             for (const ConvBlock& cb : L.conv_blocks) {
                 check_abort(abort);
-                conv(cb.conv1, a.data(), t);
-                run_activation(pool, Activation::GeluTanh, t.data(), batch * C * h * w);
-                conv(cb.conv2, t.data(), b);
-                const int64_t hw = h * w;
-                pool.parallel_for(batch * C, 1, [&](int64_t r0, int64_t r1) {
-                    for (int64_t r = r0; r < r1; ++r) {
-                        float* dst = a.data() + r * hw;
-                        const float* src = b.data() + r * hw;
-                        const float g = cb.gamma ? cb.gamma[r % C] : 1.0f;
-                        if (cb.gamma)
-                            for (int64_t i = 0; i < hw; ++i) dst[i] += src[i] * g;
-                        else
-                            for (int64_t i = 0; i < hw; ++i) dst[i] += src[i];
-                    }
-                });
+                // x = x + gamma * conv2(gelu(conv1(x))): the GELU and the residual ride on the convs' epilogues.
+                ConvEpilogue gelu, residual;
+                gelu.activation = Activation::GeluTanh;
+                residual.residual = a.data();
+                residual.residual_scale = cb.gamma;  // layer scale, or nullptr
+                conv(cb.conv1, a.data(), t, gelu);
+                conv(cb.conv2, t.data(), b, residual);
+                std::swap(a, b);
             }
         } else {
             run_windowed_level(L, a.data(), batch, h, w, pool, ws, abort, lora);

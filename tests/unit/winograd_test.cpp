@@ -162,6 +162,35 @@ TEST(Winograd43, AgreesWithTheIm2colPath) {
     EXPECT_TRUE(pr.close(b));
 }
 
+// The epilogue y = residual + scale * act(conv + bias), fused into the output transform, equals the
+// same steps run as separate passes after the im2col conv (run_conv2d without Winograd filters).
+TEST(Winograd43, FusedEpilogueEqualsSeparatePasses) {
+    std::mt19937 rng(94);
+    krait::ThreadPool pool(2);
+    for (const Case& c : {Case{2, 24, 24, 9, 10, true}, Case{1, 40, 40, 13, 7, false}}) {
+        const Problem pr(rng, c);
+        const auto residual = random_vector(rng, pr.ref.size(), -3.0f, 3.0f);
+        const auto scale = random_vector(rng, static_cast<size_t>(c.cout), -1.0f, 1.0f);
+        for (const krait::Activation act : {krait::Activation::None, krait::Activation::GeluTanh, krait::Activation::Relu})
+            for (const bool with_scale : {false, true}) {
+                krait::ConvEpilogue then;
+                then.activation = act;
+                then.residual = residual.data();
+                then.residual_scale = with_scale ? scale.data() : nullptr;
+                std::vector<float> fused(pr.ref.size(), NAN), separate(pr.ref.size(), NAN), scratch;
+                krait::Conv2dWeights cw = pr.conv();
+                krait::run_conv2d(pool, cw, pr.x.data(), c.batch, c.h, c.w, fused.data(), scratch, nullptr, then);
+                cw.winograd = nullptr;
+                krait::run_conv2d(pool, cw, pr.x.data(), c.batch, c.h, c.w, separate.data(), scratch, nullptr, then);
+                // Both differ from the exact result by the conv's rounding (2e-6 of the magnitude, bounded
+                // through the activation's slope <= 1.13 and |scale| <= 1), plus a few ulps of the epilogue.
+                for (size_t i = 0; i < fused.size(); ++i)
+                    ASSERT_NEAR(fused[i], separate[i], 2 * 1.13 * 2e-6 * pr.magnitude[i] + 4e-6 * (1 + std::fabs(separate[i])))
+                        << c.name() << ", activation " << static_cast<int>(act) << ", scale " << with_scale << ", element " << i;
+            }
+    }
+}
+
 TEST(Winograd43, BadArguments) {
     EXPECT_THROW(kn::winograd43_pack(nullptr, 4, 4), krait::Error);
     std::vector<float> w(4 * 4 * 9, 0.1f);
@@ -183,6 +212,15 @@ TEST(Winograd43, BadArguments) {
     krait::Conv2dWeights cw{w.data(), nullptr, 2, 8, 3, 3, 1, 1, 1};
     cw.winograd = &packed;  // 4 -> 4 channels
     EXPECT_THROW(krait::run_conv2d(pool, cw, x.data(), 1, 5, 5, y.data(), scratch), krait::Error);
+    // A residual that overlaps the output (or the input) is refused: the epilogue reads it while writing y.
+    krait::Conv2dWeights four{w.data(), nullptr, 4, 4, 3, 3, 1, 1, 1};
+    four.winograd = &packed;
+    std::vector<float> x4(4 * 5 * 5, 1.0f), y4(4 * 5 * 5);
+    krait::ConvEpilogue then;
+    then.residual = y4.data() + 3;
+    EXPECT_THROW(krait::run_conv2d(pool, four, x4.data(), 1, 5, 5, y4.data(), scratch, nullptr, then), krait::Error);
+    then.residual = x4.data();
+    EXPECT_THROW(krait::run_conv2d(pool, four, x4.data(), 1, 5, 5, y4.data(), scratch, nullptr, then), krait::Error);
     krait::Conv2dWeights strided{w.data(), nullptr, 4, 4, 3, 3, 2, 1, 1};
     strided.winograd = &packed;
     EXPECT_THROW(krait::run_conv2d(pool, strided, x.data(), 1, 5, 5, y.data(), scratch), krait::Error);

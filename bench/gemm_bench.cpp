@@ -1,9 +1,11 @@
 // krait-bench-gemm: one-thread fp32 GEMM rates, Eigen (kernels::linear, which
 // repacks W on every call) against the prepacked kernels::gemm_packed, on the
 // shapes of Krait's image classifiers, next to the core's peak FMA rate.
+// With --conv: MambaVision's 3x3 ConvBlock convolutions instead, im2col + packed
+// GEMM against Winograd F(4x4, 3x3) (kernels/cpu/winograd), one image, one thread.
 //
 //   krait-bench-gemm [--repeats 7] [--min-ms 150] [--only vit|mv] [--shape M,K,N] [--packed-only]
-//                    [--threads T]
+//                    [--threads T] [--conv]
 //
 // --threads T splits N over T std::threads (panel-aligned, gemm_split) for
 // both engines; the default and the reference numbers are one thread.
@@ -31,6 +33,9 @@
 
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/linear.h"
+#include "kernels/cpu/winograd.h"
+#include "sdk/core/thread_pool.h"
+#include "sdk/models/blocks.h"
 
 namespace {
 
@@ -152,13 +157,69 @@ void split_run(int threads, int64_t N, Fn&& fn) {
     for (auto& th : pool) th.join();
 }
 
+// 3x3 / stride 1 / padding 1 convolutions of one image on one thread: the im2col
+// path and the Winograd path of run_conv2d. "GFLOP/s" counts the direct
+// convolution's 2 * 9 * C_in * C_out * H * W for both, so Winograd's figure is
+// the rate a direct convolution would need to match it.
+void bench_convs(int repeats, double min_s, double peak) {
+    struct ConvShape {
+        const char* model;
+        const char* layer;
+        int64_t channels, size;
+    };
+    const ConvShape shapes[] = {
+        {"mv-t", "level 1 (56x56)", 80, 56},  {"mv-t", "level 2 (28x28)", 160, 28},
+        {"mv-b", "level 1 (56x56)", 128, 56}, {"mv-b", "level 2 (28x28)", 256, 28},
+        {"demo", "level 1 (8x8)", 24, 8},     {"demo", "level 2 (4x4)", 48, 4},
+    };
+    std::printf("%-5s %-16s %5s %5s | %9s %8s | %9s %8s | %7s | %9s\n", "model", "conv 3x3", "C", "HxW", "im2col",
+                "of peak", "winograd", "of peak", "speedup", "max|diff|");
+    std::mt19937 rng(43);
+    std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+    krait::ThreadPool pool(1);
+    for (const ConvShape& s : shapes) {
+        const int64_t C = s.channels, H = s.size;
+        std::vector<float> x(static_cast<size_t>(C * H * H)), w(static_cast<size_t>(C * C * 9)), b(static_cast<size_t>(C));
+        for (float& v : x) v = dist(rng);
+        for (float& v : w) v = dist(rng) * 0.05f;
+        for (float& v : b) v = dist(rng);
+        const krait::kernels::Winograd43Weights wino = krait::kernels::winograd43_pack(w.data(), C, C);
+        std::vector<float> y_im2col(x.size()), y_wino(x.size()), scratch;
+        krait::Conv2dWeights conv{w.data(), b.data(), C, C, 3, 3, 1, 1, 1};
+        const auto run_im2col = [&] { krait::run_conv2d(pool, conv, x.data(), 1, H, H, y_im2col.data(), scratch); };
+        krait::Conv2dWeights conv_w = conv;
+        conv_w.winograd = &wino;
+        const auto run_wino = [&] { krait::run_conv2d(pool, conv_w, x.data(), 1, H, H, y_wino.data(), scratch); };
+        double t_im2col = 1e30, t_wino = 1e30;
+        for (int r = 0; r < repeats; ++r) {
+            t_im2col = std::min(t_im2col, time_per_call(run_im2col, min_s));
+            t_wino = std::min(t_wino, time_per_call(run_wino, min_s));
+        }
+        double max_diff = 0, largest = 0;
+        for (size_t i = 0; i < x.size(); ++i) {
+            max_diff = std::max(max_diff, static_cast<double>(std::fabs(y_im2col[i] - y_wino[i])));
+            largest = std::max(largest, static_cast<double>(std::fabs(y_im2col[i])));
+        }
+        const double flops = 2.0 * 9 * C * C * H * H;
+        const double g_im2col = flops / t_im2col / 1e9, g_wino = flops / t_wino / 1e9;
+        std::printf("%-5s %-16s %5lld %5lld | %9.1f %7.0f%% | %9.1f %7.0f%% | %6.2fx | %9.2g\n", s.model, s.layer,
+                    static_cast<long long>(C), static_cast<long long>(H), g_im2col, 100.0 * g_im2col / peak, g_wino,
+                    100.0 * g_wino / peak, g_wino / g_im2col, max_diff / std::max(largest, 1e-30));
+        std::fflush(stdout);
+    }
+    std::printf("\n(GFLOP/s = 2 * 9 * C * C * H * W / seconds per call for both paths, so Winograd's \"of peak\"\n"
+                " can pass 100%%: it does a quarter of the multiplies; max|diff| relative to the largest output)\n"
+                "load average after: %s\n",
+                load_average().c_str());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     int repeats = 7, threads = 1;
     double min_s = 0.15;
     std::string only;
-    bool packed_only = false;
+    bool packed_only = false, convs = false;
     Shape custom{"custom", "", 0, 0, 0};
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
@@ -174,6 +235,7 @@ int main(int argc, char** argv) {
         else if (a == "--only") only = next();
         else if (a == "--threads") threads = std::max(1, std::stoi(next()));
         else if (a == "--packed-only") packed_only = true;  // skip Eigen (for tuning the blocking)
+        else if (a == "--conv") convs = true;
         else if (a == "--shape") {  // M,K,N: time just this shape
             long long m = 0, k = 0, n = 0;
             if (std::sscanf(next().c_str(), "%lld,%lld,%lld", &m, &k, &n) != 3 || m < 1 || k < 1 || n < 1) {
@@ -185,7 +247,7 @@ int main(int argc, char** argv) {
         } else {
             std::fprintf(stderr,
                          "usage: krait-bench-gemm [--repeats R] [--min-ms T] [--only vit|mv] [--shape M,K,N] "
-                         "[--packed-only] [--threads T]\n");
+                         "[--packed-only] [--threads T] [--conv]\n");
             return 2;
         }
     }
@@ -218,6 +280,10 @@ int main(int argc, char** argv) {
     for (int r = 0; r < 3; ++r) peak = std::max(peak, peak_gflops());
     std::printf("peak FMA rate (register-only loop, one core): %.1f GFLOP/s%s\n\n", peak,
                 threads > 1 ? " (\"of peak\" below is against threads x this)" : "");
+    if (convs) {
+        bench_convs(repeats, min_s, peak);
+        return 0;
+    }
     peak *= threads;
     std::printf("%-5s %-24s %6s %6s %6s | %9s %9s %7s %8s | %9s %9s\n", "model", "layer", "M", "K", "N", "eigen",
                 "packed", "speedup", "of peak", "pack ms", "max|diff|");
@@ -273,9 +339,14 @@ int main(int argc, char** argv) {
         }
         const double flops = 2.0 * s.M * s.K * s.N;
         const double g_eigen = flops / t_eigen / 1e9, g_packed = flops / t_packed / 1e9;
-        std::printf("%-5s %-24s %6lld %6lld %6lld | %9.1f %9.1f %6.2fx %7.0f%% | %9.2f %9.2g\n", s.model, s.layer,
-                    static_cast<long long>(s.M), static_cast<long long>(s.K), static_cast<long long>(s.N), g_eigen,
-                    g_packed, g_packed / g_eigen, 100.0 * g_packed / peak, pack_ms, max_diff);
+        if (packed_only)
+            std::printf("%-5s %-24s %6lld %6lld %6lld | %9s %9.1f %7s %7.0f%% | %9.2f %9s\n", s.model, s.layer,
+                        static_cast<long long>(s.M), static_cast<long long>(s.K), static_cast<long long>(s.N), "-",
+                        g_packed, "-", 100.0 * g_packed / peak, pack_ms, "-");
+        else
+            std::printf("%-5s %-24s %6lld %6lld %6lld | %9.1f %9.1f %6.2fx %7.0f%% | %9.2f %9.2g\n", s.model, s.layer,
+                        static_cast<long long>(s.M), static_cast<long long>(s.K), static_cast<long long>(s.N), g_eigen,
+                        g_packed, g_packed / g_eigen, 100.0 * g_packed / peak, pack_ms, max_diff);
         std::fflush(stdout);
     }
     std::printf("\n(GFLOP/s = 2 M K N / seconds per call)\nload average after: %s\n", load_average().c_str());

@@ -97,12 +97,9 @@ Winograd43Plan winograd43_plan(const Winograd43Params& p, int64_t parallel) {
     plan.tiles_h = (p.height + kWinogradOut - 1) / kWinogradOut;
     plan.tiles_w = (p.width + kWinogradOut - 1) / kWinogradOut;
     plan.tiles = plan.tiles_h * plan.tiles_w;
-    plan.staged_h = plan.tiles_h * kWinogradOut + 2;
-    plan.staged_w = plan.tiles_w * kWinogradOut + 2;
+    plan.band_w = plan.tiles_w * kWinogradOut + 2;
     plan.in_lanes = round_up(p.weights->in_channels, L);
     plan.out_lanes = round_up(p.weights->out_channels, L);
-    plan.staged_rows = p.batch * plan.staged_h;
-    plan.staged_floats = plan.staged_rows * plan.staged_w * plan.in_lanes;
     // Chunks of <= 48 tiles (four 12-row GEMM tiles): V and M of one chunk,
     // 36 * 48 * (C_in + C_out) floats, stay within the core's 1 MiB L2 up to
     // C_in + C_out = 144 and spill little beyond. At least one chunk per thread.
@@ -112,33 +109,44 @@ Winograd43Plan winograd43_plan(const Winograd43Params& p, int64_t parallel) {
     if (chunks < 4 * parallel) chunks = round_up(chunks, parallel);  // even shares when there are few
     plan.chunks = std::min(chunks, total);
     plan.chunk_tiles = (total + plan.chunks - 1) / plan.chunks;
-    plan.work_floats = kWinogradPositions * plan.chunk_tiles * (plan.in_lanes + plan.out_lanes);
+    plan.work_floats =
+        6 * plan.band_w * plan.in_lanes + kWinogradPositions * plan.chunk_tiles * (plan.in_lanes + plan.out_lanes);
     return plan;
 }
 
-void winograd43_stage(const Winograd43Params& p, const Winograd43Plan& plan, int64_t row_begin, int64_t row_end,
-                      float* staged) {
-    const int64_t C = p.weights->in_channels, H = p.height, W = p.width;
-    const int64_t row_floats = plan.staged_w * plan.in_lanes;
-    for (int64_t row = row_begin; row < row_end; ++row) {
-        float* dst = staged + row * row_floats;
-        std::fill(dst, dst + row_floats, 0.0f);
-        const int64_t b = row / plan.staged_h, ih = row % plan.staged_h - 1;  // staged row 0 is the top border
-        if (ih < 0 || ih >= H) continue;
-        // Sixteen channel rows at a time, so the 16 floats of one staged pixel are written together.
-        for (int64_t c0 = 0; c0 < C; c0 += L) {
-            const int64_t n = std::min(L, C - c0);
+namespace {
+
+// Input rows 4 * ty - 1 .. 4 * ty + 4 of image b (those under tile row ty),
+// channel-last: band[i][1 + col][c] = x[b, c, 4 ty - 1 + i, col], zero outside
+// the image and in the padding lanes.
+void stage_band(const Winograd43Params& p, const Winograd43Plan& plan, int64_t b, int64_t ty, float* band) {
+    const int64_t C = p.weights->in_channels, H = p.height, W = p.width, lanes = plan.in_lanes;
+    const int64_t row_floats = plan.band_w * lanes;
+    for (int64_t i = 0; i < 6; ++i) {
+        float* dst = band + i * row_floats;
+        const int64_t ih = ty * kWinogradOut - 1 + i;
+        if (ih < 0 || ih >= H) {
+            std::fill(dst, dst + row_floats, 0.0f);
+            continue;
+        }
+        std::fill(dst, dst + lanes, 0.0f);  // left border
+        std::fill(dst + (W + 1) * lanes, dst + row_floats, 0.0f);  // right border and tail
+        // Sixteen channel rows at a time, so the 16 floats of one pixel are written together.
+        for (int64_t c0 = 0; c0 < lanes; c0 += L) {
+            const int64_t n = std::max<int64_t>(0, std::min(L, C - c0));
             const float* src = p.x + ((b * C + c0) * H + ih) * W;
             for (int64_t col = 0; col < W; ++col) {
-                float* px = dst + (col + 1) * plan.in_lanes + c0;
+                float* px = dst + (col + 1) * lanes + c0;
                 for (int64_t l = 0; l < n; ++l) px[l] = src[l * H * W + col];
+                for (int64_t l = n; l < L; ++l) px[l] = 0.0f;
             }
         }
     }
 }
 
-void winograd43_chunk(const Winograd43Params& p, const Winograd43Plan& plan, const float* staged, int64_t chunk,
-                      float* work) {
+}  // namespace
+
+void winograd43_chunk(const Winograd43Params& p, const Winograd43Plan& plan, int64_t chunk, float* work) {
     const int64_t total = p.batch * plan.tiles;
     if (chunk < 0 || chunk >= plan.chunks)
         fail_argument("winograd43_chunk: chunk " + std::to_string(chunk) + " of " + std::to_string(plan.chunks));
@@ -146,21 +154,28 @@ void winograd43_chunk(const Winograd43Params& p, const Winograd43Plan& plan, con
     const int64_t rows = g1 - g0;
     const int64_t Cin_l = plan.in_lanes, Cout_l = plan.out_lanes, Cout = p.weights->out_channels;
     const int64_t H = p.height, W = p.width;
-    // V [36][chunk_tiles][in_lanes], M [36][chunk_tiles][out_lanes]: row g - g0 of position xi.
-    float* V = work;
-    float* M = work + kWinogradPositions * plan.chunk_tiles * Cin_l;
+    // band [6][band_w][in_lanes], V [36][chunk_tiles][in_lanes], M [36][chunk_tiles][out_lanes]: row g - g0 of
+    // position xi.
+    float* band = work;
+    float* V = band + 6 * plan.band_w * Cin_l;
+    float* M = V + kWinogradPositions * plan.chunk_tiles * Cin_l;
     const int64_t v_step = plan.chunk_tiles * Cin_l, m_step = plan.chunk_tiles * Cout_l;
     alignas(64) float t[6 * 6 * L];
 
     // Input transform: V_xi = (B^T d B)_xi for each tile's 6x6 block d, 16 channels at a time.
+    int64_t band_row = -1;  // (image, tile row) in the band
     for (int64_t g = g0; g < g1; ++g) {
         const int64_t b = g / plan.tiles, ty = g % plan.tiles / plan.tiles_w, tx = g % plan.tiles % plan.tiles_w;
-        const float* block = staged + ((b * plan.staged_h + ty * kWinogradOut) * plan.staged_w + tx * kWinogradOut) * Cin_l;
+        if (b * plan.tiles_h + ty != band_row) {
+            stage_band(p, plan, b, ty, band);
+            band_row = b * plan.tiles_h + ty;
+        }
+        const float* block = band + tx * kWinogradOut * Cin_l;
         float* v = V + (g - g0) * Cin_l;
         for (int64_t c0 = 0; c0 < Cin_l; c0 += L) {
             // Along each of the 6 rows (the row's pixels are Cin_l apart), then down each of the 6 columns.
             for (int64_t i = 0; i < 6; ++i)
-                input_transform_1d(block + i * plan.staged_w * Cin_l + c0, Cin_l, t + i * 6 * L, L);
+                input_transform_1d(block + i * plan.band_w * Cin_l + c0, Cin_l, t + i * 6 * L, L);
             for (int64_t k = 0; k < 6; ++k) input_transform_1d(t + k * L, 6 * L, v + k * v_step + c0, 6 * v_step);
         }
     }

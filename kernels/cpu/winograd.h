@@ -57,22 +57,20 @@ struct Winograd43Params {
     const float* residual_scale = nullptr;  // [C_out] or nullptr (1); only with a residual
 };
 
-// How a call is cut up. Two steps, each split over threads by the caller:
-//  1. winograd43_stage: x copied channel-last with a one-pixel zero border
-//     (rows of `staged`, independent), so a block of 16 channels of one
-//     pixel is one vector load;
-//  2. winograd43_chunk: tiles (4x4 output blocks, numbered over the batch)
-//     in `chunks` chunks of at most `chunk_tiles` (sizes differ by at most
-//     one): input transform into V, 36 GEMMs, output transform into y.
-//     Chunks are independent; each needs its own `work` of work_floats.
+// How a call is cut up: tiles (4x4 output blocks, numbered over the batch in
+// (image, tile row, tile column) order) in `chunks` chunks of at most
+// `chunk_tiles` (sizes differ by at most one). winograd43_chunk runs one
+// chunk: for each tile row it meets, the 6 input rows under it are copied
+// channel-last with zero borders into a small band (so a block of 16
+// channels of one pixel is one vector load, from L1/L2); then the input
+// transform into V, 36 GEMMs, the output transform into y. Chunks are
+// independent; each needs its own `work` of work_floats.
 struct Winograd43Plan {
     int64_t tiles_h = 0, tiles_w = 0, tiles = 0;  // per image: ceil(H / 4) x ceil(W / 4)
-    int64_t staged_h = 0, staged_w = 0;           // 4 * tiles + 2 (border and tail)
+    int64_t band_w = 0;                           // 4 * tiles_w + 2 pixels per band row (borders, tail)
     int64_t in_lanes = 0, out_lanes = 0;          // C_in, C_out rounded up to kWinogradLanes
-    int64_t staged_rows = 0;                      // batch * staged_h
-    int64_t staged_floats = 0;                    // staged_rows * staged_w * in_lanes
     int64_t chunk_tiles = 0, chunks = 0;
-    int64_t work_floats = 0;  // per chunk in flight: V and M
+    int64_t work_floats = 0;  // per chunk in flight: the band, V and M
 };
 
 // `parallel` = threads that will run chunks: there are at least
@@ -82,10 +80,7 @@ struct Winograd43Plan {
 // empty input.
 Winograd43Plan winograd43_plan(const Winograd43Params& p, int64_t parallel);
 
-void winograd43_stage(const Winograd43Params& p, const Winograd43Plan& plan, int64_t row_begin, int64_t row_end,
-                      float* staged);
-
-void winograd43_chunk(const Winograd43Params& p, const Winograd43Plan& plan, const float* staged, int64_t chunk,
-                      float* work);
+// Chunk `chunk` in [0, plan.chunks); `work`: work_floats of scratch.
+void winograd43_chunk(const Winograd43Params& p, const Winograd43Plan& plan, int64_t chunk, float* work);
 
 }  // namespace krait::kernels

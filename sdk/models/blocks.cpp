@@ -268,16 +268,12 @@ void conv2d_base(ThreadPool& pool, const Conv2dWeights& conv, const float* x, in
         }
         const int64_t slots = pool.size();
         const kernels::Winograd43Plan plan = kernels::winograd43_plan(wp, slots);
-        grow(scratch, static_cast<size_t>(plan.staged_floats + slots * plan.work_floats));
-        float* staged = scratch.data();
-        pool.parallel_for(plan.staged_rows, 1, [&](int64_t r0, int64_t r1) {
-            kernels::winograd43_stage(wp, plan, r0, r1, staged);
-        });
+        grow(scratch, static_cast<size_t>(slots * plan.work_floats));
         pool.parallel_for(slots, 1, [&](int64_t slot_begin, int64_t slot_end) {
             for (int64_t slot = slot_begin; slot < slot_end; ++slot) {
-                float* work = staged + plan.staged_floats + slot * plan.work_floats;
+                float* work = scratch.data() + slot * plan.work_floats;
                 for (int64_t c = plan.chunks * slot / slots; c < plan.chunks * (slot + 1) / slots; ++c)
-                    kernels::winograd43_chunk(wp, plan, staged, c, work);
+                    kernels::winograd43_chunk(wp, plan, c, work);
             }
         });
         return;

@@ -19,6 +19,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <stdexcept>
 #include <unistd.h>
 
 #include "kernels/cpu/conv1d_same.h"
@@ -92,33 +93,44 @@ TEST(SameConv1d, OptimizedMatchesReference) {
 
 class MambaVisionConformance : public ::testing::TestWithParam<const char*> {};
 
-TEST_P(MambaVisionConformance, LogitsMatchReference) {
-    const std::string dir = fixture(std::string("mambavision/") + GetParam());
-    auto model = MambaVisionModel::load(dir);
+// A fixture's model, its input [B, 3, H, W] and the reference logits [B, K].
+struct Sample {
+    std::unique_ptr<MambaVisionModel> model;
+    int64_t B = 0, H = 0, W = 0, K = 0;
+    std::vector<float> pixels, want;
+};
+
+Sample load_sample(const char* name) {
+    const std::string dir = fixture(std::string("mambavision/") + name);
+    Sample s;
+    s.model = MambaVisionModel::load(dir);
     Expected expected(dir);
     const auto& px = expected.tensor("pixel_values");
-    ASSERT_EQ(px.shape.size(), 4u);
-    const int64_t B = px.shape[0], H = px.shape[2], W = px.shape[3];
-    const auto pixels = expected.values<float>("pixel_values");
-    const auto want = expected.values<float>("logits");
-    ASSERT_EQ(static_cast<int64_t>(want.size()), B * model->num_labels());
-    EXPECT_STREQ(model->architecture(), "mambavision");
-    EXPECT_GT(model->num_parameters(), 0);
+    if (px.shape.size() != 4) throw std::runtime_error(dir + ": pixel_values is not [B, 3, H, W]");
+    s.B = px.shape[0], s.H = px.shape[2], s.W = px.shape[3], s.K = s.model->num_labels();
+    s.pixels = expected.values<float>("pixel_values");
+    s.want = expected.values<float>("logits");
+    if (static_cast<int64_t>(s.want.size()) != s.B * s.K) throw std::runtime_error(dir + ": logits are not [B, K]");
+    return s;
+}
+
+TEST_P(MambaVisionConformance, LogitsMatchReference) {
+    const Sample s = load_sample(GetParam());
+    EXPECT_STREQ(s.model->architecture(), "mambavision");
+    EXPECT_GT(s.model->num_parameters(), 0);
     for (int threads : {1, 3}) {
         krait::ThreadPool pool(threads);
-        std::vector<float> logits(want.size(), NAN);
-        model->forward(pixels.data(), B, H, W, logits.data(), pool, nullptr);
-        EXPECT_TRUE(krait::testing::all_close(logits.data(), want, kTolerance)) << "threads " << threads;
+        std::vector<float> logits(s.want.size(), NAN);
+        s.model->forward(s.pixels.data(), s.B, s.H, s.W, logits.data(), pool, nullptr);
+        EXPECT_TRUE(krait::testing::all_close(logits.data(), s.want, kTolerance)) << "threads " << threads;
     }
 }
 
 TEST_P(MambaVisionConformance, EachImageAloneEqualsItsBatchRow) {
-    const std::string dir = fixture(std::string("mambavision/") + GetParam());
-    auto model = MambaVisionModel::load(dir);
-    Expected expected(dir);
-    const auto& px = expected.tensor("pixel_values");
-    const int64_t B = px.shape[0], H = px.shape[2], W = px.shape[3], K = model->num_labels();
-    const auto pixels = expected.values<float>("pixel_values");
+    const Sample s = load_sample(GetParam());
+    const auto& model = s.model;
+    const auto& pixels = s.pixels;
+    const int64_t B = s.B, H = s.H, W = s.W, K = s.K;
     krait::ThreadPool pool(2);
     std::vector<float> all(B * K);
     model->forward(pixels.data(), B, H, W, all.data(), pool, nullptr);
@@ -134,13 +146,11 @@ TEST_P(MambaVisionConformance, EachImageAloneEqualsItsBatchRow) {
 // where this call's windows need zero padding) must not change the result. Each call through a reused
 // workspace equals a call with a fresh one, bit for bit, and the reference logits.
 TEST_P(MambaVisionConformance, ReusedWorkspaceGivesTheSameLogits) {
-    const std::string dir = fixture(std::string("mambavision/") + GetParam());
-    auto model = MambaVisionModel::load(dir);
-    Expected expected(dir);
-    const auto& px = expected.tensor("pixel_values");
-    const int64_t B = px.shape[0], H = px.shape[2], W = px.shape[3], K = model->num_labels();
-    const auto pixels = expected.values<float>("pixel_values");
-    const auto want = expected.values<float>("logits");
+    const Sample s = load_sample(GetParam());
+    const auto& model = s.model;
+    const auto& pixels = s.pixels;
+    const auto& want = s.want;
+    const int64_t B = s.B, H = s.H, W = s.W, K = s.K;
     krait::ThreadPool pool(2);
     krait::ClassifierWorkspace ws;
     // Other sizes first (different padding, filled with non-zero activations), then the fixture's.

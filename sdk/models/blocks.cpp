@@ -355,10 +355,13 @@ void run_conv2d(ThreadPool& pool, const Conv2dWeights& conv, const float* x, int
                 float* y, std::vector<float>& scratch, const LoraSet* lora, const ConvEpilogue& epilogue) {
     const SlotAdapters* active = lora ? lora->find(conv.slot) : nullptr;
     const bool has_epilogue = epilogue.activation != Activation::None || epilogue.residual;
+    const int64_t out = conv.out_channels;
+    const auto out_positions = [&] {
+        return conv2d_output_size(h, conv.kernel_h, conv.stride, conv.padding) *
+               conv2d_output_size(w, conv.kernel_w, conv.stride, conv.padding);
+    };
     if (epilogue.residual && batch > 0) {
-        const int64_t oh = conv2d_output_size(h, conv.kernel_h, conv.stride, conv.padding);
-        const int64_t ow = conv2d_output_size(w, conv.kernel_w, conv.stride, conv.padding);
-        const int64_t n_out = batch * conv.out_channels * oh * ow, n_in = batch * conv.in_channels * h * w;
+        const int64_t n_out = batch * out * out_positions(), n_in = batch * conv.in_channels * h * w;
         const float* r = epilogue.residual;
         if ((r < y + n_out && y < r + n_out) || (x && r < x + n_in && x < r + n_out))
             fail_argument("conv2d: the residual overlaps the input or the output");
@@ -368,9 +371,7 @@ void run_conv2d(ThreadPool& pool, const Conv2dWeights& conv, const float* x, int
     conv2d_base(pool, conv, x, batch, h, w, y, scratch, fuse ? &epilogue : nullptr);
     if (active && batch > 0) add_conv2d_lora(pool, conv, *active, x, batch, h, w, y);
     if (!has_epilogue || fuse || batch <= 0) return;
-    const int64_t oh = conv2d_output_size(h, conv.kernel_h, conv.stride, conv.padding);
-    const int64_t ow = conv2d_output_size(w, conv.kernel_w, conv.stride, conv.padding);
-    const int64_t positions = oh * ow, out = conv.out_channels;
+    const int64_t positions = out_positions();
     if (epilogue.activation != Activation::None) run_activation(pool, epilogue.activation, y, batch * out * positions);
     if (epilogue.residual) {
         pool.parallel_for(batch * out, 1, [&](int64_t p0, int64_t p1) {

@@ -15,13 +15,20 @@
 #include "sdk/image/image.h"
 #include "sdk/session/model.h"
 #include "sdk/session/session.h"
+#include "sdk/core/utf8.h"
 
 namespace {
 
 thread_local std::string g_last_error;
 
-krait_status set_error(krait_status status, const std::string& message) {
-    g_last_error = message;
+// Every message is made valid UTF-8 here too (krait::Error already is), so messages built in
+// this file from a caller's path or from a foreign exception keep krait.h's promise.
+krait_status set_error(krait_status status, const std::string& message) noexcept {
+    try {
+        g_last_error = krait::printable_utf8(message);
+    } catch (...) {  // out of memory while copying the message: an empty message beats none
+        g_last_error.clear();
+    }
     return status;
 }
 
@@ -601,7 +608,7 @@ krait_status krait_adapter_get_label(const krait_adapter* adapter, int32_t id, c
     KRAIT_REQUIRE(out);
     return guarded([&] {
         const krait::ModuleReplacement* head = adapter->impl->head();
-        if (!head) krait::fail_argument("adapter '" + adapter->impl->name() + "' does not replace the classifier head");
+        if (!head) krait::fail_argument("adapter " + krait::quote(adapter->impl->name()) + " does not replace the classifier head");
         if (id < 0 || static_cast<size_t>(id) >= head->labels.size())
             krait::fail_argument("label id " + std::to_string(id) + " is out of range [0, " +
                                  std::to_string(head->labels.size()) + ")");

@@ -1,6 +1,7 @@
 #include "sdk/adapters/adapter_targets.h"
 
 #include "sdk/core/error.h"
+#include "sdk/core/utf8.h"
 
 namespace krait {
 
@@ -15,7 +16,7 @@ const char* target_kind_name(TargetKind kind) {
 }
 
 int32_t AdapterTargets::add(const std::string& name, AdapterTarget target) {
-    if (targets_.count(name)) fail_argument("adapter target '" + name + "' registered twice");
+    if (targets_.count(name)) fail_argument("adapter target " + krait::quote(name) + " registered twice");
     target.slot = static_cast<int32_t>(slot_count_++);
     targets_.emplace(name, std::move(target));
     return static_cast<int32_t>(slot_count_ - 1);

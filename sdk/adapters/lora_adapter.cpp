@@ -9,6 +9,7 @@
 #include "sdk/core/error.h"
 #include "sdk/core/text_file.h"
 #include "sdk/io/safetensors.h"
+#include "sdk/core/utf8.h"
 
 namespace krait {
 
@@ -109,9 +110,9 @@ std::shared_ptr<const LoraAdapter> LoraAdapter::load(const std::string& dir, con
         } else if (ends_with(k, ".lora_embedding_B", &module)) {
             modules[module].B = &info, modules[module].B_key = key, modules[module].embedding_form = true;
         } else if (ends_with(k, ".lora_B.bias", &module)) {
-            fail_unsupported(weights_path + ": tensor '" + key + "' is a lora_B bias (lora_bias), which is not supported");
+            fail_unsupported(weights_path + ": tensor " + krait::quote(key) + " is a lora_B bias (lora_bias), which is not supported");
         } else if (ends_with(k, ".lora_magnitude_vector", &module) || ends_with(k, ".lora_magnitude_vector.weight", &module)) {
-            fail_unsupported(weights_path + ": tensor '" + key + "' belongs to a DoRA adapter, which is not supported");
+            fail_unsupported(weights_path + ": tensor " + krait::quote(key) + " belongs to a DoRA adapter, which is not supported");
         } else if ((ends_with(k, ".weight", &module) || ends_with(k, ".bias", &module)) && cfg.saves(module)) {
             auto& m = modules[module];
             if (k.ends_with(".weight")) m.weight = &info, m.weight_key = key;
@@ -129,21 +130,21 @@ std::shared_ptr<const LoraAdapter> LoraAdapter::load(const std::string& dir, con
         const AdapterTarget* target = targets.resolve(module, &resolved);
         const std::string first_key = t.A ? t.A_key : t.B ? t.B_key : t.weight_key;
         if (!target)
-            fail_format(weights_path + ": '" + first_key + "' names module '" + module + "', which this " + arch +
+            fail_format(weights_path + ": " + krait::quote(first_key) + " names module " + krait::quote(module) + ", which this " + arch +
                         " model does not have (an adapter for another architecture or version?)");
         if (!target->unsupported.empty())
-            fail_unsupported(weights_path + ": '" + first_key + "': " + target->unsupported);
+            fail_unsupported(weights_path + ": " + krait::quote(first_key) + ": " + target->unsupported);
 
         if (t.weight || t.bias) {  // modules_to_save: a whole replacement module
-            if (!t.weight) fail_format(weights_path + ": module '" + module + "' has a saved bias but no weight");
+            if (!t.weight) fail_format(weights_path + ": module " + krait::quote(module) + " has a saved bias but no weight");
             if (!target->replaceable)
-                fail_unsupported(weights_path + ": modules_to_save '" + module + "' (" + target_kind_name(target->kind) +
+                fail_unsupported(weights_path + ": modules_to_save " + krait::quote(module) + " (" + target_kind_name(target->kind) +
                                  ") cannot be replaced in Krait; only linear layers and embeddings can");
             ModuleReplacement r;
             r.name = resolved;
             r.target = *target;
             const auto& s = t.weight->shape;
-            const std::string where = weights_path + ": tensor '" + t.weight_key + "'";
+            const std::string where = weights_path + ": tensor " + krait::quote(t.weight_key);
             if (target->kind == TargetKind::Embedding) {
                 if (s != std::vector<int64_t>{target->in, target->out})
                     fail_format(where + " has shape " + dims(s) + ", expected [" + std::to_string(target->in) + ", " +
@@ -155,19 +156,19 @@ std::shared_ptr<const LoraAdapter> LoraAdapter::load(const std::string& dir, con
                 if (!shape_ok)
                     fail_format(where + " has shape " + dims(s) + ", expected [" +
                                 (target->is_head ? std::string("classes") : std::to_string(target->out)) + ", " +
-                                std::to_string(target->in) + "] for '" + resolved + "'");
+                                std::to_string(target->in) + "] for " + krait::quote(resolved));
                 r.out = s[0];
             }
             r.weight = to_f32(*t.weight, where);
             if (target->has_bias != (t.bias != nullptr))
-                fail_format(weights_path + ": module '" + module + "' " +
+                fail_format(weights_path + ": module " + krait::quote(module) + " " +
                             (target->has_bias ? "lacks the bias the model's module has"
                                               : "has a bias the model's module does not have"));
             if (t.bias) {
                 if (t.bias->shape != std::vector<int64_t>{r.out})
-                    fail_format(weights_path + ": bias of '" + module + "' has shape " + dims(t.bias->shape) +
+                    fail_format(weights_path + ": bias of " + krait::quote(module) + " has shape " + dims(t.bias->shape) +
                                 ", expected [" + std::to_string(r.out) + "]");
-                r.bias = to_f32(*t.bias, weights_path + ": bias of '" + module + "'");
+                r.bias = to_f32(*t.bias, weights_path + ": bias of " + krait::quote(module));
             }
             if (target->is_head) r.labels = head_labels(dir, r.out);
             adapter->replacements_.push_back(std::move(r));
@@ -175,21 +176,21 @@ std::shared_ptr<const LoraAdapter> LoraAdapter::load(const std::string& dir, con
         }
 
         if (!t.A || !t.B)
-            fail_format(weights_path + ": module '" + module + "' has " + (t.A ? "lora_A" : "lora_B") + " but no " +
-                        (t.A ? "lora_B" : "lora_A") + " ('" + first_key + "')");
+            fail_format(weights_path + ": module " + krait::quote(module) + " has " + (t.A ? "lora_A" : "lora_B") + " but no " +
+                        (t.A ? "lora_B" : "lora_A") + " (" + krait::quote(first_key) + ")");
         if (!cfg.targets(module))
-            fail_format(weights_path + ": '" + first_key + "' adapts module '" + module +
+            fail_format(weights_path + ": " + krait::quote(first_key) + " adapts module '" + module +
                         "', which adapter_config.json's target_modules does not name");
         const bool is_embedding = target->kind == TargetKind::Embedding;
         if (t.embedding_form != is_embedding)
-            fail_format(weights_path + ": '" + first_key + "': module '" + resolved + "' is a" +
+            fail_format(weights_path + ": " + krait::quote(first_key) + ": module " + krait::quote(resolved) + " is a" +
                         (is_embedding ? "n embedding (expected lora_embedding_A/B)"
                                       : std::string(" ") + target_kind_name(target->kind) + " (expected lora_A/lora_B)"));
 
         const auto& a = t.A->shape;
         const auto& b = t.B->shape;
-        const std::string wa = weights_path + ": tensor '" + t.A_key + "'";
-        const std::string wb = weights_path + ": tensor '" + t.B_key + "'";
+        const std::string wa = weights_path + ": tensor " + krait::quote(t.A_key);
+        const std::string wb = weights_path + ": tensor " + krait::quote(t.B_key);
         if (a.empty() || a[0] < 1) fail_format(wa + " has shape " + dims(a) + ", expected [r, ...] with r >= 1");
         const int64_t r = a[0];
         const int64_t g = target->groups;
@@ -221,13 +222,13 @@ std::shared_ptr<const LoraAdapter> LoraAdapter::load(const std::string& dir, con
         if (b != want_b) {
             const bool other_size = b.size() == want_b.size() && b[0] != want_b[0];
             fail_format(wb + " has shape " + dims(b) + ", expected " + dims(want_b) +
-                        (other_size ? " for '" + resolved + "' (an adapter for another model size?)"
+                        (other_size ? " for " + krait::quote(resolved) + " (an adapter for another model size?)"
                                     : " (lora_A has rank " + std::to_string(r) + ")"));
         }
         const int64_t config_rank = cfg.rank_for(module);
         if (config_rank != r)
-            fail_format(weights_path + ": '" + t.A_key + "' has rank " + std::to_string(r) +
-                        " but adapter_config.json gives module '" + module + "' r = " + std::to_string(config_rank));
+            fail_format(weights_path + ": " + krait::quote(t.A_key) + " has rank " + std::to_string(r) +
+                        " but adapter_config.json gives module " + krait::quote(module) + " r = " + std::to_string(config_rank));
 
         LoraModule m;
         m.name = resolved;
@@ -235,7 +236,7 @@ std::shared_ptr<const LoraAdapter> LoraAdapter::load(const std::string& dir, con
         m.target = *target;
         m.rank = r;
         m.scaling = static_cast<float>(cfg.scaling_for(module, r));
-        if (!std::isfinite(m.scaling)) fail_format(config_path + ": the scaling of '" + module + "' is not finite");
+        if (!std::isfinite(m.scaling)) fail_format(config_path + ": the scaling of " + krait::quote(module) + " is not finite");
         std::vector<float> A = to_f32(*t.A, wa);
         m.up = to_f32(*t.B, wb);
         switch (target->kind) {

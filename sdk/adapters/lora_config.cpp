@@ -5,6 +5,7 @@
 #include <regex>
 
 #include "sdk/core/error.h"
+#include "sdk/core/utf8.h"
 
 namespace krait {
 
@@ -25,21 +26,21 @@ void check_regex(const std::string& pattern, const std::string& origin, const ch
     try {
         std::regex re(pattern, std::regex::ECMAScript);
     } catch (const std::regex_error& e) {
-        fail_format(origin + ": '" + field + "' entry \"" + pattern + "\" is not a valid regular expression");
+        fail_format(origin + ": " + krait::quote(field) + " entry \"" + pattern + "\" is not a valid regular expression");
     }
 }
 
 bool flag(const ordered_json& j, const char* key, const std::string& origin) {
     if (!j.contains(key) || j[key].is_null()) return false;
-    if (!j[key].is_boolean()) fail_format(origin + ": '" + key + "' must be true or false, got " + j[key].dump());
+    if (!j[key].is_boolean()) fail_format(origin + ": " + krait::quote(key) + " must be true or false, got " + j[key].dump());
     return j[key].get<bool>();
 }
 
 std::vector<std::string> string_list(const ordered_json& v, const std::string& origin, const char* key) {
     std::vector<std::string> out;
-    if (!v.is_array()) fail_format(origin + ": '" + key + "' must be a list of module names, got " + v.dump());
+    if (!v.is_array()) fail_format(origin + ": " + krait::quote(key) + " must be a list of module names, got " + v.dump());
     for (const auto& e : v) {
-        if (!e.is_string()) fail_format(origin + ": '" + key + "' must be a list of strings, got " + v.dump());
+        if (!e.is_string()) fail_format(origin + ": " + krait::quote(key) + " must be a list of strings, got " + v.dump());
         out.push_back(e.get<std::string>());
     }
     return out;
@@ -48,14 +49,19 @@ std::vector<std::string> string_list(const ordered_json& v, const std::string& o
 }  // namespace
 
 LoraConfig LoraConfig::from_json_text(const std::string& text, const std::string& origin) {
-    ordered_json j = ordered_json::parse(text, nullptr, /*allow_exceptions=*/false);
-    if (j.is_discarded()) fail_format(origin + ": not valid JSON");
+    ordered_json j;
+    try {
+        j = ordered_json::parse(text);
+    } catch (const nlohmann::json::exception& e) {
+        // The parser's message says where and quotes the bytes it read; krait::Error escapes them.
+        fail_format(origin + ": not valid JSON: " + e.what());
+    }
     if (!j.is_object()) fail_format(origin + ": not a JSON object");
 
     if (!j.contains("peft_type") || !j["peft_type"].is_string())
         fail_format(origin + ": 'peft_type' is missing (expected \"LORA\"); is this a PEFT adapter folder?");
     const std::string type = j["peft_type"].get<std::string>();
-    if (type != "LORA") fail_unsupported(origin + ": peft_type '" + type + "' is not supported (only LORA)");
+    if (type != "LORA") fail_unsupported(origin + ": peft_type " + krait::quote(type) + " is not supported (only LORA)");
     if (flag(j, "use_dora", origin)) fail_unsupported(origin + ": DoRA adapters ('use_dora': true) are not supported");
     if (flag(j, "lora_bias", origin))
         fail_unsupported(origin + ": 'lora_bias': true (a bias on lora_B) is not supported");
@@ -64,7 +70,7 @@ LoraConfig LoraConfig::from_json_text(const std::string& text, const std::string
                          " (adapters that retrain the base biases) is not supported; only \"none\"");
     for (const char* variant : {"use_qalora", "use_bdlora"})
         if (j.contains(variant) && !j[variant].is_null() && j[variant] != false)
-            fail_unsupported(origin + ": '" + variant + "' adapters are not supported");
+            fail_unsupported(origin + ": " + krait::quote(variant) + " adapters are not supported");
     if (j.contains("layer_replication") && !j["layer_replication"].is_null())
         fail_unsupported(origin + ": 'layer_replication' is not supported");
 

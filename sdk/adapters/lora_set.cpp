@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "sdk/core/error.h"
+#include "sdk/core/utf8.h"
 
 namespace krait {
 
@@ -11,13 +12,13 @@ LoraSet::LoraSet(const AdapterTargets& targets, std::vector<ActiveAdapter> activ
     for (const ActiveAdapter& a : active_) {
         if (!a.adapter) fail_argument("active adapters: an entry without an adapter");
         if (!std::isfinite(a.scale))
-            fail_argument("adapter '" + a.adapter->name() + "': scale " + std::to_string(a.scale) + " is not finite");
+            fail_argument("adapter " + krait::quote(a.adapter->name()) + ": scale " + std::to_string(a.scale) + " is not finite");
         if (a.adapter->targets() != &targets)
-            fail_argument("adapter '" + a.adapter->name() + "' was loaded for another model");
+            fail_argument("adapter " + krait::quote(a.adapter->name()) + " was loaded for another model");
         for (const ModuleReplacement& r : a.adapter->replacements()) {
             SlotAdapters& s = slots_.at(static_cast<size_t>(r.target.slot));
             if (s.replacement && s.replacement != &r)
-                fail_argument("adapters replace module '" + r.name + "' twice (adapter '" + a.adapter->name() +
+                fail_argument("adapters replace module " + krait::quote(r.name) + " twice (adapter '" + a.adapter->name() +
                               "' and an earlier one): only one replacement per module can be active");
             s.replacement = &r;
         }

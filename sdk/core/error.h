@@ -5,19 +5,25 @@
 // ("model.safetensors: tensor 'backbone.norm_f.weight' has shape [7], expected [768]").
 // The C entry points in abi/src catch it (and anything else) and turn it into a
 // status plus the per-thread last-error message. No exception crosses the ABI.
+//
+// Messages are valid UTF-8 by construction: the constructor passes the message through
+// printable_utf8 (sdk/core/utf8.h), so bytes quoted from a damaged file or a caller's string can
+// never make krait_last_error() return something a UTF-8 consumer cannot decode. Call sites quote
+// input with krait::quote(), which also escapes quotes and control characters and cuts long input.
 #pragma once
 
 #include <stdexcept>
 #include <string>
 
 #include "krait/krait.h"
+#include "sdk/core/utf8.h"
 
 namespace krait {
 
 class Error : public std::runtime_error {
 public:
     Error(krait_status status, const std::string& message)
-        : std::runtime_error(message), status_(status) {}
+        : std::runtime_error(printable_utf8(message)), status_(status) {}
     krait_status status() const noexcept { return status_; }
 
 private:

@@ -1,5 +1,7 @@
 #include "sdk/core/log.h"
 
+#include "sdk/core/utf8.h"
+
 #include <cstdio>
 #include <mutex>
 
@@ -43,8 +45,10 @@ void log(krait_log_level level, const std::string& message) {
         callback = sink().callback;
         user_data = sink().user_data;
     }
-    if (callback) callback(level, message.c_str(), user_data);
-    else std::fprintf(stderr, "krait %s: %s\n", level_name(level), message.c_str());
+    // Log lines quote paths and names from the outside too: the callback gets valid UTF-8.
+    const std::string text = printable_utf8(message);
+    if (callback) callback(level, text.c_str(), user_data);
+    else std::fprintf(stderr, "krait %s: %s\n", level_name(level), text.c_str());
 }
 
 }  // namespace krait

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "sdk/core/error.h"
+#include "sdk/core/utf8.h"
 
 namespace krait {
 
@@ -20,20 +21,20 @@ using nlohmann::json;
 bool get_bool(const json& j, const char* key, bool fallback, const std::string& origin) {
     const auto it = j.find(key);
     if (it == j.end() || it->is_null()) return fallback;
-    if (!it->is_boolean()) fail_format(origin + ": field '" + key + "' must be true or false, got " + it->dump());
+    if (!it->is_boolean()) fail_format(origin + ": field " + krait::quote(key) + " must be true or false, got " + it->dump());
     return it->get<bool>();
 }
 
 double number_value(const json& v, const std::string& field, const std::string& origin) {
-    if (!v.is_number()) fail_format(origin + ": field '" + field + "' must be a number, got " + v.dump());
+    if (!v.is_number()) fail_format(origin + ": field " + krait::quote(field) + " must be a number, got " + v.dump());
     const double d = v.get<double>();
-    if (!std::isfinite(d)) fail_format(origin + ": field '" + field + "' must be finite");
+    if (!std::isfinite(d)) fail_format(origin + ": field " + krait::quote(field) + " must be finite");
     return d;
 }
 
 int64_t positive_int(const json& v, const std::string& field, const std::string& origin) {
     if (!v.is_number_integer() || v.get<int64_t>() <= 0 || v.get<int64_t>() > 65536)
-        fail_format(origin + ": field '" + field + "' must be an integer in 1..65536, got " + v.dump());
+        fail_format(origin + ": field " + krait::quote(field) + " must be an integer in 1..65536, got " + v.dump());
     return v.get<int64_t>();
 }
 
@@ -47,13 +48,13 @@ void channel_triple(const json& j, const char* key, float out[3], bool positive,
     } else if (it->is_array() && it->size() == 3) {
         for (size_t c = 0; c < 3; ++c) out[c] = float(number_value((*it)[c], field + "[" + std::to_string(c) + "]", origin));
     } else {
-        fail_format(origin + ": field '" + field + "' must be a list of 3 numbers (one per RGB channel), got " +
+        fail_format(origin + ": field " + krait::quote(field) + " must be a list of 3 numbers (one per RGB channel), got " +
                     it->dump());
     }
     if (positive)
         for (int c = 0; c < 3; ++c)
             if (!(out[c] > 0.0f))
-                fail_format(origin + ": field '" + field + "' must be positive, got " + it->dump());
+                fail_format(origin + ": field " + krait::quote(field) + " must be positive, got " + it->dump());
 }
 
 // HF size dicts: an int (square), {height, width}, {shortest_edge}.
@@ -64,10 +65,10 @@ void hf_size(const json& v, const std::string& field, const std::string& origin,
         h = w = positive_int(v, field, origin);
         return;
     }
-    if (!v.is_object()) fail_format(origin + ": field '" + field + "' must be an integer or an object, got " + v.dump());
+    if (!v.is_object()) fail_format(origin + ": field " + krait::quote(field) + " must be an integer or an object, got " + v.dump());
     if (v.contains("height") || v.contains("width")) {
         if (!v.contains("height") || !v.contains("width"))
-            fail_format(origin + ": field '" + field + "' needs both 'height' and 'width', got " + v.dump());
+            fail_format(origin + ": field " + krait::quote(field) + " needs both 'height' and 'width', got " + v.dump());
         mode = ResizeMode::Exact;
         h = positive_int(v["height"], field + ".height", origin);
         w = positive_int(v["width"], field + ".width", origin);
@@ -81,7 +82,7 @@ void hf_size(const json& v, const std::string& field, const std::string& origin,
         shortest = positive_int(v["shortest_edge"], field + ".shortest_edge", origin);
         return;
     }
-    fail_format(origin + ": field '" + field + "' must hold 'height' and 'width' or 'shortest_edge', got " + v.dump());
+    fail_format(origin + ": field " + krait::quote(field) + " must hold 'height' and 'width' or 'shortest_edge', got " + v.dump());
 }
 
 json parse_object(const std::string& text, const std::string& origin) {

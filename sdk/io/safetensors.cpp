@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "sdk/core/error.h"
+#include "sdk/core/utf8.h"
 
 namespace krait {
 
@@ -69,12 +70,12 @@ void SafetensorsFile::parse(const uint8_t* bytes, size_t size) {
         if (name == "__metadata__") {
             if (!entry.is_object()) fail_format(where + ": __metadata__ is not an object");
             for (auto m = entry.begin(); m != entry.end(); ++m) {
-                if (!m.value().is_string()) fail_format(where + ": __metadata__ value '" + m.key() + "' is not a string");
+                if (!m.value().is_string()) fail_format(where + ": __metadata__ value " + krait::quote(m.key()) + " is not a string");
                 metadata_[m.key()] = m.value().get<std::string>();
             }
             continue;
         }
-        const std::string what = where + ": tensor '" + name + "'";
+        const std::string what = where + ": tensor " + krait::quote(name);
         if (!entry.is_object()) fail_format(what + ": entry is not an object");
         if (!entry.contains("dtype") || !entry["dtype"].is_string()) fail_format(what + ": missing dtype");
         if (!entry.contains("shape") || !entry["shape"].is_array()) fail_format(what + ": missing shape");
@@ -85,7 +86,7 @@ void SafetensorsFile::parse(const uint8_t* bytes, size_t size) {
         info.name = name;
         const auto dtype_str = entry["dtype"].get<std::string>();
         auto dtype = dtype_from_name(dtype_str);
-        if (!dtype) fail_format(what + ": unknown dtype '" + dtype_str + "'");
+        if (!dtype) fail_format(what + ": unknown dtype " + krait::quote(dtype_str));
         info.dtype = *dtype;
 
         // numel with overflow checks: a lying shape must not wrap around.
@@ -124,10 +125,10 @@ void SafetensorsFile::parse(const uint8_t* bytes, size_t size) {
     uint64_t cursor = 0;
     for (const auto& s : spans) {
         if (s.begin < cursor)
-            fail_format(where + ": tensor '" + *s.name + "' overlaps the previous tensor (offset " + std::to_string(s.begin) +
+            fail_format(where + ": tensor " + krait::quote(*s.name) + " overlaps the previous tensor (offset " + std::to_string(s.begin) +
                         " < " + std::to_string(cursor) + ")");
         if (s.begin > cursor)
-            fail_format(where + ": hole in the data buffer before tensor '" + *s.name + "' (bytes " +
+            fail_format(where + ": hole in the data buffer before tensor " + krait::quote(*s.name) + " (bytes " +
                         std::to_string(cursor) + ".." + std::to_string(s.begin) + " belong to no tensor)");
         cursor = s.end;
     }
@@ -146,7 +147,7 @@ std::unique_ptr<WeightFiles> WeightFiles::open_dir(const std::string& dir) {
         SafetensorsFile& f = *wf->files_.back();
         for (const auto& [name, info] : f.tensors()) {
             if (!wf->index_.emplace(name, &info).second)
-                fail_format(p.string() + ": tensor '" + name + "' also appears in another shard");
+                fail_format(p.string() + ": tensor " + krait::quote(name) + " also appears in another shard");
         }
         return f;
     };
@@ -165,19 +166,19 @@ std::unique_ptr<WeightFiles> WeightFiles::open_dir(const std::string& dir) {
             fail_format(index.string() + ": missing object 'weight_map'");
         std::map<std::string, std::vector<std::string>> by_file;
         for (auto it = j["weight_map"].begin(); it != j["weight_map"].end(); ++it) {
-            if (!it.value().is_string()) fail_format(index.string() + ": weight_map['" + it.key() + "'] is not a string");
+            if (!it.value().is_string()) fail_format(index.string() + ": weight_map[" + krait::quote(it.key()) + "] is not a string");
             const auto shard = it.value().get<std::string>();
             if (shard.find('/') != std::string::npos || shard.find('\\') != std::string::npos || shard == ".." )
-                fail_format(index.string() + ": shard name '" + shard + "' is not a plain file name");
+                fail_format(index.string() + ": shard name " + krait::quote(shard) + " is not a plain file name");
             by_file[shard].push_back(it.key());
         }
         for (const auto& [shard, names] : by_file) {
             const fs::path p = fs::path(dir) / shard;
-            if (!fs::exists(p)) fail_format(index.string() + ": names shard '" + shard + "', which does not exist");
+            if (!fs::exists(p)) fail_format(index.string() + ": names shard " + krait::quote(shard) + ", which does not exist");
             SafetensorsFile& f = add_file(p);
             for (const auto& n : names)
                 if (!f.tensors().count(n))
-                    fail_format(index.string() + ": places tensor '" + n + "' in '" + shard + "', which does not hold it");
+                    fail_format(index.string() + ": places tensor " + krait::quote(n) + " in " + krait::quote(shard) + ", which does not hold it");
         }
     } else {
         fail_io(dir + ": no model.safetensors or model.safetensors.index.json");

@@ -13,6 +13,7 @@
 #include "sdk/models/vit.h"
 
 #include "sdk/models/mambavision.h"
+#include "sdk/core/utf8.h"
 
 namespace krait {
 
@@ -55,7 +56,7 @@ std::unique_ptr<ClassifierModel> load_classifier(const std::string& dir, const C
     if (type.empty()) fail(status, error);
     if (type == "vit") return ViTModel::load(dir, progress);
     if (type == "mambavision") return load_mambavision(dir, progress);
-    fail_unsupported(dir + ": model_type '" + type + "' is not an image classifier this build runs (vit, mambavision)");
+    fail_unsupported(dir + ": model_type " + krait::quote(type) + " is not an image classifier this build runs (vit, mambavision)");
 }
 
 void ClassifierModel::forward_batch(const float* pixels, int64_t batch, int64_t height, int64_t width, float* logits,

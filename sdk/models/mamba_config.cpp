@@ -7,6 +7,7 @@
 
 #include "sdk/core/error.h"
 #include "sdk/core/text_file.h"
+#include "sdk/core/utf8.h"
 
 namespace krait {
 
@@ -16,12 +17,12 @@ using nlohmann::json;
 // An integer field, with a default when absent; a value of the wrong type is an error.
 int64_t int_field(const json& j, const char* key, int64_t fallback, const std::string& origin) {
     if (!j.contains(key) || j[key].is_null()) return fallback;
-    if (!j[key].is_number_integer()) fail_format(origin + ": '" + key + "' must be an integer");
+    if (!j[key].is_number_integer()) fail_format(origin + ": " + krait::quote(key) + " must be an integer");
     return j[key].get<int64_t>();
 }
 bool bool_field(const json& j, const char* key, bool fallback, const std::string& origin) {
     if (!j.contains(key) || j[key].is_null()) return fallback;
-    if (!j[key].is_boolean()) fail_format(origin + ": '" + key + "' must be true or false");
+    if (!j[key].is_boolean()) fail_format(origin + ": " + krait::quote(key) + " must be true or false");
     return j[key].get<bool>();
 }
 int32_t token_field(const json& j, const char* key) {
@@ -32,7 +33,7 @@ int32_t token_field(const json& j, const char* key) {
 }
 void require_range(const std::string& origin, const char* name, int64_t v, int64_t lo, int64_t hi) {
     if (v < lo || v > hi)
-        fail_format(origin + ": '" + name + "' is " + std::to_string(v) + ", expected " + std::to_string(lo) + ".." +
+        fail_format(origin + ": " + krait::quote(name) + " is " + std::to_string(v) + ", expected " + std::to_string(lo) + ".." +
                     std::to_string(hi));
 }
 }  // namespace
@@ -50,7 +51,7 @@ MambaConfig MambaConfig::from_json_text(const std::string& text, const std::stri
         if (!j["model_type"].is_string()) fail_format(origin + ": 'model_type' must be a string");
         const auto type = j["model_type"].get<std::string>();
         if (type != "mamba")
-            fail_unsupported(origin + ": unknown model_type '" + type + "' (this version runs 'mamba')");
+            fail_unsupported(origin + ": unknown model_type " + krait::quote(type) + " (this version runs 'mamba')");
         c.hidden_size = int_field(j, "hidden_size", 0, origin);
         c.num_layers = int_field(j, "num_hidden_layers", 0, origin);
         c.vocab_size = int_field(j, "vocab_size", 0, origin);

@@ -12,6 +12,7 @@
 #include "kernels/cpu/selective_scan.h"
 #include "sdk/core/error.h"
 #include "sdk/core/text_file.h"
+#include "sdk/core/utf8.h"
 
 namespace krait {
 
@@ -23,13 +24,13 @@ constexpr float kBlockEps = 1e-5f;  // ConvBlock BatchNorms, the final BatchNorm
 
 void require_range(const std::string& origin, const std::string& name, int64_t v, int64_t lo, int64_t hi) {
     if (v < lo || v > hi)
-        fail_format(origin + ": '" + name + "' is " + std::to_string(v) + ", expected " + std::to_string(lo) + ".." +
+        fail_format(origin + ": " + krait::quote(name) + " is " + std::to_string(v) + ", expected " + std::to_string(lo) + ".." +
                     std::to_string(hi));
 }
 
 int64_t int_field(const json& j, const char* key, int64_t fallback, const std::string& origin) {
     if (!j.contains(key) || j[key].is_null()) return fallback;
-    if (!j[key].is_number_integer()) fail_format(origin + ": '" + key + "' must be an integer, got " + j[key].dump());
+    if (!j[key].is_number_integer()) fail_format(origin + ": " + krait::quote(key) + " must be an integer, got " + j[key].dump());
     return j[key].get<int64_t>();
 }
 
@@ -39,10 +40,10 @@ void level_field(const json& j, const char* key, int64_t out[MambaVisionConfig::
     if (!j.contains(key) || j[key].is_null()) return;  // upstream default (MambaVision-T)
     const json& v = j[key];
     if (!v.is_array() || v.size() != MambaVisionConfig::kLevels)
-        fail_format(origin + ": '" + key + "' must be a list of 4 integers (one per level), got " + v.dump());
+        fail_format(origin + ": " + krait::quote(key) + " must be a list of 4 integers (one per level), got " + v.dump());
     for (int i = 0; i < MambaVisionConfig::kLevels; ++i) {
         if (!v[i].is_number_integer())
-            fail_format(origin + ": '" + key + "' must be a list of 4 integers, got " + v.dump());
+            fail_format(origin + ": " + krait::quote(key) + " must be a list of 4 integers, got " + v.dump());
         out[i] = v[i].get<int64_t>();
         require_range(origin, std::string(key) + "[" + std::to_string(i) + "]", out[i], lo, hi);
     }
@@ -51,7 +52,7 @@ void level_field(const json& j, const char* key, int64_t out[MambaVisionConfig::
 // layer_scale / layer_scale_conv: upstream enables the gammas only for an int or float value (None -> off).
 bool layer_scale_field(const json& j, const char* key, const std::string& origin) {
     if (!j.contains(key) || j[key].is_null()) return false;
-    if (!j[key].is_number()) fail_format(origin + ": '" + key + "' must be a number or null, got " + j[key].dump());
+    if (!j[key].is_number()) fail_format(origin + ": " + krait::quote(key) + " must be a number or null, got " + j[key].dump());
     return true;
 }
 
@@ -75,7 +76,7 @@ MambaVisionConfig MambaVisionConfig::from_json_text(const std::string& text, con
         if (!j["model_type"].is_string()) fail_format(origin + ": 'model_type' must be a string");
         const auto type = j["model_type"].get<std::string>();
         if (type != "mambavision")
-            fail_unsupported(origin + ": model_type '" + type + "' is not MambaVision ('mambavision')");
+            fail_unsupported(origin + ": model_type " + krait::quote(type) + " is not MambaVision ('mambavision')");
     }
 
     MambaVisionConfig c;  // defaults: MambaVision-T, as the hub's MambaVisionConfig
@@ -212,7 +213,7 @@ std::unique_ptr<MambaVisionModel> MambaVisionModel::load(const std::string& dir,
     auto gamma = [&](const std::string& name, int64_t dim, bool enabled, const char* field) -> const float* {
         if (enabled) return w.get(pre + name, {dim});
         if (w.has(pre + name))
-            fail_format(dir + ": the weights hold '" + pre + name + "' but config.json '" + field +
+            fail_format(dir + ": the weights hold " + krait::quote(pre + name) + " but config.json '" + field +
                         "' is null or absent (layer scale off)");
         return nullptr;
     };

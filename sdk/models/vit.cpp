@@ -10,6 +10,7 @@
 
 #include "sdk/core/error.h"
 #include "sdk/core/text_file.h"
+#include "sdk/core/utf8.h"
 
 namespace krait {
 
@@ -18,14 +19,14 @@ using nlohmann::json;
 
 void require_range(const std::string& origin, const char* name, int64_t v, int64_t lo, int64_t hi) {
     if (v < lo || v > hi)
-        fail_format(origin + ": '" + name + "' is " + std::to_string(v) + ", expected " + std::to_string(lo) + ".." +
+        fail_format(origin + ": " + krait::quote(name) + " is " + std::to_string(v) + ", expected " + std::to_string(lo) + ".." +
                     std::to_string(hi));
 }
 
 // An integer field, with a default when absent; a value of the wrong type is an error.
 int64_t int_field(const json& j, const char* key, int64_t fallback, const std::string& origin) {
     if (!j.contains(key) || j[key].is_null()) return fallback;
-    if (!j[key].is_number_integer()) fail_format(origin + ": '" + key + "' must be an integer, got " + j[key].dump());
+    if (!j[key].is_number_integer()) fail_format(origin + ": " + krait::quote(key) + " must be an integer, got " + j[key].dump());
     return j[key].get<int64_t>();
 }
 
@@ -36,7 +37,7 @@ std::pair<int64_t, int64_t> size_field(const json& j, const char* key, int64_t f
     if (v.is_number_integer()) return {v.get<int64_t>(), v.get<int64_t>()};
     if (v.is_array() && v.size() == 2 && v[0].is_number_integer() && v[1].is_number_integer())
         return {v[0].get<int64_t>(), v[1].get<int64_t>()};
-    fail_format(origin + ": '" + key + "' must be an integer or [height, width], got " + v.dump());
+    fail_format(origin + ": " + krait::quote(key) + " must be an integer or [height, width], got " + v.dump());
 }
 
 Activation activation_from_name(const std::string& name, const std::string& origin) {
@@ -113,7 +114,7 @@ ViTConfig ViTConfig::from_json_text(const std::string& text, const std::string& 
     if (j.contains("model_type")) {
         if (!j["model_type"].is_string()) fail_format(origin + ": 'model_type' must be a string");
         const auto type = j["model_type"].get<std::string>();
-        if (type != "vit") fail_unsupported(origin + ": model_type '" + type + "' is not a ViT ('vit')");
+        if (type != "vit") fail_unsupported(origin + ": model_type " + krait::quote(type) + " is not a ViT ('vit')");
     }
 
     // Defaults are transformers' ViTConfig defaults (ViT-B/16 at 224).
@@ -264,7 +265,7 @@ std::unique_ptr<ViTModel> ViTModel::load(const std::string& dir, const Progress&
         for (Linear* l : {&L.attn.q, &L.attn.k, &L.attn.v, &L.attn.out, &L.mlp.fc1, &L.mlp.fc2}) model->packed_.pack(*l);
         for (const char* norm : {"layernorm_before", "layernorm_after"})
             targets.add_unsupported(p + norm, TargetKind::Linear,
-                                    "'" + p + norm + "' is a LayerNorm; adapters can change linear layers and convs only");
+                                    krait::quote(p + norm) + " is a LayerNorm; adapters can change linear layers and convs only");
         model->layers_.push_back(L);
         report(i + 2);
     }

@@ -3,6 +3,7 @@
 #include <cstdint>
 
 #include "sdk/core/error.h"
+#include "sdk/core/utf8.h"
 
 namespace krait {
 
@@ -10,14 +11,14 @@ WeightLoader::WeightLoader(const std::string& model_dir) : dir_(model_dir), file
 
 const float* WeightLoader::get(const std::string& name, const std::vector<int64_t>& shape) {
     const float* p = get_optional(name, shape);
-    if (!p) fail_format(dir_ + ": missing tensor '" + name + "' (expected shape " + shape_to_string(shape) + ")");
+    if (!p) fail_format(dir_ + ": missing tensor " + krait::quote(name) + " (expected shape " + shape_to_string(shape) + ")");
     return p;
 }
 
 const float* WeightLoader::get_optional(const std::string& name, const std::vector<int64_t>& shape) {
     const TensorInfo* t = files_->find(name);
     if (!t) return nullptr;
-    const std::string where = *t->file + ": tensor '" + name + "'";
+    const std::string where = *t->file + ": tensor " + krait::quote(name);
     if (t->dtype != DType::F32 && t->dtype != DType::F16 && t->dtype != DType::BF16)
         fail_format(where + " has dtype " + dtype_name(t->dtype) + ", expected F32, F16 or BF16");
     // A [1, N] or [N, 1, K] checkpoint shape is the same data as our flattened view: compare

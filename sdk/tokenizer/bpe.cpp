@@ -5,6 +5,7 @@
 #include <queue>
 
 #include "sdk/tokenizer/unicode.h"
+#include "sdk/core/utf8.h"
 
 namespace krait::tok {
 
@@ -70,7 +71,7 @@ BpeModel::BpeModel(const Json& j, const JsonPath& at) : origin_(at.origin) {
     uint32_t rank = 0;
     const auto lookup = [&](const std::string& token, const JsonPath& where) {
         const auto it = vocab_.find(token);
-        if (it == vocab_.end()) where.fail_format("uses '" + token + "', which is not in model.vocab");
+        if (it == vocab_.end()) where.fail_format("uses " + krait::quote(token) + ", which is not in model.vocab");
         return it->second;
     };
     for (size_t i = 0; i < merges.size(); ++i) {
@@ -82,7 +83,7 @@ BpeModel::BpeModel(const Json& j, const JsonPath& at) : origin_(at.origin) {
             if (line.rfind("#version", 0) == 0) continue;  // header line of merges.txt, not a merge
             const size_t space = line.find(' ');
             if (space == std::string::npos || line.find(' ', space + 1) != std::string::npos) {
-                ep.fail_format("must be two tokens separated by one space, got '" + line + "'");
+                ep.fail_format("must be two tokens separated by one space, got " + krait::quote(line));
             }
             a = line.substr(0, space);
             b = line.substr(space + 1);
@@ -96,7 +97,7 @@ BpeModel::BpeModel(const Json& j, const JsonPath& at) : origin_(at.origin) {
         const int32_t b_id = lookup(b, ep);
         // The merged token drops b's continuing_subword_prefix ("a" + "##b" -> "ab").
         const size_t prefix_len = continuing_subword_prefix_.size();
-        if (b.size() < prefix_len) ep.fail_format("token '" + b + "' is shorter than continuing_subword_prefix");
+        if (b.size() < prefix_len) ep.fail_format("token " + krait::quote(b) + " is shorter than continuing_subword_prefix");
         const int32_t new_id = lookup(a + b.substr(prefix_len), ep);
         // Like HF (a HashMap collected in order), a repeated pair keeps its last rank.
         merges_[pair_key(a_id, b_id)] = Merge{rank, new_id};
@@ -196,7 +197,7 @@ void BpeModel::merge_word(std::string_view word, std::vector<int32_t>& out) cons
         if (unk_token_) {
             const auto unk_it = vocab_.find(*unk_token_);
             if (unk_it == vocab_.end()) {
-                fail_format(origin_ + ": model.unk_token '" + *unk_token_ + "' is not in model.vocab");
+                fail_format(origin_ + ": model.unk_token " + krait::quote(*unk_token_) + " is not in model.vocab");
             }
             if (unk_id >= 0 && fuse_unk_) {
                 unk_len += byte_len;

@@ -3,6 +3,7 @@
 #include "sdk/tokenizer/normalizer.h"
 #include "sdk/tokenizer/pre_tokenizer.h"
 #include "sdk/tokenizer/unicode.h"
+#include "sdk/core/utf8.h"
 
 namespace krait::tok {
 
@@ -186,7 +187,7 @@ Scheme parse_scheme(const Json& j, const JsonPath& at) {
         } else if (s == "never") {
             scheme = Scheme::kNever;
         } else {
-            at.child("prepend_scheme").fail_format("is '" + s + "'; expected always, first or never");
+            at.child("prepend_scheme").fail_format("is " + krait::quote(s) + "; expected always, first or never");
         }
     }
     if (!optional_bool(j, "add_prefix_space", true, at)) scheme = Scheme::kNever;
@@ -225,7 +226,7 @@ std::unique_ptr<Decoder> parse_decoder(const Json& j, const JsonPath& at) {
         return std::make_unique<SequenceDecoder>(std::move(steps));
     }
     at.child("type").fail_unsupported(
-        "is '" + type + "'; supported decoders: ByteLevel, Metaspace, Replace, ByteFallback, Fuse, Strip, Sequence");
+        "is " + krait::quote(type) + "; supported decoders: ByteLevel, Metaspace, Replace, ByteFallback, Fuse, Strip, Sequence");
 }
 
 }  // namespace krait::tok

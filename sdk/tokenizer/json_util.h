@@ -11,6 +11,8 @@
 #include "sdk/core/error.h"
 #include "sdk/tokenizer/unicode.h"
 
+#include "sdk/core/utf8.h"
+
 namespace krait::tok {
 
 using Json = nlohmann::json;
@@ -24,10 +26,10 @@ struct JsonPath {
     JsonPath index(size_t i) const { return {origin, path + "[" + std::to_string(i) + "]"}; }
 
     [[noreturn]] void fail_format(const std::string& what) const {
-        krait::fail_format(origin + ": field '" + path + "' " + what);
+        krait::fail_format(origin + ": field " + krait::quote(path) + " " + what);
     }
     [[noreturn]] void fail_unsupported(const std::string& what) const {
-        krait::fail_unsupported(origin + ": field '" + path + "' " + what);
+        krait::fail_unsupported(origin + ": field " + krait::quote(path) + " " + what);
     }
 };
 
@@ -97,7 +99,7 @@ inline char32_t as_single_char(const Json& v, const JsonPath& at) {
     if (s.empty() || find_invalid_utf8(s) != std::string::npos) at.fail_format("must be one character");
     size_t pos = 0;
     const char32_t cp = next_code_point(s, pos);
-    if (pos != s.size()) at.fail_format("must be one character, got '" + s + "'");
+    if (pos != s.size()) at.fail_format("must be one character, got " + krait::quote(s));
     return cp;
 }
 

@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "sdk/tokenizer/unicode.h"
+#include "sdk/core/utf8.h"
 
 namespace krait::tok {
 
@@ -93,7 +94,7 @@ std::unique_ptr<Normalizer> parse_normalizer(const Json& j, const JsonPath& at) 
         for (size_t i = 0; i < list.size(); ++i) steps.push_back(parse_normalizer(list[i], lp.index(i)));
         return std::make_unique<SequenceNormalizer>(std::move(steps));
     }
-    at.child("type").fail_unsupported("is '" + type + "'; supported normalizers: NFC, Prepend, Replace, Sequence");
+    at.child("type").fail_unsupported("is " + krait::quote(type) + "; supported normalizers: NFC, Prepend, Replace, Sequence");
 }
 
 }  // namespace krait::tok

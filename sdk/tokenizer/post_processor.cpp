@@ -1,4 +1,5 @@
 #include "sdk/tokenizer/post_processor.h"
+#include "sdk/core/utf8.h"
 
 #include <string>
 
@@ -64,7 +65,7 @@ std::unique_ptr<PostProcessor> parse_template(const Json& j, const JsonPath& at)
         TemplatePostProcessor::Item item;
         if (const Json* seq = optional_member(piece, "Sequence")) {
             const std::string id = require_string(*seq, "id", ip.child("Sequence"));
-            if (id != "A") ip.child("Sequence.id").fail_format("is '" + id + "'; a single-sequence template uses A");
+            if (id != "A") ip.child("Sequence.id").fail_format("is " + krait::quote(id) + "; a single-sequence template uses A");
             item.is_sequence = true;
         } else if (const Json* tok = optional_member(piece, "SpecialToken")) {
             const std::string name = require_string(*tok, "id", ip.child("SpecialToken"));

@@ -3,6 +3,7 @@
 #include <array>
 
 #include "sdk/tokenizer/unicode.h"
+#include "sdk/core/utf8.h"
 
 namespace krait::tok {
 
@@ -167,7 +168,7 @@ PrependScheme parse_prepend_scheme(const Json& j, const JsonPath& at) {
         } else if (s == "never") {
             scheme = PrependScheme::kNever;
         } else {
-            at.child("prepend_scheme").fail_format("is '" + s + "'; expected always, first or never");
+            at.child("prepend_scheme").fail_format("is " + krait::quote(s) + "; expected always, first or never");
         }
     }
     if (const Json* v = optional_member(j, "add_prefix_space")) {
@@ -276,7 +277,7 @@ std::unique_ptr<PreTokenizer> parse_pre_tokenizer(const Json& j, const JsonPath&
         for (size_t i = 0; i < list.size(); ++i) steps.push_back(parse_pre_tokenizer(list[i], lp.index(i)));
         return std::make_unique<SequencePreTokenizer>(std::move(steps));
     }
-    at.child("type").fail_unsupported("is '" + type + "'; supported pre-tokenizers: ByteLevel, Metaspace, Sequence");
+    at.child("type").fail_unsupported("is " + krait::quote(type) + "; supported pre-tokenizers: ByteLevel, Metaspace, Sequence");
 }
 
 }  // namespace krait::tok

@@ -16,6 +16,7 @@
 #include "sdk/tokenizer/post_processor.h"
 #include "sdk/tokenizer/pre_tokenizer.h"
 #include "sdk/tokenizer/unicode.h"
+#include "sdk/core/utf8.h"
 
 namespace krait {
 
@@ -39,13 +40,13 @@ Tokenizer::~Tokenizer() = default;
 std::unique_ptr<Tokenizer> Tokenizer::from_file(const std::string& path) {
     std::error_code ec;
     if (std::filesystem::is_directory(path, ec)) {
-        fail_io("tokenizer: '" + path + "' is a directory, not a tokenizer.json");
+        fail_io("tokenizer: " + krait::quote(path) + " is a directory, not a tokenizer.json");
     }
     std::ifstream in(path, std::ios::binary);
-    if (!in) fail_io("tokenizer: cannot open '" + path + "': " + std::generic_category().message(errno));
+    if (!in) fail_io("tokenizer: cannot open " + krait::quote(path) + ": " + std::generic_category().message(errno));
     std::ostringstream buffer;
     buffer << in.rdbuf();
-    if (in.bad()) fail_io("tokenizer: error reading '" + path + "'");
+    if (in.bad()) fail_io("tokenizer: error reading " + krait::quote(path));
     return from_json(buffer.str(), path);
 }
 
@@ -64,7 +65,7 @@ std::unique_ptr<Tokenizer> Tokenizer::from_json(const std::string& json_text, co
     try {
         if (const Json* v = tok::optional_member(doc, "version")) {
             const std::string version = tok::as_string(*v, root.child("version"));
-            if (version != "1.0") root.child("version").fail_unsupported("is '" + version + "'; expected 1.0");
+            if (version != "1.0") root.child("version").fail_unsupported("is " + krait::quote(version) + "; expected 1.0");
         }
 
         const Json& model = tok::require(doc, "model", root);

@@ -2,7 +2,8 @@
 // containers, config.json, tokenizer.json and PEFT adapter folders. Seeded, bounded, and run under
 // AddressSanitizer + UBSan in CI (tools/test.sh), so any out-of-bounds read or
 // undefined behaviour on a lying file fails the build. The only acceptable
-// outcomes are success or a krait::Error with a non-empty message.
+// outcomes are success or a krait::Error with a non-empty message that is valid
+// UTF-8 (krait.h promises UTF-8 messages whatever bytes the input holds).
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "sdk/core/error.h"
+#include "sdk/core/utf8.h"
 #include "sdk/adapters/lora_adapter.h"
 #include "sdk/io/safetensors.h"
 #include "sdk/models/mamba.h"
@@ -21,6 +23,14 @@
 #include "sdk/tokenizer/tokenizer.h"
 
 namespace {
+
+// A rejected input's message: non-empty and valid UTF-8 without NUL.
+::testing::AssertionResult clean_message(const krait::Error& e) {
+    const std::string message = e.what();
+    if (message.size() <= 4) return ::testing::AssertionFailure() << "message too short: " << message;
+    if (!krait::is_valid_utf8(message)) return ::testing::AssertionFailure() << "not UTF-8: " << message;
+    return ::testing::AssertionSuccess();
+}
 
 std::string read_file(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
@@ -40,7 +50,7 @@ std::string mutate(const std::string& input, std::mt19937_64& rng, size_t hot_en
         switch (rng() % 6) {
             case 0: s[pos] = static_cast<char>(s[pos] ^ (1u << (rng() % 8))); break;
             case 1: {
-                static const char kInteresting[] = {'\0', '\xff', '"', '[', ']', '{', '}', ',', ':', '9', '-', '\\'};
+                static const char kInteresting[] = {'\0', '\xff', '\x87', '\xc3', '"', '[', ']', '{', '}', ',', ':', '9', '-', '\\'};
                 s[pos] = kInteresting[rng() % sizeof kInteresting];
                 break;
             }
@@ -75,7 +85,7 @@ TEST(Fuzz, SafetensorsParserNeverCrashes) {
             ++accepted;
         } catch (const krait::Error& e) {
             ASSERT_EQ(e.status(), KRAIT_ERR_FORMAT) << e.what();
-            ASSERT_GT(std::string(e.what()).size(), 4u);
+            ASSERT_TRUE(clean_message(e));
             ++rejected;
         }
     }
@@ -108,7 +118,7 @@ TEST(Fuzz, AdapterFilesNeverCrash) {
             for (const auto& m : adapter->modules()) ASSERT_GT(m.rank, 0);
         } catch (const krait::Error& e) {
             ASSERT_TRUE(e.status() == KRAIT_ERR_FORMAT || e.status() == KRAIT_ERR_UNSUPPORTED) << e.what();
-            ASSERT_GT(std::string(e.what()).size(), 4u);
+            ASSERT_TRUE(clean_message(e));
             ++rejected;
         }
     }
@@ -130,6 +140,7 @@ TEST(Fuzz, ConfigParserNeverCrashes) {
             ASSERT_GT(c.vocab_size, 0);
         } catch (const krait::Error& e) {
             ASSERT_TRUE(e.status() == KRAIT_ERR_FORMAT || e.status() == KRAIT_ERR_UNSUPPORTED) << e.what();
+            ASSERT_TRUE(clean_message(e));
             ++rejected;
         }
     }
@@ -149,10 +160,12 @@ TEST(Fuzz, TokenizerJsonParserNeverCrashes) {
             const auto ids = tok->encode("Hello, wörld! 123 \xF0\x9F\x98\x80", true);
             try {
                 tok->decode(ids);
-            } catch (const krait::Error&) {
+            } catch (const krait::Error& e) {
+                ASSERT_TRUE(clean_message(e));
             }
         } catch (const krait::Error& e) {
             ASSERT_NE(e.status(), KRAIT_ERR_INTERNAL) << e.what();
+            ASSERT_TRUE(clean_message(e));
             ++rejected;
         }
     }
@@ -169,6 +182,7 @@ TEST(Fuzz, TokenizerEncodeSurvivesArbitraryBytes) {
             tok->encode(s, false);
         } catch (const krait::Error& e) {
             ASSERT_EQ(e.status(), KRAIT_ERR_INVALID_ARGUMENT) << e.what();  // invalid UTF-8
+            ASSERT_TRUE(clean_message(e));
         }
     }
 }

@@ -92,7 +92,10 @@ typedef enum krait_status {
 } krait_status;
 
 /* The message of the last failed call made on this thread, or "" if none.
-** Valid until the next Krait call on this thread. Thread-safe (per thread). */
+** Valid until the next Krait call on this thread. Thread-safe (per thread).
+** Always valid UTF-8 without control characters other than tab and newline,
+** whatever the input: bytes quoted from a damaged file, a path or a caller's
+** string that are not well-formed UTF-8 appear escaped as \xNN. */
 KRAIT_API const char* krait_last_error(void);
 
 /* A short static English name for a status code ("invalid argument"). */

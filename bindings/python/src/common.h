@@ -87,9 +87,10 @@ Ids to_ids(py::handle obj, const char* what, int64_t vocab, bool allow_2d);
 // or bytes/bytearray passed through unchanged (the library validates them and names the bad offset).
 std::string text_bytes(py::handle text, const char* what);
 
-// Decodes library output as UTF-8; ill-formed bytes become U+FFFD (the library's decoders already
-// follow Hugging Face's lossy decoding, so this does not happen for valid tokenizers).
-py::str utf8_str(const char* data, size_t size);
+// Decodes library output as UTF-8; by default ill-formed bytes become U+FFFD (the library's
+// decoders already follow Hugging Face's lossy decoding, so this does not happen for valid
+// tokenizers). Messages use errors="backslashreplace", which keeps odd bytes visible as \xNN.
+py::str utf8_str(const char* data, size_t size, const char* errors = "replace");
 
 class Tokenizer;
 void bind_tokenizer(py::module_& m);

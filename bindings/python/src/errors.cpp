@@ -1,6 +1,7 @@
 // Status codes to Python exceptions, and the argument helpers shared by the model classes. The exception classes live in krait/_errors.py (plain Python,
 // so they can use multiple inheritance such as KraitIOError(KraitError, OSError)); the translator
 // asks that module for the class that matches a status.
+#include <cstring>
 #include <limits>
 
 #include "common.h"
@@ -55,15 +56,21 @@ void register_errors(py::module_& m) {
         try {
             if (p) std::rethrow_exception(p);
         } catch (const StatusError& e) {
+            // The library promises UTF-8 messages; decoding with backslashreplace anyway means a
+            // message that broke that promise still raises the status's KraitError (its odd bytes
+            // shown as \xNN) instead of a UnicodeDecodeError from inside the translator.
+            py::object message;  // null until decoded
             try {
+                message = utf8_str(e.what(), std::strlen(e.what()), "backslashreplace");
                 py::object exc = py::module_::import("krait._errors").attr("error_from_status")(
-                    static_cast<int>(e.status()), e.what());
+                    static_cast<int>(e.status()), message);
                 PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(exc.ptr())), exc.ptr());
             } catch (py::error_already_set& inner) {
                 // krait._errors could not be imported (a broken install): keep the message anyway.
                 inner.restore();
                 PyErr_Clear();
-                PyErr_SetString(PyExc_RuntimeError, e.what());
+                if (message.ptr()) PyErr_SetObject(PyExc_RuntimeError, message.ptr());
+                else PyErr_SetString(PyExc_RuntimeError, "krait: an error whose message could not be decoded");
             }
         }
     });

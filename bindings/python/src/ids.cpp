@@ -124,8 +124,8 @@ std::string text_bytes(py::handle text, const char* what) {
                   std::string(py::str(py::type::of(text).attr("__name__"))));
 }
 
-py::str utf8_str(const char* data, size_t size) {
-    PyObject* s = PyUnicode_DecodeUTF8(data, static_cast<Py_ssize_t>(size), "replace");
+py::str utf8_str(const char* data, size_t size, const char* errors) {
+    PyObject* s = PyUnicode_DecodeUTF8(data, static_cast<Py_ssize_t>(size), errors);
     if (!s) throw py::error_already_set();
     return py::reinterpret_steal<py::str>(s);
 }

@@ -201,16 +201,16 @@ krait_status krait_model_get_info(const krait_model* model, krait_model_info* in
             full.image_height = c.image_height();
             full.image_width = c.image_width();
         } else {
-            const auto& c = model->mamba->config();
-            full.architecture = "mamba";
+            const krait::LanguageModelInfo& c = model->lm->info();
+            full.architecture = c.architecture;
             full.vocab_size = c.vocab_size;
             full.hidden_size = c.hidden_size;
             full.num_layers = c.num_layers;
             full.state_size = c.state_size;
-            full.num_parameters = model->mamba->num_parameters();
+            full.num_parameters = c.num_parameters;
             full.bos_token_id = c.bos_token_id;
             full.eos_token_id = c.eos_token_id;
-            full.source_dtype = model->mamba->source_dtype().c_str();
+            full.source_dtype = c.source_dtype.c_str();
         }
         full.weight_bytes = full.num_parameters * static_cast<int64_t>(sizeof(float));
         const uint32_t caller_size = info->struct_size;

@@ -7,7 +7,9 @@
 #include <string>
 #include <utility>
 
-#include "sdk/core/error.h"
+#include "kernels/cpu/kernel_error.h"
+
+#include <new>
 
 #if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
 #include <immintrin.h>
@@ -50,12 +52,12 @@ static_assert(kMc % kMr == 0, "M blocks must hold whole row tiles");
 constexpr size_t kAlign = 64;
 
 void check_range(const GemmParams& p, int64_t n_begin, int64_t n_end) {
-    if (!p.weights) fail_argument("gemm_packed: no packed weights");
+    if (!p.weights) fail_kernel_argument("gemm_packed: no packed weights");
     const int64_t N = p.weights->out_features();
     // Both ends on a panel boundary or at N (so [N, N), an idle thread's share, is fine).
     const auto on_boundary = [&](int64_t n) { return n % kGemmNR == 0 || n == N; };
     if (n_begin < 0 || n_end > N || n_begin > n_end || !on_boundary(n_begin) || !on_boundary(n_end))
-        fail_argument("gemm_packed: column range [" + std::to_string(n_begin) + ", " + std::to_string(n_end) +
+        fail_kernel_argument("gemm_packed: column range [" + std::to_string(n_begin) + ", " + std::to_string(n_end) +
                       ") of N = " + std::to_string(N) + " must start and end on multiples of " +
                       std::to_string(kGemmNR) + " or at N");
 }
@@ -285,14 +287,14 @@ void PackedWeights::Free::operator()(float* p) const { std::free(p); }
 
 void pack_weights_strided(PackedWeights& dst, const float* src, int64_t N, int64_t K, int64_t stride_n,
                           int64_t stride_k) {
-    if (N < 0 || K < 0) fail_argument("pack_weights: negative shape");
+    if (N < 0 || K < 0) fail_kernel_argument("pack_weights: negative shape");
     const int64_t panels = (N + kGemmNR - 1) / kGemmNR;
     const size_t floats = static_cast<size_t>(panels * K * kGemmNR);
     if (floats > dst.capacity_ || !dst.data_) {
         // aligned_alloc wants a size that is a multiple of the alignment.
         const size_t bytes = std::max<size_t>((floats * sizeof(float) + kAlign - 1) / kAlign * kAlign, kAlign);
         float* mem = static_cast<float*>(std::aligned_alloc(kAlign, bytes));
-        if (!mem) fail(KRAIT_ERR_OUT_OF_MEMORY, "pack_weights: cannot allocate " + std::to_string(bytes) + " bytes");
+        if (!mem) throw std::bad_alloc();
         dst.data_.reset(mem);
         dst.capacity_ = floats;
     }

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <string>
 
-#include "sdk/core/error.h"
+#include "kernels/cpu/kernel_error.h"
 
 namespace krait::kernels {
 
@@ -65,7 +65,7 @@ size_t Winograd43Weights::bytes() const {
 
 Winograd43Weights winograd43_pack(const float* weight, int64_t out_channels, int64_t in_channels) {
     if (!weight || out_channels <= 0 || in_channels <= 0)
-        fail_argument("winograd43_pack: need a weight and positive channel counts, got " +
+        fail_kernel_argument("winograd43_pack: need a weight and positive channel counts, got " +
                       std::to_string(out_channels) + " x " + std::to_string(in_channels));
     Winograd43Weights w;
     w.in_channels = in_channels;
@@ -89,9 +89,9 @@ Winograd43Weights winograd43_pack(const float* weight, int64_t out_channels, int
 
 Winograd43Plan winograd43_plan(const Winograd43Params& p, int64_t parallel) {
     if (!p.weights || p.weights->u.size() != static_cast<size_t>(kWinogradPositions))
-        fail_argument("winograd43: no transformed weights");
+        fail_kernel_argument("winograd43: no transformed weights");
     if (p.batch <= 0 || p.height <= 0 || p.width <= 0)
-        fail_argument("winograd43: empty input " + std::to_string(p.batch) + " x " + std::to_string(p.height) + " x " +
+        fail_kernel_argument("winograd43: empty input " + std::to_string(p.batch) + " x " + std::to_string(p.height) + " x " +
                       std::to_string(p.width));
     Winograd43Plan plan;
     plan.tiles_h = (p.height + kWinogradOut - 1) / kWinogradOut;
@@ -149,7 +149,7 @@ void stage_band(const Winograd43Params& p, const Winograd43Plan& plan, int64_t b
 void winograd43_chunk(const Winograd43Params& p, const Winograd43Plan& plan, int64_t chunk, float* work) {
     const int64_t total = p.batch * plan.tiles;
     if (chunk < 0 || chunk >= plan.chunks)
-        fail_argument("winograd43_chunk: chunk " + std::to_string(chunk) + " of " + std::to_string(plan.chunks));
+        fail_kernel_argument("winograd43_chunk: chunk " + std::to_string(chunk) + " of " + std::to_string(plan.chunks));
     const int64_t g0 = total * chunk / plan.chunks, g1 = total * (chunk + 1) / plan.chunks;
     const int64_t rows = g1 - g0;
     const int64_t Cin_l = plan.in_lanes, Cout_l = plan.out_lanes, Cout = p.weights->out_channels;

@@ -256,10 +256,10 @@ PreprocessConfig preprocess_config_from_mambavision_json(const std::string& text
     return c;
 }
 
-PreprocessConfig load_preprocess_config(const std::string& model_dir, const std::string& model_type, int64_t model_h,
+PreprocessConfig load_preprocess_config(const std::string& model_dir, PreprocessSource source, int64_t model_h,
                                         int64_t model_w) {
     const std::filesystem::path dir(model_dir);
-    if (model_type == "mambavision") {
+    if (source == PreprocessSource::TimmFieldsInConfig) {
         const auto path = dir / "config.json";
         if (!std::filesystem::exists(path)) fail_io(model_dir + ": no config.json");
         return preprocess_config_from_mambavision_json(read_text(path), path.string(), model_h, model_w);

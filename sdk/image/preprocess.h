@@ -58,17 +58,23 @@ struct PreprocessConfig {
     float std[3] = {0.5f, 0.5f, 0.5f};
 };
 
-// Reads the preprocessing settings of a model directory.
-//  model_type "mambavision": config.json fields mean, std, crop_pct, crop_mode ("center" | "squash" |
-//    "border"), interpolation; absent fields take the published models' values (ImageNet mean/std,
-//    bicubic, crop_pct 1.0, or 0.98 / 0.93 for the T2 / S architectures recognised by dim and depths,
-//    crop_mode center). Target size model_h x model_w. As timm: a non-square target in center mode
-//    resizes with ResizeKeepRatio's default bilinear filter whatever `interpolation` says.
-//  any other type (ViT, ...): preprocessor_config.json (HF image-processor fields); when the file
-//    is absent, ViTImageProcessor's defaults with size model_h x model_w.
+// Where a model directory keeps its preprocessing settings; each model family says which.
+enum class PreprocessSource {
+    // preprocessor_config.json (HF image-processor fields); when the file is absent,
+    // ViTImageProcessor's defaults with size model_h x model_w. ViT, CLIP, SigLIP, ...
+    HfImageProcessor,
+    // timm-style fields in config.json (MambaVision): mean, std, crop_pct, crop_mode ("center" |
+    // "squash" | "border"), interpolation; absent fields take the published models' values
+    // (ImageNet mean/std, bicubic, crop_pct 1.0, or 0.98 / 0.93 for the T2 / S architectures
+    // recognised by dim and depths, crop_mode center). As timm: a non-square target in center mode
+    // resizes with ResizeKeepRatio's default bilinear filter whatever `interpolation` says.
+    TimmFieldsInConfig,
+};
+
+// Reads the preprocessing settings of a model directory for a model input of model_h x model_w.
 // Bad values: KRAIT_ERR_FORMAT naming the file and field; valid but unhandled choices
-// (e.g. crop_mode "border"): KRAIT_ERR_UNSUPPORTED.
-PreprocessConfig load_preprocess_config(const std::string& model_dir, const std::string& model_type, int64_t model_h,
+// (e.g. crop_mode "border"): KRAIT_ERR_UNSUPPORTED; a missing config.json (TimmFieldsInConfig): KRAIT_ERR_IO.
+PreprocessConfig load_preprocess_config(const std::string& model_dir, PreprocessSource source, int64_t model_h,
                                         int64_t model_w);
 
 // Same, from JSON text (for tests and callers holding the file in memory). `origin` names it in messages.

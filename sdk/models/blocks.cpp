@@ -8,6 +8,7 @@
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/conv2d.h"
 #include "kernels/cpu/layer_norm.h"
+#include "kernels/cpu/selective_scan.h"
 #include "kernels/cpu/winograd.h"
 #include "sdk/core/error.h"
 
@@ -466,6 +467,48 @@ void fold_batch_norm(const Conv2dWeights& conv, const float* gamma, const float*
         const double b = conv.bias ? conv.bias[oc] : 0.0;
         bias_out[oc] = static_cast<float>((b - mean[oc]) * s + beta[oc]);
     }
+}
+
+void run_selective_ssm(ThreadPool& pool, const SelectiveSsmWeights& ssm, const float* u, int64_t u_stride,
+                       const float* z, int64_t z_stride, int64_t sequences, int64_t tokens, float* const* h, float* y,
+                       int64_t y_stride, float* scratch, const LoraSet* lora) {
+    const int64_t E = ssm.channels, N = ssm.state, R = ssm.rank, M = sequences * tokens;
+    const int64_t dbl = R + 2 * N;
+    float* x_dbl = scratch;                                 // [M, R + 2N]: dt_r | B | C
+    float* dt = x_dbl + M * dbl;                            // [M, E]: dt_proj(dt_r), before dt_bias
+    run_linear(pool, ssm.x_proj, u, M, u_stride, x_dbl, dbl, false, lora);
+    run_linear(pool, ssm.dt_proj, x_dbl, M, dbl, dt, E, false, lora);
+
+    constexpr int64_t kBlock = 16;  // channels per work item: one AVX-512 vector
+    const int64_t blocks = (E + kBlock - 1) / kBlock;
+    pool.parallel_for(sequences * blocks, 1, [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i) {
+            const int64_t s = i / blocks, e0 = (i % blocks) * kBlock, e1 = std::min(E, e0 + kBlock);
+            const int64_t row0 = s * tokens;
+            kernels::SelectiveScanParams p;
+            p.length = tokens;
+            p.channels = E;
+            p.state = N;
+            p.u = u + row0 * u_stride;
+            p.u_stride = u_stride;
+            p.delta = dt + row0 * E;
+            p.delta_stride = E;
+            p.delta_bias = ssm.dt_bias;
+            p.delta_softplus = true;
+            p.A = ssm.A;
+            p.B = x_dbl + row0 * dbl + R;
+            p.B_stride = dbl;
+            p.C = x_dbl + row0 * dbl + R + N;
+            p.C_stride = dbl;
+            p.D = ssm.D;
+            p.z = z ? z + row0 * z_stride : nullptr;
+            p.z_stride = z_stride;
+            p.h = h[s];
+            p.y = y + row0 * y_stride;
+            p.y_stride = y_stride;
+            kernels::selective_scan(p, e0, e1);
+        }
+    });
 }
 
 }  // namespace krait

@@ -108,6 +108,35 @@ void register_conv2d(AdapterTargets& targets, const std::string& name, Conv2dWei
 void add_conv1d_lora(ThreadPool& pool, const SlotAdapters& active, const float* x, int64_t x_stride,
                      int64_t sequences, int64_t tokens, float* y, int64_t y_stride);
 
+// The selective state-space layer of Mamba, shared by the Mamba language
+// model and MambaVision's mixer (written once here):
+//   [dt_r | B | C] = x_proj(u);  dt = dt_proj(dt_r)
+//   y = selective_scan(u, softplus(dt + dt_bias), A, B, C, D), times silu(z) when gated.
+struct SelectiveSsmWeights {
+    Linear x_proj;                 // [R + 2N, E]
+    Linear dt_proj;                // [E, R] (a bias here is added before dt_bias: MambaVision adds it twice)
+    const float* dt_bias = nullptr;  // [E], added inside the scan, before the softplus
+    const float* A = nullptr;      // [N, E] = -exp(A_log)^T (channels contiguous)
+    const float* D = nullptr;      // [E] skip
+    int64_t channels = 0;          // E
+    int64_t state = 0;             // N
+    int64_t rank = 0;              // R
+};
+
+// `sequences` independent sequences of `tokens` rows each, in order:
+// u [sequences * tokens, E] (row stride u_stride), optional gate z (row
+// stride z_stride, nullptr = none), states h[s] -> [N, E] read and left
+// updated, y rows y_stride apart (y may be u's buffer only with equal strides).
+// Work is split over (sequence, 16-channel block); channels are independent,
+// so the result does not depend on the thread count. `scratch` holds
+// selective_ssm_scratch_floats(ssm, sequences * tokens) floats.
+void run_selective_ssm(ThreadPool& pool, const SelectiveSsmWeights& ssm, const float* u, int64_t u_stride,
+                       const float* z, int64_t z_stride, int64_t sequences, int64_t tokens, float* const* h, float* y,
+                       int64_t y_stride, float* scratch, const LoraSet* lora);
+inline int64_t selective_ssm_scratch_floats(const SelectiveSsmWeights& ssm, int64_t rows) {
+    return rows * (ssm.rank + 2 * ssm.state + ssm.channels);  // x_dbl [rows, R + 2N] | dt [rows, E]
+}
+
 // Folds an eval-mode BatchNorm (y = (x - mean) / sqrt(var + eps) * gamma + beta)
 // that follows a convolution into its weight and bias: returns the new
 // weight [out, ...] (same size as conv's) and bias [out] in `weight_out`/`bias_out`.

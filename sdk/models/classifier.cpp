@@ -1,62 +1,24 @@
-// load_classifier / is_classifier_dir: dispatch a model directory to its
-// classifier implementation by config.json's model_type.
+// The batch split shared by every classifier, and load_classifier /
+// is_classifier_dir over the model-family registry.
 #include "sdk/models/classifier.h"
 
 #include <algorithm>
 #include <exception>
 #include <filesystem>
-#include <fstream>
-#include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "sdk/core/error.h"
-#include "sdk/models/vit.h"
-
-#include "sdk/models/mambavision.h"
 #include "sdk/core/utf8.h"
+#include "sdk/models/registry.h"
 
 namespace krait {
 
-namespace {
-
-// config.json's model_type, or "" when the file is absent, unreadable, not
-// JSON or has none. `error` receives why, for load_classifier's messages.
-std::string read_model_type(const std::string& dir, krait_status* status, std::string* error) {
-    const auto path = (std::filesystem::path(dir) / "config.json").string();
-    std::ifstream in(path);
-    if (!in) {
-        *status = KRAIT_ERR_IO;
-        *error = dir + ": no config.json";
-        return "";
-    }
-    std::stringstream ss;
-    ss << in.rdbuf();
-    const auto j = nlohmann::json::parse(ss.str(), nullptr, /*allow_exceptions=*/false);
-    if (j.is_discarded() || !j.is_object()) {
-        *status = KRAIT_ERR_FORMAT;
-        *error = path + ": not a valid JSON object";
-        return "";
-    }
-    if (!j.contains("model_type") || !j["model_type"].is_string()) {
-        *status = KRAIT_ERR_FORMAT;
-        *error = path + ": no string 'model_type'";
-        return "";
-    }
-    return j["model_type"].get<std::string>();
-}
-
-bool known_type(const std::string& type) { return type == "vit" || type == "mambavision"; }
-
-}  // namespace
-
 std::unique_ptr<ClassifierModel> load_classifier(const std::string& dir, const ClassifierModel::Progress& progress) {
-    krait_status status = KRAIT_OK;
-    std::string error;
-    const std::string type = read_model_type(dir, &status, &error);
-    if (type.empty()) fail(status, error);
-    if (type == "vit") return ViTModel::load(dir, progress);
-    if (type == "mambavision") return load_mambavision(dir, progress);
-    fail_unsupported(dir + ": model_type " + krait::quote(type) + " is not an image classifier this build runs (vit, mambavision)");
+    const ModelFamily& family = family_for_dir(dir);
+    if (family.kind != KRAIT_MODEL_CLASSIFIER)
+        fail_unsupported(dir + ": a " + quote(family.name) + " model, not an image classifier");
+    LoadOptions options;
+    options.progress = progress;
+    return family.load_classifier(dir, options);
 }
 
 void ClassifierModel::forward_batch(const float* pixels, int64_t batch, int64_t height, int64_t width, float* logits,
@@ -87,11 +49,9 @@ void ClassifierModel::forward_batch(const float* pixels, int64_t batch, int64_t 
 }
 
 bool is_classifier_dir(const std::string& dir) {
-    krait_status status = KRAIT_OK;
-    std::string error;
     try {
-        return known_type(read_model_type(dir, &status, &error));
-    } catch (...) {  // e.g. a directory we may not read: not a classifier we can load
+        return family_for_dir(dir).kind == KRAIT_MODEL_CLASSIFIER;
+    } catch (const Error&) {  // no or unreadable config.json, unknown type: not a classifier we can load
         return false;
     }
 }

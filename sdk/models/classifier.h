@@ -100,11 +100,12 @@ public:
     }
 };
 
-// Loads a classifier directory, dispatching on config.json's model_type
-// ("vit", "mambavision"). Throws krait::Error (KRAIT_ERR_UNSUPPORTED for other types).
+// Loads a classifier directory through the model-family registry
+// (sdk/models/registry.h). Throws krait::Error (KRAIT_ERR_UNSUPPORTED for a
+// model that is not an image classifier).
 std::unique_ptr<ClassifierModel> load_classifier(const std::string& dir, const ClassifierModel::Progress& progress);
 
-// True if config.json in `dir` names a classifier model_type this build knows.
+// True if config.json in `dir` names a classifier family this build has.
 bool is_classifier_dir(const std::string& dir);
 
 }  // namespace krait

@@ -3,19 +3,55 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <nlohmann/json.hpp>
 
 #include "kernels/cpu/conv1d.h"
 #include "kernels/cpu/norm.h"
-#include "kernels/cpu/selective_scan.h"
 #include "sdk/core/error.h"
 #include "sdk/core/text_file.h"
+#include "sdk/models/registry.h"
 
 namespace krait {
 
 void MambaState::reset() {
     std::fill(conv.begin(), conv.end(), 0.0f);
     std::fill(ssm.begin(), ssm.end(), 0.0f);
-    n_tokens = 0;
+    n_tokens_ = 0;
+}
+
+void MambaState::restore(const SequenceState& from) {
+    const auto& other = checked_cast<const MambaState>(from, "mamba");
+    if (other.conv.size() != conv.size() || other.ssm.size() != ssm.size())
+        fail_argument("cannot restore a Mamba state from one of another model size");
+    conv = other.conv;
+    ssm = other.ssm;
+    n_tokens_ = other.n_tokens_;
+}
+
+void MambaState::truncate(int64_t n) {
+    if (n == n_tokens_) return;
+    if (n == 0) {
+        reset();
+        return;
+    }
+    if (n < 0 || n > n_tokens_)
+        fail_argument("cannot truncate a sequence of " + std::to_string(n_tokens_) + " tokens to " + std::to_string(n));
+    fail_unsupported("a Mamba state cannot forget tokens (" + std::to_string(n_tokens_) + " -> " + std::to_string(n) +
+                     "): its recurrent state holds no per-token history; restore a snapshot taken at " +
+                     std::to_string(n) + " tokens instead");
+}
+
+ModelFamily mamba_family() {
+    ModelFamily f;
+    f.name = "mamba";
+    f.model_types = {"mamba"};
+    f.kind = KRAIT_MODEL_SEQUENCE;
+    // The original state-spaces/mamba config.json has no model_type: d_model / n_layer / ssm_cfg.
+    f.claims_untyped_config = [](const nlohmann::json& config) { return config.contains("d_model"); };
+    f.load_language_model = [](const std::string& dir, const LoadOptions& options) -> std::unique_ptr<LanguageModel> {
+        return MambaModel::load(dir, options.progress);
+    };
+    return f;
 }
 
 std::unique_ptr<MambaModel> MambaModel::load(const std::string& dir, const Progress& progress) {
@@ -57,20 +93,24 @@ std::unique_ptr<MambaModel> MambaModel::load(const std::string& dir, const Progr
                      c.use_bias ? w.get(p + "mixer.in_proj.bias", {2 * E}) : nullptr, D, 2 * E};
         L.conv_weight = w.get(p + "mixer.conv1d.weight", {E, 1, K});
         L.conv_bias = c.use_conv_bias ? w.get(p + "mixer.conv1d.bias", {E}) : nullptr;
-        L.x_proj = {w.get(p + "mixer.x_proj.weight", {R + 2 * N, E}), nullptr, E, R + 2 * N};
-        L.dt_proj = {w.get(p + "mixer.dt_proj.weight", {E, R}), nullptr, R, E};
-        L.dt_bias = w.get(p + "mixer.dt_proj.bias", {E});
+        SelectiveSsmWeights& ssm = L.ssm;
+        ssm.channels = E;
+        ssm.state = N;
+        ssm.rank = R;
+        ssm.x_proj = {w.get(p + "mixer.x_proj.weight", {R + 2 * N, E}), nullptr, E, R + 2 * N};
+        ssm.dt_proj = {w.get(p + "mixer.dt_proj.weight", {E, R}), nullptr, R, E};
+        ssm.dt_bias = w.get(p + "mixer.dt_proj.bias", {E});
         const float* A_log = w.get(p + "mixer.A_log", {E, N});
         float* A = w.allocate(static_cast<size_t>(N * E));
         for (int64_t e = 0; e < E; ++e)
             for (int64_t n = 0; n < N; ++n) A[n * E + e] = -std::exp(A_log[e * N + n]);
-        L.A = A;
-        L.D = w.get(p + "mixer.D", {E});
+        ssm.A = A;
+        ssm.D = w.get(p + "mixer.D", {E});
         L.out_proj = {w.get(p + "mixer.out_proj.weight", {D, E}),
                       c.use_bias ? w.get(p + "mixer.out_proj.bias", {D}) : nullptr, E, D};
         register_linear(targets, p + "mixer.in_proj", L.in_proj);
-        register_linear(targets, p + "mixer.x_proj", L.x_proj);
-        register_linear(targets, p + "mixer.dt_proj", L.dt_proj);
+        register_linear(targets, p + "mixer.x_proj", L.ssm.x_proj);
+        register_linear(targets, p + "mixer.dt_proj", L.ssm.dt_proj);
         register_linear(targets, p + "mixer.out_proj", L.out_proj);
         targets.add_unsupported(p + "mixer.conv1d", TargetKind::Conv1d,
                                 "LoRA on Mamba's mixer.conv1d is not supported: transformers' own decode step reads "
@@ -86,6 +126,17 @@ std::unique_ptr<MambaModel> MambaModel::load(const std::string& dir, const Progr
     register_linear(targets, "lm_head", model->lm_head_);
     targets.add_unsupported("backbone.norm_f", TargetKind::Linear,
                             "'backbone.norm_f' is an RMSNorm; adapters can change linear layers and embeddings only");
+    LanguageModelInfo& info = model->info_;
+    info.architecture = "mamba";
+    info.vocab_size = V;
+    info.hidden_size = D;
+    info.num_layers = c.num_layers;
+    info.state_size = N;
+    info.max_positions = 0;  // recurrent: no position limit
+    info.bos_token_id = c.bos_token_id;
+    info.eos_token_id = c.eos_token_id;
+    info.num_parameters = model->num_parameters();
+    info.source_dtype = model->source_dtype();
     report(total_steps);
     return model;
 }
@@ -96,6 +147,14 @@ MambaState MambaModel::new_state() const {
     s.conv.assign(static_cast<size_t>(c.num_layers * (c.conv_kernel - 1) * c.intermediate_size), 0.0f);
     s.ssm.assign(static_cast<size_t>(c.num_layers * c.state_size * c.intermediate_size), 0.0f);
     return s;
+}
+
+void MambaModel::eval(const int32_t* ids, int64_t batch, int64_t length, SequenceState* const* states, Logits mode,
+                      float* logits, ThreadPool& pool, LmWorkspace& ws, const std::atomic<bool>* abort,
+                      const LoraSet* lora) const {
+    std::vector<MambaState*> typed(static_cast<size_t>(batch));
+    for (int64_t b = 0; b < batch; ++b) typed[static_cast<size_t>(b)] = &checked_cast<MambaState>(*states[b], "mamba");
+    eval(ids, batch, length, typed.data(), mode, logits, pool, checked_cast<MambaWorkspace>(ws, "mamba"), abort, lora);
 }
 
 void MambaModel::eval(const int32_t* ids, int64_t batch, int64_t length, MambaState* const* states, Logits mode,
@@ -127,14 +186,13 @@ void MambaModel::eval_chunk(const int32_t* ids, int64_t batch, int64_t length, i
     const int64_t D = c.hidden_size, E = c.intermediate_size, N = c.state_size, K = c.conv_kernel,
                   R = c.time_step_rank, V = c.vocab_size;
     const int64_t M = batch * length;  // rows: batch-major, then time
-    const int64_t x_dbl_width = R + 2 * N;
     float* residual = grow_buffer(ws.residual, M * D);  // [M, D], fp32 residual stream
     float* normed = grow_buffer(ws.normed, M * D);      // [M, D]
     float* xz = grow_buffer(ws.xz, M * 2 * E);          // [M, 2E]: x | z
     float* x_conv = grow_buffer(ws.x_conv, M * E);      // [M, E]
-    float* x_dbl = grow_buffer(ws.x_dbl, M * x_dbl_width);  // [M, R + 2N]: dt | B | C
-    float* dt = grow_buffer(ws.dt, M * E);              // [M, E]
     float* y = grow_buffer(ws.y, M * E);                // [M, E]
+    float* ssm_scratch = grow_buffer(ws.ssm_scratch, M * (R + 2 * N + E));  // x_dbl | dt of the SSM
+    ws.ssm_states.resize(static_cast<size_t>(batch));
 
     auto check_abort = [&] {
         if (abort && abort->load(std::memory_order_relaxed)) fail(KRAIT_ERR_ABORTED, "the call was aborted");
@@ -167,41 +225,14 @@ void MambaModel::eval_chunk(const int32_t* ids, int64_t batch, int64_t length, i
             }
         });
 
-        run_linear(pool, L.x_proj, x_conv, M, E, x_dbl, x_dbl_width, false, lora);
-        run_linear(pool, L.dt_proj, x_dbl, M, x_dbl_width, dt, E, false, lora);
-
-        // Selective scan per sequence, channels split over threads.
-        pool.parallel_for(E, 16, [&](int64_t e0, int64_t e1) {
-            for (int64_t b = 0; b < batch; ++b) {
-                const int64_t row0 = b * length;
-                kernels::SelectiveScanParams p;
-                p.length = length;
-                p.channels = E;
-                p.state = N;
-                p.u = x_conv + row0 * E;
-                p.u_stride = E;
-                p.delta = dt + row0 * E;
-                p.delta_stride = E;
-                p.delta_bias = L.dt_bias;
-                p.delta_softplus = true;
-                p.A = L.A;
-                p.B = x_dbl + row0 * x_dbl_width + R;
-                p.B_stride = x_dbl_width;
-                p.C = x_dbl + row0 * x_dbl_width + R + N;
-                p.C_stride = x_dbl_width;
-                p.D = L.D;
-                p.z = xz + row0 * 2 * E + E;
-                p.z_stride = 2 * E;
-                p.h = states[b]->ssm.data() + l * N * E;
-                p.y = y + row0 * E;
-                p.y_stride = E;
-                kernels::selective_scan(p, e0, e1);
-            }
-        });
+        // The selective SSM, gated by silu(z), each sequence from its own state.
+        for (int64_t b = 0; b < batch; ++b) ws.ssm_states[static_cast<size_t>(b)] = states[b]->ssm.data() + l * N * E;
+        run_selective_ssm(pool, L.ssm, x_conv, E, xz + E, 2 * E, batch, length, ws.ssm_states.data(), y, E, ssm_scratch,
+                          lora);
 
         run_linear(pool, L.out_proj, y, M, E, residual, D, /*accumulate=*/true, lora);
     }
-    for (int64_t b = 0; b < batch; ++b) states[b]->n_tokens += length;
+    for (int64_t b = 0; b < batch; ++b) states[b]->advance(length);
 
     if (mode == Logits::None) return;
     check_abort();

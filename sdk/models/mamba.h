@@ -8,7 +8,10 @@
 //
 // The model is immutable after load and shared by sessions; everything that
 // changes per call lives in MambaState (the recurrent caches of one sequence)
-// and MambaWorkspace (scratch buffers of one session).
+// and MambaWorkspace (scratch buffers of one session). It implements the
+// LanguageModel interface (sdk/models/language_model.h) through which
+// sessions run every sequence model; the typed eval() below is the same call
+// for code (tests) that holds Mamba states directly.
 #pragma once
 
 #include <atomic>
@@ -18,29 +21,38 @@
 #include <string>
 #include <vector>
 
-#include "sdk/core/thread_pool.h"
 #include "sdk/adapters/adapter_targets.h"
+#include "sdk/core/thread_pool.h"
+#include "sdk/models/blocks.h"
+#include "sdk/models/language_model.h"
 #include "sdk/models/mamba_config.h"
 #include "sdk/models/ops.h"
 #include "sdk/models/weight_loader.h"
 
 namespace krait {
 
-// Recurrent state of one sequence: constant size whatever its length.
-struct MambaState {
+// Recurrent state of one sequence: constant size whatever its length, so it
+// cannot give tokens back (truncate() accepts only 0 and n_tokens()).
+struct MambaState final : SequenceState {
     std::vector<float> conv;  // [layers][K-1][E]: the last K-1 conv inputs, oldest first
     std::vector<float> ssm;   // [layers][N][E]: the SSM state h
-    int64_t n_tokens = 0;     // tokens consumed so far
 
-    void reset();
+    int64_t capacity() const override { return -1; }
+    void reset() override;
+    std::unique_ptr<SequenceState> snapshot() const override { return std::make_unique<MambaState>(*this); }
+    void restore(const SequenceState& from) override;
+    void truncate(int64_t n) override;
+    size_t bytes() const override { return (conv.size() + ssm.size()) * sizeof(float); }
+    void advance(int64_t n) { n_tokens_ += n; }
 };
 
 // Scratch buffers reused across calls of one session (grown on demand).
-struct MambaWorkspace {
-    std::vector<float> residual, normed, xz, x_conv, x_dbl, dt, y;
+struct MambaWorkspace final : LmWorkspace {
+    std::vector<float> residual, normed, xz, x_conv, ssm_scratch, y;
+    std::vector<float*> ssm_states;  // per-sequence pointers into the states of a call
 };
 
-class MambaModel {
+class MambaModel final : public LanguageModel {
 public:
     // Called with the fraction of tensors prepared; return false to cancel.
     using Progress = std::function<bool(float)>;
@@ -54,7 +66,15 @@ public:
 
     MambaState new_state() const;
 
-    enum class Logits { All, Last, None };
+    // ---- LanguageModel
+    const LanguageModelInfo& info() const override { return info_; }
+    std::unique_ptr<SequenceState> new_state(int64_t /*context_length: unbounded*/) const override {
+        return std::make_unique<MambaState>(new_state());
+    }
+    std::unique_ptr<LmWorkspace> new_workspace() const override { return std::make_unique<MambaWorkspace>(); }
+    void eval(const int32_t* ids, int64_t batch, int64_t length, SequenceState* const* states, Logits mode,
+              float* logits, ThreadPool& pool, LmWorkspace& ws, const std::atomic<bool>* abort,
+              const LoraSet* lora) const override;
 
     // Runs `batch` sequences of `length` tokens (ids [batch, length]) on from
     // states[b] (updated in place). Logits::All writes [batch, length, vocab],
@@ -69,7 +89,7 @@ public:
 
     // The modules adapters may change: embeddings, in_proj, x_proj, dt_proj,
     // out_proj of every layer and lm_head, by transformers' names.
-    const AdapterTargets& adapter_targets() const { return targets_; }
+    const AdapterTargets& adapter_targets() const override { return targets_; }
 
     // Tokens per chunk of eval(); public so tests can cross chunk boundaries.
     static constexpr int64_t kChunkTokens = 256;
@@ -80,11 +100,9 @@ private:
         Linear in_proj;               // [2E, D] (+ bias [2E] if use_bias)
         const float* conv_weight = nullptr;  // [E, K]
         const float* conv_bias = nullptr;    // [E] or nullptr
-        Linear x_proj;                // [R + 2N, E]
-        Linear dt_proj;               // [E, R]; its bias is passed to the scan as delta_bias
-        const float* dt_bias = nullptr;  // [E]
-        const float* A = nullptr;     // [N, E] = -exp(A_log)^T
-        const float* D = nullptr;     // [E]
+        // x_proj [R + 2N, E]; dt_proj [E, R] without bias: its bias [E] is the scan's dt_bias;
+        // A [N, E] = -exp(A_log)^T; D [E]. Gated by silu(z).
+        SelectiveSsmWeights ssm;
         Linear out_proj;              // [D, E] (+ bias [D] if use_bias)
     };
 
@@ -94,6 +112,7 @@ private:
                     const std::atomic<bool>* abort, const LoraSet* lora) const;
 
     MambaConfig config_;
+    LanguageModelInfo info_;
     std::unique_ptr<WeightLoader> loader_;  // owns or maps every pointer below
     Embedding embeddings_;                  // [V, D]
     std::vector<Layer> layers_;

@@ -9,10 +9,10 @@
 #include <sstream>
 
 #include "kernels/cpu/conv1d_same.h"
-#include "kernels/cpu/selective_scan.h"
 #include "sdk/core/error.h"
 #include "sdk/core/text_file.h"
 #include "sdk/core/utf8.h"
+#include "sdk/models/registry.h"
 
 namespace krait {
 
@@ -253,7 +253,10 @@ std::unique_ptr<MambaVisionModel> MambaVisionModel::load(const std::string& dir,
                     if (C % 2 != 0)  // cannot happen for dim * 2^i, i >= 2; kept for the invariant
                         fail_format(dir + ": level " + std::to_string(li) + " width is odd");
                     m.half = half;
-                    m.rank = (C + 15) / 16;  // dt_rank "auto" = ceil(d_model / 16)
+                    SelectiveSsmWeights& ssm = m.ssm;
+                    ssm.channels = half;
+                    ssm.state = N;
+                    ssm.rank = (C + 15) / 16;  // dt_rank "auto" = ceil(d_model / 16)
                     m.in_proj = linear(mp + "in_proj", C, C, false);
                     m.conv_x = w.get(pre + mp + "conv1d_x.weight", {half, 1, K});
                     m.conv_z = w.get(pre + mp + "conv1d_z.weight", {half, 1, K});
@@ -265,15 +268,15 @@ std::unique_ptr<MambaVisionModel> MambaVisionModel::load(const std::string& dir,
                         t.padding = (K - 1) / 2;
                         (branch[7] == 'x' ? m.conv_x_slot : m.conv_z_slot) = targets.add(pre + mp + branch, t);
                     }
-                    m.x_proj = linear(mp + "x_proj", half, m.rank + 2 * N, false);
-                    m.dt_proj = linear(mp + "dt_proj", m.rank, half, true);
-                    m.dt_bias = m.dt_proj.bias;
+                    ssm.x_proj = linear(mp + "x_proj", half, ssm.rank + 2 * N, false);
+                    ssm.dt_proj = linear(mp + "dt_proj", ssm.rank, half, true);
+                    ssm.dt_bias = ssm.dt_proj.bias;
                     const float* A_log = w.get(pre + mp + "A_log", {half, N});
                     float* A = w.allocate(static_cast<size_t>(N * half));
                     for (int64_t e = 0; e < half; ++e)
                         for (int64_t n = 0; n < N; ++n) A[n * half + e] = -std::exp(A_log[e * N + n]);
-                    m.A = A;
-                    m.D = w.get(pre + mp + "D", {half});
+                    ssm.A = A;
+                    ssm.D = w.get(pre + mp + "D", {half});
                     m.out_proj = linear(mp + "out_proj", C, C, false);
                 }
                 const int64_t hidden = c.mlp_hidden(li);
@@ -332,8 +335,19 @@ std::unique_ptr<MambaVisionModel> MambaVisionModel::load(const std::string& dir,
     return model;
 }
 
-std::unique_ptr<ClassifierModel> load_mambavision(const std::string& dir, const ClassifierModel::Progress& progress) {
-    return MambaVisionModel::load(dir, progress);
+ModelFamily mambavision_family() {
+    ModelFamily f;
+    f.name = "mambavision";
+    f.model_types = {"mambavision"};
+    f.kind = KRAIT_MODEL_CLASSIFIER;
+    f.load_classifier = [](const std::string& dir, const LoadOptions& options) -> std::unique_ptr<ClassifierModel> {
+        return MambaVisionModel::load(dir, options.progress);
+    };
+    f.load_preprocess = [](const std::string& dir, const ClassifierModel& model) {
+        return load_preprocess_config(dir, PreprocessSource::TimmFieldsInConfig, model.image_height(),
+                                      model.image_width());
+    };
+    return f;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -348,14 +362,13 @@ void MambaVisionModel::check_input_size(int64_t height, int64_t width) const {
 void MambaVisionModel::run_mixer(const Mixer& m, const float* x, int64_t sequences, int64_t tokens, int64_t C,
                                  float* out, bool accumulate, ThreadPool& pool, std::vector<float>& buf,
                                  const LoraSet* lora) const {
-    const int64_t M = sequences * tokens, half = m.half, R = m.rank, N = kStateSize;
-    const int64_t dbl = R + 2 * N;
-    float* xz = grow_buffer(buf, M * C + M * half + M * dbl + M * half + M * C + sequences * N * half);
-    float* xc = xz + M * C;      // [M, C/2]  silu(conv_x(x))
-    float* x_dbl = xc + M * half;  // [M, R + 2N]  dt | B | C
-    float* dt = x_dbl + M * dbl;   // [M, C/2]  dt_proj(dt) with bias
-    float* ycat = dt + M * half;   // [M, C]  scan output | silu(conv_z(z))
+    const int64_t M = sequences * tokens, half = m.half, N = kStateSize;
+    float* xz = grow_buffer(buf, M * C + M * half + M * C + sequences * N * half +
+                                     selective_ssm_scratch_floats(m.ssm, M));
+    float* xc = xz + M * C;        // [M, C/2]  silu(conv_x(x))
+    float* ycat = xc + M * half;   // [M, C]  scan output | silu(conv_z(z))
     float* h = ycat + M * C;       // [sequences, N, C/2] scan states
+    float* ssm_scratch = h + sequences * N * half;
 
     run_linear(pool, m.in_proj, x, M, C, xz, C, false, lora);  // [M, C]: x | z
     // Adapters on the depthwise convs add their terms before the SiLU, so those branches run unfused.
@@ -397,37 +410,13 @@ void MambaVisionModel::run_mixer(const Mixer& m, const float* x, int64_t sequenc
         run_activation_rows(pool, Activation::Silu, ycat + half, M, half, C);
     }
 
-    run_linear(pool, m.x_proj, xc, M, half, x_dbl, dbl, false, lora);
-    run_linear(pool, m.dt_proj, x_dbl, M, dbl, dt, half, false, lora);  // dt = W dt_r + b (first bias)
-
+    // Non-causal use of the scan: every window starts from a zero state, and there is no gate
+    // (z is concatenated instead): the scan writes the first half of ycat.
     std::fill(h, h + sequences * N * half, 0.0f);
-    pool.parallel_for(sequences * blocks, 1, [&](int64_t i0, int64_t i1) {
-        for (int64_t i = i0; i < i1; ++i) {
-            const int64_t s = i / blocks, c0 = (i % blocks) * kBlock, c1 = std::min(half, c0 + kBlock);
-            const int64_t row0 = s * tokens;
-            kernels::SelectiveScanParams p;
-            p.length = tokens;
-            p.channels = half;
-            p.state = N;
-            p.u = xc + row0 * half;
-            p.u_stride = half;
-            p.delta = dt + row0 * half;
-            p.delta_stride = half;
-            p.delta_bias = m.dt_bias;  // upstream passes dt_proj.bias to the scan again: softplus(W dt + 2b)
-            p.delta_softplus = true;
-            p.A = m.A;
-            p.B = x_dbl + row0 * dbl + R;
-            p.B_stride = dbl;
-            p.C = x_dbl + row0 * dbl + R + N;
-            p.C_stride = dbl;
-            p.D = m.D;
-            p.z = nullptr;  // no gate: z is concatenated instead
-            p.h = h + s * N * half;
-            p.y = ycat + row0 * C;
-            p.y_stride = C;
-            kernels::selective_scan(p, c0, c1);
-        }
-    });
+    std::vector<float*> states(static_cast<size_t>(sequences));
+    for (int64_t s = 0; s < sequences; ++s) states[static_cast<size_t>(s)] = h + s * N * half;
+    run_selective_ssm(pool, m.ssm, xc, half, nullptr, 0, sequences, tokens, states.data(), ycat, C, ssm_scratch,
+                      lora);
 
     run_linear(pool, m.out_proj, ycat, M, C, out, C, accumulate, lora);
 }

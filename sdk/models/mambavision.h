@@ -88,16 +88,15 @@ private:
         const float* gamma = nullptr;   // [C] or nullptr
     };
     struct Mixer {
-        int64_t half = 0, rank = 0;     // channels per branch (C/2), dt_rank = ceil(C/16)
+        int64_t half = 0;               // channels per branch (C/2)
         Linear in_proj;                 // [C, C], no bias
         const float* conv_x = nullptr;  // [C/2, K]
         const float* conv_z = nullptr;  // [C/2, K]
         int32_t conv_x_slot = -1, conv_z_slot = -1;  // AdapterTargets slots of the two depthwise convs
-        Linear x_proj;                  // [R + 2N, C/2]
-        Linear dt_proj;                 // [C/2, R] + bias (the first time the bias enters)
-        const float* dt_bias = nullptr;  // [C/2], passed to the scan as delta_bias (the second time)
-        const float* A = nullptr;        // [N, C/2] = -exp(A_log)^T
-        const float* D = nullptr;        // [C/2]
+        // Mamba's SSM on the x branch, E = C/2, R = dt_rank = ceil(C/16), no gate: x_proj
+        // [R + 2N, C/2]; dt_proj [C/2, R] + bias (the first time the bias enters); dt_bias is
+        // that same bias, passed to the scan again as upstream does: softplus(W dt + 2b).
+        SelectiveSsmWeights ssm;
         Linear out_proj;                 // [C, C], no bias
     };
     struct Block {
@@ -134,7 +133,5 @@ private:
     AdapterTargets targets_;  // stem/block/downsample convs, mixer convs and linears, attention, MLPs, head
     PackedStore packed_;      // every linear layer packed for the GEMM (kernels/cpu/gemm.h)
 };
-
-std::unique_ptr<ClassifierModel> load_mambavision(const std::string& dir, const ClassifierModel::Progress& progress);
 
 }  // namespace krait

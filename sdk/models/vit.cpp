@@ -11,6 +11,7 @@
 #include "sdk/core/error.h"
 #include "sdk/core/text_file.h"
 #include "sdk/core/utf8.h"
+#include "sdk/models/registry.h"
 
 namespace krait {
 
@@ -370,6 +371,21 @@ void ViTModel::forward(const float* pixels, int64_t batch, int64_t height, int64
     run_layer_norm(pool, final_ln_, h, batch, T * D, normed, D);
     const Linear head = effective_linear(classifier_, lora);  // an adapter may bring its own head and classes
     run_linear(pool, head, normed, batch, D, logits, head.out_features, false, lora);
+}
+
+ModelFamily vit_family() {
+    ModelFamily f;
+    f.name = "vit";
+    f.model_types = {"vit"};
+    f.kind = KRAIT_MODEL_CLASSIFIER;
+    f.load_classifier = [](const std::string& dir, const LoadOptions& options) -> std::unique_ptr<ClassifierModel> {
+        return ViTModel::load(dir, options.progress);
+    };
+    f.load_preprocess = [](const std::string& dir, const ClassifierModel& model) {
+        return load_preprocess_config(dir, PreprocessSource::HfImageProcessor, model.image_height(),
+                                      model.image_width());
+    };
+    return f;
 }
 
 }  // namespace krait

@@ -10,17 +10,15 @@ krait_model::krait_model(const std::string& model_dir, const krait_model_params&
     if (!fs::is_directory(model_dir)) krait::fail_io(model_dir + ": not a directory");
     if (params.device != KRAIT_DEVICE_CPU)
         krait::fail_unsupported("device " + std::to_string(params.device) + " is not available in this build (CPU only)");
-    std::function<bool(float)> progress;
+    krait::LoadOptions options;
     if (params.progress) {
-        progress = [&params](float f) { return params.progress(f, params.progress_user_data) == 0; };
+        options.progress = [&params](float f) { return params.progress(f, params.progress_user_data) == 0; };
     }
-    // Classifier model_types are recognised first; everything else goes to the
-    // Mamba loader, whose errors (missing config, unknown model_type) stay as they were.
-    if (krait::is_classifier_dir(model_dir)) {
-        kind = KRAIT_MODEL_CLASSIFIER;
-        classifier = krait::load_classifier(model_dir, progress);
-        preprocess = krait::load_preprocess_config(model_dir, classifier->architecture(), classifier->image_height(),
-                                                   classifier->image_width());
+    family = &krait::family_for_dir(model_dir);
+    kind = family->kind;
+    if (kind == KRAIT_MODEL_CLASSIFIER) {
+        classifier = family->load_classifier(model_dir, options);
+        preprocess = family->load_preprocess(model_dir, *classifier);
         krait::validate_preprocess_config(preprocess);
         krait::log(KRAIT_LOG_INFO, "loaded " + model_dir + ": " + classifier->architecture() + " classifier, " +
                                        std::to_string(classifier->num_labels()) + " labels, " +
@@ -28,23 +26,26 @@ krait_model::krait_model(const std::string& model_dir, const krait_model_params&
                                        classifier->source_dtype() + ")");
         return;
     }
-    mamba = krait::MambaModel::load(model_dir, progress);
+    lm = family->load_language_model(model_dir, options);
     const fs::path tok = fs::path(model_dir) / "tokenizer.json";
     if (fs::exists(tok)) tokenizer.impl = krait::Tokenizer::from_file(tok.string());
-    krait::log(KRAIT_LOG_INFO, "loaded " + model_dir + ": mamba, " + std::to_string(mamba->num_parameters()) +
-                                   " parameters (" + mamba->source_dtype() + ")");
+    const krait::LanguageModelInfo& info = lm->info();
+    krait::log(KRAIT_LOG_INFO, "loaded " + model_dir + ": " + info.architecture + ", " +
+                                   std::to_string(info.num_parameters) + " parameters (" + info.source_dtype + ")");
 }
 
 krait_model::~krait_model() = default;
 
 void krait_model::require_sequence(const char* call) const {
     if (kind != KRAIT_MODEL_SEQUENCE)
-        krait::fail(KRAIT_ERR_WRONG_KIND, std::string(call) + " needs a sequence model; " + dir + " is an image classifier");
+        krait::fail(KRAIT_ERR_WRONG_KIND, std::string(call) + " needs a sequence model; " + dir + " is an image classifier (" +
+                                              family->name + ")");
 }
 
 void krait_model::require_classifier(const char* call) const {
     if (kind != KRAIT_MODEL_CLASSIFIER)
-        krait::fail(KRAIT_ERR_WRONG_KIND, std::string(call) + " needs an image classifier; " + dir + " is a sequence model");
+        krait::fail(KRAIT_ERR_WRONG_KIND, std::string(call) + " needs an image classifier; " + dir + " is a sequence model (" +
+                                              family->name + ")");
 }
 
 void krait_model::check_ids(const int32_t* ids, size_t n) const {

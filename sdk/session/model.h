@@ -10,7 +10,8 @@
 #include "sdk/adapters/lora_adapter.h"
 #include "sdk/image/preprocess.h"
 #include "sdk/models/classifier.h"
-#include "sdk/models/mamba.h"
+#include "sdk/models/language_model.h"
+#include "sdk/models/registry.h"
 #include "sdk/tokenizer/tokenizer.h"
 
 // The tokenizer handle: a standalone one (krait_tokenizer_load) or one owned
@@ -20,15 +21,16 @@ struct krait_tokenizer {
 };
 
 struct krait_model {
-    // Loads `dir`, a sequence model or a classifier as config.json's model_type
-    // says; throws krait::Error. The tokenizer is optional (tokenizer.json).
+    // Loads `dir` with the model family that config.json's model_type names
+    // (sdk/models/registry.h); throws krait::Error. The tokenizer is optional (tokenizer.json).
     krait_model(const std::string& dir, const krait_model_params& params);
     ~krait_model();
 
     krait_model_kind kind = KRAIT_MODEL_SEQUENCE;
     std::string dir;
+    const krait::ModelFamily* family = nullptr;  // the registry's entry that loaded it
     // Exactly one of these is set, as `kind` says.
-    std::unique_ptr<krait::MambaModel> mamba;            // KRAIT_MODEL_SEQUENCE
+    std::unique_ptr<krait::LanguageModel> lm;            // KRAIT_MODEL_SEQUENCE
     std::unique_ptr<krait::ClassifierModel> classifier;  // KRAIT_MODEL_CLASSIFIER
     krait::PreprocessConfig preprocess;                  // classifier only: image -> model input
     krait_tokenizer tokenizer;  // impl is null when the directory has no tokenizer.json
@@ -39,10 +41,10 @@ struct krait_model {
 
     // Throws KRAIT_ERR_INVALID_ARGUMENT naming the first id outside [0, vocab).
     void check_ids(const int32_t* ids, size_t n) const;
-    int64_t vocab_size() const { return mamba->config().vocab_size; }
+    int64_t vocab_size() const { return lm->vocab_size(); }
     // The modules LoRA adapters may change, whatever the kind.
     const krait::AdapterTargets& adapter_targets() const {
-        return mamba ? mamba->adapter_targets() : classifier->adapter_targets();
+        return lm ? lm->adapter_targets() : classifier->adapter_targets();
     }
 };
 

@@ -20,7 +20,10 @@ krait_session::krait_session(krait_model& m, const krait_session_params& params)
     max_image_pixels_ = params.max_image_pixels;
     max_batch_ = params.max_batch;
     set_threads(params.n_threads);
-    if (model.kind == KRAIT_MODEL_SEQUENCE) state_ = model.mamba->new_state();
+    if (model.kind == KRAIT_MODEL_SEQUENCE) {
+        state_ = model.lm->new_state(model.lm->default_context_length());
+        workspace_ = model.lm->new_workspace();
+    }
 }
 
 krait_session::~krait_session() = default;
@@ -33,15 +36,18 @@ void krait_session::set_threads(int32_t n_threads) {
 void krait_session::forward(const int32_t* ids, int64_t batch, int64_t length, float* logits) {
     abort_requested.store(false);
     // Stateless: fresh zero states, one per row; the session's own context is untouched.
-    std::vector<krait::MambaState> states(static_cast<size_t>(batch), model.mamba->new_state());
-    std::vector<krait::MambaState*> ptrs;
-    for (auto& s : states) ptrs.push_back(&s);
-    model.mamba->eval(ids, batch, length, ptrs.data(), krait::MambaModel::Logits::All, logits, *pool_, workspace_,
-                      &abort_requested, lora_.get());
+    std::vector<std::unique_ptr<krait::SequenceState>> states;
+    std::vector<krait::SequenceState*> ptrs;
+    for (int64_t b = 0; b < batch; ++b) {
+        states.push_back(model.lm->new_state(length));
+        ptrs.push_back(states.back().get());
+    }
+    model.lm->eval(ids, batch, length, ptrs.data(), krait::LanguageModel::Logits::All, logits, *pool_, *workspace_,
+                   &abort_requested, lora_.get());
 }
 
 void krait_session::reset() {
-    state_.reset();
+    state_->reset();
     context_.clear();
     pending_.clear();
     last_logits_.clear();
@@ -49,10 +55,9 @@ void krait_session::reset() {
 
 void krait_session::consume(const int32_t* ids, size_t n, bool abortable) {
     last_logits_.resize(static_cast<size_t>(model.vocab_size()));
-    krait::MambaState* s = &state_;
     try {
-        model.mamba->eval(ids, 1, static_cast<int64_t>(n), &s, krait::MambaModel::Logits::Last, last_logits_.data(),
-                          *pool_, workspace_, abortable ? &abort_requested : nullptr, lora_.get());
+        model.lm->prefill(ids, static_cast<int64_t>(n), *state_, last_logits_.data(), *pool_, *workspace_,
+                          abortable ? &abort_requested : nullptr, lora_.get());
     } catch (...) {
         // A half-run prefill leaves the state inconsistent with context_: start over.
         reset();
@@ -98,7 +103,7 @@ size_t krait_session::generate(const int32_t* prompt_ids, size_t n_prompt, const
     abort_requested.store(false);
 
     krait::TextStream stream(stops);
-    const int32_t eos = model.mamba->config().eos_token_id;
+    const int32_t eos = model.lm->info().eos_token_id;
     std::vector<int32_t> generated, decodable;
     std::vector<float> logits;
     for (int32_t i = 0; i < params.max_new_tokens; ++i) {

@@ -1,6 +1,7 @@
-// krait_session: the C handle of one conversation over a shared model —
-// recurrent state, the tokens of its context, scratch buffers and its own
-// worker threads — or, on a classifier, the settings and threads of its
+// krait_session: the C handle of one conversation over a shared model — the
+// sequence state (Mamba's recurrent caches, a transformer's KV cache: the
+// LanguageModel interface hides which), the tokens of its context, scratch
+// buffers and its own worker threads — or, on a classifier, the settings and threads of its
 // classify calls and the scratch buffers they reuse (no state between calls).
 // Used by one thread at a time; abort() from any thread.
 #pragma once
@@ -15,7 +16,7 @@
 #include "sdk/adapters/lora_set.h"
 #include "sdk/core/thread_pool.h"
 #include "sdk/image/image.h"
-#include "sdk/models/mamba.h"
+#include "sdk/models/language_model.h"
 #include "sdk/session/model.h"
 
 struct krait_session {
@@ -65,9 +66,9 @@ private:
     void consume(const int32_t* ids, size_t n, bool abortable);
 
     std::unique_ptr<krait::ThreadPool> pool_;
-    krait::MambaWorkspace workspace_;
+    std::unique_ptr<krait::LmWorkspace> workspace_;  // sequence models only
     std::vector<krait::ClassifierWorkspace> classifier_workspaces_;  // one per worker thread, reused by every call
-    krait::MambaState state_;
+    std::unique_ptr<krait::SequenceState> state_;  // sequence models only
     std::vector<int32_t> context_;      // every token in the context (for the repetition penalty)
     std::vector<int32_t> pending_;      // generated tokens in context_ not yet run through the model
     std::vector<float> last_logits_;    // [vocab] after the last consumed token

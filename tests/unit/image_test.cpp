@@ -218,6 +218,11 @@ TEST(ImagePixels, BadArguments) {
 // Asserted per element: |krait - reference| <= 1/255 / std_c (one uint8 level after
 // normalization, the issue's bound) AND, separately, the count of elements that differ by
 // more than 1e-6 (float32 rounding) must be zero: Pillow-exact resizing makes the outputs equal.
+// The fixture manifest names each case's model_type; its family reads settings from here.
+PreprocessSource source_of(const std::string& model_type) {
+    return model_type == "mambavision" ? PreprocessSource::TimmFieldsInConfig : PreprocessSource::HfImageProcessor;
+}
+
 TEST(Preprocess, MatchesReferencesOnEveryCaseAndSample) {
     SafetensorsFile ref(kDir + "preprocess/expected.safetensors");
     const auto m = manifest();
@@ -225,7 +230,7 @@ TEST(Preprocess, MatchesReferencesOnEveryCaseAndSample) {
     int compared = 0;
     for (const auto& c : m["cases"]) {
         const std::string name = c["name"].get<std::string>();
-        const PreprocessConfig cfg = load_preprocess_config(kDir + "preprocess/" + name, c["model_type"].get<std::string>(),
+        const PreprocessConfig cfg = load_preprocess_config(kDir + "preprocess/" + name, source_of(c["model_type"].get<std::string>()),
                                                             c["model_h"].get<int64_t>(), c["model_w"].get<int64_t>());
         for (const auto& s : c["samples"]) {
             const std::string sample = s.get<std::string>();
@@ -259,29 +264,29 @@ TEST(Preprocess, MatchesReferencesOnEveryCaseAndSample) {
 }
 
 TEST(Preprocess, ConfigFieldsAreRead) {
-    const auto vit = load_preprocess_config(kDir + "preprocess/vit_bicubic_40x56", "vit", 40, 56);
+    const auto vit = load_preprocess_config(kDir + "preprocess/vit_bicubic_40x56", PreprocessSource::HfImageProcessor, 40, 56);
     EXPECT_EQ(vit.resample, Resample::Bicubic);
     EXPECT_EQ(vit.resize_h, 40);
     EXPECT_EQ(vit.resize_w, 56);
     EXPECT_FLOAT_EQ(vit.mean[0], 0.485f);
     EXPECT_FLOAT_EQ(vit.std[2], 0.225f);
-    const auto mv = load_preprocess_config(kDir + "preprocess/mv_small_arch_48", "mambavision", 48, 48);
+    const auto mv = load_preprocess_config(kDir + "preprocess/mv_small_arch_48", PreprocessSource::TimmFieldsInConfig, 48, 48);
     EXPECT_EQ(mv.resample, Resample::Bicubic);
     EXPECT_EQ(mv.resize_mode, ResizeMode::ShortestEdge);
     EXPECT_EQ(mv.shortest_edge, 51);  // floor(48 / 0.93): MambaVision-S's crop_pct
     EXPECT_EQ(mv.crop_h, 48);
     EXPECT_EQ(mv.crop_rounding, CropRounding::RoundHalfEven);
-    const auto border = load_preprocess_config(kDir + "preprocess/mv_border_36", "mambavision", 36, 36);
+    const auto border = load_preprocess_config(kDir + "preprocess/mv_border_36", PreprocessSource::TimmFieldsInConfig, 36, 36);
     EXPECT_EQ(border.resize_mode, ResizeMode::KeepRatio);
     EXPECT_EQ(border.keep_ratio_longest, 1.0);
     EXPECT_EQ(border.pad_fill[0], 76);  // round(76.5) = 76, round(127.5) = 128, round(178.5) = 178
     EXPECT_EQ(border.pad_fill[1], 128);
     EXPECT_EQ(border.pad_fill[2], 178);
-    const auto ns = load_preprocess_config(kDir + "preprocess/mv_nonsquare_32x48", "mambavision", 32, 48);
+    const auto ns = load_preprocess_config(kDir + "preprocess/mv_nonsquare_32x48", PreprocessSource::TimmFieldsInConfig, 32, 48);
     EXPECT_EQ(ns.resize_mode, ResizeMode::KeepRatio);
     EXPECT_EQ(ns.resample, Resample::Bilinear);  // timm quirk, despite "interpolation": "bicubic"
     // No preprocessor_config.json: ViTImageProcessor defaults at the model's size.
-    const auto def = load_preprocess_config(kDir + "samples", "vit", 32, 24);
+    const auto def = load_preprocess_config(kDir + "samples", PreprocessSource::HfImageProcessor, 32, 24);
     EXPECT_EQ(def.resize_h, 32);
     EXPECT_EQ(def.resize_w, 24);
     EXPECT_EQ(def.resample, Resample::Bilinear);
@@ -318,9 +323,9 @@ TEST(Preprocess, BadConfigsNameTheField) {
     expect_error([&] { mvj(R"({"interpolation": "cubic-ish"})"); }, KRAIT_ERR_FORMAT, {"'interpolation'", "cubic-ish"},
                  "interp");
     expect_error([&] { mvj(R"({"std": [1, 1, -1]})"); }, KRAIT_ERR_FORMAT, {"'std'"}, "std neg");
-    expect_error([&] { load_preprocess_config(kDir + "samples", "mambavision", 32, 32); }, KRAIT_ERR_IO,
+    expect_error([&] { load_preprocess_config(kDir + "samples", PreprocessSource::TimmFieldsInConfig, 32, 32); }, KRAIT_ERR_IO,
                  {"config.json"}, "no config");
-    expect_error([&] { load_preprocess_config(kDir + "samples", "vit", 0, 32); }, KRAIT_ERR_INVALID_ARGUMENT,
+    expect_error([&] { load_preprocess_config(kDir + "samples", PreprocessSource::HfImageProcessor, 0, 32); }, KRAIT_ERR_INVALID_ARGUMENT,
                  {"0x32"}, "model size");
 }
 

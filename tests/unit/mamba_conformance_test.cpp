@@ -84,7 +84,7 @@ TEST_P(MambaConformance, PrefillInPiecesEqualsOnePass) {
     model->eval(ids.data(), 1, cut, &pp, MambaModel::Logits::None, nullptr, pool, ws, nullptr);
     model->eval(ids.data() + cut, 1, L - cut, &pp, MambaModel::Logits::Last, got.data(), pool, ws, nullptr);
     EXPECT_TRUE(krait::testing::all_close(got.data(), want, 1e-5f));
-    EXPECT_EQ(pieces.n_tokens, L);
+    EXPECT_EQ(pieces.n_tokens(), L);
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, MambaConformance,

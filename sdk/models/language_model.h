@@ -1,0 +1,136 @@
+// LanguageModel: the interface every sequence model implements (Mamba's
+// recurrent state, a transformer's KV cache, ...), so that sessions, sampling,
+// streaming and adapters are written once for all of them.
+//
+// A model is immutable after load and shared by any number of sessions and
+// threads. Everything that changes lives outside it:
+//   SequenceState   what one sequence has seen: Mamba's conv and SSM caches
+//                   (constant size), a transformer's K/V rows (grows with it).
+//                   Snapshot / restore / truncate are what conversations
+//                   build on (rewinding a reply, sharing a system prompt).
+//   LmWorkspace     scratch buffers of one session, reused across calls.
+//
+// One entry point, eval(), covers the three uses: a full (batched) forward
+// from fresh states, a prefill of a prompt into a session's state, and one
+// decode step (length 1); prefill() and decode_step() name the last two.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "sdk/adapters/adapter_targets.h"
+#include "sdk/adapters/lora_set.h"
+#include "sdk/core/thread_pool.h"
+
+namespace krait {
+
+// The state of one sequence. Created by LanguageModel::new_state(); only the
+// model that made it may use it (eval() checks the type).
+class SequenceState {
+public:
+    virtual ~SequenceState() = default;
+
+    // Tokens consumed so far.
+    int64_t n_tokens() const { return n_tokens_; }
+    // The most tokens it can hold; -1 when unbounded (a recurrent state).
+    virtual int64_t capacity() const = 0;
+    // Back to the empty sequence, keeping the memory.
+    virtual void reset() = 0;
+    // A copy that can later be restored into this state or another of the same model.
+    virtual std::unique_ptr<SequenceState> snapshot() const = 0;
+    // Becomes equal to `from` (a snapshot or another state of the same model).
+    // Throws KRAIT_ERR_INVALID_ARGUMENT for a state of another kind or size.
+    virtual void restore(const SequenceState& from) = 0;
+    // Forgets every token from position n on (0 <= n <= n_tokens()). A
+    // recurrent state cannot give tokens back: it accepts only n == 0 and
+    // n == n_tokens() and throws KRAIT_ERR_UNSUPPORTED otherwise (restore a
+    // snapshot instead).
+    virtual void truncate(int64_t n) = 0;
+    // Bytes of memory held (for model/session info).
+    virtual size_t bytes() const = 0;
+
+protected:
+    int64_t n_tokens_ = 0;
+};
+
+// Scratch buffers of one session; contents unspecified between calls.
+class LmWorkspace {
+public:
+    virtual ~LmWorkspace() = default;
+};
+
+// What krait_model_info reports about a language model.
+struct LanguageModelInfo {
+    const char* architecture = "";  // "mamba", "llama", ...
+    int64_t vocab_size = 0;         // rows of the embedding = columns of the logits
+    int64_t hidden_size = 0;
+    int64_t num_layers = 0;
+    int64_t state_size = 0;         // SSM state per channel (N); 0 for attention models
+    int64_t max_positions = 0;      // longest sequence the model was made for; 0 = unbounded
+    int32_t bos_token_id = -1;
+    int32_t eos_token_id = -1;
+    int64_t num_parameters = 0;
+    std::string source_dtype;       // "F32", "F16", "BF16" (what the files held)
+};
+
+class LanguageModel {
+public:
+    enum class Logits { All, Last, None };
+
+    virtual ~LanguageModel() = default;
+
+    virtual const LanguageModelInfo& info() const = 0;
+    int64_t vocab_size() const { return info().vocab_size; }
+
+    // A fresh, empty state for a sequence of at most `context_length` tokens
+    // (ignored by recurrent models; for a KV cache it is the memory reserved).
+    virtual std::unique_ptr<SequenceState> new_state(int64_t context_length) const = 0;
+    // The default context length of a session: min(max_positions, 4096), or
+    // 4096 when unbounded.
+    int64_t default_context_length() const;
+    virtual std::unique_ptr<LmWorkspace> new_workspace() const = 0;
+
+    // Runs `batch` sequences of `length` tokens (ids [batch, length]) on from
+    // states[b] (each advanced by `length` tokens). Logits::All writes
+    // [batch, length, vocab], Last writes [batch, vocab] (after each row's last
+    // token), None nothing. Ids must be in [0, vocab) (checked by the caller).
+    // Throws KRAIT_ERR_INVALID_ARGUMENT when a state would exceed its capacity
+    // (the states are then unchanged), KRAIT_ERR_ABORTED if *abort becomes true
+    // between steps (the states are then inconsistent: reset them).
+    // `lora`: the adapters active for this call (nullptr = the base model).
+    virtual void eval(const int32_t* ids, int64_t batch, int64_t length, SequenceState* const* states, Logits mode,
+                      float* logits, ThreadPool& pool, LmWorkspace& ws, const std::atomic<bool>* abort,
+                      const LoraSet* lora) const = 0;
+
+    // The prompt `ids` into `state`; logits [vocab] after its last token.
+    void prefill(const int32_t* ids, int64_t n, SequenceState& state, float* last_logits, ThreadPool& pool,
+                 LmWorkspace& ws, const std::atomic<bool>* abort, const LoraSet* lora) const {
+        SequenceState* s = &state;
+        eval(ids, 1, n, &s, last_logits ? Logits::Last : Logits::None, last_logits, pool, ws, abort, lora);
+    }
+    // One token into `state`; its logits [vocab].
+    void decode_step(int32_t id, SequenceState& state, float* logits, ThreadPool& pool, LmWorkspace& ws,
+                     const LoraSet* lora) const {
+        SequenceState* s = &state;
+        eval(&id, 1, 1, &s, Logits::Last, logits, pool, ws, nullptr, lora);
+    }
+
+    // The modules LoRA adapters may change, by the checkpoint's names.
+    virtual const AdapterTargets& adapter_targets() const = 0;
+};
+
+// The dynamic type of a state or workspace, checked: one made by another
+// model is a caller's mistake, reported (KRAIT_ERR_INVALID_ARGUMENT) instead
+// of being misread.
+[[noreturn]] void throw_foreign_state(const char* model);
+// checked_cast<MambaState>(state, "mamba"), checked_cast<const MambaState>(...).
+template <class T, class Base>
+T& checked_cast(Base& object, const char* model) {
+    auto* p = dynamic_cast<T*>(&object);
+    if (!p) throw_foreign_state(model);
+    return *p;
+}
+
+}  // namespace krait

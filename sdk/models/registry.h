@@ -1,0 +1,62 @@
+// The registry of model families: the one place that maps a model directory
+// (config.json's model_type) to the code that loads it.
+//
+// Each family describes itself from its own files (mamba_family() in mamba.cpp,
+// vit_family() in vit.cpp, ...): the model_types it reads, the session kind its
+// models serve, and its loader. sdk/models/families.cpp lists the built-in
+// families, one line each; nothing else in the SDK looks at model_type, so
+// adding a family is its own files plus that one line.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "krait/krait.h"
+#include "sdk/image/preprocess.h"
+#include "sdk/models/classifier.h"
+#include "sdk/models/language_model.h"
+
+namespace krait {
+
+// What every loader is given besides the directory.
+struct LoadOptions {
+    // Called with the fraction of weights prepared; returning false cancels the
+    // load (KRAIT_ERR_CANCELLED). May be empty.
+    std::function<bool(float)> progress;
+};
+
+struct ModelFamily {
+    std::string name;                      // "mamba", "vit", ... (for messages and docs)
+    std::vector<std::string> model_types;  // config.json model_type values it reads
+    krait_model_kind kind = KRAIT_MODEL_SEQUENCE;
+    // For a config.json without model_type (e.g. the original state-spaces
+    // Mamba layout): true if this family reads it. May be empty.
+    std::function<bool(const nlohmann::json& config)> claims_untyped_config;
+
+    // KRAIT_MODEL_SEQUENCE families set this one ...
+    std::function<std::unique_ptr<LanguageModel>(const std::string& dir, const LoadOptions&)> load_language_model;
+    // ... KRAIT_MODEL_CLASSIFIER families these two: the model, and how its
+    // images are prepared (from preprocessor_config.json or config.json).
+    std::function<std::unique_ptr<ClassifierModel>(const std::string& dir, const LoadOptions&)> load_classifier;
+    std::function<PreprocessConfig(const std::string& dir, const ClassifierModel& model)> load_preprocess;
+};
+
+// Every registered family, in registration order (sdk/models/families.cpp).
+const std::vector<ModelFamily>& model_families();
+
+// The family that reads `dir`. Throws KRAIT_ERR_IO when there is no
+// config.json, KRAIT_ERR_FORMAT when it is not a JSON object or its model_type
+// is not a string, KRAIT_ERR_UNSUPPORTED naming the model_type (and the ones
+// this build reads) when no family claims it.
+const ModelFamily& family_for_dir(const std::string& dir);
+
+// The built-in families' descriptions, each defined in its family's own file.
+ModelFamily mamba_family();
+ModelFamily vit_family();
+ModelFamily mambavision_family();
+
+}  // namespace krait

@@ -1,9 +1,11 @@
 #include "sdk/core/text_file.h"
 
+#include <cmath>
 #include <fstream>
 #include <sstream>
 
 #include "sdk/core/error.h"
+#include "sdk/core/utf8.h"
 
 namespace krait {
 
@@ -50,6 +52,32 @@ std::vector<std::string> parse_id2label(const nlohmann::json& m, const std::stri
         labels[static_cast<size_t>(id)] = value.get<std::string>();
     }
     return labels;
+}
+
+int64_t json_int(const nlohmann::json& j, const char* key, int64_t fallback, const std::string& origin) {
+    if (!j.contains(key) || j[key].is_null()) return fallback;
+    if (!j[key].is_number_integer()) fail_format(origin + ": " + quote(key) + " must be an integer, got " + j[key].dump());
+    return j[key].get<int64_t>();
+}
+
+bool json_bool(const nlohmann::json& j, const char* key, bool fallback, const std::string& origin) {
+    if (!j.contains(key) || j[key].is_null()) return fallback;
+    if (!j[key].is_boolean()) fail_format(origin + ": " + quote(key) + " must be true or false, got " + j[key].dump());
+    return j[key].get<bool>();
+}
+
+double json_number(const nlohmann::json& j, const char* key, double fallback, const std::string& origin) {
+    if (!j.contains(key) || j[key].is_null()) return fallback;
+    if (!j[key].is_number()) fail_format(origin + ": " + quote(key) + " must be a number, got " + j[key].dump());
+    const double v = j[key].get<double>();
+    if (!std::isfinite(v)) fail_format(origin + ": " + quote(key) + " must be finite");
+    return v;
+}
+
+void require_range(const std::string& origin, const std::string& key, int64_t value, int64_t lo, int64_t hi) {
+    if (value < lo || value > hi)
+        fail_format(origin + ": " + quote(key) + " is " + std::to_string(value) + ", expected " + std::to_string(lo) +
+                    ".." + std::to_string(hi));
 }
 
 }  // namespace krait

@@ -20,6 +20,13 @@ nlohmann::json parse_json_object(const std::string& text, const std::string& ori
 // KRAIT_ERR_FORMAT "<origin>: 'id2label' ..." naming the offending key.
 std::vector<std::string> parse_id2label(const nlohmann::json& id2label, const std::string& origin, int64_t max_labels);
 
+// Typed fields of a config object, each with a default when the key is absent or null. A value
+// of the wrong type or outside [lo, hi] is KRAIT_ERR_FORMAT "<origin>: 'key' must be ..., got ...".
+int64_t json_int(const nlohmann::json& j, const char* key, int64_t fallback, const std::string& origin);
+bool json_bool(const nlohmann::json& j, const char* key, bool fallback, const std::string& origin);
+double json_number(const nlohmann::json& j, const char* key, double fallback, const std::string& origin);
+void require_range(const std::string& origin, const std::string& key, int64_t value, int64_t lo, int64_t hi);
+
 // Scratch buffers: grows `v` to at least n floats (never shrinks) and returns its data.
 inline float* grow_buffer(std::vector<float>& v, int64_t n) {
     if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));

@@ -14,27 +14,11 @@ namespace krait {
 namespace {
 using nlohmann::json;
 
-// An integer field, with a default when absent; a value of the wrong type is an error.
-int64_t int_field(const json& j, const char* key, int64_t fallback, const std::string& origin) {
-    if (!j.contains(key) || j[key].is_null()) return fallback;
-    if (!j[key].is_number_integer()) fail_format(origin + ": " + krait::quote(key) + " must be an integer");
-    return j[key].get<int64_t>();
-}
-bool bool_field(const json& j, const char* key, bool fallback, const std::string& origin) {
-    if (!j.contains(key) || j[key].is_null()) return fallback;
-    if (!j[key].is_boolean()) fail_format(origin + ": " + krait::quote(key) + " must be true or false");
-    return j[key].get<bool>();
-}
 int32_t token_field(const json& j, const char* key) {
     if (j.contains(key) && j[key].is_number_integer()) return static_cast<int32_t>(j[key].get<int64_t>());
     if (j.contains(key) && j[key].is_array() && !j[key].empty() && j[key][0].is_number_integer())
         return static_cast<int32_t>(j[key][0].get<int64_t>());
     return -1;
-}
-void require_range(const std::string& origin, const char* name, int64_t v, int64_t lo, int64_t hi) {
-    if (v < lo || v > hi)
-        fail_format(origin + ": " + krait::quote(name) + " is " + std::to_string(v) + ", expected " + std::to_string(lo) + ".." +
-                    std::to_string(hi));
 }
 }  // namespace
 
@@ -52,47 +36,47 @@ MambaConfig MambaConfig::from_json_text(const std::string& text, const std::stri
         const auto type = j["model_type"].get<std::string>();
         if (type != "mamba")
             fail_unsupported(origin + ": unknown model_type " + krait::quote(type) + " (this version runs 'mamba')");
-        c.hidden_size = int_field(j, "hidden_size", 0, origin);
-        c.num_layers = int_field(j, "num_hidden_layers", 0, origin);
-        c.vocab_size = int_field(j, "vocab_size", 0, origin);
-        c.state_size = int_field(j, "state_size", 16, origin);
-        c.conv_kernel = int_field(j, "conv_kernel", 4, origin);
-        const int64_t expand = int_field(j, "expand", 2, origin);
-        c.intermediate_size = int_field(j, "intermediate_size", expand * c.hidden_size, origin);
-        c.use_bias = bool_field(j, "use_bias", false, origin);
-        c.use_conv_bias = bool_field(j, "use_conv_bias", true, origin);
-        c.tie_word_embeddings = bool_field(j, "tie_word_embeddings", true, origin);
+        c.hidden_size = json_int(j, "hidden_size", 0, origin);
+        c.num_layers = json_int(j, "num_hidden_layers", 0, origin);
+        c.vocab_size = json_int(j, "vocab_size", 0, origin);
+        c.state_size = json_int(j, "state_size", 16, origin);
+        c.conv_kernel = json_int(j, "conv_kernel", 4, origin);
+        const int64_t expand = json_int(j, "expand", 2, origin);
+        c.intermediate_size = json_int(j, "intermediate_size", expand * c.hidden_size, origin);
+        c.use_bias = json_bool(j, "use_bias", false, origin);
+        c.use_conv_bias = json_bool(j, "use_conv_bias", true, origin);
+        c.tie_word_embeddings = json_bool(j, "tie_word_embeddings", true, origin);
         if (j.contains("layer_norm_epsilon") && j["layer_norm_epsilon"].is_number())
             c.norm_eps = j["layer_norm_epsilon"].get<float>();
         if (j.contains("time_step_rank") && j["time_step_rank"].is_string()) {
             if (j["time_step_rank"] != "auto") fail_format(origin + ": 'time_step_rank' must be an integer or \"auto\"");
             c.time_step_rank = (c.hidden_size + 15) / 16;
         } else {
-            c.time_step_rank = int_field(j, "time_step_rank", (c.hidden_size + 15) / 16, origin);
+            c.time_step_rank = json_int(j, "time_step_rank", (c.hidden_size + 15) / 16, origin);
         }
     } else if (j.contains("d_model")) {
         // Original state-spaces/mamba MambaConfig (mamba_ssm.models.config_mamba).
         c.original_layout = true;
-        c.hidden_size = int_field(j, "d_model", 0, origin);
-        c.num_layers = int_field(j, "n_layer", 0, origin);
-        const int64_t vocab = int_field(j, "vocab_size", 0, origin);
-        const int64_t multiple = int_field(j, "pad_vocab_size_multiple", 8, origin);
+        c.hidden_size = json_int(j, "d_model", 0, origin);
+        c.num_layers = json_int(j, "n_layer", 0, origin);
+        const int64_t vocab = json_int(j, "vocab_size", 0, origin);
+        const int64_t multiple = json_int(j, "pad_vocab_size_multiple", 8, origin);
         require_range(origin, "pad_vocab_size_multiple", multiple, 1, 1 << 20);
         c.vocab_size = vocab % multiple ? vocab + multiple - vocab % multiple : vocab;
-        c.tie_word_embeddings = bool_field(j, "tie_embeddings", true, origin);
-        if (!bool_field(j, "rms_norm", true, origin))
+        c.tie_word_embeddings = json_bool(j, "tie_embeddings", true, origin);
+        if (!json_bool(j, "rms_norm", true, origin))
             fail_unsupported(origin + ": rms_norm false (LayerNorm Mamba) is not supported");
         json ssm = j.contains("ssm_cfg") && j["ssm_cfg"].is_object() ? j["ssm_cfg"] : json::object();
         if (ssm.contains("layer") && ssm["layer"] != "Mamba1")
             fail_unsupported(origin + ": ssm_cfg.layer " + ssm["layer"].dump() + " is not supported (Mamba1 only)");
-        c.state_size = int_field(ssm, "d_state", 16, origin);
-        c.conv_kernel = int_field(ssm, "d_conv", 4, origin);
-        const int64_t expand = int_field(ssm, "expand", 2, origin);
+        c.state_size = json_int(ssm, "d_state", 16, origin);
+        c.conv_kernel = json_int(ssm, "d_conv", 4, origin);
+        const int64_t expand = json_int(ssm, "expand", 2, origin);
         c.intermediate_size = expand * c.hidden_size;
-        c.use_bias = bool_field(ssm, "bias", false, origin);
-        c.use_conv_bias = bool_field(ssm, "conv_bias", true, origin);
+        c.use_bias = json_bool(ssm, "bias", false, origin);
+        c.use_conv_bias = json_bool(ssm, "conv_bias", true, origin);
         if (ssm.contains("dt_rank") && ssm["dt_rank"].is_string()) c.time_step_rank = (c.hidden_size + 15) / 16;
-        else c.time_step_rank = int_field(ssm, "dt_rank", (c.hidden_size + 15) / 16, origin);
+        else c.time_step_rank = json_int(ssm, "dt_rank", (c.hidden_size + 15) / 16, origin);
         if (j.contains("norm_epsilon") && j["norm_epsilon"].is_number()) c.norm_eps = j["norm_epsilon"].get<float>();
     } else {
         fail_format(origin + ": neither 'model_type' nor 'd_model': not a Mamba config");

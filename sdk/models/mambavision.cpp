@@ -22,17 +22,7 @@ using nlohmann::json;
 constexpr float kStemEps = 1e-4f;   // PatchEmbed's BatchNorm2d(eps=1e-4)
 constexpr float kBlockEps = 1e-5f;  // ConvBlock BatchNorms, the final BatchNorm and the LayerNorms
 
-void require_range(const std::string& origin, const std::string& name, int64_t v, int64_t lo, int64_t hi) {
-    if (v < lo || v > hi)
-        fail_format(origin + ": " + krait::quote(name) + " is " + std::to_string(v) + ", expected " + std::to_string(lo) + ".." +
-                    std::to_string(hi));
-}
 
-int64_t int_field(const json& j, const char* key, int64_t fallback, const std::string& origin) {
-    if (!j.contains(key) || j[key].is_null()) return fallback;
-    if (!j[key].is_number_integer()) fail_format(origin + ": " + krait::quote(key) + " must be an integer, got " + j[key].dump());
-    return j[key].get<int64_t>();
-}
 
 // depths / num_heads / window_size: exactly four integers in [lo, hi].
 void level_field(const json& j, const char* key, int64_t out[MambaVisionConfig::kLevels], int64_t lo, int64_t hi,
@@ -83,11 +73,11 @@ MambaVisionConfig MambaVisionConfig::from_json_text(const std::string& text, con
     level_field(j, "depths", c.depths, 0, 1000, origin);
     level_field(j, "num_heads", c.num_heads, 1, 4096, origin);
     level_field(j, "window_size", c.window_size, 1, 4096, origin);
-    c.dim = int_field(j, "dim", c.dim, origin);
+    c.dim = json_int(j, "dim", c.dim, origin);
     require_range(origin, "dim", c.dim, 1, 1 << 16);
-    c.in_dim = int_field(j, "in_dim", c.in_dim, origin);
+    c.in_dim = json_int(j, "in_dim", c.in_dim, origin);
     require_range(origin, "in_dim", c.in_dim, 1, 1 << 16);
-    require_range(origin, "in_chans", int_field(j, "in_chans", 3, origin), 3, 3);
+    require_range(origin, "in_chans", json_int(j, "in_chans", 3, origin), 3, 3);
     if (j.contains("mlp_ratio") && !j["mlp_ratio"].is_null()) {
         if (!j["mlp_ratio"].is_number()) fail_format(origin + ": 'mlp_ratio' must be a number, got " + j["mlp_ratio"].dump());
         c.mlp_ratio = j["mlp_ratio"].get<double>();
@@ -107,7 +97,7 @@ MambaVisionConfig MambaVisionConfig::from_json_text(const std::string& text, con
     }
 
     if (j.contains("num_classes") && !j["num_classes"].is_null()) {
-        c.num_classes = int_field(j, "num_classes", 0, origin);
+        c.num_classes = json_int(j, "num_classes", 0, origin);
         require_range(origin, "num_classes", c.num_classes, 1, 1 << 24);
     }
     if (j.contains("id2label") && !j["id2label"].is_null()) {

@@ -18,18 +18,7 @@ namespace krait {
 namespace {
 using nlohmann::json;
 
-void require_range(const std::string& origin, const char* name, int64_t v, int64_t lo, int64_t hi) {
-    if (v < lo || v > hi)
-        fail_format(origin + ": " + krait::quote(name) + " is " + std::to_string(v) + ", expected " + std::to_string(lo) + ".." +
-                    std::to_string(hi));
-}
 
-// An integer field, with a default when absent; a value of the wrong type is an error.
-int64_t int_field(const json& j, const char* key, int64_t fallback, const std::string& origin) {
-    if (!j.contains(key) || j[key].is_null()) return fallback;
-    if (!j[key].is_number_integer()) fail_format(origin + ": " + krait::quote(key) + " must be an integer, got " + j[key].dump());
-    return j[key].get<int64_t>();
-}
 
 // image_size / patch_size: an integer or a [height, width] pair, as ViTConfig accepts.
 std::pair<int64_t, int64_t> size_field(const json& j, const char* key, int64_t fallback, const std::string& origin) {
@@ -122,11 +111,11 @@ ViTConfig ViTConfig::from_json_text(const std::string& text, const std::string& 
     ViTConfig c;
     std::tie(c.image_size_h, c.image_size_w) = size_field(j, "image_size", 224, origin);
     const auto [patch_h, patch_w] = size_field(j, "patch_size", 16, origin);
-    c.num_channels = int_field(j, "num_channels", 3, origin);
-    c.hidden_size = int_field(j, "hidden_size", 768, origin);
-    c.num_layers = int_field(j, "num_hidden_layers", 12, origin);
-    c.num_heads = int_field(j, "num_attention_heads", 12, origin);
-    c.intermediate_size = int_field(j, "intermediate_size", 3072, origin);
+    c.num_channels = json_int(j, "num_channels", 3, origin);
+    c.hidden_size = json_int(j, "hidden_size", 768, origin);
+    c.num_layers = json_int(j, "num_hidden_layers", 12, origin);
+    c.num_heads = json_int(j, "num_attention_heads", 12, origin);
+    c.intermediate_size = json_int(j, "intermediate_size", 3072, origin);
     if (j.contains("qkv_bias") && !j["qkv_bias"].is_null()) {
         if (!j["qkv_bias"].is_boolean()) fail_format(origin + ": 'qkv_bias' must be true or false");
         c.qkv_bias = j["qkv_bias"].get<bool>();
@@ -171,7 +160,7 @@ ViTConfig ViTConfig::from_json_text(const std::string& text, const std::string& 
         c.num_labels = static_cast<int64_t>(c.labels.size());
     }
     if (j.contains("num_labels") && !j["num_labels"].is_null()) {
-        const int64_t n = int_field(j, "num_labels", 0, origin);
+        const int64_t n = json_int(j, "num_labels", 0, origin);
         require_range(origin, "num_labels", n, 1, kMaxLabels);
         if (c.num_labels && n != c.num_labels)
             fail_format(origin + ": 'num_labels' is " + std::to_string(n) + " but 'id2label' has " +

@@ -307,6 +307,7 @@ void krait_session_params_init(krait_session_params* params) {
     params->n_threads = 0;
     params->max_image_pixels = KRAIT_DEFAULT_MAX_IMAGE_PIXELS;
     params->max_batch = 32;
+    params->context_length = 0;
 }
 
 krait_status krait_session_create(krait_model* model, const krait_session_params* params, krait_session** out_session) {

@@ -191,6 +191,48 @@ void run_self_attention(ThreadPool& pool, const AttentionWeights& attn, const fl
     }
 }
 
+void run_cached_attention(ThreadPool& pool, const CachedAttention& attn, const float* q, int64_t q_stride, int64_t batch,
+                          int64_t tokens, const float* const* k_cache, const float* const* v_cache,
+                          int64_t cache_stride, const int64_t* past, float* out, int64_t out_stride,
+                          std::vector<float>& scratch) {
+    const int64_t H = attn.heads, KV = attn.kv_heads, hd = attn.head_dim;
+    if (H <= 0 || KV <= 0 || hd <= 0 || H % KV != 0)
+        fail_argument("attention: " + std::to_string(H) + " heads over " + std::to_string(KV) + " KV heads of size " +
+                      std::to_string(hd) + " is not a valid layout");
+    if (batch <= 0 || tokens <= 0) return;
+    int64_t longest = 0;
+    for (int64_t b = 0; b < batch; ++b) longest = std::max(longest, past[b] + tokens);
+    const int64_t slots = pool.size();
+    const int64_t per_slot = kernels::attention_scratch_floats(tokens, longest);
+    grow(scratch, static_cast<size_t>(slots * per_slot));
+    const int64_t group = H / KV, tasks = batch * H;
+    const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+    pool.parallel_for(slots, 1, [&](int64_t slot_begin, int64_t slot_end) {
+        for (int64_t slot = slot_begin; slot < slot_end; ++slot) {
+            float* mine = scratch.data() + slot * per_slot;
+            for (int64_t t = tasks * slot / slots; t < tasks * (slot + 1) / slots; ++t) {
+                const int64_t b = t / H, h = t % H, kvh = h / group;
+                kernels::AttentionParams p;
+                p.tokens = tokens;
+                p.keys = past[b] + tokens;
+                p.head_dim = hd;
+                p.q = q + b * tokens * q_stride + h * hd;
+                p.q_stride = q_stride;
+                p.k = k_cache[b] + kvh * hd;
+                p.v = v_cache[b] + kvh * hd;
+                p.k_stride = p.v_stride = cache_stride;
+                p.out = out + b * tokens * out_stride + h * hd;
+                p.out_stride = out_stride;
+                p.scale = scale;
+                p.causal = true;
+                p.query_offset = past[b];
+                p.window = attn.window;
+                kernels::attention(p, mine);
+            }
+        }
+    });
+}
+
 int64_t conv2d_output_size(int64_t input, int64_t kernel, int64_t stride, int64_t padding) {
     if (input <= 0 || kernel <= 0 || stride <= 0 || padding < 0)
         fail_argument("conv2d: input " + std::to_string(input) + ", kernel " + std::to_string(kernel) + ", stride " +

@@ -64,6 +64,25 @@ void run_self_attention(ThreadPool& pool, const AttentionWeights& attn, const fl
                         int64_t tokens, float* y, bool accumulate, std::vector<float>& scratch,
                         const LoraSet* lora = nullptr);
 
+// Causal attention of new tokens over a KV cache (the Llama family's
+// attention after its projections and RoPE): `batch` sequences of `tokens`
+// new rows each; sequence b's new rows are its positions past[b] ..
+// past[b] + tokens - 1, and its cache holds past[b] + tokens rows of K and V
+// (the new ones included), kv_heads * head_dim floats each, at k_cache[b] /
+// v_cache[b] with row stride cache_stride. Query head h reads KV head
+// h / (heads / kv_heads) (GQA, MQA). window > 0: each query sees only the last
+// `window` positions (sliding-window layers). q, out: [batch * tokens,
+// heads * head_dim] at row strides q_stride / out_stride (out may be q).
+// Scale head_dim^-0.5. (sequence, head) pairs are split over the threads.
+struct CachedAttention {
+    int64_t heads = 0, kv_heads = 0, head_dim = 0;
+    int64_t window = 0;
+};
+void run_cached_attention(ThreadPool& pool, const CachedAttention& attn, const float* q, int64_t q_stride, int64_t batch,
+                          int64_t tokens, const float* const* k_cache, const float* const* v_cache,
+                          int64_t cache_stride, const int64_t* past, float* out, int64_t out_stride,
+                          std::vector<float>& scratch);
+
 struct Conv2dWeights {
     const float* weight = nullptr;  // [out, in / groups, kernel_h, kernel_w]
     const float* bias = nullptr;    // [out] or nullptr

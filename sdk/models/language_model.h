@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "sdk/adapters/adapter_targets.h"
 #include "sdk/adapters/lora_set.h"
@@ -70,7 +71,8 @@ struct LanguageModelInfo {
     int64_t state_size = 0;         // SSM state per channel (N); 0 for attention models
     int64_t max_positions = 0;      // longest sequence the model was made for; 0 = unbounded
     int32_t bos_token_id = -1;
-    int32_t eos_token_id = -1;
+    int32_t eos_token_id = -1;      // the first of eos_token_ids, -1 if none
+    std::vector<int32_t> eos_token_ids;  // every token that ends a generation (Llama 3 has two)
     int64_t num_parameters = 0;
     std::string source_dtype;       // "F32", "F16", "BF16" (what the files held)
 };

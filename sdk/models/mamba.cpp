@@ -135,6 +135,7 @@ std::unique_ptr<MambaModel> MambaModel::load(const std::string& dir, const Progr
     info.max_positions = 0;  // recurrent: no position limit
     info.bos_token_id = c.bos_token_id;
     info.eos_token_id = c.eos_token_id;
+    if (c.eos_token_id >= 0) info.eos_token_ids = {c.eos_token_id};
     info.num_parameters = model->num_parameters();
     info.source_dtype = model->source_dtype();
     report(total_steps);

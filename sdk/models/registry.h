@@ -56,6 +56,7 @@ const ModelFamily& family_for_dir(const std::string& dir);
 
 // The built-in families' descriptions, each defined in its family's own file.
 ModelFamily mamba_family();
+ModelFamily llama_family();
 ModelFamily vit_family();
 ModelFamily mambavision_family();
 

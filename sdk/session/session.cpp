@@ -20,8 +20,11 @@ krait_session::krait_session(krait_model& m, const krait_session_params& params)
     max_image_pixels_ = params.max_image_pixels;
     max_batch_ = params.max_batch;
     set_threads(params.n_threads);
+    if (params.context_length < 0)
+        fail_argument("context_length must be >= 0 (0 = the model's default), got " + std::to_string(params.context_length));
     if (model.kind == KRAIT_MODEL_SEQUENCE) {
-        state_ = model.lm->new_state(model.lm->default_context_length());
+        state_ = model.lm->new_state(params.context_length > 0 ? params.context_length
+                                                               : model.lm->default_context_length());
         workspace_ = model.lm->new_workspace();
     }
 }
@@ -54,6 +57,12 @@ void krait_session::reset() {
 }
 
 void krait_session::consume(const int32_t* ids, size_t n, bool abortable) {
+    // A context that cannot take the tokens is refused before anything runs, so it stays as it was.
+    const int64_t capacity = state_->capacity();
+    if (capacity >= 0 && state_->n_tokens() + static_cast<int64_t>(n) > capacity)
+        fail_argument("the context would hold " + std::to_string(state_->n_tokens() + static_cast<int64_t>(n)) +
+                      " tokens, more than the session's context length of " + std::to_string(capacity) + " (" +
+                      std::to_string(state_->n_tokens()) + " already + " + std::to_string(n) + " new)");
     last_logits_.resize(static_cast<size_t>(model.vocab_size()));
     try {
         model.lm->prefill(ids, static_cast<int64_t>(n), *state_, last_logits_.data(), *pool_, *workspace_,
@@ -103,7 +112,7 @@ size_t krait_session::generate(const int32_t* prompt_ids, size_t n_prompt, const
     abort_requested.store(false);
 
     krait::TextStream stream(stops);
-    const int32_t eos = model.lm->info().eos_token_id;
+    const std::vector<int32_t>& eos = model.lm->info().eos_token_ids;
     std::vector<int32_t> generated, decodable;
     std::vector<float> logits;
     for (int32_t i = 0; i < params.max_new_tokens; ++i) {
@@ -115,8 +124,10 @@ size_t krait_session::generate(const int32_t* prompt_ids, size_t n_prompt, const
         pending_.push_back(token);
         if (i < static_cast<int32_t>(capacity)) out_ids[i] = token;
 
-        const bool at_eos = params.stop_at_eos && token == eos;
-        bool done = at_eos || i + 1 == params.max_new_tokens;
+        const bool at_eos = params.stop_at_eos && std::find(eos.begin(), eos.end(), token) != eos.end();
+        // A full context (KV cache) cannot take the new token: the generation ends with it.
+        const bool context_full = state_->capacity() >= 0 && state_->n_tokens() + 1 > state_->capacity();
+        bool done = at_eos || context_full || i + 1 == params.max_new_tokens;
         std::string piece;
         if (tok) {
             // Embedding rows past the tokenizer's vocabulary (vocab padded to a

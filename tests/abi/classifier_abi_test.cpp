@@ -24,6 +24,7 @@
 
 #include "krait/krait.h"
 #include "krait/krait.hpp"
+#include "tests/common/reference_tensors.h"
 
 namespace {
 
@@ -38,28 +39,8 @@ const std::string kCase = "vit_bilinear_48";
 const std::vector<std::string> kCaseSamples = {"photo_300x199.png", "rgb_37x53.png", "gray_13x7.png",
                                                "rgba_41x29.png"};
 
-std::string read_file(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw std::runtime_error("cannot read " + path);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-// A tensor of a .safetensors file, read with nothing but the format's
-// definition (u64 header length, JSON header, data), independent of Krait.
-template <class T>
-std::vector<T> read_tensor(const std::string& file, const std::string& name, std::vector<int64_t>* shape = nullptr) {
-    const std::string raw = read_file(file);
-    uint64_t n = 0;
-    std::memcpy(&n, raw.data(), 8);
-    const auto header = nlohmann::json::parse(raw.substr(8, n));
-    if (!header.contains(name)) throw std::runtime_error(file + " has no tensor " + name);
-    const auto& t = header[name];
-    if (shape) *shape = t["shape"].get<std::vector<int64_t>>();
-    const size_t begin = t["data_offsets"][0], end = t["data_offsets"][1];
-    std::vector<T> out((end - begin) / sizeof(T));
-    std::memcpy(out.data(), raw.data() + 8 + n + begin, end - begin);
-    return out;
-}
+using krait::testing::read_file;
+using krait::testing::read_tensor;
 
 // The fixture ViT with a preprocessor_config.json (in a temporary directory).
 std::string vit_with_preprocessing(const std::string& case_name) {

@@ -268,6 +268,46 @@ TEST(AttentionKernel, MatchesReferenceOnRandomShapes) {
     }
 }
 
+// Queries over a longer KV cache (the last T of S positions), with and without a sliding window,
+// through several 128-query blocks: the shapes Llama/Mistral prefill and decode produce.
+TEST(AttentionKernel, CausalOverACacheWithWindowsMatchesReference) {
+    std::mt19937 rng(43);
+    // {T queries, S keys, head_dim, window}
+    const int64_t shapes[][4] = {{1, 1, 8, 0},    {1, 37, 16, 0},  {5, 37, 16, 0},  {37, 37, 20, 8},
+                                 {1, 300, 64, 0}, {130, 300, 64, 0}, {300, 300, 32, 0}, {300, 300, 32, 17},
+                                 {9, 200, 16, 3}, {1, 200, 16, 1}};
+    for (const auto& s : shapes) {
+        const int64_t T = s[0], S = s[1], hd = s[2], window = s[3];
+        const int64_t kv_stride = 2 * hd + 3;  // k | v of one KV head inside a wider cache row
+        auto q = random_vector(rng, T * hd, -2.0f, 2.0f);
+        auto kv = random_vector(rng, S * kv_stride, -2.0f, 2.0f);
+        std::vector<float> want(T * hd), got(T * hd, 7.0f);
+        auto params = [&](std::vector<float>& out) {
+            kn::AttentionParams p;
+            p.tokens = T;
+            p.keys = S;
+            p.head_dim = hd;
+            p.q = q.data();
+            p.q_stride = hd;
+            p.k = kv.data();
+            p.v = kv.data() + hd;
+            p.k_stride = p.v_stride = kv_stride;
+            p.out = out.data();
+            p.out_stride = hd;
+            p.scale = 1.0f / std::sqrt(static_cast<float>(hd));
+            p.causal = true;
+            p.query_offset = S - T;
+            p.window = window;
+            return p;
+        };
+        kn::attention_ref(params(want));
+        std::vector<float> scratch(kn::attention_scratch_floats(T, S));
+        kn::attention(params(got), scratch.data());
+        SCOPED_TRACE(shape_str({T, S, hd, window}));
+        EXPECT_TRUE(all_close(got.data(), want, kTol));
+    }
+}
+
 struct AttnCase {
     int64_t sequences, tokens, heads, head_dim;
     bool fused, bias, causal;

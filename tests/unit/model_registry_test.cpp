@@ -48,13 +48,15 @@ TEST(Registry, EveryModelTypeBelongsToOneFamily) {
         EXPECT_FALSE(f.name.empty());
         EXPECT_FALSE(f.model_types.empty()) << f.name;
         for (const auto& t : f.model_types) EXPECT_TRUE(seen.insert(t).second) << t << " registered twice";
-        if (f.kind == KRAIT_MODEL_SEQUENCE) EXPECT_TRUE(f.load_language_model) << f.name;
+        if (f.kind == KRAIT_MODEL_SEQUENCE) {
+            EXPECT_TRUE(f.load_language_model) << f.name;
+        }
         if (f.kind == KRAIT_MODEL_CLASSIFIER) {
             EXPECT_TRUE(f.load_classifier) << f.name;
             EXPECT_TRUE(f.load_preprocess) << f.name;
         }
     }
-    for (const char* t : {"mamba", "vit", "mambavision"}) EXPECT_TRUE(seen.count(t)) << t;
+    for (const char* t : {"mamba", "llama", "mistral", "qwen2", "vit", "mambavision"}) EXPECT_TRUE(seen.count(t)) << t;
 }
 
 TEST(Registry, FindsTheFamilyOfEachFixture) {

@@ -61,7 +61,7 @@ extern "C" {
 /* Compile-time version of this header. The ABI is stable within a major
 ** version: a program built against 1.x runs against any library 1.y, y >= x. */
 #define KRAIT_VERSION_MAJOR 1
-#define KRAIT_VERSION_MINOR 2
+#define KRAIT_VERSION_MINOR 3
 #define KRAIT_VERSION_PATCH 0
 #define KRAIT_VERSION_NUMBER \
     (KRAIT_VERSION_MAJOR * 1000000 + KRAIT_VERSION_MINOR * 1000 + KRAIT_VERSION_PATCH)
@@ -258,14 +258,21 @@ typedef struct krait_session_params {
     int32_t max_batch;        /* images per forward pass in krait_session_classify_*; a call with more
                               ** images runs several passes. 0 = all images of a call in one pass.
                               ** Default 32 */
+    /* Added in 1.3, read by sequence models with a KV cache (transformers such as Llama): */
+    int64_t context_length;   /* the most tokens the session's context holds; its KV cache is allocated
+                              ** for that many at creation. A call that would go past it fails with
+                              ** INVALID_ARGUMENT naming both sizes and leaves the context unchanged;
+                              ** generation stops when the context is full. 0 = the model's default,
+                              ** min(max_position_embeddings, 4096). Recurrent models (Mamba) have no
+                              ** limit and ignore it. Default 0 */
 } krait_session_params;
 
 KRAIT_API void krait_session_params_init(krait_session_params* params);
 
 /* Creates a session on `model`. The model must outlive the session.
 ** `params` may be NULL. Thread-safe with respect to the model.
-** Errors: INVALID_ARGUMENT (also max_image_pixels <= 0, max_batch < 0),
-** OUT_OF_MEMORY. */
+** Errors: INVALID_ARGUMENT (also max_image_pixels <= 0, max_batch < 0,
+** context_length < 0), OUT_OF_MEMORY (e.g. a KV cache too large). */
 KRAIT_API krait_status krait_session_create(krait_model* model, const krait_session_params* params,
                                             krait_session** out_session);
 
@@ -342,9 +349,12 @@ KRAIT_API void krait_generate_params_init(krait_generate_params* params);
 ** new tokens become part of the context. Writes the new token ids to `out_ids`
 ** (capacity in ids; the output is cut, not refused, when it is shorter than
 ** the generation: pass capacity >= max_new_tokens to get all), *n_out = number
-** of new tokens generated. The EOS token, if reached, is included.
+** of new tokens generated. The EOS token, if reached, is included (a model
+** may have several: Llama 3 lists two). On a model with a KV cache the
+** generation also ends when the context is full (see context_length).
 ** Errors: INVALID_ARGUMENT (NULL, empty prompt on an empty context, id out of
-** range, bad sampling values: the message names the field), UNSUPPORTED
+** range, bad sampling values: the message names the field; a prompt that does
+** not fit the context length), UNSUPPORTED
 ** (stop strings on a model without tokenizer.json), WRONG_KIND,
 ** ABORTED (the tokens generated so far remain in the context). */
 KRAIT_API krait_status krait_session_generate(krait_session* session, const int32_t* prompt_ids, size_t n_prompt,

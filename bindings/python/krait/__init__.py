@@ -139,15 +139,18 @@ _DONE = object()
 
 
 class SequenceModel(_AdapterMethods):
-    """A Mamba language model and one session on it.
+    """A language model (Mamba, or a Llama / Mistral / Qwen2 transformer) and one session on it.
 
     ``path`` is a Hugging Face model directory (config.json, model.safetensors or shards, and
     optionally tokenizer.json). ``threads``: worker threads for compute, None = all cores.
+    ``context_length``: the most tokens the session's context holds (a transformer's KV cache is
+    allocated for that many); None = min(max_position_embeddings, 4096). Mamba ignores it.
     """
 
-    def __init__(self, path: Union[str, os.PathLike], device: str = "cpu", threads: Optional[int] = None):
+    def __init__(self, path: Union[str, os.PathLike], device: str = "cpu", threads: Optional[int] = None, *,
+                 context_length: Optional[int] = None):
         self._path = os.fspath(path)
-        self._impl = _krait.SequenceModel(self._path, device, threads)
+        self._impl = _krait.SequenceModel(self._path, device, threads, context_length)
 
     def __repr__(self) -> str:
         return f"<krait.SequenceModel {self._path!r} vocab_size={self.vocab_size}>"

@@ -54,13 +54,19 @@ struct GenerationRequest {
 
 class SequenceModel {
 public:
-    SequenceModel(const std::string& path, const std::string& device, std::optional<int64_t> threads) {
+    SequenceModel(const std::string& path, const std::string& device, std::optional<int64_t> threads,
+                  std::optional<int64_t> context_length) {
         krait_model_params mp;
         krait_model_params_init(&mp);
         mp.device = parse_device(device);
         krait_session_params sp;
         krait_session_params_init(&sp);
         sp.n_threads = thread_count(threads);
+        if (context_length) {
+            if (*context_length < 1) fail_argument("context_length must be None (the model's default) or >= 1, got " +
+                                                   std::to_string(*context_length));
+            sp.context_length = *context_length;
+        }
         threads_ = threads;
 
         model_ = load_model(path, mp, KRAIT_MODEL_SEQUENCE, "a sequence model", info_);
@@ -271,8 +277,8 @@ private:
 void bind_sequence_model(py::module_& m) {
     py::class_<GenerationRequest, std::shared_ptr<GenerationRequest>>(m, "GenerationRequest");
     py::class_<SequenceModel>(m, "SequenceModel")
-        .def(py::init<const std::string&, const std::string&, std::optional<int64_t>>(), py::arg("path"),
-             py::arg("device"), py::arg("threads"))
+        .def(py::init<const std::string&, const std::string&, std::optional<int64_t>, std::optional<int64_t>>(),
+             py::arg("path"), py::arg("device"), py::arg("threads"), py::arg("context_length"))
         .def("forward", &SequenceModel::forward, py::arg("input_ids"), py::arg("adapters") = py::none())
         .def("prepare_generation", &SequenceModel::prepare_generation, py::arg("prompt"), py::arg("max_new_tokens"),
              py::arg("temperature"), py::arg("top_k"), py::arg("top_p"), py::arg("min_p"),

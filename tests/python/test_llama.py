@@ -1,0 +1,43 @@
+"""Llama-family models (llama, mistral, qwen2) through krait.SequenceModel: the calls Mamba has, and the
+context length of the KV cache."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import krait
+from conftest import FIXTURES, assert_logits_close, read_safetensors
+
+LLAMA = FIXTURES / "llama"
+
+
+@pytest.mark.parametrize("case", ["llama_gqa", "mistral_window", "qwen2_bias", "llama_rope_yarn"])
+def test_forward_matches_transformers(case):
+    ref = read_safetensors(LLAMA / case / "expected.safetensors")
+    m = krait.SequenceModel(LLAMA / case, threads=2)
+    assert_logits_close(m.forward(ref["input_ids"]), ref["logits"])
+
+
+def test_greedy_generation_matches_transformers():
+    ref = read_safetensors(LLAMA / "llama_mqa_tied" / "expected.safetensors")
+    m = krait.SequenceModel(LLAMA / "llama_mqa_tied", threads=2)
+    out = m.generate(ref["prompt"].tolist(), max_new_tokens=len(ref["greedy"]), temperature=0, stop_at_eos=False)
+    assert list(out.ids) == ref["greedy"].tolist()
+
+
+def test_context_length_bounds_the_session():
+    m = krait.SequenceModel(LLAMA / "llama_gqa", threads=1, context_length=6)
+    # 4 prompt tokens + 2 generated ones fill the cache; the third is produced but cannot be run: the end.
+    out = m.generate([3, 4, 5, 6], max_new_tokens=10, stop_at_eos=False)
+    assert len(out.ids) == 3
+    with pytest.raises(krait.KraitInvalidArgumentError, match="context length of 6"):
+        m.generate([3, 4, 5, 6, 7, 8, 9], max_new_tokens=1)
+    with pytest.raises(ValueError):
+        krait.SequenceModel(LLAMA / "llama_gqa", context_length=0)
+
+
+def test_info_names_the_architecture():
+    m = krait.SequenceModel(LLAMA / "qwen2_bias")
+    assert m.info["architecture"] == "qwen2"
+    assert m.info["state_size"] == 0

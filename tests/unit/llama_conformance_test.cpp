@@ -1,0 +1,207 @@
+// The Llama family (llama, mistral, qwen2) against transformers on the fixtures made by
+// tools/gen_llama_fixtures.py: GQA, MQA, an odd head_dim with biases, every RoPE type (default,
+// linear, dynamic, llama3, yarn; old- and new-style configs), 300 tokens (past the prefill chunk
+// and the 128-query attention block), F16/BF16 stored weights, a Mistral sliding window shorter
+// than the sequence, Qwen2's q/k/v biases; batch 2.
+//
+// Tolerance: logits within 1e-5 relative to max(1, max |logit|) (fp32 sums in another order); greedy
+// continuations exact (the generator keeps every step's top-1/top-2 gap >= 2e-3).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+
+#include "sdk/core/error.h"
+#include "sdk/models/llama.h"
+#include "sdk/models/registry.h"
+#include "tests/common/fixtures.h"
+
+namespace {
+
+using krait::LanguageModel;
+using krait::LlamaModel;
+using krait::testing::Expected;
+using krait::testing::fixture;
+
+std::vector<std::string> cases() {
+    std::vector<std::string> out;
+    for (const auto& e : std::filesystem::directory_iterator(fixture("llama")))
+        if (std::filesystem::exists(e.path() / "expected.safetensors")) out.push_back(e.path().filename().string());
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+class LlamaConformance : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(LlamaConformance, FullSequenceLogitsMatchTransformers) {
+    const std::string dir = fixture("llama/" + GetParam());
+    auto model = LlamaModel::load(dir);
+    const LanguageModel& lm = *model;
+    Expected expected(dir);
+    const auto& ids_info = expected.tensor("input_ids");
+    const int64_t B = ids_info.shape[0], L = ids_info.shape[1], V = lm.vocab_size();
+    const auto ids = expected.values<int32_t>("input_ids");
+    const auto want = expected.values<float>("logits");
+    ASSERT_EQ(static_cast<int64_t>(want.size()), B * L * V);
+    for (int threads : {1, 3}) {
+        krait::ThreadPool pool(threads);
+        auto ws = lm.new_workspace();
+        std::vector<std::unique_ptr<krait::SequenceState>> states;
+        std::vector<krait::SequenceState*> ptrs;
+        for (int64_t b = 0; b < B; ++b) {
+            states.push_back(lm.new_state(L));
+            ptrs.push_back(states.back().get());
+        }
+        std::vector<float> logits(static_cast<size_t>(B * L * V));
+        lm.eval(ids.data(), B, L, ptrs.data(), LanguageModel::Logits::All, logits.data(), pool, *ws, nullptr, nullptr);
+        EXPECT_TRUE(krait::testing::all_close(logits.data(), want, 1e-5f)) << "threads " << threads;
+    }
+}
+
+TEST_P(LlamaConformance, PrefillThenDecodeEqualsTheFullForward) {
+    // Row 0 in three pieces through one KV cache: a prefill, single decode steps, another prefill.
+    // Dynamic NTK RoPE recomputes its frequencies per call (as transformers), so it is checked on
+    // full forwards only.
+    const std::string dir = fixture("llama/" + GetParam());
+    auto model = LlamaModel::load(dir);
+    if (model->config().rope.depends_on_length()) GTEST_SKIP() << "dynamic RoPE: frequencies depend on each call's length";
+    const LanguageModel& lm = *model;
+    Expected expected(dir);
+    const int64_t L = expected.tensor("input_ids").shape[1], V = lm.vocab_size();
+    const auto ids = expected.values<int32_t>("input_ids");
+    const auto want = expected.values<float>("logits");
+    krait::ThreadPool pool(2);
+    auto ws = lm.new_workspace();
+    auto state = lm.new_state(L);
+    const int64_t a = L / 3, steps = 4;
+    std::vector<float> got(static_cast<size_t>(L * V));
+    krait::SequenceState* s = state.get();
+    lm.eval(ids.data(), 1, a, &s, LanguageModel::Logits::All, got.data(), pool, *ws, nullptr, nullptr);
+    for (int64_t t = a; t < a + steps; ++t) lm.decode_step(ids[t], *state, got.data() + t * V, pool, *ws, nullptr);
+    lm.eval(ids.data() + a + steps, 1, L - a - steps, &s, LanguageModel::Logits::All, got.data() + (a + steps) * V, pool,
+            *ws, nullptr, nullptr);
+    EXPECT_EQ(state->n_tokens(), L);
+    const std::vector<float> row0(want.begin(), want.begin() + L * V);
+    EXPECT_TRUE(krait::testing::all_close(got.data(), row0, 1e-5f));
+}
+
+TEST_P(LlamaConformance, GreedyDecodeMatchesTransformersGenerate) {
+    const std::string dir = fixture("llama/" + GetParam());
+    auto model = LlamaModel::load(dir);
+    const LanguageModel& lm = *model;
+    Expected expected(dir);
+    const auto prompt = expected.values<int32_t>("prompt");
+    const auto want = expected.values<int32_t>("greedy");
+    const int64_t V = lm.vocab_size();
+    krait::ThreadPool pool(2);
+    auto ws = lm.new_workspace();
+    auto state = lm.new_state(64);
+    std::vector<float> logits(static_cast<size_t>(V));
+    lm.prefill(prompt.data(), static_cast<int64_t>(prompt.size()), *state, logits.data(), pool, *ws, nullptr, nullptr);
+    std::vector<int32_t> got;
+    for (size_t i = 0; i < want.size(); ++i) {
+        const int32_t next = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+        got.push_back(next);
+        lm.decode_step(next, *state, logits.data(), pool, *ws, nullptr);
+    }
+    EXPECT_EQ(got, want);
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, LlamaConformance, ::testing::ValuesIn(cases()),
+                         [](const auto& info) { return info.param; });
+
+TEST(Llama, ContextLengthIsEnforcedAndTheStateKeptWhenExceeded) {
+    auto model = LlamaModel::load(fixture("llama/llama_gqa"));
+    const LanguageModel& lm = *model;
+    krait::ThreadPool pool(1);
+    auto ws = lm.new_workspace();
+    auto state = lm.new_state(8);
+    std::vector<int32_t> ids = {5, 6, 7, 8, 9, 10};
+    lm.prefill(ids.data(), 6, *state, nullptr, pool, *ws, nullptr, nullptr);
+    try {
+        lm.prefill(ids.data(), 3, *state, nullptr, pool, *ws, nullptr, nullptr);
+        FAIL() << "9 tokens fit a context of 8";
+    } catch (const krait::Error& e) {
+        EXPECT_EQ(e.status(), KRAIT_ERR_INVALID_ARGUMENT);
+        const std::string m = e.what();
+        EXPECT_NE(m.find("9"), std::string::npos) << m;
+        EXPECT_NE(m.find("8"), std::string::npos) << m;
+    }
+    EXPECT_EQ(state->n_tokens(), 6);
+    // Truncate and continue: the same logits as a sequence that never had the dropped tokens.
+    state->truncate(4);
+    std::vector<float> a(static_cast<size_t>(lm.vocab_size())), b(a.size());
+    lm.prefill(ids.data() + 4, 2, *state, a.data(), pool, *ws, nullptr, nullptr);
+    auto fresh = lm.new_state(8);
+    lm.prefill(ids.data(), 6, *fresh, b.data(), pool, *ws, nullptr, nullptr);
+    EXPECT_EQ(a, b);
+    // Snapshot / restore round trip.
+    auto snap = state->snapshot();
+    lm.prefill(ids.data(), 2, *state, nullptr, pool, *ws, nullptr, nullptr);
+    state->restore(*snap);
+    EXPECT_EQ(state->n_tokens(), 6);
+    lm.decode_step(3, *state, a.data(), pool, *ws, nullptr);
+    lm.decode_step(3, *fresh, b.data(), pool, *ws, nullptr);
+    EXPECT_EQ(a, b);
+}
+
+// Bad configs are refused with a message naming the field.
+TEST(Llama, BadConfigsAreRefusedByName) {
+    struct Case {
+        const char* json;
+        krait_status status;
+        const char* words;
+    } cases[] = {
+        {R"({"model_type":"llama","vocab_size":10,"hidden_size":8,"intermediate_size":8,"num_hidden_layers":1,
+             "num_attention_heads":4,"num_key_value_heads":3})", KRAIT_ERR_FORMAT, "num_key_value_heads"},
+        {R"({"model_type":"llama","vocab_size":10,"hidden_size":10,"intermediate_size":8,"num_hidden_layers":1,
+             "num_attention_heads":4})", KRAIT_ERR_FORMAT, "head_dim"},
+        {R"({"model_type":"llama","vocab_size":10,"hidden_size":8,"intermediate_size":8,"num_hidden_layers":1,
+             "num_attention_heads":2,"rope_scaling":{"rope_type":"llama3","factor":8}})", KRAIT_ERR_FORMAT, "low_freq_factor"},
+        {R"({"model_type":"llama","vocab_size":10,"hidden_size":8,"intermediate_size":8,"num_hidden_layers":1,
+             "num_attention_heads":2,"rope_parameters":{"rope_type":"linear"}})", KRAIT_ERR_FORMAT, "factor"},
+        {R"({"model_type":"llama","vocab_size":10,"hidden_size":8,"intermediate_size":8,"num_hidden_layers":1,
+             "num_attention_heads":2,"rope_parameters":{"rope_type":"longrope","factor":2}})", KRAIT_ERR_UNSUPPORTED, "longrope"},
+        {R"({"model_type":"llama","vocab_size":10,"hidden_size":8,"intermediate_size":8,"num_hidden_layers":1,
+             "num_attention_heads":2,"hidden_act":"gelu"})", KRAIT_ERR_UNSUPPORTED, "hidden_act"},
+        {R"({"model_type":"llama","vocab_size":0,"hidden_size":8,"intermediate_size":8,"num_hidden_layers":1,
+             "num_attention_heads":2})", KRAIT_ERR_FORMAT, "vocab_size"},
+        {R"({"model_type":"qwen2","vocab_size":10,"hidden_size":8,"intermediate_size":8,"num_hidden_layers":2,
+             "num_attention_heads":2,"use_sliding_window":true,"sliding_window":4,"layer_types":["full_attention"]})",
+         KRAIT_ERR_FORMAT, "layer_types"},
+    };
+    for (const auto& c : cases) {
+        try {
+            krait::LlamaConfig::from_json_text(c.json, "config.json");
+            ADD_FAILURE() << "accepted: " << c.json;
+        } catch (const krait::Error& e) {
+            EXPECT_EQ(e.status(), c.status) << e.what();
+            EXPECT_NE(std::string(e.what()).find(c.words), std::string::npos) << e.what();
+        }
+    }
+}
+
+TEST(Llama, WeightsThatDoNotFitTheConfigAreRefusedByName) {
+    namespace fs = std::filesystem;
+    const fs::path dir = fs::temp_directory_path() / ("krait-llama-bad-" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    fs::copy_file(fixture("llama/llama_gqa/model.safetensors"), dir / "model.safetensors",
+                  fs::copy_options::overwrite_existing);
+    std::ifstream in(fixture("llama/llama_gqa/config.json"));
+    std::string config((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const auto at = config.find("\"num_key_value_heads\": 2");
+    ASSERT_NE(at, std::string::npos);
+    config.replace(at, 24, "\"num_key_value_heads\": 4");  // the weights hold 2 KV heads
+    std::ofstream(dir / "config.json") << config;
+    try {
+        LlamaModel::load(dir.string());
+        ADD_FAILURE() << "loaded";
+    } catch (const krait::Error& e) {
+        EXPECT_EQ(e.status(), KRAIT_ERR_FORMAT);
+        EXPECT_NE(std::string(e.what()).find("k_proj"), std::string::npos) << e.what();
+    }
+    fs::remove_all(dir);
+}
+
+}  // namespace

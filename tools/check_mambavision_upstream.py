@@ -1,7 +1,7 @@
 """Checks the project's MambaVision oracle (tools/mambavision_ref.py) against the upstream NVlabs code.
 
     tools/setup_tools_env.sh                                   # once: .venv with the pinned tools (mambavision, timm)
-    .venv/bin/python tools/check_mambavision_upstream.py       # about a minute on one core
+    .venv/bin/python tools/check_mambavision_upstream.py       # ~20 s on one core
 
 Krait's MambaVision is tested against tools/mambavision_ref.py (fixtures from tools/gen_mambavision_fixtures.py),
 a re-implementation written from the paper and the upstream weight names. This script closes the loop: it runs

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """LoRA hot-swap benchmark on the Mamba-130m shape: Krait next to transformers + peft.
 
-    /path/to/python-with-torch-and-peft tools/bench_lora.py [--build build] [--threads 1 2] [--rank 8]
+    tools/setup_tools_env.sh    # once: creates .venv/ from tools/requirements-tools.txt
+    .venv/bin/python tools/bench_lora.py [--build build] [--threads 1 2] [--rank 8]
 
-Makes (once, cached under /tmp/krait-bench) the random-weight mamba-130m model of
+Makes (once, cached in the temp directory's krait-bench/) the random-weight mamba-130m model of
 tools/bench_mamba.py and two PEFT LoRA adapters of rank --rank on every linear
 layer of every mixer (in_proj, x_proj, dt_proj, out_proj: 96 modules), saved by
 peft as users have them, with random (non-zero) B. Then, per thread count, in
@@ -20,6 +21,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -100,7 +102,7 @@ def bench_peft(model_dir, adapters, threads, decode, repeats):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", default="build")
-    ap.add_argument("--model-dir", default="/tmp/krait-bench/mamba-130m-random")
+    ap.add_argument("--model-dir", default=os.path.join(tempfile.gettempdir(), "krait-bench", "mamba-130m-random"))
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--rank", type=int, default=8)
     ap.add_argument("--decode", type=int, default=64)

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Mamba-130m-shape benchmark: Krait next to PyTorch + transformers, on this CPU.
 
-    /path/to/python-with-torch tools/bench_mamba.py [--build build] [--threads 1 2] [--prefill 1024] [--decode 64]
+    tools/setup_tools_env.sh    # once: creates .venv/ from tools/requirements-tools.txt
+    .venv/bin/python tools/bench_mamba.py [--build build] [--threads 1 2] [--prefill 1024] [--decode 64]
 
-Builds (once, cached under /tmp) a random-weight MambaForCausalLM of the real
+Builds (once, cached in the temp directory, --model-dir) a random-weight MambaForCausalLM of the real
 state-spaces/mamba-130m-hf shape (D 768, 24 layers, N 16, vocab 50280, fp32),
 then for each thread count measures, one engine after the other in this run:
   * prefill tokens/s: one forward pass over a --prefill-token prompt (last-token logits);
@@ -18,6 +19,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 
 
@@ -66,7 +68,7 @@ def bench_transformers(path, threads, prefill, decode, repeats):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", default="build")
-    ap.add_argument("--model-dir", default="/tmp/krait-bench/mamba-130m-random")
+    ap.add_argument("--model-dir", default=os.path.join(tempfile.gettempdir(), "krait-bench", "mamba-130m-random"))
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--prefill", type=int, default=1024)
     ap.add_argument("--decode", type=int, default=64)

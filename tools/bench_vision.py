@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Image classifier benchmark: Krait next to PyTorch eager and onnxruntime, on this CPU, in one run.
 
-    /work/venv-tools/bin/python tools/bench_vision.py [--threads 2] [--batches 1 16] [--repeats 5] [--rounds 3]
+    tools/setup_tools_env.sh    # once: creates .venv/ from tools/requirements-tools.txt
+    .venv/bin/python tools/bench_vision.py [--threads 2] [--batches 1 16] [--repeats 5] [--rounds 3]
         [--krait-python python3] [--md out.md] [--plot docs/vision_comparison.png] [--json out.json]
 
 Measures, one engine after the other with the same thread count:
@@ -487,7 +488,7 @@ def main() -> int:
     ap.add_argument("--min-seconds", type=float, default=2.0)
     ap.add_argument("--krait-python", default="python3", help="interpreter with the krait package installed")
     ap.add_argument("--krait-timeout", type=float, default=1800)
-    ap.add_argument("--work", default="/tmp/krait-bench-vision", help="cache for random models and ONNX files")
+    ap.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "krait-bench-vision"), help="cache for random models and ONNX files")
     ap.add_argument("--md", help="also write the markdown report here")
     ap.add_argument("--plot", help="write the PNG plot here (e.g. docs/vision_comparison.png)")
     ap.add_argument("--json", help="also write the raw results here")

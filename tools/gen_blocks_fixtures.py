@@ -12,7 +12,8 @@ inputs through Krait and compares. The point is to check the *semantics* of the 
   conv_<case>_*                     F.conv2d; params = [stride, padding, groups]
   convbn_*                          F.conv2d then F.batch_norm(training=False): checks fold_batch_norm
 
-Usage: /work/venv-tools/bin/python tools/gen_blocks_fixtures.py    (a second, seconds on one core)
+Usage: tools/setup_tools_env.sh    # once: creates .venv/ from tools/requirements-tools.txt
+       .venv/bin/python tools/gen_blocks_fixtures.py    (a second, seconds on one core)
 Fixed seeds and a stable byte layout: a rerun with the same library versions reproduces every byte.
 """
 import json

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Image-input fixtures for tests/unit/image_test.cpp -> tests/fixtures/images/ (README.md there is kept).
 
-    /work/venv-tools/bin/python tools/gen_image_fixtures.py      # a few seconds
+    tools/setup_tools_env.sh    # once: creates .venv/ from tools/requirements-tools.txt
+    .venv/bin/python tools/gen_image_fixtures.py      # a few seconds
 
 Writes (after deleting everything in tests/fixtures/images/ but README.md):
   samples/         small procedurally generated images of odd sizes (gradients, shapes, noise;

@@ -2,7 +2,8 @@
 """Krait Mamba conformance fixtures: tiny random HF Mamba models plus the outputs of
 transformers' reference implementation, and a set of deliberately broken inputs.
 
-Run:  /work/venv-tools/bin/python tools/gen_mamba_fixtures.py
+Run:  tools/setup_tools_env.sh    # once: creates .venv/ from tools/requirements-tools.txt
+      .venv/bin/python tools/gen_mamba_fixtures.py
 Writes (after deleting them first, so every run regenerates everything from scratch):
   tests/fixtures/mamba/<case>/    config.json + weights exactly as transformers' save_pretrained writes them
                                   (case original_layout: the state-spaces layout, written by this script),

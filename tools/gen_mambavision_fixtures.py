@@ -1,6 +1,7 @@
 """Generates tests/fixtures/mambavision/: tiny random MambaVision models and their reference logits.
 
-    /work/venv-tools/bin/python tools/gen_mambavision_fixtures.py      # a few seconds on one core
+    tools/setup_tools_env.sh    # once: creates .venv/ from tools/requirements-tools.txt
+    .venv/bin/python tools/gen_mambavision_fixtures.py      # a few seconds on one core
 
 The reference is tools/mambavision_ref.py (the project's PyTorch MambaVision that follows the upstream NVlabs
 forward pass and weight names; its self-check runs first). Each case directory is a model directory:

@@ -10,7 +10,8 @@ tests/fixtures/tokenizer/ (byte-level BPE and SentencePiece with ByteFallback) a
 multi-byte characters. Each sequence lists decode(ids[:i]) for i = 1..n and the text a reader should
 end up with.
 
-Run:  /work/venv-tools/bin/python tools/gen_sampler_fixtures.py   (from the repository root)
+Run:  tools/setup_tools_env.sh    # once: creates .venv/ from tools/requirements-tools.txt
+      .venv/bin/python tools/gen_sampler_fixtures.py   (from the repository root)
 
 The processors are the real classes of transformers.generation.logits_process, built and chained in
 the order GenerationMixin._get_logits_processor uses (repetition penalty, temperature, top-k, top-p,

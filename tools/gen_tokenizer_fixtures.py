@@ -2,7 +2,8 @@
 """Generates the tokenizer conformance fixtures under tests/fixtures/tokenizer/ for
 tests/unit/tokenizer_test.cpp.
 
-Run:  /work/venv-tools/bin/python tools/gen_tokenizer_fixtures.py   (from the repository root)
+Run:  tools/setup_tools_env.sh    # once: creates .venv/ from tools/requirements-tools.txt
+      .venv/bin/python tools/gen_tokenizer_fixtures.py   (from the repository root)
 
 There is no hub access here, so the tokenizers are BUILT with Hugging Face `tokenizers` itself:
 a small BPE is trained on the multilingual text below and then configured the way the real

@@ -2,7 +2,8 @@
 """Krait ViT conformance fixtures: tiny random HF ViTForImageClassification models plus the logits of
 transformers' reference implementation, and a set of deliberately broken model directories.
 
-Run:  /work/venv-tools/bin/python tools/gen_vit_fixtures.py
+Run:  tools/setup_tools_env.sh    # once: creates .venv/ from tools/requirements-tools.txt
+      .venv/bin/python tools/gen_vit_fixtures.py
 Writes (after deleting it first, so every run regenerates everything from scratch):
   tests/fixtures/vit/<case>/       config.json + model.safetensors exactly as save_pretrained writes them,
                                    expected.safetensors: "pixel_values" F32 [B,3,H,W], "logits" F32 [B,num_labels]

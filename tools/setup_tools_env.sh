@@ -5,7 +5,7 @@
 # never needs it, and neither does the test suite (fixtures are committed).
 #
 #   tools/setup_tools_env.sh          # create or update .venv
-#   .venv/bin/python tools/gen_llama_fixtures.py
+#   .venv/bin/python tools/gen_mambavision_fixtures.py
 #
 # Environment: PYTHON (the interpreter to build the venv from, default python3), VENV (default .venv).
 set -euo pipefail
@@ -17,4 +17,6 @@ if [[ ! -x "$VENV/bin/python" ]]; then
 fi
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$ROOT/tools/requirements-tools.txt"
+# Packages whose own metadata pins conflicting versions (see the file): installed without their dependencies.
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps -r "$ROOT/tools/requirements-tools-nodeps.txt"
 "$VENV/bin/python" -c 'import torch, transformers, peft, tokenizers; print("tools env:", "torch", torch.__version__, "transformers", transformers.__version__, "peft", peft.__version__, "tokenizers", tokenizers.__version__)'

@@ -14,8 +14,9 @@
    The folder also gets a config.json: the base config with the labels replaced by even/odd (Krait reads the label
    set of an adapter that replaces the head from there).
 
-    /work/venv-tools/bin/python tools/train_demo_lora.py                 # both adapters (about 3-4 min, one thread)
-    /work/venv-tools/bin/python tools/train_demo_lora.py --part mamba    # only one of them (mamba | vision)
+    tools/setup_tools_env.sh    # once: creates .venv/ from tools/requirements-tools.txt
+    .venv/bin/python tools/train_demo_lora.py                 # both adapters (about 3-4 min, one thread)
+    .venv/bin/python tools/train_demo_lora.py --part mamba    # only one of them (mamba | vision)
 
 CPU only, torch.set_num_threads(1), fixed seeds. Needs torch, transformers, peft, tokenizers, safetensors,
 scikit-learn, pillow, and the Debian package python3.11-doc (the base model's own corpus, for the held-out loss of
@@ -475,7 +476,8 @@ For comparison, plain transformers {v['transformers']} + peft, which drops the `
 ## Reproduce
 ```sh
 apt-get install --no-install-recommends python3.11-doc   # only for the Python-docs held-out loss
-/work/venv-tools/bin/python tools/train_demo_lora.py --part mamba
+tools/setup_tools_env.sh        # once: the pinned Python tools env in .venv/
+.venv/bin/python tools/train_demo_lora.py --part mamba
 ```
 Seeded; rerunning with the software versions above gives the same files. Other CPUs or versions may differ
 slightly.
@@ -647,7 +649,8 @@ Sample pictures (`models/samples/`, held-out digits), PyTorch reference:
 
 ## Reproduce
 ```sh
-/work/venv-tools/bin/python tools/train_demo_lora.py --part vision
+tools/setup_tools_env.sh        # once: the pinned Python tools env in .venv/
+.venv/bin/python tools/train_demo_lora.py --part vision
 ```
 Seeded; rerunning with the software versions above gives the same files.
 """

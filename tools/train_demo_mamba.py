@@ -10,7 +10,8 @@ Licence: the Python documentation is under the PSF License Agreement (code examp
 
 Everything below runs on CPU with one thread (the development machine has 2 cores shared with others):
 
-    /work/venv-tools/bin/python tools/train_demo_mamba.py            # defaults reproduce models/mamba-demo
+    tools/setup_tools_env.sh    # once: creates .venv/ from tools/requirements-tools.txt
+    .venv/bin/python tools/train_demo_mamba.py            # defaults reproduce models/mamba-demo
 
 Steps:
   1. read the corpus files (sorted), hold out ~5% of the documents (chosen by a hash of the relative path, so the
@@ -428,7 +429,7 @@ def main() -> int:
 
 def write_card(out: pathlib.Path, args, config, s) -> None:
     c, r, tr, sm = s["corpus"], s["result"], s["training"], s["samples"]
-    cmd = "/work/venv-tools/bin/python tools/train_demo_mamba.py"
+    cmd = ".venv/bin/python tools/train_demo_mamba.py"
     defaults = {"steps": 1000}
     extra = [f"--steps {args.steps}"] if args.steps != defaults["steps"] else []
     if args.prompt != DEFAULT_PROMPT:
@@ -515,6 +516,7 @@ Sampled (`do_sample=True, temperature=0.8, top_k=40`, `torch.manual_seed({args.s
 ## Reproduce
 ```sh
 apt-get install --no-install-recommends {c['package']}
+tools/setup_tools_env.sh        # once: the pinned Python tools env in .venv/
 {cmd}
 ```
 Takes about {tr['total_seconds'] / 60:.0f} minutes on one CPU thread and overwrites this folder. Exact numbers can

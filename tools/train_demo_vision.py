@@ -16,8 +16,9 @@ Split: stratified, 20% held out (`train_test_split(test_size=0.2, stratify=y, ra
 360 held-out images. Training uses light augmentation (random rotation +-10 degrees, scale 0.9-1.1, shift +-2 px,
 bilinear resampling of the normalized tensor with background fill); evaluation uses the plain held-out pictures.
 
-    /work/venv-tools/bin/python tools/train_demo_vision.py              # both models + samples, defaults reproduce models/
-    /work/venv-tools/bin/python tools/train_demo_vision.py --model vit  # only one of them
+    tools/setup_tools_env.sh    # once: creates .venv/ from tools/requirements-tools.txt
+    .venv/bin/python tools/train_demo_vision.py              # both models + samples, defaults reproduce models/
+    .venv/bin/python tools/train_demo_vision.py --model vit  # only one of them
 
 Everything runs on CPU with torch.set_num_threads(1) (the development machine is a shared 2-core VM).
 Needs torch, transformers, scikit-learn, pillow (and safetensors for MambaVision, through tools/mambavision_ref.py).
@@ -210,8 +211,8 @@ held-out accuracy through Krait.
 
 ## Reproduce
 ```sh
-/work/venv-tools/bin/pip install torch transformers scikit-learn pillow safetensors
-/work/venv-tools/bin/python tools/train_demo_vision.py --model {model_name}
+tools/setup_tools_env.sh        # once: the pinned Python tools env in .venv/
+.venv/bin/python tools/train_demo_vision.py --model {model_name}
 ```
 Seeded (data split, initialisation, batches, augmentation): rerunning the script with the software versions above
 reproduced these weights bit for bit; other versions (or a changed initialisation in the model code) may give

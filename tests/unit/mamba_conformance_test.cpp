@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 
 #include "sdk/core/error.h"
 #include "sdk/models/mamba.h"
@@ -99,6 +100,35 @@ TEST(MambaLoad, ReportsSourceDtypeAndParameterCount) {
     auto orig = MambaModel::load(fixture("mamba/original_layout"));
     EXPECT_TRUE(orig->config().original_layout);
     EXPECT_EQ(orig->config().vocab_size % 8, 0);
+}
+
+// The abort flag that krait_session_abort() sets is checked inside eval (forward and prefill): a set flag stops
+// the call with KRAIT_ERR_ABORTED in every logits mode, and a clear one lets it run. Deterministic (the flag is set
+// before the call), unlike a race with an aborting thread; the ABI tests check that an abort made during a call
+// reaches it and that a request made before a call is cleared by the call.
+TEST(MambaAbort, EvalStopsWhenTheFlagIsSet) {
+    auto model = MambaModel::load(fixture("mamba/f32_tied"));
+    krait::ThreadPool pool(1);
+    krait::MambaWorkspace ws;
+    const int64_t B = 2, L = 5, V = model->config().vocab_size;
+    const std::vector<int32_t> ids(B * L, 3);
+    std::vector<float> logits(B * L * V);
+    for (auto mode : {MambaModel::Logits::All, MambaModel::Logits::Last, MambaModel::Logits::None}) {
+        std::vector<krait::MambaState> states(B, model->new_state());
+        std::vector<krait::MambaState*> ptrs;
+        for (auto& s : states) ptrs.push_back(&s);
+        std::atomic<bool> abort{true};
+        try {
+            model->eval(ids.data(), B, L, ptrs.data(), mode, logits.data(), pool, ws, &abort);
+            ADD_FAILURE() << "abort ignored, mode " << static_cast<int>(mode);
+        } catch (const krait::Error& e) {
+            EXPECT_EQ(e.status(), KRAIT_ERR_ABORTED);
+        }
+        abort = false;
+        std::vector<krait::MambaState> fresh(B, model->new_state());
+        for (size_t i = 0; i < fresh.size(); ++i) ptrs[i] = &fresh[i];
+        EXPECT_NO_THROW(model->eval(ids.data(), B, L, ptrs.data(), mode, logits.data(), pool, ws, &abort));
+    }
 }
 
 TEST(MambaLoad, ProgressCallbackCanCancel) {

@@ -3,7 +3,7 @@
 by transformers, with transformers' outputs on them.
 
 Run:  tools/setup_tools_env.sh && .venv/bin/python tools/gen_llama_fixtures.py
-Writes (deleting the folder first, so every run regenerates everything):
+Writes (deleting what it wrote before, so every run regenerates everything; README.md is kept):
   tests/fixtures/llama/<case>/   config.json + model.safetensors as save_pretrained writes them (a few cases
                                  rewrite config.json in the older rope_theta / rope_scaling style, as older
                                  checkpoints on the hub have it), and expected.safetensors:
@@ -12,6 +12,9 @@ Writes (deleting the folder first, so every run regenerates everything):
       prompt         I32 [P]         a prompt ...
       greedy         I32 [G]         ... and its greedy continuation (model.generate, do_sample=False)
   tests/fixtures/llama/manifest.json   every case: what it covers, config, dtype, sizes, tolerances
+  tests/fixtures/llama/lora/     adapters made with peft on case llama_gqa: adapters/a (r=4 on every linear,
+                                 embed_tokens and lm_head), adapters/b (r=2, rslora, alpha_pattern, q/v/down only),
+                                 expected.safetensors: input_ids and logits_a / logits_b (peft's forward)
 
 Reference = transformers 5.24 on CPU, float32 compute, eager attention. F16/BF16 cases store rounded weights;
 their reference runs on the stored weights upcast to float32 (what Krait computes with weights upcast or
@@ -187,11 +190,65 @@ def make_case(name: str, what: str, config, dtype: torch.dtype, length: int, old
             "files": {f.name: f.stat().st_size for f in sorted(d.iterdir())}}
 
 
+def make_lora(base: Path, seed: int) -> dict:
+    """Two PEFT LoRA adapters on `base` and peft's logits with each (factors random, lora_B nonzero)."""
+    import warnings
+
+    from peft import LoraConfig, get_peft_model
+
+    d = OUT / "lora"
+    configs = {
+        "a": LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj",
+                                                           "up_proj", "down_proj", "embed_tokens", "lm_head"]),
+        "b": LoraConfig(r=2, lora_alpha=3, use_rslora=True, target_modules=["q_proj", "v_proj", "down_proj"],
+                        alpha_pattern={"down_proj": 5}),
+    }
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(0, 101, (2, 19), generator=g)
+    out = {"input_ids": ids.to(torch.int32)}
+    for name, lc in configs.items():
+        model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32, attn_implementation="eager").eval()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pm = get_peft_model(model, lc)
+        with torch.no_grad():
+            for pname, p in pm.named_parameters():
+                if "lora_" not in pname:
+                    continue
+                fan_in = p[0].numel()
+                if "lora_embedding_A" in pname:
+                    p.copy_(torch.randn(p.shape, generator=g))
+                elif "lora_embedding_B" in pname:
+                    p.copy_(torch.randn(p.shape, generator=g) * (0.2 / fan_in ** 0.5))
+                else:
+                    p.copy_(torch.randn(p.shape, generator=g) / fan_in ** 0.5)
+            out[f"logits_{name}"] = pm(ids).logits.float()
+        pm.peft_config["default"].base_model_name_or_path = "../llama_gqa"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pm.save_pretrained(str(d / "adapters" / name))
+        for f in (d / "adapters" / name).iterdir():
+            if f.name not in ("adapter_config.json", "adapter_model.safetensors"):
+                f.unlink()
+    with torch.no_grad():
+        base_model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32, attn_implementation="eager")
+        base_logits = base_model.eval()(ids).logits.float()
+    for name in configs:
+        change = float((out[f"logits_{name}"] - base_logits).abs().max())
+        assert change > 1e-2, f"adapter {name} barely changes the logits ({change})"
+    save_file({k: v.contiguous() for k, v in out.items()}, str(d / "expected.safetensors"))
+    return {"what": "peft LoRA adapters on llama_gqa: a = r4 on every linear + embed_tokens + lm_head, "
+                    "b = r2 rslora with alpha_pattern on q/v/down", "peft": __import__("peft").__version__}
+
+
 def main() -> int:
     torch.set_num_threads(1)
-    if OUT.exists():
-        shutil.rmtree(OUT)
-    OUT.mkdir(parents=True)
+    OUT.mkdir(parents=True, exist_ok=True)
+    for old in OUT.iterdir():  # everything this script writes; README.md is written by hand
+        if old.is_dir():
+            shutil.rmtree(old)
+        elif old.name != "README.md":
+            old.unlink()
     manifest = {"generator": "tools/gen_llama_fixtures.py", "transformers": transformers.__version__,
                 "torch": torch.__version__, "attention": "eager, float32",
                 "tolerance": "logits: max abs diff <= 1e-5 x max(1, max |logit|) for F32 and for F16/BF16 stored "
@@ -200,6 +257,8 @@ def main() -> int:
     for i, (name, (what, config, dtype, length, old_style)) in enumerate(CASES.items()):
         manifest["cases"][name] = make_case(name, what, config, dtype, length, old_style, seed=1000 + 17 * i)
         print(f"{name}: {what}")
+    manifest["lora"] = make_lora(OUT / "llama_gqa", seed=4242)
+    print("lora: adapters a and b on llama_gqa")
     (OUT / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return 0
 

@@ -38,6 +38,9 @@ struct AdapterTarget {
     // replacement may have another number of outputs (a classifier head).
     bool replaceable = false;
     bool is_head = false;
+    // The model's own weight (F32, [out, in] / [V, D]) where an adapter file may
+    // hold a copy of it (peft's save_embedding_layers for embeddings and lm_head).
+    const float* base_weight = nullptr;
     // Non-empty: the module exists but Krait cannot adapt it; this says why.
     std::string unsupported;
 };

@@ -98,6 +98,7 @@ std::shared_ptr<const LoraAdapter> LoraAdapter::load(const std::string& dir, con
 
     // Group the keys by module (the adapter's own naming, peft prefix removed).
     std::map<std::string, ModuleTensors> modules;
+    std::map<std::string, std::pair<const TensorInfo*, std::string>> saved_bases;  // module -> (tensor, key)
     for (const auto& [key, info] : file.tensors()) {
         std::string k = key.starts_with(kPeftPrefix) ? key.substr(std::string(kPeftPrefix).size()) : key;
         std::string module;
@@ -113,17 +114,50 @@ std::shared_ptr<const LoraAdapter> LoraAdapter::load(const std::string& dir, con
             fail_unsupported(weights_path + ": tensor " + krait::quote(key) + " is a lora_B bias (lora_bias), which is not supported");
         } else if (ends_with(k, ".lora_magnitude_vector", &module) || ends_with(k, ".lora_magnitude_vector.weight", &module)) {
             fail_unsupported(weights_path + ": tensor " + krait::quote(key) + " belongs to a DoRA adapter, which is not supported");
+        } else if (ends_with(k, ".base_layer.weight", &module)) {
+            // peft's save_embedding_layers: with embed_tokens or lm_head among the targets it saves
+            // the whole adapted layer too (checked against the model's below).
+            saved_bases[module] = {&info, key};
         } else if ((ends_with(k, ".weight", &module) || ends_with(k, ".bias", &module)) && cfg.saves(module)) {
             auto& m = modules[module];
             if (k.ends_with(".weight")) m.weight = &info, m.weight_key = key;
             else m.bias = &info;
         } else {
-            fail_format(weights_path + ": tensor '" + key +
-                        "' is neither a LoRA weight (lora_A/lora_B/lora_embedding_A/lora_embedding_B) nor part of a "
+            fail_format(weights_path + ": tensor " + krait::quote(key) +
+                        " is neither a LoRA weight (lora_A/lora_B/lora_embedding_A/lora_embedding_B) nor part of a "
                         "module listed in adapter_config.json's modules_to_save");
         }
     }
     if (modules.empty()) fail_format(weights_path + ": holds no LoRA weights");
+
+    // Saved copies of adapted layers must be the model's own weights: the adapter was trained on
+    // them. A copy that differs comes from a resized or retrained vocabulary, which Krait does not
+    // apply (it would replace the base weights); say so rather than compute something else.
+    for (const auto& [module, saved] : saved_bases) {
+        const auto& [info, key] = saved;
+        std::string resolved;
+        const AdapterTarget* target = targets.resolve(module, &resolved);
+        if (!target || !target->base_weight)
+            fail_format(weights_path + ": " + krait::quote(key) + " is a saved copy of module " + krait::quote(module) +
+                        ", which this " + arch + " model does not have as an embedding or linear layer");
+        const std::vector<int64_t> want = {target->kind == TargetKind::Embedding ? target->in : target->out,
+                                           target->kind == TargetKind::Embedding ? target->out : target->in};
+        if (info->shape != want)
+            fail_unsupported(weights_path + ": " + krait::quote(key) + " has shape " + dims(info->shape) + ", but the model's " +
+                             krait::quote(resolved) + " is " + dims(want) +
+                             " (a resized vocabulary, which Krait does not apply from an adapter)");
+        const std::vector<float> copy = to_f32(*info, weights_path + ": tensor " + krait::quote(key));
+        // Exact for F32 files; an F16/BF16 copy is the model's weight rounded to that type.
+        const float tolerance = info->dtype == DType::F32 ? 0.0f : info->dtype == DType::F16 ? 1e-3f : 8e-3f;
+        for (size_t i = 0; i < copy.size(); ++i) {
+            const float base = target->base_weight[i];
+            if (std::fabs(copy[i] - base) > tolerance * std::max(1.0f, std::fabs(base)))
+                fail_unsupported(weights_path + ": " + krait::quote(key) + " differs from the model's " + krait::quote(resolved) +
+                                 " (element " + std::to_string(i) + ": " + std::to_string(copy[i]) + " vs " +
+                                 std::to_string(base) + "): the adapter was saved with changed embedding weights, "
+                                 "which Krait does not apply");
+        }
+    }
 
     for (const auto& [module, t] : modules) {
         std::string resolved;

@@ -84,6 +84,7 @@ std::unique_ptr<LlamaModel> LlamaModel::load(const std::string& dir, const Progr
         t.in = V;
         t.out = D;
         t.replaceable = true;
+        t.base_weight = model->embed_tokens_.weight;
         model->embed_tokens_.slot = targets.add("model.embed_tokens", t);
     }
     for (int64_t i = 0; i < c.num_layers; ++i) {

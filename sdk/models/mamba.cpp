@@ -81,6 +81,7 @@ std::unique_ptr<MambaModel> MambaModel::load(const std::string& dir, const Progr
         t.in = V;
         t.out = D;
         t.replaceable = true;
+        t.base_weight = model->embeddings_.weight;
         model->embeddings_.slot = targets.add(emb_module, t);
         if (c.original_layout) targets.add_alias("backbone\\.embeddings", emb_module);
     }

@@ -162,6 +162,7 @@ void register_linear(AdapterTargets& targets, const std::string& name, Linear& l
     t.has_bias = layer.bias != nullptr;
     t.replaceable = true;
     t.is_head = is_head;
+    t.base_weight = layer.weight;
     layer.slot = targets.add(name, t);
 }
 

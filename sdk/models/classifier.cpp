@@ -8,6 +8,7 @@
 
 #include "sdk/core/error.h"
 #include "sdk/core/utf8.h"
+#include "sdk/core/text_file.h"
 #include "sdk/models/registry.h"
 
 namespace krait {
@@ -19,6 +20,35 @@ std::unique_ptr<ClassifierModel> load_classifier(const std::string& dir, const C
     LoadOptions options;
     options.progress = progress;
     return family.load_classifier(dir, options);
+}
+
+void ClassifierModel::forward(const float* pixels, int64_t batch, int64_t height, int64_t width, float* logits,
+                              ThreadPool& pool, ClassifierWorkspace& ws, const std::atomic<bool>* abort,
+                              const LoraSet* lora) const {
+    if (!pixels || !logits) fail_argument(std::string(architecture()) + " forward: null pixels or logits buffer");
+    if (batch < 1) fail_argument(std::string(architecture()) + " forward: batch must be >= 1, got " + std::to_string(batch));
+    check_input_size(height, width);
+    const int64_t T = num_tokens(height, width), F = feature_dim();
+    float* features = grow_buffer(ws.features, batch * T * F);  // [batch, T, F]
+    encode(pixels, batch, height, width, features, pool, ws, abort, lora);
+    float* pooled = features;  // FirstToken: row 0 of each image, read in place at stride T * F
+    int64_t pooled_stride = T * F;
+    if (pooling() == Pooling::MeanOfTokens) {
+        // The mean over tokens per channel, summed in token order (as the average pools this replaces).
+        pooled = grow_buffer(ws.normed, batch * F);
+        pooled_stride = F;
+        pool.parallel_for(batch * F, 64, [&](int64_t r0, int64_t r1) {
+            for (int64_t r = r0; r < r1; ++r) {
+                const int64_t b = r / F, ch = r % F;
+                const float* src = features + b * T * F + ch;
+                float sum = 0.0f;
+                for (int64_t t = 0; t < T; ++t) sum += src[t * F];
+                pooled[r] = sum / static_cast<float>(T);
+            }
+        });
+    }
+    const Linear h = effective_linear(head(), lora);  // an adapter may bring its own head and classes
+    run_linear(pool, h, pooled, batch, pooled_stride, logits, h.out_features, false, lora);
 }
 
 void ClassifierModel::forward_batch(const float* pixels, int64_t batch, int64_t height, int64_t width, float* logits,

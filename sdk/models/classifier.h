@@ -1,10 +1,8 @@
-// ClassifierModel: the interface every image classifier implements (ViT,
-// MambaVision, ...). A model is immutable after load and shared by sessions;
-// forward() keeps all per-call state in its arguments and the caller's
-// ClassifierWorkspace.
-//
-// Input is the model-ready tensor (already resized, cropped, normalised by
-// sdk/image): pixels [batch, 3, height, width], float32, NCHW, as PyTorch.
+// ClassifierModel: an image classifier is an image encoder (ViT, MambaVision,
+// ...) plus a head: the features of the first token (ViT's CLS) or the mean
+// of all tokens (MambaVision's average pool), then a linear layer to the
+// classes. A model is immutable after load and shared by sessions; forward()
+// keeps all per-call state in its arguments and the caller's workspace.
 #pragma once
 
 #include <atomic>
@@ -17,49 +15,29 @@
 #include "sdk/adapters/adapter_targets.h"
 #include "sdk/adapters/lora_set.h"
 #include "sdk/core/thread_pool.h"
+#include "sdk/models/image_encoder.h"
+#include "sdk/models/ops.h"
 
 namespace krait {
 
-// Scratch buffers of one forward pass, reused by the next: they grow to the
-// largest size a call needed and are never shrunk, so repeated calls of one
-// session allocate nothing (fresh pages cost page faults and zero-filling,
-// ~9% of a MambaVision-T pass when every call allocated). Contents are
-// unspecified between calls. One pass at a time uses a workspace; a session
-// keeps one per worker thread.
-struct ClassifierWorkspace {
-    std::vector<float> act_a, act_b, act_c;  // activations (NCHW maps or token rows)
-    std::vector<float> tokens, normed, branch;
-    std::vector<float> scratch;  // for the blocks (conv, attention, MLP, mixer)
-};
-
-class ClassifierModel {
+class ClassifierModel : public ImageEncoder {
 public:
-    // Called with the fraction of weights prepared; return false to cancel (KRAIT_ERR_CANCELLED).
-    using Progress = std::function<bool(float)>;
-
-    virtual ~ClassifierModel() = default;
-
-    virtual const char* architecture() const = 0;  // "vit", "mambavision"
     virtual int64_t num_labels() const = 0;
     // id2label from config.json, "LABEL_<i>" where absent; size num_labels().
     virtual const std::vector<std::string>& labels() const = 0;
-    // The input size the model was trained at (config image_size / resolution).
-    virtual int64_t image_height() const = 0;
-    virtual int64_t image_width() const = 0;
-    virtual int64_t num_parameters() const = 0;
-    virtual const std::string& source_dtype() const = 0;
 
-    // Throws KRAIT_ERR_INVALID_ARGUMENT naming the problem if the model cannot
-    // run at height x width (e.g. not a multiple of the patch size).
-    virtual void check_input_size(int64_t height, int64_t width) const = 0;
+    // How the head reads the encoder's tokens, and the head itself ([classes, feature_dim] + bias).
+    enum class Pooling { FirstToken, MeanOfTokens };
+    virtual Pooling pooling() const = 0;
+    virtual const Linear& head() const = 0;
 
-    // pixels [batch, 3, height, width] -> logits [batch, active_num_labels(lora)].
+    // pixels [batch, 3, height, width] -> logits [batch, active_num_labels(lora)]:
+    // encode(), the pooling, then the head (or the one an active adapter brings).
     // `lora`: the adapters active for this call (nullptr = the base model).
     // Throws KRAIT_ERR_ABORTED if *abort becomes true between blocks.
     // `ws` is this call's scratch (see ClassifierWorkspace).
-    virtual void forward(const float* pixels, int64_t batch, int64_t height, int64_t width, float* logits,
-                         ThreadPool& pool, ClassifierWorkspace& ws, const std::atomic<bool>* abort,
-                         const LoraSet* lora = nullptr) const = 0;
+    void forward(const float* pixels, int64_t batch, int64_t height, int64_t width, float* logits, ThreadPool& pool,
+                 ClassifierWorkspace& ws, const std::atomic<bool>* abort, const LoraSet* lora = nullptr) const;
     // The same with a workspace of its own (allocated and freed by the call).
     void forward(const float* pixels, int64_t batch, int64_t height, int64_t width, float* logits, ThreadPool& pool,
                  const std::atomic<bool>* abort, const LoraSet* lora = nullptr) const {
@@ -87,7 +65,7 @@ public:
     // The modules adapters may change, by the checkpoint's names (plus aliases).
     virtual const AdapterTargets& adapter_targets() const = 0;
     // The classifier head's slot: an adapter that replaces it brings its own classes.
-    virtual int32_t head_slot() const = 0;
+    int32_t head_slot() const { return head().slot; }
 
     // Classes and their names under `lora` (a replaced head's, else the model's).
     int64_t active_num_labels(const LoraSet* lora) const {

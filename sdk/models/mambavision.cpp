@@ -492,10 +492,25 @@ void MambaVisionModel::run_windowed_level(const Level& level, float* x, int64_t 
     });
 }
 
-void MambaVisionModel::forward(const float* pixels, int64_t batch, int64_t height, int64_t width, float* logits,
-                               ThreadPool& pool, ClassifierWorkspace& ws, const std::atomic<bool>* abort,
-                               const LoraSet* lora) const {
-    if (batch < 1) fail_argument("MambaVision forward: batch must be >= 1, got " + std::to_string(batch));
+int64_t MambaVisionModel::feature_dim() const { return levels_[MambaVisionConfig::kLevels - 1].width; }
+
+int64_t MambaVisionModel::num_tokens(int64_t height, int64_t width) const {
+    int64_t h = height, w = width;
+    auto shrink = [&](const Conv2dWeights& cw) {
+        h = conv2d_output_size(h, 3, cw.stride, 1);
+        w = conv2d_output_size(w, 3, cw.stride, 1);
+    };
+    shrink(stem1_);
+    shrink(stem2_);
+    for (const Level& L : levels_)
+        if (L.downsample.weight) shrink(L.downsample);
+    return h * w;
+}
+
+void MambaVisionModel::encode(const float* pixels, int64_t batch, int64_t height, int64_t width, float* features,
+                              ThreadPool& pool, ClassifierWorkspace& ws, const std::atomic<bool>* abort,
+                              const LoraSet* lora) const {
+    if (batch < 1) fail_argument("MambaVision encode: batch must be >= 1, got " + std::to_string(batch));
     check_input_size(height, width);
     // NCHW activations: a = current, b / t = temporaries.
     std::vector<float>&a = ws.act_a, &b = ws.act_b, &t = ws.act_c, &scratch = ws.scratch;
@@ -539,18 +554,16 @@ void MambaVisionModel::forward(const float* pixels, int64_t batch, int64_t heigh
         }
     }
 
-    // Final BatchNorm (affine per channel), then the average over positions, then the head.
+    // The final BatchNorm (affine per channel), written token-major: features [batch, h * w, F].
     const int64_t F = levels_[MambaVisionConfig::kLevels - 1].width, hw = h * w;
-    std::vector<float> pooled(static_cast<size_t>(batch * F));
-    for (int64_t r = 0; r < batch * F; ++r) {
-        const int64_t ch = r % F;
-        const float* src = a.data() + r * hw;
-        float sum = 0.0f;
-        for (int64_t i = 0; i < hw; ++i) sum += src[i] * final_scale_[ch] + final_shift_[ch];
-        pooled[r] = sum / static_cast<float>(hw);
-    }
-    const Linear head = effective_linear(head_, lora);  // an adapter may bring its own head and classes
-    run_linear(pool, head, pooled.data(), batch, F, logits, head.out_features, false, lora);
+    pool.parallel_for(batch * F, 16, [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r) {
+            const int64_t b = r / F, ch = r % F;
+            const float* src = a.data() + r * hw;
+            float* dst = features + b * hw * F + ch;
+            for (int64_t i = 0; i < hw; ++i) dst[i * F] = src[i] * final_scale_[ch] + final_shift_[ch];
+        }
+    });
 }
 
 }  // namespace krait

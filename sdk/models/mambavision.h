@@ -76,11 +76,15 @@ public:
     const MambaVisionConfig& config() const { return config_; }
 
     void check_input_size(int64_t height, int64_t width) const override;
-    using ClassifierModel::forward;
-    void forward(const float* pixels, int64_t batch, int64_t height, int64_t width, float* logits, ThreadPool& pool,
-                 ClassifierWorkspace& ws, const std::atomic<bool>* abort, const LoraSet* lora = nullptr) const override;
+    // The positions of the last level's map (the input halved by the stem twice and by each
+    // downsample), each the last level's width, after the final BatchNorm.
+    int64_t num_tokens(int64_t height, int64_t width) const override;
+    int64_t feature_dim() const override;
+    void encode(const float* pixels, int64_t batch, int64_t height, int64_t width, float* features, ThreadPool& pool,
+                ClassifierWorkspace& ws, const std::atomic<bool>* abort, const LoraSet* lora = nullptr) const override;
+    Pooling pooling() const override { return Pooling::MeanOfTokens; }  // upstream's AdaptiveAvgPool2d(1)
+    const Linear& head() const override { return head_; }
     const AdapterTargets& adapter_targets() const override { return targets_; }
-    int32_t head_slot() const override { return head_.slot; }
 
 private:
     struct ConvBlock {

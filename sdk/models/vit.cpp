@@ -313,11 +313,11 @@ std::shared_ptr<const std::vector<float>> ViTModel::position_embeddings(int64_t 
     return table;
 }
 
-void ViTModel::forward(const float* pixels, int64_t batch, int64_t height, int64_t width, float* logits,
-                       ThreadPool& pool, ClassifierWorkspace& ws, const std::atomic<bool>* abort,
-                       const LoraSet* lora) const {
-    if (!pixels || !logits) fail_argument("ViT forward: null pixels or logits buffer");
-    if (batch < 1) fail_argument("ViT forward: batch must be at least 1, got " + std::to_string(batch));
+void ViTModel::encode(const float* pixels, int64_t batch, int64_t height, int64_t width, float* features,
+                      ThreadPool& pool, ClassifierWorkspace& ws, const std::atomic<bool>* abort,
+                      const LoraSet* lora) const {
+    if (!pixels || !features) fail_argument("ViT encode: null pixels or features buffer");
+    if (batch < 1) fail_argument("ViT encode: batch must be at least 1, got " + std::to_string(batch));
     check_input_size(height, width);
     auto check_abort = [&] {
         if (abort && abort->load(std::memory_order_relaxed)) fail(KRAIT_ERR_ABORTED, "the call was aborted");
@@ -356,10 +356,7 @@ void ViTModel::forward(const float* pixels, int64_t batch, int64_t height, int64
         run_mlp(pool, L.mlp, normed, rows, h, /*accumulate=*/true, scratch, lora);
     }
     check_abort();
-    // LayerNorm is per token, so normalising only the CLS rows equals transformers' LN over all tokens then [:, 0].
-    run_layer_norm(pool, final_ln_, h, batch, T * D, normed, D);
-    const Linear head = effective_linear(classifier_, lora);  // an adapter may bring its own head and classes
-    run_linear(pool, head, normed, batch, D, logits, head.out_features, false, lora);
+    run_layer_norm(pool, final_ln_, h, rows, D, features, D);  // transformers' last_hidden_state
 }
 
 ModelFamily vit_family() {

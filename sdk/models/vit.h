@@ -75,11 +75,16 @@ public:
     const ViTConfig& config() const { return config_; }
 
     void check_input_size(int64_t height, int64_t width) const override;
-    using ClassifierModel::forward;
-    void forward(const float* pixels, int64_t batch, int64_t height, int64_t width, float* logits, ThreadPool& pool,
-                 ClassifierWorkspace& ws, const std::atomic<bool>* abort, const LoraSet* lora = nullptr) const override;
+    // CLS + one token per patch, each hidden_size wide, after the final LayerNorm.
+    int64_t num_tokens(int64_t height, int64_t width) const override {
+        return 1 + (height / config_.patch_size) * (width / config_.patch_size);
+    }
+    int64_t feature_dim() const override { return config_.hidden_size; }
+    void encode(const float* pixels, int64_t batch, int64_t height, int64_t width, float* features, ThreadPool& pool,
+                ClassifierWorkspace& ws, const std::atomic<bool>* abort, const LoraSet* lora = nullptr) const override;
+    Pooling pooling() const override { return Pooling::FirstToken; }
+    const Linear& head() const override { return classifier_; }
     const AdapterTargets& adapter_targets() const override { return targets_; }
-    int32_t head_slot() const override { return classifier_.slot; }
 
     // Largest height or width accepted (keeps token counts and sizes far from overflow).
     static constexpr int64_t kMaxSide = 16384;

@@ -1,0 +1,67 @@
+// ImageEncoder: the interface every vision tower implements (ViT, MambaVision;
+// CLIP and SigLIP next): pixels in, one feature vector per output token out.
+// An image classifier is an encoder plus a head (sdk/models/classifier.h); a
+// vision-language assistant feeds the features to a projector instead.
+//
+// Input is the model-ready tensor (resized, cropped, normalised by sdk/image):
+// pixels [batch, 3, height, width], float32, NCHW, as PyTorch.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "sdk/adapters/lora_set.h"
+#include "sdk/core/thread_pool.h"
+
+namespace krait {
+
+// Scratch buffers of one forward pass, reused by the next: they grow to the
+// largest size a call needed and are never shrunk, so repeated calls of one
+// session allocate nothing (fresh pages cost page faults and zero-filling,
+// ~9% of a MambaVision-T pass when every call allocated). Contents are
+// unspecified between calls. One pass at a time uses a workspace; a session
+// keeps one per worker thread.
+struct ClassifierWorkspace {
+    std::vector<float> act_a, act_b, act_c;  // activations (NCHW maps or token rows)
+    std::vector<float> tokens, normed, branch;
+    std::vector<float> scratch;   // for the blocks (conv, attention, MLP, mixer)
+    std::vector<float> features;  // the encoder's output, for the classifier head
+};
+
+class ImageEncoder {
+public:
+    // Called with the fraction of weights prepared; return false to cancel (KRAIT_ERR_CANCELLED).
+    using Progress = std::function<bool(float)>;
+
+    virtual ~ImageEncoder() = default;
+
+    virtual const char* architecture() const = 0;  // "vit", "mambavision"
+    // The input size the model was trained at (config image_size / resolution).
+    virtual int64_t image_height() const = 0;
+    virtual int64_t image_width() const = 0;
+    virtual int64_t num_parameters() const = 0;
+    virtual const std::string& source_dtype() const = 0;
+
+    // Throws KRAIT_ERR_INVALID_ARGUMENT naming the problem if the model cannot
+    // run at height x width (e.g. not a multiple of the patch size).
+    virtual void check_input_size(int64_t height, int64_t width) const = 0;
+
+    // Output tokens per image at height x width, and the width of each.
+    virtual int64_t num_tokens(int64_t height, int64_t width) const = 0;
+    virtual int64_t feature_dim() const = 0;
+
+    // pixels [batch, 3, height, width] -> features [batch, num_tokens, feature_dim]:
+    // the last hidden state after the encoder's final norm (ViT: the CLS token
+    // then the patches in row-major order; MambaVision: the positions of the
+    // last stage's map in row-major order). `lora`: the adapters active for this
+    // call (nullptr = none). Throws KRAIT_ERR_ABORTED if *abort becomes true
+    // between blocks. `ws` is this call's scratch (not `features`' memory).
+    virtual void encode(const float* pixels, int64_t batch, int64_t height, int64_t width, float* features,
+                        ThreadPool& pool, ClassifierWorkspace& ws, const std::atomic<bool>* abort,
+                        const LoraSet* lora = nullptr) const = 0;
+};
+
+}  // namespace krait

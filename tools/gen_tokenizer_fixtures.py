@@ -42,6 +42,9 @@ tokenizer.json files of the model families Krait serves are configured:
                       <|endoftext|> <|im_start|> <|im_end|> and a non-special <tool_call>.
   smollm2             SmolLM2 (GPT-2-like): pre-tokenizer Sequence[Digits(individual_digits),
                       ByteLevel(GPT-2 regex)], special tokens <|endoftext|> <|im_start|> <|im_end|>.
+  qwen2_config        a directory: qwen2 without some of its added tokens, and a tokenizer_config.json
+                      that declares them (and more); expected values from transformers' AutoTokenizer
+                      of the directory (its backend tokenizer).
   tiny_*              hand-written vocabularies (no training) for BPE options the trained ones do not
                       reach: ignore_merges, unk with and without fuse_unk, continuing_subword_prefix,
                       end_of_word_suffix, no decoder (tokens joined with spaces); and (tiny_split_*,
@@ -450,6 +453,55 @@ def build_split_bytelevel(vocab, merges, family):
 SPLIT_FAMILIES = ("llama3", "qwen2", "smollm2")
 
 
+def qwen2_config_variant(qwen2):
+    """A model directory whose tokenizer.json lacks tokens that its tokenizer_config.json declares
+    (added_tokens_decoder, named special tokens as strings and as AddedToken objects, additional
+    special tokens, a token whose flags the config changes, a special token from the model vocab)."""
+    d = json.loads(json.dumps(qwen2))
+    d["added_tokens"] = [t for t in d["added_tokens"] if t["content"] not in ("<|im_end|>", "<tool_call>")]
+
+    def entry(content, special, **flags):
+        e = {"content": content, "lstrip": False, "normalized": False, "rstrip": False, "single_word": False,
+             "special": special}
+        e.update(flags)
+        return e
+
+    config = {
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "added_tokens_decoder": {
+            "1400": entry("<|endoftext|>", True),
+            "1402": entry("<|im_end|>", True),
+            "1405": entry("<|box_start|>", True, lstrip=True),  # tokenizer.json has lstrip false
+            "1409": entry("<tool_call>", False),
+        },
+        "bos_token": None,
+        "eos_token": "<|im_end|>",
+        "pad_token": "<|endoftext|>",
+        "unk_token": {"__type": "AddedToken", "content": "<unk_x>", "lstrip": False, "normalized": True,
+                      "rstrip": True, "single_word": False},
+        "mask_token": "the",  # in the model vocabulary: becomes a special added token with that id
+        "additional_special_tokens": ["<|im_start|>", "<extra_special>"],
+        "model_max_length": 32768,
+    }
+    return d, config
+
+
+def expected_for_directory(directory, texts, n_random_decode, seed):
+    """As expected_for, with the tokenizer as transformers loads the directory (tokenizer.json plus
+    tokenizer_config.json)."""
+    import transformers  # only needed here
+
+    backend = transformers.AutoTokenizer.from_pretrained(directory).backend_tokenizer
+    path = os.path.join(directory, "backend.tokenizer.json")
+    backend.save(path)
+    try:
+        exp = expected_for(path, texts, n_random_decode, seed)
+    finally:
+        os.remove(path)
+    exp["tokenizer"] = os.path.basename(directory)
+    return exp
+
+
 def tiny_tokenizers():
     def model(vocab, merges, **kw):
         m = {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": None,
@@ -647,6 +699,21 @@ def main():
         save_expected(exp, os.path.join(OUT_DIR, family + ".expected.json"))
         print(f"{family}: vocab {exp['vocab_size']}, {len(exp['cases'])} cases, "
               f"{os.path.getsize(path) // 1024} KiB tokenizer.json")
+
+        if family == "qwen2":
+            qwen2 = d
+
+    # tokenizer_config.json: a model directory, checked against transformers' AutoTokenizer.
+    config_dir = os.path.join(OUT_DIR, "qwen2_config")
+    os.makedirs(config_dir, exist_ok=True)
+    d, config = qwen2_config_variant(qwen2)
+    save_json(d, os.path.join(config_dir, "tokenizer.json"), compact=True)
+    save_json(config, os.path.join(config_dir, "tokenizer_config.json"))
+    extra = ["<unk_x> x<unk_x>  y", "the theme other", "<|box_start|>a  <|box_start|>", "<extra_special>!",
+             "<|im_end|><tool_call><|im_start|>"]
+    exp = expected_for_directory(config_dir, SPLIT_STRINGS + extra + split_fuzz[:40], n_random_decode=20, seed=5)
+    save_expected(exp, os.path.join(OUT_DIR, "qwen2_config.expected.json"))
+    print(f"qwen2_config: vocab {exp['vocab_size']}, {len(exp['cases'])} cases")
 
     for name, d in tiny_tokenizers().items():
         path = os.path.join(OUT_DIR, name + ".tokenizer.json")

@@ -30,7 +30,8 @@ krait_model::krait_model(const std::string& model_dir, const krait_model_params&
     }
     mamba = krait::MambaModel::load(model_dir, progress);
     const fs::path tok = fs::path(model_dir) / "tokenizer.json";
-    if (fs::exists(tok)) tokenizer.impl = krait::Tokenizer::from_file(tok.string());
+    // tokenizer.json plus the added / special tokens of tokenizer_config.json when there is one.
+    if (fs::exists(tok)) tokenizer.impl = krait::Tokenizer::from_directory(model_dir);
     krait::log(KRAIT_LOG_INFO, "loaded " + model_dir + ": mamba, " + std::to_string(mamba->num_parameters()) +
                                    " parameters (" + mamba->source_dtype() + ")");
 }

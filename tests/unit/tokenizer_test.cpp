@@ -116,10 +116,17 @@ Tally compare_with_hf(const Tokenizer& tok, const json& expected, const std::str
 
 class TokenizerConformance : public ::testing::TestWithParam<std::string> {};
 
+// The tokenizer an .expected.json names: a tokenizer.json, or a directory with tokenizer.json and
+// tokenizer_config.json.
+std::unique_ptr<Tokenizer> load_for(const json& expected, const std::string& dir) {
+    const std::string path = dir + "/" + expected["tokenizer"].get<std::string>();
+    return std::filesystem::is_directory(path) ? Tokenizer::from_directory(path) : Tokenizer::from_file(path);
+}
+
 TEST_P(TokenizerConformance, MatchesHuggingFace) {
     const std::string name = GetParam();
-    const auto tok = Tokenizer::from_file(kDir + name + ".tokenizer.json");
     const json expected = load_json(kDir + name + ".expected.json");
+    const auto tok = load_for(expected, kDir);
     const Tally t = compare_with_hf(*tok, expected, name, 50);
     EXPECT_EQ(t.mismatched, 0u);
     EXPECT_GT(t.checked, 80u);
@@ -127,7 +134,7 @@ TEST_P(TokenizerConformance, MatchesHuggingFace) {
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, TokenizerConformance,
                          ::testing::Values("bytelevel_neox", "bytelevel_template", "bytelevel_prefix",
-                                           "bytelevel_noregex", "llama3", "qwen2", "smollm2", "sp_legacy",
+                                           "bytelevel_noregex", "llama3", "qwen2", "qwen2_config", "smollm2", "sp_legacy",
                                            "sp_metaspace", "sp_metaspace_split", "tiny_ignore_merges", "tiny_unk",
                                            "tiny_fuse_unk_prefix", "tiny_suffix", "tiny_split_removed",
                                            "tiny_split_isolated", "tiny_split_previous", "tiny_split_next",
@@ -142,7 +149,7 @@ TEST(TokenizerFixtures, EveryFixtureIsChecked) {
         const std::string suffix = ".expected.json";
         if (file.size() > suffix.size() && file.compare(file.size() - suffix.size(), suffix.size(), suffix) == 0) ++n;
     }
-    EXPECT_EQ(n, 21u) << "add the new fixture to TokenizerConformance's list";
+    EXPECT_EQ(n, 22u) << "add the new fixture to TokenizerConformance's list";
 }
 
 // The one-off large comparison with HF (tests/fixtures/tokenizer/README.md): the directory written by
@@ -158,7 +165,7 @@ TEST(TokenizerExternal, RandomStringsMatchHuggingFace) {
             continue;
         }
         const json expected = load_json(path);
-        const auto tok = Tokenizer::from_file(std::string(dir) + "/" + expected["tokenizer"].get<std::string>());
+        const auto tok = load_for(expected, dir);
         const Tally t = compare_with_hf(*tok, expected, path, 20);
         std::printf("%s: %zu strings, %zu checks, %zu mismatches\n", path.c_str(), expected["cases"].size(), t.checked,
                     t.mismatched);
@@ -229,6 +236,78 @@ TEST(TokenizerErrors, MissingOrMistypedFieldsAreFormatNamingTheField) {
         EXPECT_NE(msg.find("inline.json"), std::string::npos) << msg;
         EXPECT_NE(msg.find(c.field), std::string::npos) << "expected " << c.field << " in: " << msg;
     }
+}
+
+TEST(TokenizerErrors, BadPatternsAndSplitsAreFormatNamingTheField) {
+    const std::string base = R"({"model":{"type":"BPE","vocab":{"a":0},"merges":[]},)";
+    struct Case {
+        const char* part;
+        const char* field;
+    };
+    const Case cases[] = {
+        {R"("pre_tokenizer":{"type":"Split","pattern":{"Regex":"(a"},"behavior":"Isolated","invert":false}})",
+         "'pre_tokenizer.pattern.Regex'"},
+        {R"("pre_tokenizer":{"type":"Split","pattern":{"Regex":"\\p{NoSuchProperty}"},"behavior":"Isolated"}})",
+         "'pre_tokenizer.pattern.Regex'"},
+        {R"("pre_tokenizer":{"type":"Split","pattern":{"Regex":"a"},"behavior":"Sideways"}})",
+         "'pre_tokenizer.behavior'"},
+        {R"("pre_tokenizer":{"type":"Split","pattern":"a","behavior":"Isolated"}})", "'pre_tokenizer.pattern'"},
+        {R"("pre_tokenizer":{"type":"Split","pattern":{"Regex":"a"}}})", "'pre_tokenizer.behavior'"},
+        {R"("normalizer":{"type":"Replace","pattern":{"Regex":"[z-a]"},"content":""}})", "'normalizer.pattern.Regex'"},
+        {R"("decoder":{"type":"Replace","pattern":{"Regex":7},"content":""}})", "'decoder.pattern.Regex'"},
+    };
+    for (const Case& c : cases) {
+        std::string msg;
+        EXPECT_EQ(status_of([&] { Tokenizer::from_json(base + c.part, "inline.json"); }, &msg), KRAIT_ERR_FORMAT)
+            << c.part;
+        EXPECT_NE(msg.find(c.field), std::string::npos) << "expected " << c.field << " in: " << msg;
+    }
+}
+
+TEST(TokenizerErrors, BadTokenizerConfigIsFormatNamingIt) {
+    const std::string tokenizer = R"({"model":{"type":"BPE","vocab":{"a":0},"merges":[]}})";
+    struct Case {
+        const char* config;
+        const char* field;
+    };
+    const Case cases[] = {
+        {R"({"added_tokens_decoder":{"x1":{"content":"<a>"}}})", "'added_tokens_decoder.x1'"},
+        {R"({"added_tokens_decoder":{"5":{"special":true}}})", "'added_tokens_decoder.5.content'"},
+        {R"({"added_tokens_decoder":[]})", "'added_tokens_decoder'"},
+        {R"({"eos_token":12})", "'eos_token'"},
+        {R"({"additional_special_tokens":"<a>"})", "'additional_special_tokens'"},
+        {R"({"additional_special_tokens":["<a>",{"lstrip":true}]})", "'additional_special_tokens[1].content'"},
+        {R"({"eos_token":"</s>",)", "malformed JSON"},
+    };
+    for (const Case& c : cases) {
+        std::string msg;
+        const std::string config = c.config;
+        EXPECT_EQ(status_of([&] { Tokenizer::from_json(tokenizer, "inline.json", &config, "inline_config.json"); },
+                            &msg),
+                  KRAIT_ERR_FORMAT)
+            << c.config;
+        EXPECT_NE(msg.find("inline_config.json"), std::string::npos) << msg;
+        EXPECT_NE(msg.find(c.field), std::string::npos) << "expected " << c.field << " in: " << msg;
+    }
+    std::string msg;
+    EXPECT_EQ(status_of([] { Tokenizer::from_directory("tests/fixtures"); }, &msg), KRAIT_ERR_IO);
+    EXPECT_NE(msg.find("has no tokenizer.json"), std::string::npos) << msg;
+}
+
+// Special tokens named in tokenizer_config.json that tokenizer.json lacks are matched in the text
+// and skipped by decode(skip_special_tokens), as transformers does.
+TEST(TokenizerConfig, NamedSpecialTokensAreAdded) {
+    const std::string tokenizer =
+        R"({"model":{"type":"BPE","vocab":{"a":0,"b":1,"<":2,">":3},"merges":[]},
+            "added_tokens":[{"id":4,"content":"<x>","special":false}]})";
+    const std::string config = R"({"eos_token":"<e>","bos_token":{"content":"<x>","special":false},
+                                   "added_tokens_decoder":{"9":{"content":"<t>","special":false}}})";
+    const auto tok = Tokenizer::from_json(tokenizer, "inline.json", &config, "inline_config.json");
+    EXPECT_EQ(tok->token_to_id("<x>"), 4);  // already added: kept as it is (not special)
+    EXPECT_EQ(tok->token_to_id("<t>"), 5);  // next free id, not the key
+    EXPECT_EQ(tok->token_to_id("<e>"), 6);
+    EXPECT_EQ(tok->encode("a<e>b<t><x>", false), (std::vector<int32_t>{0, 6, 1, 5, 4}));
+    EXPECT_EQ(tok->decode(std::vector<int32_t>{0, 6, 5, 4}, true), "a <t> <x>");
 }
 
 TEST(TokenizerErrors, UnsupportedComponentsAreUnsupported) {

@@ -2,8 +2,13 @@
 """Generates the tokenizer conformance fixtures under tests/fixtures/tokenizer/ for
 tests/unit/tokenizer_test.cpp.
 
-Run:  tools/setup_tools_env.sh    # once: creates .venv/ from tools/requirements-tools.txt
-      .venv/bin/python tools/gen_tokenizer_fixtures.py   (from the repository root)
+Run (from the repository root, in the tools environment made by tools/setup_tools_env.sh):
+    .venv/bin/python tools/gen_tokenizer_fixtures.py
+    .venv/bin/python tools/gen_tokenizer_fixtures.py --random-check 20000 --out /tmp/tokcheck
+The second form (add --all-code-points to draw from every code point, not only those assigned in
+this Python's Unicode version) writes no fixture: it writes expected files for N random strings per tokenizer
+(llama3, qwen2, smollm2, bytelevel_neox, bytelevel_template, sp_legacy, sp_metaspace_split) into --out, which tokenizer_test then compares with
+  KRAIT_TOKENIZER_CHECK_DIR=/tmp/tokcheck build/tests/tokenizer_test --gtest_filter='*External*'
 
 There is no hub access here, so the tokenizers are BUILT with Hugging Face `tokenizers` itself:
 a small BPE is trained on the multilingual text below and then configured the way the real
@@ -27,9 +32,24 @@ tokenizer.json files of the model families Krait serves are configured:
                       instead of the normalizer (Llama non-legacy).
   sp_metaspace_split  Metaspace pre-tokenizer (prepend_scheme always, split true) and the Metaspace
                       decoder.
+  llama3              Llama-3 / 3.1 / 3.2: no normalizer, pre-tokenizer Sequence[Split(Llama-3 regex,
+                      Isolated), ByteLevel(use_regex false)], BPE with ignore_merges, ByteLevel
+                      decoder, post-processor Sequence[ByteLevel, TemplateProcessing("<|begin_of_text|>
+                      $A")], special tokens <|begin_of_text|> ... <|eot_id|> after the vocabulary.
+                      Its vocabulary and merges are trained with that very pre-tokenizer.
+  qwen2               Qwen2 / Qwen2.5: the same vocabulary with an NFC normalizer, the Qwen2 regex
+                      (single digits), ByteLevel post-processor (no BOS), special tokens
+                      <|endoftext|> <|im_start|> <|im_end|> and a non-special <tool_call>.
+  smollm2             SmolLM2 (GPT-2-like): pre-tokenizer Sequence[Digits(individual_digits),
+                      ByteLevel(GPT-2 regex)], special tokens <|endoftext|> <|im_start|> <|im_end|>.
+  qwen2_config        a directory: qwen2 without some of its added tokens, and a tokenizer_config.json
+                      that declares them (and more); expected values from transformers' AutoTokenizer
+                      of the directory (its backend tokenizer).
   tiny_*              hand-written vocabularies (no training) for BPE options the trained ones do not
                       reach: ignore_merges, unk with and without fuse_unk, continuing_subword_prefix,
-                      end_of_word_suffix, no decoder (tokens joined with spaces).
+                      end_of_word_suffix, no decoder (tokens joined with spaces); and (tiny_split_*,
+                      tiny_replace_regex) Split's five behaviours, invert, String and Regex patterns,
+                      Digits without individual_digits, Replace with a Regex.
 
 For each tokenizer: <name>.tokenizer.json and <name>.expected.json. The expected ids and strings are
 computed by loading the SAVED file back with tokenizers.Tokenizer.from_file, so what is checked is
@@ -46,6 +66,7 @@ import json
 import os
 import random
 import sys
+import unicodedata
 
 import tokenizers
 from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
@@ -173,6 +194,29 @@ HARD_STRINGS = [
     "MiXeD CaSe WoRdS ÀÉÎÕÜ",
 ]
 
+# Strings for the byte-level Split tokenizers (Llama-3, Qwen2, SmolLM2), on top of HARD_STRINGS:
+# what their regexes treat specially (case-insensitive contractions, digit runs of 1..7, CR/LF runs,
+# whitespace before a newline or the end, a punctuation run swallowing its newlines, non-Latin
+# letters after punctuation, emoji) and their special tokens inside text.
+SPLIT_STRINGS = [
+    "I'M HERE. DON'T GO! WE'LL SEE, THEY'RE OK, YOU'VE WON, SHE'D GO, IT'S",
+    "i'm I'm I'M i'M It'S it'S", "'S 'T 'RE 'VE 'M 'LL 'D 'Re 'rE 'lL",
+    "ſ ’s don’t it’S 'ſ 'K 'K", "O'Neil's rock'n'roll ''' 'x",
+    "1 12 123 1234 12345 123456 1234567", "a1b22c333d4444 x55555y 0.5 1,234,567.89",
+    "٣٤٥٦ ０１２３４ ²³⁴ ⅫⅩ 12½", "price: $1234567!",
+    "a\rb\r\nc\n\rd\r\r\n\n",
+    "line\r\n\r\n\r\nnext",
+    "trailing   \n  indented", "x  \n\n  y  ", "end   ",
+    " \t \n", "!!!\n\n...\r\n",
+    "a.\nb:\n\n",
+    "-Привет ,Мир (你好) «中文» —日本語 ¿Qué? 'αβγ'", "ÀÉÎ'S ÑOÑO'LL", "\u0130stanbul I\u0307 \u00df\u1e9e",
+    "😀😀 👍🏽x 🇺🇸!", "a😀b ☃☃ 𝔘𝔫", "\u00a0a \u3000b \u2028c \x85d",
+    "<|begin_of_text|>Hello<|eot_id|>", "<|start_header_id|>user<|end_header_id|>\n\nHi!<|eot_id|>",
+    "<|im_start|>system\nYou are helpful.<|im_end|>\n<|im_start|>user\n2+2?<|im_end|>",
+    "x<|endoftext|>y <|endoftext|> <tool_call>{\"a\": 1}</tool_call>", "<|im_start|><|im_start|>", "<|im_end",
+    "<|end_of_text|> <|reserved_special_token_0|>",
+]
+
 # Atoms for the seeded random strings: whitespace of every kind the GPT-2 regex and the Metaspace
 # rules care about, letters/marks/numbers from several categories, specials and marker characters.
 FUZZ_ATOMS = [
@@ -185,12 +229,47 @@ FUZZ_ATOMS = [
 ]
 
 
-def fuzz_strings(n, seed):
+# More atoms for the Split tokenizers: upper-case contractions, digit runs, CR, their special tokens.
+SPLIT_ATOMS = FUZZ_ATOMS + [
+    "'S", "'T", "'RE", "'VE", "'M", "'LL", "'D", "'Ll", "I", "DON", "\u017f", "\u212a", "\u2019", "\r", "\r\r",
+    "\n\n", " \n", "1", "23", "456", "7890", "12345", "1234567", "٣٤", "０", "A", "Z", "É", "Ω", "Ж", "漢", "…",
+    "«", "—", "$", "<|begin_of_text|>", "<|eot_id|>", "<|im_start|>", "<|im_end|>", "<tool_call>", "\U0001f600",
+]
+
+
+def fuzz_strings(n, seed, atoms=None, max_atoms=24):
+    atoms = atoms or FUZZ_ATOMS
     rng = random.Random(seed)
     out = []
     for _ in range(n):
-        k = rng.randint(1, 24)
-        out.append("".join(rng.choice(FUZZ_ATOMS) for _ in range(k)))
+        k = rng.randint(1, max_atoms)
+        out.append("".join(rng.choice(atoms) for _ in range(k)))
+    return out
+
+
+def random_unicode_strings(n, seed, all_code_points=False):
+    """Strings of random code points mixed with SPLIT_ATOMS. By default only code points assigned in
+    this Python's Unicode version (unicodedata.unidata_version) are drawn: characters assigned later
+    are classified by each library's own Unicode tables (HF's bundled Oniguruma: Unicode 16; Debian's
+    libonig 6.9.8: Unicode 14; ICU 72: Unicode 15), see tests/fixtures/tokenizer/README.md."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        parts = []
+        for _ in range(rng.randint(1, 16)):
+            r = rng.random()
+            if r < 0.5:
+                parts.append(rng.choice(SPLIT_ATOMS))
+                continue
+            limit = 0x7F if r < 0.6 else 0x2FFF if r < 0.85 else 0x10FFFF
+            while True:
+                cp = rng.randint(0, limit)
+                if 0xD800 <= cp <= 0xDFFF:
+                    continue
+                if all_code_points or unicodedata.category(chr(cp)) != "Cn":
+                    break
+            parts.append(chr(cp))
+        out.append("".join(parts))
     return out
 
 
@@ -304,6 +383,125 @@ def bytelevel_noregex_variant(base):
     return json.loads(tok.to_str())
 
 
+# The split regexes of the real tokenizer.json files (pre_tokenizer.pretokenizers[0].pattern.Regex).
+LLAMA3_REGEX = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+                r"|\s*[\r\n]+|\s+(?!\S)|\s+")
+QWEN2_REGEX = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+               r"|\s*[\r\n]+|\s+(?!\S)|\s+")
+
+
+def split_bytelevel_pre(regex):
+    return pre_tokenizers.Sequence([
+        pre_tokenizers.Split(tokenizers.Regex(regex), behavior="isolated", invert=False),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=True, use_regex=False),
+    ])
+
+
+def train_split_bytelevel():
+    """Byte-level BPE trained with Llama-3's pre-tokenizer; returns (vocab, merges)."""
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = split_bytelevel_pre(LLAMA3_REGEX)
+    trainer = trainers.BpeTrainer(vocab_size=1400, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                  show_progress=False)
+    lines = training_corpus()
+    lines += [line.upper() for line in CORPUS_BASE] * 5  # upper-case words and contractions
+    tok.train_from_iterator(lines, trainer)
+    trained = json.loads(tok.to_str())["model"]
+    merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in trained["merges"]]
+    return trained["vocab"], merges
+
+
+def build_split_bytelevel(vocab, merges, family):
+    tok = Tokenizer(models.BPE(vocab=dict(vocab), merges=list(merges)))
+    tok.decoder = decoders.ByteLevel(add_prefix_space=True, trim_offsets=True, use_regex=True)
+    if family == "llama3":
+        tok.pre_tokenizer = split_bytelevel_pre(LLAMA3_REGEX)
+        specials = ["<|begin_of_text|>", "<|end_of_text|>", "<|reserved_special_token_0|>",
+                    "<|reserved_special_token_1|>", "<|finetune_right_pad_id|>", "<|reserved_special_token_2|>",
+                    "<|start_header_id|>", "<|end_header_id|>", "<|eom_id|>", "<|eot_id|>", "<|python_tag|>"]
+        tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in specials])
+        bos = tok.token_to_id("<|begin_of_text|>")
+        tok.post_processor = processors.Sequence([
+            processors.ByteLevel(add_prefix_space=True, trim_offsets=False, use_regex=True),
+            processors.TemplateProcessing(single="<|begin_of_text|> $A",
+                                          pair="<|begin_of_text|> $A <|begin_of_text|> $B:1",
+                                          special_tokens=[("<|begin_of_text|>", bos)]),
+        ])
+    elif family == "qwen2":
+        tok.normalizer = normalizers.NFC()
+        tok.pre_tokenizer = split_bytelevel_pre(QWEN2_REGEX)
+        tok.post_processor = processors.ByteLevel(add_prefix_space=False, trim_offsets=False, use_regex=False)
+        specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|object_ref_start|>", "<|object_ref_end|>",
+                    "<|box_start|>", "<|box_end|>", "<|vision_start|>", "<|vision_end|>"]
+        tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in specials])
+        tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in ("<tool_call>", "</tool_call>")])
+    elif family == "smollm2":
+        tok.pre_tokenizer = pre_tokenizers.Sequence([
+            pre_tokenizers.Digits(individual_digits=True),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=True, use_regex=True),
+        ])
+        tok.post_processor = processors.ByteLevel(add_prefix_space=True, trim_offsets=False, use_regex=True)
+        specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<repo_name>", "<file_sep>"]
+        tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in specials])
+    else:
+        raise ValueError(family)
+    d = json.loads(tok.to_str())
+    d["model"]["ignore_merges"] = family == "llama3"
+    return d
+
+
+SPLIT_FAMILIES = ("llama3", "qwen2", "smollm2")
+
+
+def qwen2_config_variant(qwen2):
+    """A model directory whose tokenizer.json lacks tokens that its tokenizer_config.json declares
+    (added_tokens_decoder, named special tokens as strings and as AddedToken objects, additional
+    special tokens, a token whose flags the config changes, a special token from the model vocab)."""
+    d = json.loads(json.dumps(qwen2))
+    d["added_tokens"] = [t for t in d["added_tokens"] if t["content"] not in ("<|im_end|>", "<tool_call>")]
+
+    def entry(content, special, **flags):
+        e = {"content": content, "lstrip": False, "normalized": False, "rstrip": False, "single_word": False,
+             "special": special}
+        e.update(flags)
+        return e
+
+    config = {
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "added_tokens_decoder": {
+            "1400": entry("<|endoftext|>", True),
+            "1402": entry("<|im_end|>", True),
+            "1405": entry("<|box_start|>", True, lstrip=True),  # tokenizer.json has lstrip false
+            "1409": entry("<tool_call>", False),
+        },
+        "bos_token": None,
+        "eos_token": "<|im_end|>",
+        "pad_token": "<|endoftext|>",
+        "unk_token": {"__type": "AddedToken", "content": "<unk_x>", "lstrip": False, "normalized": True,
+                      "rstrip": True, "single_word": False},
+        "mask_token": "the",  # in the model vocabulary: becomes a special added token with that id
+        "additional_special_tokens": ["<|im_start|>", "<extra_special>"],
+        "model_max_length": 32768,
+    }
+    return d, config
+
+
+def expected_for_directory(directory, texts, n_random_decode, seed):
+    """As expected_for, with the tokenizer as transformers loads the directory (tokenizer.json plus
+    tokenizer_config.json)."""
+    import transformers  # only needed here
+
+    backend = transformers.AutoTokenizer.from_pretrained(directory).backend_tokenizer
+    path = os.path.join(directory, "backend.tokenizer.json")
+    backend.save(path)
+    try:
+        exp = expected_for(path, texts, n_random_decode, seed)
+    finally:
+        os.remove(path)
+    exp["tokenizer"] = os.path.basename(directory)
+    return exp
+
+
 def tiny_tokenizers():
     def model(vocab, merges, **kw):
         m = {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": None,
@@ -339,8 +537,32 @@ def tiny_tokenizers():
         model(["a", "b", "c", "a</w>", "b</w>", "c</w>", "ab</w>", "ab", "abc</w>"],
               [["a", "b</w>"], ["a", "b"], ["ab", "c</w>"]], end_of_word_suffix="</w>"),
         [])
+    # Split's five delimiter behaviours, invert, String and Regex patterns, Digits without
+    # individual_digits, Replace with a Regex (normalizer and decoder). The merges join a delimiter
+    # with its neighbours, so the ids show where each piece was cut.
+    split_model = model(["a", "b", "-", "1", "2", "a-", "-b", "--", "ab", "12", "a1", "-1"],
+                        ["a -", "- b", "- -", "a b", "1 2", "a 1", "- 1"])
+
+    def split(pattern, behavior, invert=False, regex=True):
+        return {"type": "Split", "pattern": {"Regex" if regex else "String": pattern}, "behavior": behavior,
+                "invert": invert}
+
+    out["tiny_split_removed"] = wrap(split_model, [], pre_tokenizer=split("-", "Removed", regex=False))
+    out["tiny_split_isolated"] = wrap(split_model, [], pre_tokenizer=split("-+", "Isolated"))
+    out["tiny_split_previous"] = wrap(split_model, [], pre_tokenizer=split("-", "MergedWithPrevious"))
+    out["tiny_split_next"] = wrap(split_model, [], pre_tokenizer=split("-", "MergedWithNext"))
+    out["tiny_split_contiguous"] = wrap(split_model, [], pre_tokenizer=split("-", "Contiguous", regex=False))
+    out["tiny_split_invert"] = wrap(split_model, [], pre_tokenizer={
+        "type": "Sequence", "pretokenizers": [split("[ab]+", "MergedWithNext", invert=True),
+                                               {"type": "Digits", "individual_digits": False}]})
+    out["tiny_replace_regex"] = wrap(split_model, [], normalizer={
+        "type": "Replace", "pattern": {"Regex": "x+|(?=1)"}, "content": "-"}, decoder={
+        "type": "Replace", "pattern": {"Regex": "-(?=b)|^a"}, "content": "_"})
     return out
 
+
+SPLIT_TINY_STRINGS = ["", "a", "-", "--", "a-b", "a--b", "-a-", "ab-ab", "a-b-", "---a", "b--", "a1", "a12-1",
+                      "12ab", "1-2", "-1", "axxb", "x", "abx1", "a-x-b", "aé-b"]
 
 TINY_STRINGS = ["", "a", "abc", "abcab", "abxc", "axxb", "xyz", "bca", "cab", "abcabc", "ab ab", "aaa", "bbbb",
                 "a b c", "\u00e9", "abc<unk>", "<unk><unk>"]
@@ -369,7 +591,7 @@ def expected_for(path, texts, n_random_decode, seed):
         ids = [rng.randrange(vocab_size) for _ in range(rng.randint(1, 12))]
         decode_cases.append({"ids": ids, "decode": tok.decode(ids, skip_special_tokens=False),
                              "decode_skip": tok.decode(ids, skip_special_tokens=True)})
-    probe = ["<|endoftext|>", "<|padding|>", "<s>", "</s>", "<unk>", "<0x41>", "Ġthe", "▁the", "the", "  ",
+    probe = ["<|begin_of_text|>", "<|im_start|>", "<tool_call>", "ĠHello", "<|endoftext|>", "<|padding|>", "<s>", "</s>", "<unk>", "<0x41>", "Ġthe", "▁the", "the", "  ",
              "<mask>", "hello", "ab", "abc", "not-a-token-at-all", ""]
     token_to_id = [{"token": t, "id": tok.token_to_id(t)} for t in probe]
     return {"generator": "tools/gen_tokenizer_fixtures.py", "tokenizers_version": tokenizers.__version__,
@@ -405,9 +627,29 @@ def save_expected(exp, path):
         f.write("}\n")
 
 
+def random_check(n, out_dir, all_code_points=False):
+    """Expected files for n random strings per Split tokenizer (not committed; see the docstring)."""
+    os.makedirs(out_dir, exist_ok=True)
+    for name in SPLIT_FAMILIES + ("bytelevel_neox", "bytelevel_template", "sp_legacy", "sp_metaspace_split"):
+        src = os.path.join(OUT_DIR, name + ".tokenizer.json")
+        dst = os.path.join(out_dir, name + ".tokenizer.json")
+        with open(src, "rb") as f, open(dst, "wb") as g:
+            g.write(f.read())
+        texts = fuzz_strings(n // 2, seed=7, atoms=SPLIT_ATOMS, max_atoms=40) + random_unicode_strings(n - n // 2, 8, all_code_points)
+        exp = expected_for(dst, texts, n_random_decode=n // 10, seed=9)
+        save_expected(exp, os.path.join(out_dir, name + ".expected.json"))
+        print(f"{name}: {len(exp['cases'])} random strings, {len(exp['decode_cases'])} random id lists -> {out_dir}")
+
+
 def main():
     if not os.path.isdir(os.path.join("tests", "fixtures")):
         sys.exit("run from the repository root")
+    if "--random-check" in sys.argv:
+        args = sys.argv[1:]
+        n = int(args[args.index("--random-check") + 1])
+        out = args[args.index("--out") + 1] if "--out" in args else "/tmp/tokcheck"
+        random_check(n, out, all_code_points="--all-code-points" in args)
+        return
     os.makedirs(OUT_DIR, exist_ok=True)
     save_json(HARD_STRINGS, os.path.join(OUT_DIR, "hard_strings.json"))
     fuzz = fuzz_strings(200, seed=20240607)
@@ -447,10 +689,37 @@ def main():
         print(f"{name}: vocab {exp['vocab_size']}, {len(exp['cases'])} cases, "
               f"{os.path.getsize(path) // 1024} KiB tokenizer.json")
 
+    split_vocab, split_merges = train_split_bytelevel()
+    split_fuzz = fuzz_strings(80, seed=20251206, atoms=SPLIT_ATOMS) + random_unicode_strings(30, seed=20251207)
+    for family in SPLIT_FAMILIES:
+        d = build_split_bytelevel(split_vocab, split_merges, family)
+        path = os.path.join(OUT_DIR, family + ".tokenizer.json")
+        save_json(d, path, compact=True)
+        exp = expected_for(path, HARD_STRINGS + SPLIT_STRINGS + split_fuzz, n_random_decode=40, seed=len(family))
+        save_expected(exp, os.path.join(OUT_DIR, family + ".expected.json"))
+        print(f"{family}: vocab {exp['vocab_size']}, {len(exp['cases'])} cases, "
+              f"{os.path.getsize(path) // 1024} KiB tokenizer.json")
+
+        if family == "qwen2":
+            qwen2 = d
+
+    # tokenizer_config.json: a model directory, checked against transformers' AutoTokenizer.
+    config_dir = os.path.join(OUT_DIR, "qwen2_config")
+    os.makedirs(config_dir, exist_ok=True)
+    d, config = qwen2_config_variant(qwen2)
+    save_json(d, os.path.join(config_dir, "tokenizer.json"), compact=True)
+    save_json(config, os.path.join(config_dir, "tokenizer_config.json"))
+    extra = ["<unk_x> x<unk_x>  y", "the theme other", "<|box_start|>a  <|box_start|>", "<extra_special>!",
+             "<|im_end|><tool_call><|im_start|>"]
+    exp = expected_for_directory(config_dir, SPLIT_STRINGS + extra + split_fuzz[:40], n_random_decode=20, seed=5)
+    save_expected(exp, os.path.join(OUT_DIR, "qwen2_config.expected.json"))
+    print(f"qwen2_config: vocab {exp['vocab_size']}, {len(exp['cases'])} cases")
+
     for name, d in tiny_tokenizers().items():
         path = os.path.join(OUT_DIR, name + ".tokenizer.json")
         save_json(d, path)
-        exp = expected_for(path, TINY_STRINGS, n_random_decode=20, seed=len(name))
+        texts = SPLIT_TINY_STRINGS if name.startswith(("tiny_split", "tiny_replace")) else TINY_STRINGS
+        exp = expected_for(path, texts, n_random_decode=20, seed=len(name))
         save_expected(exp, os.path.join(OUT_DIR, name + ".expected.json"))
         print(f"{name}: vocab {exp['vocab_size']}, {len(exp['cases'])} cases")
 

@@ -6,7 +6,7 @@ set -euo pipefail
 
 DEBIAN_PACKAGES=(
   build-essential cmake pkg-config
-  libeigen3-dev nlohmann-json3-dev libicu-dev libstb-dev
+  libeigen3-dev nlohmann-json3-dev libicu-dev libonig-dev libstb-dev
   libgtest-dev libgmock-dev pybind11-dev
 )
 PYTHON_PACKAGES=(scikit-build-core pybind11 numpy pytest safetensors)

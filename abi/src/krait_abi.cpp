@@ -3,6 +3,7 @@
 // computes; each function is a guard around one C++ method.
 #include <cstddef>
 #include <cstring>
+#include <filesystem>
 #include <initializer_list>
 #include <new>
 #include <memory>
@@ -226,7 +227,9 @@ krait_status krait_tokenizer_load(const char* path, krait_tokenizer** out_tokeni
     KRAIT_REQUIRE(out_tokenizer);
     return guarded([&] {
         auto t = std::make_unique<krait_tokenizer>();
-        t->impl = krait::Tokenizer::from_file(path);
+        std::error_code ec;
+        t->impl = std::filesystem::is_directory(path, ec) ? krait::Tokenizer::from_directory(path)
+                                                          : krait::Tokenizer::from_file(path);
         *out_tokenizer = t.release();
     });
 }

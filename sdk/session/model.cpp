@@ -28,7 +28,8 @@ krait_model::krait_model(const std::string& model_dir, const krait_model_params&
     }
     lm = family->load_language_model(model_dir, options);
     const fs::path tok = fs::path(model_dir) / "tokenizer.json";
-    if (fs::exists(tok)) tokenizer.impl = krait::Tokenizer::from_file(tok.string());
+    // tokenizer.json plus the added / special tokens of tokenizer_config.json when there is one.
+    if (fs::exists(tok)) tokenizer.impl = krait::Tokenizer::from_directory(model_dir);
     const krait::LanguageModelInfo& info = lm->info();
     krait::log(KRAIT_LOG_INFO, "loaded " + model_dir + ": " + info.architecture + ", " +
                                    std::to_string(info.num_parameters) + " parameters (" + info.source_dtype + ")");

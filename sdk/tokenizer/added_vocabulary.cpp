@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "sdk/tokenizer/unicode.h"
+#include "sdk/core/utf8.h"
 
 namespace krait::tok {
 
@@ -79,36 +80,59 @@ AddedVocabulary::Trie::Match AddedVocabulary::Trie::find(std::string_view text, 
 }
 
 // ---- AddedVocabulary -----------------------------------------------------------------------------
-AddedVocabulary::AddedVocabulary(const Json* list, const JsonPath& at, const BpeModel& model,
-                                 const Normalizer* normalizer) {
-    if (list && !list->is_array()) at.fail_format("must be an array");
-    const size_t count = list ? list->size() : 0;
-    // HF AddedVocabulary::add_tokens: new ids continue after the model's vocabulary size.
-    int64_t next_id = static_cast<int64_t>(model.vocab_entries());
-    for (size_t i = 0; i < count; ++i) {
+AddedTokenSpec parse_added_token(const Json& j, const JsonPath& at) {
+    if (!j.is_object()) at.fail_format("must be an object");
+    AddedTokenSpec t;
+    t.content = require_string(j, "content", at);
+    t.special = optional_bool(j, "special", false, at);
+    t.single_word = optional_bool(j, "single_word", false, at);
+    t.lstrip = optional_bool(j, "lstrip", false, at);
+    t.rstrip = optional_bool(j, "rstrip", false, at);
+    t.normalized = optional_bool(j, "normalized", !t.special, at);
+    if (find_invalid_utf8(t.content) != std::string::npos) at.child("content").fail_format("is not valid UTF-8");
+    return t;
+}
+
+std::vector<AddedTokenSpec> parse_added_tokens(const Json* list, const JsonPath& at) {
+    std::vector<AddedTokenSpec> tokens;
+    if (!list) return tokens;
+    if (!list->is_array()) at.fail_format("must be an array");
+    tokens.reserve(list->size());
+    for (size_t i = 0; i < list->size(); ++i) {
         const Json& j = (*list)[i];
         const JsonPath tp = at.index(i);
         if (!j.is_object()) tp.fail_format("must be an object");
-        as_token_id(require(j, "id", tp), tp.child("id"));  // validated; see the id rule above
-        Token t;
-        t.content = require_string(j, "content", tp);
-        t.special = optional_bool(j, "special", false, tp);
-        t.single_word = optional_bool(j, "single_word", false, tp);
-        t.lstrip = optional_bool(j, "lstrip", false, tp);
-        t.rstrip = optional_bool(j, "rstrip", false, tp);
-        t.normalized = optional_bool(j, "normalized", !t.special, tp);
-        if (t.content.empty()) continue;  // HF ignores empty tokens
-        if (find_invalid_utf8(t.content) != std::string::npos) tp.child("content").fail_format("is not valid UTF-8");
+        as_token_id(require(j, "id", tp), tp.child("id"));  // validated; see the id rule of AddedVocabulary
+        tokens.push_back(parse_added_token(j, tp));
+    }
+    return tokens;
+}
 
+AddedVocabulary::AddedVocabulary(const std::vector<AddedTokenSpec>& tokens, const BpeModel& model,
+                                 const Normalizer* normalizer) {
+    const int64_t model_size = static_cast<int64_t>(model.vocab_entries());
+    for (const AddedTokenSpec& spec : tokens) {
+        if (spec.content.empty()) continue;  // HF ignores empty tokens
         int32_t id;
-        if (const auto it = by_content_.find(t.content); it != by_content_.end()) {
+        if (const auto it = by_content_.find(spec.content); it != by_content_.end()) {
             id = it->second;
-        } else if (const auto mid = model.token_to_id(t.content)) {
+            const Token& old = by_id_.at(id);
+            if (old.single_word == spec.single_word && old.lstrip == spec.lstrip && old.rstrip == spec.rstrip &&
+                old.normalized == spec.normalized && old.special == spec.special) {
+                continue;  // the very same token again
+            }
+        } else if (const auto mid = model.token_to_id(spec.content)) {
             id = *mid;
         } else {
-            if (next_id > std::numeric_limits<int32_t>::max()) tp.fail_format("needs an id beyond int32");
-            id = static_cast<int32_t>(next_id++);
+            // HF: one past the largest added id when that reaches the model's ids, else the model size.
+            const int64_t next = (max_id_ >= model_size || model_size == 0) ? max_id_ + 1 : model_size;
+            if (next > std::numeric_limits<int32_t>::max()) {
+                fail_format("tokenizer: added token " + krait::quote(spec.content) + " needs an id beyond int32");
+            }
+            id = static_cast<int32_t>(next);
         }
+        Token t;
+        static_cast<AddedTokenSpec&>(t) = spec;
         t.form = t.content;
         if (t.normalized && normalizer) normalizer->normalize(t.form);
         by_content_[t.content] = id;

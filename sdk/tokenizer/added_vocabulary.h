@@ -28,12 +28,27 @@ struct Split {
     bool at_origin = false;
 };
 
+// One added token as tokenizer.json's "added_tokens" (and tokenizer_config.json's
+// "added_tokens_decoder") describe it; `normalized` defaults to !special as in HF's AddedToken.
+struct AddedTokenSpec {
+    std::string content;
+    bool single_word = false, lstrip = false, rstrip = false, normalized = true, special = false;
+};
+
+// Reads an "added_tokens" array (or null: no tokens). Each "id" is validated but not used: HF
+// assigns ids itself (see AddedVocabulary), which agrees with the "id" fields of any consistent file.
+std::vector<AddedTokenSpec> parse_added_tokens(const Json* list, const JsonPath& at);
+// Reads one token object {"content", "single_word", "lstrip", "rstrip", "normalized", "special"}.
+AddedTokenSpec parse_added_token(const Json& j, const JsonPath& at);
+
 class AddedVocabulary {
 public:
-    // `list` is the "added_tokens" array (or null). Ids are assigned the way HF's deserializer does
-    // (the content's existing id in the model vocabulary, else the next free id), which matches the
-    // "id" fields of any consistent file.
-    AddedVocabulary(const Json* list, const JsonPath& at, const BpeModel& model, const Normalizer* normalizer);
+    // Adds `tokens` in order the way HF's AddedVocabulary::add_tokens does: a token already added is
+    // skipped when identical, else it keeps its id and takes the new flags (a token once special
+    // stays special); otherwise its id is the content's id in the model vocabulary, else the next
+    // free id (the model's vocabulary size, or one past the largest added id when that is larger).
+    // Empty contents are ignored.
+    AddedVocabulary(const std::vector<AddedTokenSpec>& tokens, const BpeModel& model, const Normalizer* normalizer);
 
     // Splits `text` (valid UTF-8) into added tokens and normalized text (HF extract_and_normalize).
     std::vector<Split> extract_and_normalize(std::string_view text, const Normalizer* normalizer) const;
@@ -46,10 +61,8 @@ public:
     int64_t max_id() const { return max_id_; }
 
 private:
-    struct Token {
-        std::string content;
+    struct Token : AddedTokenSpec {
         std::string form;  // what is matched and decoded: content, or its normalized form
-        bool single_word = false, lstrip = false, rstrip = false, normalized = true, special = false;
     };
 
     // Byte trie for leftmost-longest matching of many patterns (HF uses an Aho-Corasick automaton

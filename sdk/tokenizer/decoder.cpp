@@ -72,14 +72,15 @@ private:
 
 class ReplaceDecoder final : public Decoder {
 public:
-    ReplaceDecoder(std::string pattern, std::string content)
+    ReplaceDecoder(ReplacePattern pattern, std::string content)
         : pattern_(std::move(pattern)), content_(std::move(content)) {}
     void decode_chain(std::vector<std::string>& tokens) const override {
-        for (std::string& t : tokens) t = replace_all(t, pattern_, content_);
+        for (std::string& t : tokens) t = pattern_.replace(t, content_);
     }
 
 private:
-    std::string pattern_, content_;
+    ReplacePattern pattern_;
+    std::string content_;
 };
 
 // Runs of <0xXX> tokens become the bytes they name when those form valid UTF-8, else one U+FFFD
@@ -208,7 +209,7 @@ std::unique_ptr<Decoder> parse_decoder(const Json& j, const JsonPath& at) {
             as_single_char(require(j, "replacement", at), at.child("replacement")), parse_scheme(j, at));
     }
     if (type == "Replace") {
-        std::string pattern = parse_replace_pattern(j, at);
+        ReplacePattern pattern = parse_replace_pattern(j, at);
         return std::make_unique<ReplaceDecoder>(std::move(pattern), require_string(j, "content", at));
     }
     if (type == "ByteFallback") return std::make_unique<ByteFallbackDecoder>();

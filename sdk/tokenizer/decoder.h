@@ -1,6 +1,6 @@
 // Decoders of tokenizer.json ("decoder"): turn the token strings of a list of ids back into text.
 //
-// Supported: ByteLevel, Metaspace, Replace (String pattern), ByteFallback, Fuse, Strip, Sequence,
+// Supported: ByteLevel, Metaspace, Replace (String or Regex pattern), ByteFallback, Fuse, Strip, Sequence,
 // each a step of HF's decode_chain (a list of strings in, a list of strings out; the final text is
 // their concatenation).
 #pragma once

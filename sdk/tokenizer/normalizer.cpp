@@ -28,12 +28,13 @@ private:
 
 class ReplaceNormalizer final : public Normalizer {
 public:
-    ReplaceNormalizer(std::string pattern, std::string content)
+    ReplaceNormalizer(ReplacePattern pattern, std::string content)
         : pattern_(std::move(pattern)), content_(std::move(content)) {}
-    void normalize(std::string& text) const override { text = replace_all(text, pattern_, content_); }
+    void normalize(std::string& text) const override { text = pattern_.replace(text, content_); }
 
 private:
-    std::string pattern_, content_;
+    ReplacePattern pattern_;
+    std::string content_;
 };
 
 class SequenceNormalizer final : public Normalizer {
@@ -68,14 +69,34 @@ std::string replace_all(std::string_view text, std::string_view pattern, std::st
     return out;
 }
 
-std::string parse_replace_pattern(const Json& component, const JsonPath& at) {
+std::string ReplacePattern::replace(std::string_view text, std::string_view content) const {
+    if (!regex) return replace_all(text, literal, content);
+    std::vector<Regex::Range> ranges;
+    regex->find_matches(text, ranges);
+    std::string out;
+    out.reserve(text.size());
+    for (const Regex::Range& r : ranges) {
+        if (r.is_match) {
+            out.append(content);
+        } else {
+            out.append(text.substr(r.start, r.end - r.start));
+        }
+    }
+    return out;
+}
+
+ReplacePattern parse_replace_pattern(const Json& component, const JsonPath& at) {
     const Json& pattern = require(component, "pattern", at);
     const JsonPath pat = at.child("pattern");
     if (!pattern.is_object()) pat.fail_format("must be an object {\"String\": ...} or {\"Regex\": ...}");
-    if (pattern.contains("Regex")) pat.fail_unsupported("is a Regex pattern; only String patterns are supported");
-    std::string s = require_string(pattern, "String", pat);
-    if (s.empty()) pat.child("String").fail_unsupported("is empty");
-    return s;
+    ReplacePattern out;
+    if (optional_member(pattern, "Regex")) {
+        out.regex = parse_pattern(pattern, pat);
+        return out;
+    }
+    out.literal = require_string(pattern, "String", pat);
+    if (out.literal.empty()) pat.child("String").fail_unsupported("is empty");
+    return out;
 }
 
 std::unique_ptr<Normalizer> parse_normalizer(const Json& j, const JsonPath& at) {
@@ -83,7 +104,7 @@ std::unique_ptr<Normalizer> parse_normalizer(const Json& j, const JsonPath& at) 
     if (type == "NFC") return std::make_unique<NfcNormalizer>();
     if (type == "Prepend") return std::make_unique<PrependNormalizer>(require_string(j, "prepend", at));
     if (type == "Replace") {
-        std::string pattern = parse_replace_pattern(j, at);
+        ReplacePattern pattern = parse_replace_pattern(j, at);
         return std::make_unique<ReplaceNormalizer>(std::move(pattern), require_string(j, "content", at));
     }
     if (type == "Sequence") {

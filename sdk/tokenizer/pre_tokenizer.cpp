@@ -1,7 +1,9 @@
 #include "sdk/tokenizer/pre_tokenizer.h"
 
+#include <algorithm>
 #include <array>
 
+#include "sdk/tokenizer/regex.h"
 #include "sdk/tokenizer/unicode.h"
 #include "sdk/core/utf8.h"
 
@@ -145,6 +147,148 @@ private:
     bool split_;
 };
 
+// ---- Split ---------------------------------------------------------------------------------------
+// HF Split: the pattern's matches (or, with invert, the gaps between them) are delimiters; each
+// piece is cut into the delimiters and the text around them, and `behavior` says what becomes of a
+// delimiter (HF NormalizedString::split):
+//   Removed             dropped
+//   Isolated            a piece of its own
+//   MergedWithPrevious  appended to the piece before it
+//   MergedWithNext      prepended to the piece after it
+//   Contiguous          consecutive delimiters (and consecutive non-delimiters) form one piece
+// Llama-3 and Qwen2 use Isolated with their word regexes; the regex runs on each piece separately.
+enum class SplitBehavior { kRemoved, kIsolated, kMergedWithPrevious, kMergedWithNext, kContiguous };
+
+class SplitPreTokenizer final : public PreTokenizer {
+public:
+    SplitPreTokenizer(std::unique_ptr<Regex> pattern, SplitBehavior behavior, bool invert)
+        : pattern_(std::move(pattern)), behavior_(behavior), invert_(invert) {}
+
+    void pre_tokenize(std::vector<Piece>& pieces) const override {
+        std::vector<Piece> out;
+        out.reserve(pieces.size() * 4);
+        std::vector<Regex::Range> ranges;
+        std::vector<Kept> kept;
+        for (const Piece& piece : pieces) {
+            if (piece.text.empty()) continue;
+            pattern_->find_matches(piece.text, ranges);
+            if (invert_) {
+                for (Regex::Range& r : ranges) r.is_match = !r.is_match;
+            }
+            apply_behavior(ranges, kept);
+            for (const Kept& k : kept) {
+                if (k.end <= k.start) continue;  // HF drops empty pieces
+                out.push_back({piece.text.substr(k.start, k.end - k.start), piece.at_origin && k.start == 0});
+            }
+        }
+        pieces = std::move(out);
+    }
+
+private:
+    struct Kept {
+        size_t start, end;
+    };
+
+    // `ranges` (consecutive, covering the piece) -> the byte ranges of the resulting pieces.
+    void apply_behavior(const std::vector<Regex::Range>& ranges, std::vector<Kept>& kept) const {
+        kept.clear();
+        bool previous_match = false;
+        switch (behavior_) {
+            case SplitBehavior::kRemoved:
+                for (const Regex::Range& r : ranges) {
+                    if (!r.is_match) kept.push_back({r.start, r.end});
+                }
+                return;
+            case SplitBehavior::kIsolated:
+                for (const Regex::Range& r : ranges) kept.push_back({r.start, r.end});
+                return;
+            case SplitBehavior::kContiguous:
+                for (const Regex::Range& r : ranges) {
+                    if (r.is_match == previous_match && !kept.empty()) {
+                        kept.back().end = r.end;
+                    } else {
+                        kept.push_back({r.start, r.end});
+                    }
+                    previous_match = r.is_match;
+                }
+                return;
+            case SplitBehavior::kMergedWithPrevious:
+                for (const Regex::Range& r : ranges) {
+                    if (r.is_match && !previous_match && !kept.empty()) {
+                        kept.back().end = r.end;
+                    } else {
+                        kept.push_back({r.start, r.end});
+                    }
+                    previous_match = r.is_match;
+                }
+                return;
+            case SplitBehavior::kMergedWithNext:
+                // HF folds from the right: a delimiter joins the piece after it.
+                for (size_t i = ranges.size(); i-- > 0;) {
+                    const Regex::Range& r = ranges[i];
+                    if (r.is_match && !previous_match && !kept.empty()) {
+                        kept.back().start = r.start;
+                    } else {
+                        kept.push_back({r.start, r.end});
+                    }
+                    previous_match = r.is_match;
+                }
+                std::reverse(kept.begin(), kept.end());
+                return;
+        }
+    }
+
+    std::unique_ptr<Regex> pattern_;
+    SplitBehavior behavior_;
+    bool invert_;
+};
+
+SplitBehavior parse_split_behavior(const Json& j, const JsonPath& at) {
+    const std::string s = require_string(j, "behavior", at);
+    if (s == "Removed") return SplitBehavior::kRemoved;
+    if (s == "Isolated") return SplitBehavior::kIsolated;
+    if (s == "MergedWithPrevious") return SplitBehavior::kMergedWithPrevious;
+    if (s == "MergedWithNext") return SplitBehavior::kMergedWithNext;
+    if (s == "Contiguous") return SplitBehavior::kContiguous;
+    at.child("behavior").fail_format("is " + krait::quote(s) +
+                                     "; expected Removed, Isolated, MergedWithPrevious, MergedWithNext or Contiguous");
+}
+
+// ---- Digits --------------------------------------------------------------------------------------
+// HF Digits (SmolLM / StarCoder): every numeric character (Rust char::is_numeric: \p{N}) is a
+// delimiter; individual_digits isolates each one, otherwise runs of them (and the runs of other
+// characters between) stay together (Contiguous).
+class DigitsPreTokenizer final : public PreTokenizer {
+public:
+    explicit DigitsPreTokenizer(bool individual) : individual_(individual) {}
+
+    void pre_tokenize(std::vector<Piece>& pieces) const override {
+        std::vector<Piece> out;
+        out.reserve(pieces.size() * 2);
+        for (const Piece& piece : pieces) {
+            const std::string& text = piece.text;
+            size_t start = 0;       // start of the piece being built
+            bool start_is_digit = false;
+            for (size_t pos = 0; pos < text.size();) {
+                const size_t at = pos;
+                const bool digit = is_number(next_code_point(text, pos));
+                // Cut before this character when it differs in kind from the current piece, or
+                // when it is a digit and digits stand alone.
+                if (at > start && (digit != start_is_digit || (digit && individual_))) {
+                    out.push_back({text.substr(start, at - start), piece.at_origin && start == 0});
+                    start = at;
+                }
+                if (at == start) start_is_digit = digit;
+            }
+            if (start < text.size()) out.push_back({text.substr(start), piece.at_origin && start == 0});
+        }
+        pieces = std::move(out);
+    }
+
+private:
+    bool individual_;
+};
+
 class SequencePreTokenizer final : public PreTokenizer {
 public:
     explicit SequencePreTokenizer(std::vector<std::unique_ptr<PreTokenizer>> steps) : steps_(std::move(steps)) {}
@@ -269,6 +413,12 @@ std::unique_ptr<PreTokenizer> parse_pre_tokenizer(const Json& j, const JsonPath&
         return std::make_unique<MetaspacePreTokenizer>(rep, parse_prepend_scheme(j, at),
                                                        optional_bool(j, "split", true, at));
     }
+    if (type == "Digits") return std::make_unique<DigitsPreTokenizer>(optional_bool(j, "individual_digits", false, at));
+    if (type == "Split") {
+        std::unique_ptr<Regex> pattern = parse_pattern(require(j, "pattern", at), at.child("pattern"));
+        return std::make_unique<SplitPreTokenizer>(std::move(pattern), parse_split_behavior(j, at),
+                                                   optional_bool(j, "invert", false, at));
+    }
     if (type == "Sequence") {
         const Json& list = require(j, "pretokenizers", at);
         const JsonPath lp = at.child("pretokenizers");
@@ -277,7 +427,7 @@ std::unique_ptr<PreTokenizer> parse_pre_tokenizer(const Json& j, const JsonPath&
         for (size_t i = 0; i < list.size(); ++i) steps.push_back(parse_pre_tokenizer(list[i], lp.index(i)));
         return std::make_unique<SequencePreTokenizer>(std::move(steps));
     }
-    at.child("type").fail_unsupported("is " + krait::quote(type) + "; supported pre-tokenizers: ByteLevel, Metaspace, Sequence");
+    at.child("type").fail_unsupported("is " + krait::quote(type) + "; supported pre-tokenizers: ByteLevel, Metaspace, Split, Digits, Sequence");
 }
 
 }  // namespace krait::tok

@@ -3,7 +3,9 @@
 //
 // Supported: ByteLevel (GPT-2 / GPT-NeoX: the GPT-2 regex split, then every byte mapped to a
 // printable character), Metaspace (SentencePiece style: ' ' -> '▁', optional prefix, optional
-// split before each '▁') and Sequence of these.
+// split before each '▁'), Split (a String or Regex pattern with any of HF's five delimiter
+// behaviours and invert: Llama-3's and Qwen2's word regexes; see regex.h for the engine), Digits
+// (SmolLM's individual digits) and Sequence of these.
 #pragma once
 
 #include <cstdint>

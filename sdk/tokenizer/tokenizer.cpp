@@ -15,6 +15,7 @@
 #include "sdk/tokenizer/normalizer.h"
 #include "sdk/tokenizer/post_processor.h"
 #include "sdk/tokenizer/pre_tokenizer.h"
+#include "sdk/tokenizer/tokenizer_config.h"
 #include "sdk/tokenizer/unicode.h"
 #include "sdk/core/utf8.h"
 
@@ -37,7 +38,9 @@ struct Tokenizer::Impl {
 Tokenizer::Tokenizer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Tokenizer::~Tokenizer() = default;
 
-std::unique_ptr<Tokenizer> Tokenizer::from_file(const std::string& path) {
+namespace {
+
+std::string read_text_file(const std::string& path) {
     std::error_code ec;
     if (std::filesystem::is_directory(path, ec)) {
         fail_io("tokenizer: " + krait::quote(path) + " is a directory, not a tokenizer.json");
@@ -47,16 +50,40 @@ std::unique_ptr<Tokenizer> Tokenizer::from_file(const std::string& path) {
     std::ostringstream buffer;
     buffer << in.rdbuf();
     if (in.bad()) fail_io("tokenizer: error reading " + krait::quote(path));
-    return from_json(buffer.str(), path);
+    return buffer.str();
 }
 
-std::unique_ptr<Tokenizer> Tokenizer::from_json(const std::string& json_text, const std::string& origin) {
-    Json doc;
+Json parse_document(const std::string& text, const std::string& origin) {
     try {
-        doc = Json::parse(json_text);
+        return Json::parse(text);
     } catch (const Json::parse_error& e) {
         fail_format(origin + ": malformed JSON: " + e.what());
     }
+}
+
+}  // namespace
+
+std::unique_ptr<Tokenizer> Tokenizer::from_file(const std::string& path) {
+    return from_json(read_text_file(path), path);
+}
+
+std::unique_ptr<Tokenizer> Tokenizer::from_directory(const std::string& dir) {
+    const std::filesystem::path base(dir);
+    const std::string tokenizer_path = (base / "tokenizer.json").string();
+    const std::string config_path = (base / "tokenizer_config.json").string();
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(tokenizer_path, ec)) {
+        fail_io("tokenizer: " + krait::quote(dir) + " has no tokenizer.json");
+    }
+    const std::string text = read_text_file(tokenizer_path);
+    if (!std::filesystem::exists(config_path, ec)) return from_json(text, tokenizer_path);
+    const std::string config = read_text_file(config_path);
+    return from_json(text, tokenizer_path, &config, config_path);
+}
+
+std::unique_ptr<Tokenizer> Tokenizer::from_json(const std::string& json_text, const std::string& origin,
+                                                const std::string* config_text, const std::string& config_origin) {
+    Json doc = parse_document(json_text, origin);
     const JsonPath root{origin, ""};
     if (!doc.is_object()) fail_format(origin + ": the top level is not a JSON object");
 
@@ -96,9 +123,14 @@ std::unique_ptr<Tokenizer> Tokenizer::from_json(const std::string& json_text, co
         if (const Json* v = tok::optional_member(doc, "decoder")) {
             impl->decoder = tok::parse_decoder(*v, root.child("decoder"));
         }
-        impl->added =
-            std::make_unique<tok::AddedVocabulary>(tok::optional_member(doc, "added_tokens"),
-                                                   root.child("added_tokens"), *impl->model, impl->normalizer.get());
+        std::vector<tok::AddedTokenSpec> added =
+            tok::parse_added_tokens(tok::optional_member(doc, "added_tokens"), root.child("added_tokens"));
+        if (config_text) {
+            const Json config = parse_document(*config_text, config_origin);
+            std::vector<tok::AddedTokenSpec> more = tok::config_added_tokens(config, JsonPath{config_origin, ""}, added);
+            added.insert(added.end(), std::make_move_iterator(more.begin()), std::make_move_iterator(more.end()));
+        }
+        impl->added = std::make_unique<tok::AddedVocabulary>(added, *impl->model, impl->normalizer.get());
     } catch (const Json::exception& e) {
         // The helpers check types before reading; this is a last line of defence.
         fail_format(origin + ": unexpected JSON content: " + e.what());

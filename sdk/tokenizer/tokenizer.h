@@ -9,6 +9,10 @@
 // word, and the post-processor when add_special_tokens. Components outside the supported set fail
 // to load with KRAIT_ERR_UNSUPPORTED naming the component (see the parse_* functions).
 // "truncation" and "padding" of the file are ignored: callers decide lengths themselves.
+// Supported beyond those two families: the byte-level BPEs with a Split regex pre-tokenizer of
+// Llama-3 / 3.1 / 3.2 and Qwen2 / Qwen2.5 (regexes run on Oniguruma, as in HF; see regex.h), SmolLM2's
+// Digits pre-tokenizer, Replace with a Regex, and the added / special tokens of a
+// tokenizer_config.json next to the tokenizer.json (see tokenizer_config.h).
 //
 // Immutable after loading; all const members are safe to call from many threads at once.
 #pragma once
@@ -31,7 +35,14 @@ public:
     // missing / mistyped field (the message names the file and the field); KRAIT_ERR_UNSUPPORTED for
     // model types, normalizers, pre-tokenizers, decoders or post-processors not handled.
     static std::unique_ptr<Tokenizer> from_file(const std::string& path);
-    static std::unique_ptr<Tokenizer> from_json(const std::string& json_text, const std::string& origin_for_messages);
+    // A model directory: its tokenizer.json, plus its tokenizer_config.json when there is one (the
+    // tokens transformers adds from it; see tokenizer_config.h). KRAIT_ERR_IO when `dir` has no
+    // tokenizer.json.
+    static std::unique_ptr<Tokenizer> from_directory(const std::string& dir);
+    // `config_json_text` (tokenizer_config.json, named `config_origin` in messages) may be null.
+    static std::unique_ptr<Tokenizer> from_json(const std::string& json_text, const std::string& origin_for_messages,
+                                                const std::string* config_json_text = nullptr,
+                                                const std::string& config_origin = {});
     ~Tokenizer();
     Tokenizer(const Tokenizer&) = delete;
     Tokenizer& operator=(const Tokenizer&) = delete;

@@ -2,6 +2,7 @@
 
 #include <unicode/bytestream.h>
 #include <unicode/normalizer2.h>
+#include <unicode/uniset.h>
 #include <unicode/uchar.h>
 
 #include "sdk/core/error.h"
@@ -130,13 +131,24 @@ std::string nfc(std::string_view text) {
     }
     if (ascii) return std::string(text);
 
-    // ICU's NFC instance is a process-wide singleton, safe for concurrent const use. It is fetched
-    // once behind a C++ static so the one-time initialisation is ordered in a way ThreadSanitizer
-    // can see (ICU's own once-guard lives in uninstrumented code and would be reported as a race).
-    static const icu::Normalizer2* const normalizer = [] {
+    // HF normalizes with the unicode-normalization-alignments crate, whose tables are Unicode 9.0:
+    // a character assigned later is, to it, an unknown starter that never decomposes, composes or
+    // moves (measured: every combining mark of Unicode 10.0 and later stays in place). ICU's NFC
+    // filtered to [:age=9.0:] (the characters assigned in 9.0 or earlier; the others are left
+    // unchanged and bound the spans that are normalized) does exactly that; normalization data of
+    // assigned characters never changes (Unicode's stability policy), so the rest agrees.
+    // The normalizer is built once behind a C++ static (thread-safe, and ordered in a way
+    // ThreadSanitizer can see; ICU's own once-guard lives in uninstrumented code) and is then safe
+    // for concurrent const use.
+    static const icu::Normalizer2* const normalizer = []() -> const icu::Normalizer2* {
         UErrorCode st = U_ZERO_ERROR;
         const icu::Normalizer2* n = icu::Normalizer2::getNFCInstance(st);
-        return U_SUCCESS(st) ? n : nullptr;
+        if (U_FAILURE(st)) return nullptr;
+        static icu::UnicodeSet unicode9(icu::UnicodeString(u"[:age=9.0:]"), st);
+        if (U_FAILURE(st)) return nullptr;
+        unicode9.freeze();
+        static icu::FilteredNormalizer2 filtered(*n, unicode9);
+        return &filtered;
     }();
     if (!normalizer) fail(KRAIT_ERR_INTERNAL, "ICU NFC normalizer unavailable (ICU data missing?)");
     UErrorCode status = U_ZERO_ERROR;

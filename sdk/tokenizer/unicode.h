@@ -34,7 +34,8 @@ void append_utf8(std::string& out, char32_t cp);
 // subsequence (as defined by Unicode's "substitution of maximal subparts") becomes one U+FFFD.
 std::string utf8_lossy(std::string_view bytes);
 
-// NFC normalization (ICU). ASCII-only input is returned unchanged without calling ICU.
+// NFC normalization as HF tokenizers does it: with Unicode 9.0 data (ICU's NFC restricted to the
+// characters assigned in 9.0; see unicode.cpp). ASCII-only input is returned unchanged.
 std::string nfc(std::string_view text);
 
 bool is_whitespace(char32_t cp);

@@ -1,5 +1,6 @@
 // Mutation fuzzing of every parser that reads user files: safetensors
-// containers, config.json, tokenizer.json and PEFT adapter folders. Seeded, bounded, and run under
+// containers, config.json, tokenizer.json (GPT-NeoX-style and Llama-3-style with its Split regex),
+// tokenizer_config.json and PEFT adapter folders. Seeded, bounded, and run under
 // AddressSanitizer + UBSan in CI (tools/test.sh), so any out-of-bounds read or
 // undefined behaviour on a lying file fails the build. The only acceptable
 // outcomes are success or a krait::Error with a non-empty message that is valid
@@ -8,6 +9,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -172,17 +174,134 @@ TEST(Fuzz, TokenizerJsonParserNeverCrashes) {
     EXPECT_GT(rejected, 2000);
 }
 
-TEST(Fuzz, TokenizerEncodeSurvivesArbitraryBytes) {
-    auto tok = krait::Tokenizer::from_file("tests/fixtures/tokenizer/bytelevel_neox.tokenizer.json");
-    std::mt19937_64 rng(3);
-    for (int i = 0; i < 10000; ++i) {
-        std::string s(rng() % 64, '\0');
-        for (auto& c : s) c = static_cast<char>(rng());
+// A byte-level tokenizer.json small enough to fuzz, e.g. Llama-3's: the fixture's added tokens,
+// pre-tokenizer (Split regex + ByteLevel), post-processor and decoder written first (where most
+// edits land), then its model cut to the first 300 tokens and the merges among them.
+// `hot_end` receives the size of the part before the model.
+std::string small_tokenizer(const std::string& path, size_t& hot_end) {
+    const nlohmann::json full = nlohmann::json::parse(read_file(path));
+    nlohmann::json model = full["model"];
+    nlohmann::json vocab = nlohmann::json::object();
+    for (auto it = model["vocab"].begin(); it != model["vocab"].end(); ++it) {
+        if (it.value().get<int>() < 300) vocab[it.key()] = it.value();
+    }
+    nlohmann::json merges = nlohmann::json::array();
+    for (const auto& m : model["merges"]) {
+        const std::string a = m[0], b = m[1];
+        if (vocab.contains(a) && vocab.contains(b) && vocab.contains(a + b)) merges.push_back(m);
+    }
+    model["vocab"] = vocab;
+    model["merges"] = merges;
+    std::string text = "{";
+    for (const char* key : {"version", "added_tokens", "normalizer", "pre_tokenizer", "post_processor", "decoder"}) {
+        // Appended piece by piece: GCC 12 warns falsely (-Wrestrict) about `"\"" + std::string(...)`.
+        text += '"';
+        text += key;
+        text += "\":";
+        text += full[key].dump();
+        text += ',';
+    }
+    hot_end = text.size();
+    return text + "\"model\":" + model.dump() + "}";
+}
+
+TEST(Fuzz, Llama3TokenizerJsonParserNeverCrashes) {
+    size_t hot_end = 0;
+    const std::string valid = small_tokenizer("tests/fixtures/tokenizer/llama3.tokenizer.json", hot_end);
+    krait::Tokenizer::from_json(valid, "fuzz/tokenizer.json");  // the unmutated file loads
+    std::mt19937_64 rng(13);
+    int rejected = 0;
+    for (int i = 0; i < 6000; ++i) {
+        const std::string text = mutate(valid, rng, hot_end);
         try {
-            tok->encode(s, false);
+            auto tok = krait::Tokenizer::from_json(text, "fuzz/tokenizer.json");
+            const auto ids = tok->encode("I'M sure: DON'T 1234567 x\r\n\r\n  y <|eot_id|> \xF0\x9F\x98\x80 ", true);
+            try {
+                tok->decode(ids, true);
+            } catch (const krait::Error& e) {
+                ASSERT_TRUE(clean_message(e));
+            }
         } catch (const krait::Error& e) {
-            ASSERT_EQ(e.status(), KRAIT_ERR_INVALID_ARGUMENT) << e.what();  // invalid UTF-8
+            ASSERT_NE(e.status(), KRAIT_ERR_INTERNAL) << e.what();
             ASSERT_TRUE(clean_message(e));
+            ++rejected;
+        }
+    }
+    EXPECT_GT(rejected, 1000);
+}
+
+TEST(Fuzz, TokenizerConfigParserNeverCrashes) {
+    const std::string dir = "tests/fixtures/tokenizer/qwen2_config/";
+    size_t unused = 0;
+    const std::string tokenizer = small_tokenizer(dir + "tokenizer.json", unused);
+    const std::string valid = read_file(dir + "tokenizer_config.json");
+    ASSERT_FALSE(valid.empty());
+    std::mt19937_64 rng(17);
+    int rejected = 0;
+    for (int i = 0; i < 3000; ++i) {
+        const std::string config = mutate(valid, rng, valid.size());
+        try {
+            auto tok = krait::Tokenizer::from_json(tokenizer, "fuzz/tokenizer.json", &config, "fuzz/tokenizer_config.json");
+            tok->decode(tok->encode("<|im_start|>user\nhi<|im_end|><unk_x> the", false), true);
+        } catch (const krait::Error& e) {
+            ASSERT_EQ(e.status(), KRAIT_ERR_FORMAT) << e.what();
+            ASSERT_TRUE(clean_message(e));
+            ++rejected;
+        }
+    }
+    EXPECT_GT(rejected, 300);
+}
+
+TEST(Fuzz, TokenizerEncodeSurvivesArbitraryBytes) {
+    for (const char* name : {"bytelevel_neox", "llama3", "qwen2"}) {
+        auto tok = krait::Tokenizer::from_file(std::string("tests/fixtures/tokenizer/") + name + ".tokenizer.json");
+        std::mt19937_64 rng(3);
+        for (int i = 0; i < 10000; ++i) {
+            std::string s(rng() % 64, '\0');
+            for (auto& c : s) c = static_cast<char>(rng());
+            try {
+                tok->encode(s, false);
+            } catch (const krait::Error& e) {
+                ASSERT_EQ(e.status(), KRAIT_ERR_INVALID_ARGUMENT) << name << ": " << e.what();  // invalid UTF-8
+                ASSERT_TRUE(clean_message(e));
+            }
+        }
+    }
+}
+
+// Valid UTF-8 of every kind (code points of all planes, mixed with the characters the split
+// regexes care about) goes through the Oniguruma-backed pre-tokenizers and back.
+TEST(Fuzz, SplitTokenizersSurviveRandomUnicode) {
+    static const char32_t kAtoms[] = {' ', '\n', '\r', '\t', '\'', 'S', 's', 'T', 'l', 'L', '1', '9', 0xA0, 0x2028,
+                                      0x3000, 0x17F, 0x212A, 0x301, 0x1F600, 0x10FFFF, 0xFFFD, 0xE000, 0x0};
+    for (const char* name : {"llama3", "qwen2", "smollm2"}) {
+        auto tok = krait::Tokenizer::from_file(std::string("tests/fixtures/tokenizer/") + name + ".tokenizer.json");
+        std::mt19937_64 rng(5);
+        for (int i = 0; i < 3000; ++i) {
+            std::string s;
+            const int n = static_cast<int>(rng() % 40);
+            for (int k = 0; k < n; ++k) {
+                char32_t cp = (rng() % 2) ? kAtoms[rng() % (sizeof kAtoms / sizeof kAtoms[0])]
+                                          : static_cast<char32_t>(rng() % 0x110000);
+                if (cp >= 0xD800 && cp <= 0xDFFF) cp = 'x';
+                if (cp < 0x80) {
+                    s += static_cast<char>(cp);
+                } else if (cp < 0x800) {
+                    s += static_cast<char>(0xC0 | (cp >> 6));
+                    s += static_cast<char>(0x80 | (cp & 0x3F));
+                } else if (cp < 0x10000) {
+                    s += static_cast<char>(0xE0 | (cp >> 12));
+                    s += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+                    s += static_cast<char>(0x80 | (cp & 0x3F));
+                } else {
+                    s += static_cast<char>(0xF0 | (cp >> 18));
+                    s += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+                    s += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+                    s += static_cast<char>(0x80 | (cp & 0x3F));
+                }
+            }
+            const auto ids = tok->encode(s, true);
+            ASSERT_TRUE(krait::is_valid_utf8(tok->decode(ids, false))) << name;
         }
     }
 }

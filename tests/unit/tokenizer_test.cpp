@@ -12,6 +12,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <nlohmann/json.hpp>
@@ -70,54 +72,107 @@ krait_status status_of(const std::function<void()>& f, std::string* message = nu
 }
 
 // ---- conformance, one test per fixture tokenizer ---------------------------------------------------
-class TokenizerConformance : public ::testing::TestWithParam<std::string> {};
+struct Tally {
+    size_t checked = 0, mismatched = 0;
+};
 
-TEST_P(TokenizerConformance, MatchesHuggingFace) {
-    const std::string name = GetParam();
-    const auto tok = Tokenizer::from_file(kDir + name + ".tokenizer.json");
-    const json expected = load_json(kDir + name + ".expected.json");
-
-    EXPECT_EQ(tok->vocab_size(), expected["vocab_size"].get<int64_t>());
-
-    size_t checked = 0;
+// Compares `tok` with HF's results in `expected` (an .expected.json): encode with and without special
+// tokens, decode with and without skipping them, decodes of random ids, token_to_id. Every mismatch
+// counts; the first `report` are test failures naming the case.
+Tally compare_with_hf(const Tokenizer& tok, const json& expected, const std::string& name, size_t report) {
+    Tally t;
+    const auto check = [&](bool ok, const std::string& what) {
+        ++t.checked;
+        if (ok) return;
+        if (t.mismatched++ < report) ADD_FAILURE() << name << ": " << what;
+    };
+    check(tok.vocab_size() == expected["vocab_size"].get<int64_t>(), "vocab_size");
     for (const json& c : expected["cases"]) {
         const std::string text = c["text"].get<std::string>();
         const std::vector<int32_t> want = ids_of(c["ids"]);
         const std::vector<int32_t> want_special = ids_of(c["ids_special"]);
-        EXPECT_EQ(tok->encode(text, false), want) << name << " encode(add_special_tokens=false) of " << show(text);
-        EXPECT_EQ(tok->encode(text, true), want_special)
-            << name << " encode(add_special_tokens=true) of " << show(text);
-        EXPECT_EQ(tok->decode(want_special, false), c["decode"].get<std::string>())
-            << name << " decode of the ids of " << show(text);
-        EXPECT_EQ(tok->decode(want_special, true), c["decode_skip"].get<std::string>())
-            << name << " decode(skip_special_tokens) of the ids of " << show(text);
-        ++checked;
+        check(tok.encode(text, false) == want, "encode(add_special_tokens=false) of " + show(text));
+        check(tok.encode(text, true) == want_special, "encode(add_special_tokens=true) of " + show(text));
+        check(tok.decode(want_special, false) == c["decode"].get<std::string>(), "decode of the ids of " + show(text));
+        check(tok.decode(want_special, true) == c["decode_skip"].get<std::string>(),
+              "decode(skip_special_tokens) of the ids of " + show(text));
     }
     for (const json& c : expected["decode_cases"]) {
         const std::vector<int32_t> ids = ids_of(c["ids"]);
-        EXPECT_EQ(tok->decode(ids, false), c["decode"].get<std::string>()) << name << " decode of " << c["ids"].dump();
-        EXPECT_EQ(tok->decode(ids, true), c["decode_skip"].get<std::string>())
-            << name << " decode(skip_special_tokens) of " << c["ids"].dump();
-        ++checked;
+        check(tok.decode(ids, false) == c["decode"].get<std::string>(), "decode of " + c["ids"].dump());
+        check(tok.decode(ids, true) == c["decode_skip"].get<std::string>(),
+              "decode(skip_special_tokens) of " + c["ids"].dump());
     }
     for (const json& c : expected["token_to_id"]) {
         const std::string token = c["token"].get<std::string>();
-        const std::optional<int32_t> got = tok->token_to_id(token);
-        if (c["id"].is_null()) {
-            EXPECT_FALSE(got.has_value()) << name << " token_to_id(" << show(token) << ") = " << *got;
-        } else {
-            ASSERT_TRUE(got.has_value()) << name << " token_to_id(" << show(token) << ")";
-            EXPECT_EQ(*got, c["id"].get<int32_t>()) << name << " token_to_id(" << show(token) << ")";
-        }
+        const std::optional<int32_t> got = tok.token_to_id(token);
+        const std::optional<int32_t> want =
+            c["id"].is_null() ? std::nullopt : std::optional<int32_t>(c["id"].get<int32_t>());
+        check(got == want, "token_to_id(" + show(token) + ")");
     }
-    EXPECT_GT(checked, 20u);
+    return t;
+}
+
+class TokenizerConformance : public ::testing::TestWithParam<std::string> {};
+
+// The tokenizer an .expected.json names: a tokenizer.json, or a directory with tokenizer.json and
+// tokenizer_config.json.
+std::unique_ptr<Tokenizer> load_for(const json& expected, const std::string& dir) {
+    const std::string path = dir + "/" + expected["tokenizer"].get<std::string>();
+    return std::filesystem::is_directory(path) ? Tokenizer::from_directory(path) : Tokenizer::from_file(path);
+}
+
+TEST_P(TokenizerConformance, MatchesHuggingFace) {
+    const std::string name = GetParam();
+    const json expected = load_json(kDir + name + ".expected.json");
+    const auto tok = load_for(expected, kDir);
+    const Tally t = compare_with_hf(*tok, expected, name, 50);
+    EXPECT_EQ(t.mismatched, 0u);
+    EXPECT_GT(t.checked, 80u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, TokenizerConformance,
                          ::testing::Values("bytelevel_neox", "bytelevel_template", "bytelevel_prefix",
-                                           "bytelevel_noregex", "sp_legacy", "sp_metaspace", "sp_metaspace_split",
-                                           "tiny_ignore_merges", "tiny_unk", "tiny_fuse_unk_prefix", "tiny_suffix"),
+                                           "bytelevel_noregex", "llama3", "qwen2", "qwen2_config", "smollm2", "sp_legacy",
+                                           "sp_metaspace", "sp_metaspace_split", "tiny_ignore_merges", "tiny_unk",
+                                           "tiny_fuse_unk_prefix", "tiny_suffix", "tiny_split_removed",
+                                           "tiny_split_isolated", "tiny_split_previous", "tiny_split_next",
+                                           "tiny_split_contiguous", "tiny_split_invert", "tiny_replace_regex"),
                          [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
+
+// Every *.expected.json of the fixture folder is in the list above.
+TEST(TokenizerFixtures, EveryFixtureIsChecked) {
+    size_t n = 0;
+    for (const auto& entry : std::filesystem::directory_iterator(kDir)) {
+        const std::string file = entry.path().filename().string();
+        const std::string suffix = ".expected.json";
+        if (file.size() > suffix.size() && file.compare(file.size() - suffix.size(), suffix.size(), suffix) == 0) ++n;
+    }
+    EXPECT_EQ(n, 22u) << "add the new fixture to TokenizerConformance's list";
+}
+
+// The one-off large comparison with HF (tests/fixtures/tokenizer/README.md): the directory written by
+// `tools/gen_tokenizer_fixtures.py --random-check N --out DIR`, named by KRAIT_TOKENIZER_CHECK_DIR.
+TEST(TokenizerExternal, RandomStringsMatchHuggingFace) {
+    const char* dir = std::getenv("KRAIT_TOKENIZER_CHECK_DIR");
+    if (!dir) GTEST_SKIP() << "set KRAIT_TOKENIZER_CHECK_DIR to run the large random comparison";
+    size_t files = 0;
+    for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+        const std::string path = entry.path().string();
+        const std::string suffix = ".expected.json";
+        if (path.size() <= suffix.size() || path.compare(path.size() - suffix.size(), suffix.size(), suffix) != 0) {
+            continue;
+        }
+        const json expected = load_json(path);
+        const auto tok = load_for(expected, dir);
+        const Tally t = compare_with_hf(*tok, expected, path, 20);
+        std::printf("%s: %zu strings, %zu checks, %zu mismatches\n", path.c_str(), expected["cases"].size(), t.checked,
+                    t.mismatched);
+        EXPECT_EQ(t.mismatched, 0u) << path;
+        ++files;
+    }
+    EXPECT_GT(files, 0u) << "no *.expected.json in " << dir;
+}
 
 // The fixture strings cover what the brief asks for; this guards against the list shrinking.
 TEST(TokenizerFixtures, HardStringsCoverTheListedCases) {
@@ -182,6 +237,78 @@ TEST(TokenizerErrors, MissingOrMistypedFieldsAreFormatNamingTheField) {
     }
 }
 
+TEST(TokenizerErrors, BadPatternsAndSplitsAreFormatNamingTheField) {
+    const std::string base = R"({"model":{"type":"BPE","vocab":{"a":0},"merges":[]},)";
+    struct Case {
+        const char* part;
+        const char* field;
+    };
+    const Case cases[] = {
+        {R"("pre_tokenizer":{"type":"Split","pattern":{"Regex":"(a"},"behavior":"Isolated","invert":false}})",
+         "'pre_tokenizer.pattern.Regex'"},
+        {R"("pre_tokenizer":{"type":"Split","pattern":{"Regex":"\\p{NoSuchProperty}"},"behavior":"Isolated"}})",
+         "'pre_tokenizer.pattern.Regex'"},
+        {R"("pre_tokenizer":{"type":"Split","pattern":{"Regex":"a"},"behavior":"Sideways"}})",
+         "'pre_tokenizer.behavior'"},
+        {R"("pre_tokenizer":{"type":"Split","pattern":"a","behavior":"Isolated"}})", "'pre_tokenizer.pattern'"},
+        {R"("pre_tokenizer":{"type":"Split","pattern":{"Regex":"a"}}})", "'pre_tokenizer.behavior'"},
+        {R"("normalizer":{"type":"Replace","pattern":{"Regex":"[z-a]"},"content":""}})", "'normalizer.pattern.Regex'"},
+        {R"("decoder":{"type":"Replace","pattern":{"Regex":7},"content":""}})", "'decoder.pattern.Regex'"},
+    };
+    for (const Case& c : cases) {
+        std::string msg;
+        EXPECT_EQ(status_of([&] { Tokenizer::from_json(base + c.part, "inline.json"); }, &msg), KRAIT_ERR_FORMAT)
+            << c.part;
+        EXPECT_NE(msg.find(c.field), std::string::npos) << "expected " << c.field << " in: " << msg;
+    }
+}
+
+TEST(TokenizerErrors, BadTokenizerConfigIsFormatNamingIt) {
+    const std::string tokenizer = R"({"model":{"type":"BPE","vocab":{"a":0},"merges":[]}})";
+    struct Case {
+        const char* config;
+        const char* field;
+    };
+    const Case cases[] = {
+        {R"({"added_tokens_decoder":{"x1":{"content":"<a>"}}})", "'added_tokens_decoder.x1'"},
+        {R"({"added_tokens_decoder":{"5":{"special":true}}})", "'added_tokens_decoder.5.content'"},
+        {R"({"added_tokens_decoder":[]})", "'added_tokens_decoder'"},
+        {R"({"eos_token":12})", "'eos_token'"},
+        {R"({"additional_special_tokens":"<a>"})", "'additional_special_tokens'"},
+        {R"({"additional_special_tokens":["<a>",{"lstrip":true}]})", "'additional_special_tokens[1].content'"},
+        {R"({"eos_token":"</s>",)", "malformed JSON"},
+    };
+    for (const Case& c : cases) {
+        std::string msg;
+        const std::string config = c.config;
+        EXPECT_EQ(status_of([&] { Tokenizer::from_json(tokenizer, "inline.json", &config, "inline_config.json"); },
+                            &msg),
+                  KRAIT_ERR_FORMAT)
+            << c.config;
+        EXPECT_NE(msg.find("inline_config.json"), std::string::npos) << msg;
+        EXPECT_NE(msg.find(c.field), std::string::npos) << "expected " << c.field << " in: " << msg;
+    }
+    std::string msg;
+    EXPECT_EQ(status_of([] { Tokenizer::from_directory("tests/fixtures"); }, &msg), KRAIT_ERR_IO);
+    EXPECT_NE(msg.find("has no tokenizer.json"), std::string::npos) << msg;
+}
+
+// Special tokens named in tokenizer_config.json that tokenizer.json lacks are matched in the text
+// and skipped by decode(skip_special_tokens), as transformers does.
+TEST(TokenizerConfig, NamedSpecialTokensAreAdded) {
+    const std::string tokenizer =
+        R"({"model":{"type":"BPE","vocab":{"a":0,"b":1,"<":2,">":3},"merges":[]},
+            "added_tokens":[{"id":4,"content":"<x>","special":false}]})";
+    const std::string config = R"({"eos_token":"<e>","bos_token":{"content":"<x>","special":false},
+                                   "added_tokens_decoder":{"9":{"content":"<t>","special":false}}})";
+    const auto tok = Tokenizer::from_json(tokenizer, "inline.json", &config, "inline_config.json");
+    EXPECT_EQ(tok->token_to_id("<x>"), 4);  // already added: kept as it is (not special)
+    EXPECT_EQ(tok->token_to_id("<t>"), 5);  // next free id, not the key
+    EXPECT_EQ(tok->token_to_id("<e>"), 6);
+    EXPECT_EQ(tok->encode("a<e>b<t><x>", false), (std::vector<int32_t>{0, 6, 1, 5, 4}));
+    EXPECT_EQ(tok->decode(std::vector<int32_t>{0, 6, 5, 4}, true), "a <t> <x>");
+}
+
 TEST(TokenizerErrors, UnsupportedComponentsAreUnsupported) {
     std::string msg;
     EXPECT_EQ(status_of([] { Tokenizer::from_file(kDir + "wordpiece.tokenizer.json"); }, &msg), KRAIT_ERR_UNSUPPORTED);
@@ -193,7 +320,7 @@ TEST(TokenizerErrors, UnsupportedComponentsAreUnsupported) {
         R"("pre_tokenizer":{"type":"Whitespace"}})",
         R"("decoder":{"type":"WordPiece","prefix":"##","cleanup":true}})",
         R"("post_processor":{"type":"BertProcessing","sep":["[SEP]",1],"cls":["[CLS]",0]}})",
-        R"("normalizer":{"type":"Replace","pattern":{"Regex":"\\s+"},"content":" "}})",
+        R"("pre_tokenizer":{"type":"WhitespaceSplit"}})",
         R"("version":"2.0"})",
     };
     for (const char* p : parts) {
@@ -236,9 +363,13 @@ TEST(TokenizerErrors, OutOfRangeIdInDecodeIsInvalidArgumentNamingIt) {
 
 // ---- concurrency and speed -----------------------------------------------------------------------------
 // Many threads share one tokenizer (and its word cache); every thread must see the serial result.
-TEST(TokenizerThreads, ConcurrentEncodeAgreesWithSerial) {
-    const auto tok = Tokenizer::from_file(kDir + "bytelevel_neox.tokenizer.json");
-    const json expected = load_json(kDir + "bytelevel_neox.expected.json");
+// llama3 runs its Split regex on Oniguruma from all threads at once.
+class TokenizerThreads : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(TokenizerThreads, ConcurrentEncodeAgreesWithSerial) {
+    const std::string name = GetParam();
+    const auto tok = Tokenizer::from_file(kDir + name + ".tokenizer.json");
+    const json expected = load_json(kDir + name + ".expected.json");
     std::vector<std::string> texts;
     std::vector<std::vector<int32_t>> want;
     for (const json& c : expected["cases"]) {
@@ -261,6 +392,9 @@ TEST(TokenizerThreads, ConcurrentEncodeAgreesWithSerial) {
     for (auto& th : threads) th.join();
     EXPECT_EQ(mismatches.load(), 0);
 }
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, TokenizerThreads, ::testing::Values("bytelevel_neox", "llama3"),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 
 // ~1 MB of mixed text in one encode call. The text is k rounds of all the fixture's pieces (R), each round followed
 // by "sep sep\n". Between "sep" and " sep" the pre-tokenizer always splits (a word, then a space starting the next

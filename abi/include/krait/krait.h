@@ -205,12 +205,15 @@ KRAIT_API krait_status krait_model_get_info(const krait_model* model, krait_mode
 /* Tokenizers                                                                */
 /* ======================================================================== */
 
-/* Hugging Face tokenizer.json: byte-level BPE (GPT-2 / GPT-NeoX) and
-** SentencePiece-style BPE with byte fallback (Llama). Immutable once
-** loaded: thread-safe for all uses. */
+/* Hugging Face tokenizer.json: byte-level BPE (GPT-2 / GPT-NeoX, Llama-3,
+** Qwen2, SmolLM2) and SentencePiece-style BPE with byte fallback (Llama-2,
+** Mistral). Immutable once loaded: thread-safe for all uses. */
 typedef struct krait_tokenizer krait_tokenizer;
 
-/* Loads a tokenizer.json file. Errors: INVALID_ARGUMENT, IO, FORMAT, UNSUPPORTED. */
+/* Loads a tokenizer.json file, or a directory holding tokenizer.json and
+** optionally tokenizer_config.json (whose added and special tokens are then
+** added as transformers adds them; a model's own tokenizer is loaded so).
+** Errors: INVALID_ARGUMENT, IO, FORMAT, UNSUPPORTED. */
 KRAIT_API krait_status krait_tokenizer_load(const char* path, krait_tokenizer** out_tokenizer);
 
 /* NULL is a no-op. Must not be called on a tokenizer borrowed from a model. */

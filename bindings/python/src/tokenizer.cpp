@@ -58,7 +58,8 @@ std::string Tokenizer::decode_bytes(const Ids& ids) const {
 
 void bind_tokenizer(py::module_& m) {
     py::class_<Tokenizer, std::shared_ptr<Tokenizer>>(m, "Tokenizer", R"doc(
-A Hugging Face tokenizer.json (byte-level BPE or SentencePiece-style BPE).
+A Hugging Face tokenizer.json (byte-level BPE: GPT-2/NeoX, Llama-3, Qwen2, SmolLM2; or
+SentencePiece-style BPE: Llama-2, Mistral).
 
 Load one with Tokenizer.from_file(path); a model's own tokenizer is SequenceModel.tokenizer.
 Immutable and thread-safe.)doc")
@@ -68,7 +69,10 @@ Immutable and thread-safe.)doc")
                 // str, bytes or os.PathLike, as open() takes
                 return Tokenizer::from_file(py::module_::import("os").attr("fspath")(path).cast<std::string>());
             },
-            py::arg("path"), "Loads a tokenizer.json file. Raises KraitError (KraitIOError, KraitFormatError, ...).")
+            py::arg("path"),
+            "Loads a tokenizer.json file, or a directory with tokenizer.json and optionally tokenizer_config.json\n"
+            "(whose added and special tokens are added as transformers does). Raises KraitError (KraitIOError,\n"
+            "KraitFormatError, ...).")
         .def(
             "encode",
             [](const Tokenizer& t, py::handle text, bool add_special_tokens) {

@@ -455,6 +455,7 @@ int cmd_generate(int argc, char** argv, int first) {
     bool no_special = false;
     bool ignore_eos = false;
     bool verbose = false;
+    int64_t context_length = 0;
     krait::GenerateOptions gen;  // the library's defaults (shown in --help) ...
     gen.sampling.temperature = 0.8f;  // ... except where the tool chooses its own
     std::vector<std::string> stops;
@@ -473,6 +474,7 @@ int cmd_generate(int argc, char** argv, int first) {
                     {nullptr, "--repeat-penalty", "R", "repetition penalty, 1 = off (default " + number(gen.sampling.repetition_penalty) + ")", float_setter(gen.sampling.repetition_penalty, 0.0, 1e6, /*lo_open=*/true)},
                     {nullptr, "--seed", "S", "random seed: same seed, same text (default " + std::to_string(gen.sampling.seed) + ")", int_setter<uint64_t>(gen.sampling.seed, 0, std::numeric_limits<uint64_t>::max())},
                     {nullptr, "--threads", "N", "worker threads, 0 = all cores (default 0)", int_setter<int32_t>(threads, 0, 4096)},
+                    {nullptr, "--context-length", "N", "tokens the context holds (a transformer's KV cache), 0 = the model's default (default 0)", int_setter<int64_t>(context_length, 0, int64_t{1} << 30)},
                     {nullptr, "--stop", "STR", "stop once the text ends with STR (repeatable)",
                      [&stops](const std::string& s) -> std::string {
                          if (s.empty()) return "the stop string must not be empty";
@@ -501,7 +503,11 @@ int cmd_generate(int argc, char** argv, int first) {
     const double load_s = seconds_between(t_load, Clock::now());
     const krait::Tokenizer tokenizer = model.tokenizer();
     const std::vector<int32_t> prompt_ids = tokenizer.encode(prompt, !no_special);
-    krait::Session session(model, threads);
+    krait_session_params session_params;
+    krait_session_params_init(&session_params);
+    session_params.n_threads = threads;
+    session_params.context_length = context_length;
+    krait::Session session(model, session_params);
     std::vector<std::string> adapter_report;
     const std::vector<krait::Adapter> adapters = apply_adapters(model, session, adapter_args, adapter_report);
     AbortableSession abortable(session);

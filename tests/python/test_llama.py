@@ -41,3 +41,23 @@ def test_info_names_the_architecture():
     m = krait.SequenceModel(LLAMA / "qwen2_bias")
     assert m.info["architecture"] == "qwen2"
     assert m.info["state_size"] == 0
+
+
+def test_cli_generates_within_the_context_length(tmp_path):
+    """krait generate on a Llama model with a tokenizer; --context-length bounds the generation."""
+    from test_adapters import run_cli
+    import shutil
+    from conftest import TOKENIZERS
+
+    for name in ("config.json", "model.safetensors"):
+        shutil.copyfile(LLAMA / "llama_gqa" / name, tmp_path / name)
+    # ids 2..95 of this tokenizer are printable ASCII, all inside the model's vocabulary of 101
+    shutil.copyfile(TOKENIZERS / "bytelevel_neox.tokenizer.json", tmp_path / "tokenizer.json")
+    full = run_cli("generate", "-m", tmp_path, "-p", "!?~", "-n", "20", "--temperature", "0", "--ignore-eos")
+    assert full.returncode == 0, full.stderr
+    bounded = run_cli("generate", "-m", tmp_path, "-p", "!?~", "-n", "20", "--temperature", "0", "--ignore-eos",
+                      "--context-length", "6")
+    assert bounded.returncode == 0, bounded.stderr
+    # 3 prompt tokens + 3 generated fill 6 positions; the generation ends with the 4th token.
+    assert "krait: generated 4 tokens," in bounded.stderr, bounded.stderr
+    assert "krait: generated 20 tokens," in full.stderr, full.stderr

@@ -61,3 +61,16 @@ def test_cli_generates_within_the_context_length(tmp_path):
     # 3 prompt tokens + 3 generated fill 6 positions; the generation ends with the 4th token.
     assert "krait: generated 4 tokens," in bounded.stderr, bounded.stderr
     assert "krait: generated 20 tokens," in full.stderr, full.stderr
+
+
+def test_lora_adapters_match_peft():
+    """PEFT adapters on a Llama model through the Python API: each adapter's logits equal peft's."""
+    lora = LLAMA / "lora"
+    ref = read_safetensors(lora / "expected.safetensors")
+    m = krait.SequenceModel(LLAMA / "llama_gqa", threads=2)
+    a = m.load_adapter(lora / "adapters" / "a", name="a")
+    m.load_adapter(lora / "adapters" / "b", name="b")
+    assert_logits_close(m.forward(ref["input_ids"], adapters={a: 1.0}), ref["logits_a"])
+    assert_logits_close(m.forward(ref["input_ids"], adapters={"b": 1.0}), ref["logits_b"])
+    base = m.forward(ref["input_ids"])
+    assert np.abs(base - ref["logits_a"]).max() > 1e-2  # the adapter is not a no-op

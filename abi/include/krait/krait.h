@@ -137,7 +137,7 @@ typedef enum krait_device {
 } krait_device;
 
 typedef enum krait_model_kind {
-    KRAIT_MODEL_SEQUENCE = 0,   /* Mamba language model */
+    KRAIT_MODEL_SEQUENCE = 0,   /* language model: Mamba, Llama, Mistral, Qwen2 */
     KRAIT_MODEL_CLASSIFIER = 1, /* image classifier: ViT, MambaVision (see "Classifiers") */
     KRAIT_MODEL_ASSISTANT = 2,  /* reserved for vision-language assistants */
     KRAIT_MODEL_KIND_FORCE_32BIT = 0x7fffffff
@@ -161,7 +161,8 @@ KRAIT_API void krait_model_params_init(krait_model_params* params);
 /* Loads a model from a directory as published on the Hugging Face hub
 ** (config.json + model.safetensors or sharded safetensors with
 ** model.safetensors.index.json + tokenizer.json). config.json's model_type
-** chooses the kind: "mamba" gives KRAIT_MODEL_SEQUENCE; "vit" and
+** chooses the kind: "mamba", "llama", "mistral" and "qwen2" give
+** KRAIT_MODEL_SEQUENCE (with tokenizer_config.json's added tokens); "vit" and
 ** "mambavision" give KRAIT_MODEL_CLASSIFIER (preprocessing is then read from
 ** preprocessor_config.json or the model's config, see "Classifiers"). Weights are memory-mapped;
 ** F32 tensors are used in place, F16/BF16 are converted to F32 once at load.
@@ -180,11 +181,12 @@ KRAIT_API void krait_model_free(krait_model* model);
 typedef struct krait_model_info {
     uint32_t struct_size;      /* set by the caller to sizeof(krait_model_info) */
     krait_model_kind kind;
-    const char* architecture;  /* "mamba", "vit", "mambavision"; valid as long as the model */
+    const char* architecture;  /* "mamba", "llama", "mistral", "qwen2", "vit", "mambavision";
+                               ** valid as long as the model */
     int64_t vocab_size;        /* rows of the output logits (sequence models) */
     int64_t hidden_size;
     int64_t num_layers;
-    int64_t state_size;        /* SSM state N (Mamba) */
+    int64_t state_size;        /* SSM state N (Mamba); 0 for attention models */
     int64_t num_parameters;    /* parameters held by the model */
     int64_t weight_bytes;      /* bytes of weights as computed on (F32) */
     int32_t bos_token_id;      /* -1 if none */
@@ -468,7 +470,8 @@ KRAIT_API krait_status krait_session_get_num_labels(const krait_session* session
 ** the adapter is active; scale does not apply to a replaced module.
 **
 ** What can be adapted: every linear layer (Mamba: in_proj, x_proj, dt_proj,
-** out_proj, lm_head; ViT: query/key/value/output/MLP; MambaVision: mixer,
+** out_proj, lm_head; Llama/Mistral/Qwen2: q/k/v/o_proj, gate/up/down_proj,
+** lm_head; ViT: query/key/value/output/MLP; MambaVision: mixer,
 ** attention, MLP and head), embeddings, and convolutions (ViT's patch conv,
 ** MambaVision's stem, block, downsample and mixer convs). Module names follow
 ** the checkpoint or the transformers version the adapter was trained with

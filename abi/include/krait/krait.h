@@ -364,10 +364,10 @@ KRAIT_API krait_status krait_session_set_threads(krait_session* session, int32_t
 ** buffer too small, WRONG_KIND) or a size query does not start: it leaves
 ** the request for the next call. Errors found once a call runs (an image
 ** file that cannot be read or decoded, or is too large) end it like any
-** other outcome and consume the request. A request made as a call is returning may
-** apply to that call or to the next one; a caller that must keep it from
-** the next call withdraws it with krait_session_clear_abort() once the call
-** has returned.
+** other outcome and consume the request. A request made as a call is
+** returning may apply to that call or to the next one; a caller that must
+** keep it from the next call withdraws it with krait_session_clear_abort()
+** once the call has returned.
 **
 ** Thread-safe: callable from any thread at any time, also while no call
 ** runs and from the call's own krait_token_fn callback. Never blocks.
@@ -533,17 +533,20 @@ KRAIT_API krait_status krait_model_get_label(const krait_model* model, int32_t i
 ** (bytes that are not a supported image, or truncated/corrupt: the message
 ** names the image), UNSUPPORTED, BUFFER_TOO_SMALL, WRONG_KIND, ABORTED. */
 
-/* Images from files (`paths`: n NUL-terminated paths). */
+/* Images from files (`paths`: n NUL-terminated paths). Errors: the common
+** contract above. */
 KRAIT_API krait_status krait_session_classify_files(krait_session* session, const char* const* paths, size_t n,
                                                     int32_t top_k, krait_classification* out, size_t capacity,
                                                     size_t* n_out);
 
-/* Images as encoded bytes in memory: image i is sizes[i] bytes at data[i]. */
+/* Images as encoded bytes in memory: image i is sizes[i] bytes at data[i].
+** Errors: the common contract above. */
 KRAIT_API krait_status krait_session_classify_encoded(krait_session* session, const void* const* data,
                                                       const size_t* sizes, size_t n, int32_t top_k,
                                                       krait_classification* out, size_t capacity, size_t* n_out);
 
-/* Images as raw pixels: `images` points to n krait_image structs. */
+/* Images as raw pixels: `images` points to n krait_image structs, struct_size
+** bytes apart. Errors: the common contract above. */
 KRAIT_API krait_status krait_session_classify_pixels(krait_session* session, const krait_image* images, size_t n,
                                                      int32_t top_k, krait_classification* out, size_t capacity,
                                                      size_t* n_out);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh machine: installs dependencies, builds, runs
 # the C++ tests (plain, then under AddressSanitizer+UBSan, and the concurrency
-# test under ThreadSanitizer), the find_package consumer check, and pytest.
+# test under ThreadSanitizer), the ABI check against the 1.x baseline, the
+# find_package consumer check, and pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export JOBS=${JOBS:-$(nproc)}
@@ -11,6 +12,9 @@ tools/setup.sh
 echo "== build and C++ tests (Release)"
 tools/build.sh build
 ctest --test-dir build --output-on-failure -j "$JOBS"
+
+echo "== 1.x ABI against the 1.2 baseline (abi/krait.abi)"
+tools/check_abi.sh build
 
 echo "== C++ tests under AddressSanitizer + UndefinedBehaviorSanitizer"
 tools/build.sh build-asan -DKRAIT_SANITIZE=address -DCMAKE_BUILD_TYPE=RelWithDebInfo \

@@ -1,6 +1,7 @@
 // The C entry points: argument checks, then a call into sdk/, with every
 // exception turned into a status code and a per-thread message. Nothing here
 // computes; each function is a guard around one C++ method.
+#include <algorithm>
 #include <cstddef>
 #include <cstring>
 #include <filesystem>
@@ -69,6 +70,30 @@ T read_params(const T* given, void (*init)(T*)) {
         params.struct_size = sizeof(T);
     }
     return params;
+}
+
+// Info structs the library fills (krait.h, ABI RULES): the smallest struct_size accepted is the
+// struct's size in the version that introduced it (any 1.x caller passes at least that), and only
+// the fields after struct_size that fit in the caller's struct are written.
+constexpr uint32_t kModelInfoSize_1_0 = offsetof(krait_model_info, source_dtype) + sizeof(const char*);
+constexpr uint32_t kAdapterInfoSize_1_2 = offsetof(krait_adapter_info, num_labels) + sizeof(int64_t);
+constexpr uint32_t kAdapterTargetSize_1_2 = offsetof(krait_adapter_target, replaced) + sizeof(int32_t);
+
+// INVALID_ARGUMENT unless `size` (a caller's struct_size) is at least `minimum`.
+void check_info_size(uint32_t size, uint32_t minimum, const char* field, const char* type) {
+    if (size < minimum)
+        krait::fail_argument(std::string(field) + " is " + std::to_string(size) + ": set it to sizeof(" + type +
+                             ") (at least " + std::to_string(minimum) + ")");
+}
+
+// Copies `full` into the caller's struct `out`: the bytes after struct_size up to out->struct_size
+// (at most sizeof(T)); struct_size itself is never written.
+template <class T>
+void write_info(T* out, const T& full) {
+    constexpr size_t skip = offsetof(T, struct_size) + sizeof(uint32_t);
+    const size_t n = std::min<size_t>(out->struct_size, sizeof(T));
+    std::memcpy(reinterpret_cast<unsigned char*>(out) + skip, reinterpret_cast<const unsigned char*>(&full) + skip,
+                n - skip);
 }
 
 void require_sequence(const krait_session* s, const char* call) { s->model.require_sequence(call); }
@@ -185,9 +210,8 @@ void krait_model_free(krait_model* model) { delete model; }
 krait_status krait_model_get_info(const krait_model* model, krait_model_info* info) {
     KRAIT_REQUIRE(model);
     KRAIT_REQUIRE(info);
-    if (info->struct_size < sizeof(uint32_t))
-        return set_error(KRAIT_ERR_INVALID_ARGUMENT, "info->struct_size must be set to sizeof(krait_model_info)");
     return guarded([&] {
+        check_info_size(info->struct_size, kModelInfoSize_1_0, "info->struct_size", "krait_model_info");
         krait_model_info full{};
         full.struct_size = sizeof full;
         full.kind = model->kind;
@@ -214,9 +238,7 @@ krait_status krait_model_get_info(const krait_model* model, krait_model_info* in
             full.source_dtype = c.source_dtype.c_str();
         }
         full.weight_bytes = full.num_parameters * static_cast<int64_t>(sizeof(float));
-        const uint32_t caller_size = info->struct_size;
-        std::memcpy(info, &full, caller_size < sizeof full ? caller_size : sizeof full);
-        info->struct_size = caller_size;
+        write_info(info, full);
     });
 }
 
@@ -331,6 +353,10 @@ krait_status krait_session_set_threads(krait_session* session, int32_t n_threads
 
 void krait_session_abort(krait_session* session) {
     if (session) session->abort();
+}
+
+void krait_session_clear_abort(krait_session* session) {
+    if (session) session->clear_abort();
 }
 
 krait_status krait_session_forward(krait_session* session, const int32_t* ids, int64_t batch, int64_t length,
@@ -564,6 +590,7 @@ krait_status krait_adapter_get_info(const krait_adapter* adapter, krait_adapter_
     KRAIT_REQUIRE(adapter);
     KRAIT_REQUIRE(info);
     return guarded([&] {
+        check_info_size(info->struct_size, kAdapterInfoSize_1_2, "info->struct_size", "krait_adapter_info");
         const krait::LoraAdapter& a = *adapter->impl;
         krait_adapter_info full{};
         full.struct_size = sizeof(full);
@@ -575,7 +602,7 @@ krait_status krait_adapter_get_info(const krait_adapter* adapter, krait_adapter_
         full.num_targets = static_cast<int64_t>(a.modules().size() + a.replacements().size());
         full.num_parameters = a.num_parameters();
         full.num_labels = a.head() ? a.head()->out : 0;
-        std::memcpy(info, &full, info->struct_size < sizeof(full) ? info->struct_size : sizeof(full));
+        write_info(info, full);
     });
 }
 
@@ -583,6 +610,7 @@ krait_status krait_adapter_get_target(const krait_adapter* adapter, int64_t inde
     KRAIT_REQUIRE(adapter);
     KRAIT_REQUIRE(target);
     return guarded([&] {
+        check_info_size(target->struct_size, kAdapterTargetSize_1_2, "target->struct_size", "krait_adapter_target");
         const krait::LoraAdapter& a = *adapter->impl;
         const int64_t n_modules = static_cast<int64_t>(a.modules().size());
         const int64_t n = n_modules + static_cast<int64_t>(a.replacements().size());
@@ -603,7 +631,7 @@ krait_status krait_adapter_get_target(const krait_adapter* adapter, int64_t inde
             full.kind = krait::target_kind_name(r.target.kind);
             full.replaced = 1;
         }
-        std::memcpy(target, &full, target->struct_size < sizeof(full) ? target->struct_size : sizeof(full));
+        write_info(target, full);
     });
 }
 

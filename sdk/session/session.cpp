@@ -12,6 +12,29 @@
 
 using krait::fail_argument;
 
+namespace {
+
+// One abortable call on a session (krait.h, krait_session_abort): a request pending when the call
+// starts stops it at once (check()), one made while it runs stops it at the next check, and either
+// way the request is consumed when the call ends, whatever its outcome, so it never reaches the
+// call after. Nothing clears a request before the call starts: one made just before is not lost.
+class AbortableCall {
+public:
+    explicit AbortableCall(std::atomic<bool>& requested) : requested_(requested) {}
+    ~AbortableCall() { requested_.store(false); }
+    AbortableCall(const AbortableCall&) = delete;
+    AbortableCall& operator=(const AbortableCall&) = delete;
+
+    void check() const {
+        if (requested_.load()) krait::fail(KRAIT_ERR_ABORTED, "the call was aborted");
+    }
+
+private:
+    std::atomic<bool>& requested_;
+};
+
+}  // namespace
+
 krait_session::krait_session(krait_model& m, const krait_session_params& params) : model(m) {
     if (params.max_image_pixels <= 0)
         fail_argument("max_image_pixels must be > 0, got " + std::to_string(params.max_image_pixels));
@@ -37,7 +60,8 @@ void krait_session::set_threads(int32_t n_threads) {
 }
 
 void krait_session::forward(const int32_t* ids, int64_t batch, int64_t length, float* logits) {
-    abort_requested.store(false);
+    const AbortableCall call(abort_requested);
+    call.check();
     // Stateless: fresh zero states, one per row; the session's own context is untouched.
     std::vector<std::unique_ptr<krait::SequenceState>> states;
     std::vector<krait::SequenceState*> ptrs;
@@ -75,7 +99,15 @@ void krait_session::consume(const int32_t* ids, size_t n, bool abortable) {
 }
 
 void krait_session::append(const int32_t* ids, size_t n_ids, float* last_logits) {
-    abort_requested.store(false);
+    const AbortableCall call(abort_requested);
+    append_tokens(ids, n_ids, last_logits);
+}
+
+void krait_session::append_tokens(const int32_t* ids, size_t n_ids, float* last_logits) {
+    if (abort_requested.load()) {
+        reset();  // as an abort during the prefill does (consume): one outcome for every ABORTED append
+        krait::fail(KRAIT_ERR_ABORTED, "the call was aborted");
+    }
     std::vector<int32_t> run = pending_;
     run.insert(run.end(), ids, ids + n_ids);
     consume(run.data(), run.size(), /*abortable=*/true);
@@ -108,15 +140,19 @@ size_t krait_session::generate(const int32_t* prompt_ids, size_t n_prompt, const
     if (!stops.empty() && !tok)
         krait::fail_unsupported("stop strings need a tokenizer; " + model.dir + " has no tokenizer.json");
 
-    if (n_prompt > 0 || !pending_.empty()) append(prompt_ids, n_prompt, nullptr);
-    abort_requested.store(false);
+    const AbortableCall call(abort_requested);
+    if (n_prompt > 0 || !pending_.empty()) append_tokens(prompt_ids, n_prompt, nullptr);
 
     krait::TextStream stream(stops);
     const std::vector<int32_t>& eos = model.lm->info().eos_token_ids;
     std::vector<int32_t> generated, decodable;
     std::vector<float> logits;
     for (int32_t i = 0; i < params.max_new_tokens; ++i) {
-        if (abort_requested.load()) krait::fail(KRAIT_ERR_ABORTED, "generation aborted");
+        if (abort_requested.load()) {
+            // Before the first token the context is empty, whether the prefill ran or not (krait.h).
+            if (generated.empty()) reset();
+            krait::fail(KRAIT_ERR_ABORTED, "generation aborted");
+        }
         logits = last_logits_;  // the sampler uses its input as scratch
         const int32_t token = sampler.sample(logits, context_);
         generated.push_back(token);
@@ -176,8 +212,9 @@ void top_k_of_row(const float* logits, int64_t num_labels, size_t k, const std::
 
 void krait_session::classifier_forward(const float* pixels, int64_t batch, int64_t height, int64_t width,
                                        float* logits) {
-    abort_requested.store(false);
     model.classifier->check_input_size(height, width);
+    const AbortableCall call(abort_requested);
+    call.check();
     model.classifier->forward_batch(pixels, batch, height, width, logits, *pool_, classifier_workspaces_,
                                        &abort_requested, lora_.get());
 }
@@ -196,7 +233,8 @@ size_t krait_session::classes_per_image(int32_t top_k) const {
 }
 
 void krait_session::classify(size_t n, int32_t top_k, const ImageSource& source, krait_classification* out) {
-    abort_requested.store(false);
+    const AbortableCall call(abort_requested);
+    call.check();
     const krait::ClassifierModel& net = *model.classifier;
     const size_t k = classes_per_image(top_k);
     const krait::LoraSet* lora = lora_.get();

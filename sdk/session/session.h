@@ -24,7 +24,11 @@ struct krait_session {
     ~krait_session();
 
     void set_threads(int32_t n_threads);
+    // krait_session_abort / krait_session_clear_abort (semantics in krait.h). forward, append,
+    // generate, classifier_forward and classify are the abortable calls: each stops at once on a
+    // request pending when it starts and consumes any request when it ends (AbortableCall).
     void abort() { abort_requested.store(true, std::memory_order_relaxed); }
+    void clear_abort() { abort_requested.store(false, std::memory_order_relaxed); }
 
     // ---- sequence models. See the matching krait_session_* functions in krait.h for semantics.
     void forward(const int32_t* ids, int64_t batch, int64_t length, float* logits);
@@ -60,6 +64,8 @@ struct krait_session {
     std::atomic<bool> abort_requested{false};
 
 private:
+    // append() without its own AbortableCall, for generate()'s prefill.
+    void append_tokens(const int32_t* ids, size_t n_ids, float* last_logits);
     // Feeds tokens into the context state and refreshes last_logits_. An
     // abortable (prefill) run that is aborted resets the session; single
     // decode steps are not abortable, so an abort lands between tokens.

@@ -107,6 +107,7 @@ TEST(Errors, NullArgumentsAreRejectedAndNamed) {
     krait_session_free(nullptr);
     krait_tokenizer_free(nullptr);
     krait_session_abort(nullptr);
+    krait_session_clear_abort(nullptr);
 }
 
 TEST(Errors, LoadFailuresCarryStatusAndMessage) {
@@ -364,86 +365,15 @@ TEST(Abort, StopsGenerationAndKeepsTheSessionUsable) {
     if (st == KRAIT_ERR_UNSUPPORTED) GTEST_FAIL() << "streaming ids without a tokenizer should work: " << krait_last_error();
     EXPECT_EQ(st, KRAIT_ERR_ABORTED);
     EXPECT_EQ(ctx.seen, 3);
-    // The next call clears the request and works.
+    // The aborted call consumed the request: the next call runs.
     params.on_token = nullptr;
     params.max_new_tokens = 2;
     EXPECT_EQ(krait_session_generate(ms.session, prompt, 2, &params, out.data(), out.size(), &n), KRAIT_OK);
     EXPECT_EQ(n, 2u);
 }
 
-// krait_session_abort() from another thread while a generation runs. No race: at the third token the generating
-// thread's on_token callback hands over to the aborting thread and waits until krait_session_abort() has returned,
-// so the request always lands during the call and the result is exactly ABORTED after 3 tokens. (The callback
-// waits with a generous timeout only as a hang guard; it never decides the outcome.)
-TEST(Abort, FromAnotherThreadDuringGeneration) {
-    ModelAndSession ms(kTied);
-    struct Ctx {
-        std::mutex mu;
-        std::condition_variable cv;
-        bool abort_wanted = false, abort_done = false, stop_thread = false;
-        int seen = 0;
-    } ctx;
-    std::thread aborter([&] {
-        std::unique_lock<std::mutex> lock(ctx.mu);
-        ctx.cv.wait(lock, [&] { return ctx.abort_wanted || ctx.stop_thread; });
-        if (ctx.stop_thread) return;
-        krait_session_abort(ms.session);  // from this thread, while the generation is inside the call
-        ctx.abort_done = true;
-        ctx.cv.notify_all();
-    });
-    krait_generate_params params;
-    krait_generate_params_init(&params);
-    params.max_new_tokens = 1000;
-    params.stop_at_eos = 0;
-    params.on_token = [](int32_t, const char*, size_t, void* user) {
-        auto* c = static_cast<Ctx*>(user);
-        if (++c->seen == 3) {
-            std::unique_lock<std::mutex> lock(c->mu);
-            c->abort_wanted = true;
-            c->cv.notify_all();
-            if (!c->cv.wait_for(lock, std::chrono::minutes(2), [&] { return c->abort_done; })) return 1;  // hang guard
-        }
-        return 0;
-    };
-    params.user_data = &ctx;
-    const int32_t prompt[] = {1, 2};
-    std::vector<int32_t> out(1000);
-    size_t n = 0;
-    const krait_status st = krait_session_generate(ms.session, prompt, 2, &params, out.data(), out.size(), &n);
-    {
-        std::lock_guard<std::mutex> lock(ctx.mu);
-        ctx.stop_thread = true;
-        ctx.cv.notify_all();
-    }
-    aborter.join();
-    EXPECT_TRUE(ctx.abort_done);
-    EXPECT_EQ(st, KRAIT_ERR_ABORTED) << krait_status_string(st);
-    EXPECT_EQ(ctx.seen, 3);  // stopped right after the token during which the abort came
-    // The session is usable again: the next call clears the request.
-    params.on_token = nullptr;
-    params.max_new_tokens = 2;
-    EXPECT_EQ(krait_session_generate(ms.session, prompt, 2, &params, out.data(), out.size(), &n), KRAIT_OK);
-    EXPECT_EQ(n, 2u);
-}
-
-// A request made while no call runs is cleared when the next call starts (documented): the forward runs to the end
-// and gives the logits of an undisturbed forward. (That a set flag stops forward's layers is checked directly in
-// mamba_conformance_test, MambaAbort.EvalStopsWhenTheFlagIsSet; an abort from another thread during a call, above.)
-TEST(Abort, RequestBeforeACallIsClearedByIt) {
-    ModelAndSession ms("tests/fixtures/mamba/f32_long");
-    const int64_t B = 2, L = 40;
-    std::vector<int32_t> ids(B * L, 3);
-    size_t needed = 0;
-    ASSERT_EQ(krait_session_forward(ms.session, ids.data(), B, L, nullptr, 0, &needed), KRAIT_OK);
-    std::vector<float> want(needed), got(needed);
-    size_t n = 0;
-    ASSERT_EQ(krait_session_forward(ms.session, ids.data(), B, L, want.data(), want.size(), &n), KRAIT_OK);
-    krait_session_abort(ms.session);
-    krait_session_abort(ms.session);
-    ASSERT_EQ(krait_session_forward(ms.session, ids.data(), B, L, got.data(), got.size(), &n), KRAIT_OK)
-        << krait_last_error();
-    EXPECT_EQ(want, got);
-}
+// Requests from another thread, before a call and during one, in lock step and without timing:
+// tests/abi/abi_rules_test.cpp (AbortSemantics).
 
 TEST(Tokenizer, EncodeDecodeAndErrors) {
     krait_tokenizer* tok = nullptr;

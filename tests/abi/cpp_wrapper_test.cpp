@@ -302,6 +302,19 @@ TEST_F(WithTokenizer, AbortFromCallbackThrowsAborted) {
         });
     });
     EXPECT_EQ(calls, 2);
+    // The aborted call consumed the request.
+    EXPECT_EQ(session.generate({7, 8, 9}, greedy(3)).size(), 3u);
+}
+
+TEST_F(WithTokenizer, AbortBeforeACallAndClearAbort) {
+    const krait::Model model = krait::Model::load(dir_.string());
+    krait::Session session(model, 1);
+    session.abort();  // no call runs: the next one takes it
+    expect_status(KRAIT_ERR_ABORTED, [&] { session.forward({7, 8}, 1, 2); });
+    EXPECT_EQ(session.forward({7, 8}, 1, 2).size(), 2u * static_cast<size_t>(kVocab));
+    session.abort();
+    session.clear_abort();
+    EXPECT_EQ(session.generate({7, 8, 9}, greedy(3)).size(), 3u);
 }
 
 TEST_F(WithTokenizer, BorrowedTokenizerRoundTrips) {
@@ -348,6 +361,7 @@ TEST(CppWrapper, MovedFromHandlesFailCleanly) {
     expect_status(KRAIT_ERR_INVALID_ARGUMENT, [&] { s1.reset(); });
     expect_status(KRAIT_ERR_INVALID_ARGUMENT, [&] { s1.generate({1}, greedy(2)); });
     s1.abort();  // NULL: a no-op, never a crash
+    s1.clear_abort();
 
     // Move assignment releases the handle it replaces (leaks show under ASan).
     krait::Session s3(b, 1);

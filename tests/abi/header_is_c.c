@@ -9,6 +9,7 @@
 **  - every free function accepts NULL.
 ** Exit code: 0 when every check passes, 1 otherwise (each failure is printed).
 */
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -161,10 +162,24 @@ static void check_missing_directory(void) {
     CHECK(krait_last_error()[0] != '\0');
 }
 
+/* The layouts krait.h freezes for all of 1.x (ABI RULES), as a C compiler lays them out. */
+static void check_frozen_layouts(void) {
+    if (sizeof(void*) != 8) return; /* the numbers below are the LP64 layout */
+    CHECK(sizeof(krait_classification) == 16);
+    CHECK(offsetof(krait_classification, probability) == 4);
+    CHECK(offsetof(krait_classification, label) == 8);
+    CHECK(sizeof(krait_sampling_params) == 32);
+    CHECK(offsetof(krait_generate_params, sampling) == 8);
+    CHECK(offsetof(krait_generate_params, stop_strings) == 40);
+}
+
 static void check_free_accepts_null(void) {
     krait_model_free(NULL);
     krait_tokenizer_free(NULL);
     krait_session_free(NULL);
+    krait_adapter_free(NULL);
+    krait_session_abort(NULL);
+    krait_session_clear_abort(NULL);
     /* NULL callback restores the default log sink. */
     krait_set_log_callback(NULL, NULL, KRAIT_LOG_WARN);
 }
@@ -176,6 +191,7 @@ int main(void) {
     check_params_init();
     check_null_arguments();
     check_missing_directory();
+    check_frozen_layouts();
     check_free_accepts_null();
     if (g_failures) {
         fprintf(stderr, "header_is_c: %d check(s) failed\n", g_failures);

@@ -350,3 +350,19 @@ def test_mambavision_classify_equals_forward_plus_softmax():
         order = sorted(range(7), key=lambda i: (-p[i], i))
         assert [x for x, _ in row] == [labels[i] for i in order]
         np.testing.assert_allclose([q for _, q in row], p[order], rtol=0, atol=1e-6)
+
+
+def test_abort_before_a_call_stops_that_call_only(vit_dir):
+    c = krait.Classifier(vit_dir, threads=1)
+    image = SAMPLES / "rgb_37x53.png"
+    want = c.classify(image)
+    c.abort()  # no call runs: the next one takes the request and uses it up
+    with pytest.raises(krait.KraitAbortedError):
+        c.classify(image)
+    assert c.classify(image) == want
+    c.abort()
+    with pytest.raises(krait.KraitAbortedError):
+        c.forward(np.zeros((1, 3, SIZE, SIZE), np.float32))
+    c.abort()
+    c.clear_abort()
+    assert c.classify(image) == want

@@ -7,6 +7,7 @@ The demo model (models/mamba-demo) is used where present."""
 from __future__ import annotations
 
 import inspect
+import threading
 
 import pytest
 
@@ -159,7 +160,7 @@ def test_eos_ends_generation(text_model, ref):
     assert longer.ids[:len(r.ids)] == r.ids  # same draws up to there
 
 
-def test_abort_from_another_thread(text_model, ref):
+def test_abort_a_stream_from_this_thread(text_model, ref):
     # A streamed generation runs on the package's worker thread; this thread aborts it once the first piece has
     # arrived, i.e. while it certainly runs (a million tokens to go). Deterministic: the result is exactly ABORTED.
     stream = text_model.generate([1, 2, 3], max_new_tokens=1_000_000, stop_at_eos=False, temperature=1.0, stream=True)
@@ -169,19 +170,57 @@ def test_abort_from_another_thread(text_model, ref):
         for _ in stream:
             pass
     assert info.value.status == krait.Status.ABORTED
-    # A non-streaming generate on a thread of our own, aborted from here: the request is repeated until the call
-    # ends, since one made before the call starts is cleared by it (the same mechanism proves the GIL is
-    # released, test_threads.py). A million tokens is far longer than the abort takes to arrive, and finite, so
-    # if abort did not work the call would end normally and the test fail instead of hanging.
-    from test_threads import abort_during
+    assert text_model.generate(ref["prompt_ids"].tolist(), max_new_tokens=12).ids == ref["greedy_ids"].tolist()
 
+
+def test_abort_before_a_call_stops_that_call_only():
+    # No call runs: the request waits for the next one, which uses it up; the call after runs normally.
     model = krait.SequenceModel(MAMBA / "f32_tied", threads=1)
-    error = abort_during(
-        model, lambda: model.generate([1, 2, 3], max_new_tokens=1_000_000, stop_at_eos=False, temperature=1.0))
-    assert isinstance(error, krait.KraitAbortedError), error
-    assert error.status == krait.Status.ABORTED
+    model.abort()
+    model.abort()  # several requests count as one
+    with pytest.raises(krait.KraitAbortedError) as e:
+        model.generate([1, 2, 3], max_new_tokens=5)
+    assert e.value.status == krait.Status.ABORTED
     assert model.generate(expected("f32_tied")["prompt_ids"], max_new_tokens=12).ids == \
         expected("f32_tied")["greedy_ids"].tolist()
+    model.abort()
+    model.clear_abort()  # withdrawn: the next call runs
+    assert model.forward([[1, 2, 3]]).shape == (1, 3, model.vocab_size)
+
+
+def test_abort_from_another_thread():
+    # One request, whenever it lands: before the worker's generation starts it is kept for it, while it
+    # runs it stops it; the generation (10**9 tokens) cannot finish first. No timing is involved: the
+    # join timeout only keeps a broken build from hanging the suite.
+    model = krait.SequenceModel(MAMBA / "f32_tied", threads=1)
+    errors = []
+
+    def run():
+        try:
+            model.generate([1, 2, 3], max_new_tokens=10**9, stop_at_eos=False, temperature=1.0)
+        except krait.KraitError as e:
+            errors.append(e)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    model.abort()
+    worker.join(timeout=300)
+    assert not worker.is_alive()
+    assert len(errors) == 1 and isinstance(errors[0], krait.KraitAbortedError), errors
+    assert errors[0].status == krait.Status.ABORTED
+    assert model.generate(expected("f32_tied")["prompt_ids"], max_new_tokens=12).ids == \
+        expected("f32_tied")["greedy_ids"].tolist()
+
+
+def test_closing_streams_never_aborts_the_next_call(text_model, ref):
+    # Closing a stream aborts its generation, which may be returning already; the request must not
+    # outlive it and stop the next call, however the two meet.
+    prompt = ref["prompt_ids"].tolist()
+    for max_new_tokens in (1, 2, 3, 1_000_000) * 5:
+        stream = text_model.generate(prompt, max_new_tokens=max_new_tokens, stop_at_eos=False, stream=True)
+        next(stream, None)
+        stream.close()
+        assert text_model.generate(prompt, max_new_tokens=12).ids == ref["greedy_ids"].tolist()
 
 
 def test_streaming_error_reaches_the_consumer(text_model):

@@ -12,15 +12,16 @@ from conftest import MAMBA, assert_logits_close, expected
 
 
 def abort_during(model, call):
-    """Runs call() (a long krait call on `model`) on a worker thread while this thread calls model.abort()
-    over and over until the worker ends; returns the exception call() raised, or None if it returned.
+    """Runs call() (a long krait call on `model`) on a worker thread and requests one abort from this thread
+    as soon as this thread can run; returns the exception call() raised, or None if it returned.
 
-    A deterministic proof that the call releases the GIL, without a clock: model.abort() is Python code, so this
-    thread can run it while the call is in progress only if the call let go of the GIL, and an abort requested
-    before a call starts is cleared by the call (krait.h). So if the call released the GIL it raises
-    KraitAbortedError; had it held the GIL it would run to its end and return normally, and the test fails.
-    (The calls given here are seconds of work, so this thread always gets to run during them when the GIL is
-    free; the abort then ends them early, so the test itself is quick.)"""
+    A proof that the call releases the GIL, without a clock: this thread is woken by the worker right before
+    the call and needs the GIL to run model.abort(). If the call releases the GIL, this thread gets it at that
+    moment and the abort stops the call (KraitAbortedError). If the call held the GIL, this thread could run
+    only once the call had returned (the interpreter switches threads every few milliseconds, and only a few
+    bytecodes separate the wake-up from the call), the call ends normally and the test fails; the request
+    left behind is then withdrawn so it cannot stop a later call (krait.h: an abort applies to the running
+    call or else the next one)."""
     outcome = {}
     started = threading.Event()
 
@@ -34,9 +35,9 @@ def abort_during(model, call):
     t = threading.Thread(target=worker)
     t.start()
     started.wait()
-    while t.is_alive():
-        model.abort()
-        t.join(0.001)
+    model.abort()
+    t.join()
+    model.clear_abort()
     return outcome.get("error")
 
 

@@ -11,6 +11,13 @@
 **    On failure, a message naming the problem is available from
 **    krait_last_error() on the same thread, and out-parameters are left
 **    untouched. No C++ exception ever leaves the library.
+**  * Errors. Each function lists the statuses it returns ("Errors:"). Besides
+**    those, any function that returns a krait_status may return
+**    KRAIT_ERR_OUT_OF_MEMORY (an allocation failed; nothing was changed unless
+**    the function says otherwise) and KRAIT_ERR_INTERNAL (a bug in Krait).
+**    A function documented as "cannot fail" returns no status. A library newer
+**    than the header may return status codes the header does not know: treat
+**    any nonzero status as a failure.
 **  * Ownership. An object returned through `T** out` is owned by the caller
 **    and released with the matching krait_*_free(). Every free function
 **    accepts NULL and then does nothing. Pointers passed in are borrowed for
@@ -30,8 +37,45 @@
 **  * Threads. A krait_model is immutable once loaded and may be used by any
 **    number of threads and sessions at once. A krait_session is used by one
 **    thread at a time (calls on one session must not overlap), except
-**    krait_session_abort(), which may be called from any thread at any time.
+**    krait_session_abort() and krait_session_clear_abort(), which may be
+**    called from any thread at any time.
+**  * Callbacks (krait_log_fn, krait_progress_fn, krait_token_fn) are called
+**    synchronously, only while the Krait call that uses them runs, on the
+**    thread stated with each; none is ever called after that call returned
+**    (except a log callback being replaced, see krait_set_log_callback). A
+**    callback must return normally: no C++ exception or longjmp may cross
+**    the library. What a callback may call back into Krait is stated with it.
 **  * Enums are 32-bit. Dimensions are int64_t; byte and element counts size_t.
+** ------------------------------------------------------------------------
+** ABI RULES (what keeps 1.x binary compatible; tools/check_abi.sh checks
+** every build against the 1.2 ABI in abi/krait.abi)
+**
+**  * A program built against header 1.x runs unchanged against library 1.y,
+**    y >= x. Within 1.x no function is removed or changes its signature, no
+**    field of a public struct moves, changes type or disappears, and no
+**    enumerator changes value. Additions are new functions, new enumerators
+**    and new fields at the end of the structs that carry a struct_size, each
+**    starting at or after the struct's previous sizeof (never in its old tail
+**    padding, which an older caller's struct_size covers without setting it);
+**    each is marked "Added in 1.y".
+**  * Parameter structs read by the library (krait_model_params,
+**    krait_session_params, krait_generate_params, krait_adapter_params):
+**    the caller sets struct_size (the init functions do); the library reads
+**    only the fields that fit in it and takes defaults for the rest, so an
+**    older caller's smaller struct gets the defaults of the newer fields.
+**  * Info structs written by the library (krait_model_info,
+**    krait_adapter_info, krait_adapter_target): the caller sets struct_size
+**    to sizeof() of the struct in its header. The library writes only the
+**    fields that fit in it and never writes struct_size itself. A struct_size
+**    smaller than the struct had in the version that introduced it (0
+**    included) is refused with KRAIT_ERR_INVALID_ARGUMENT.
+**  * Arrays of structs: krait_image elements are struct_size bytes apart, so
+**    krait_image may grow. krait_classification has no struct_size: its
+**    layout is frozen for all of 1.x, and more per-class data would come
+**    through new functions with a new struct that has one.
+**  * Structs nested by value are frozen: krait_sampling_params (inside
+**    krait_generate_params) never grows; new sampling fields are added at
+**    the end of krait_generate_params.
 ** ------------------------------------------------------------------------
 */
 #ifndef KRAIT_H
@@ -68,7 +112,7 @@ extern "C" {
 
 /* Run-time version of the library actually loaded, as KRAIT_VERSION_NUMBER
 ** and as "MAJOR.MINOR.PATCH". Compare with the macros to detect a
-** header/library mismatch. The string is static. Thread-safe. */
+** header/library mismatch. The string is static. Thread-safe. Cannot fail. */
 KRAIT_API uint32_t krait_version(void);
 KRAIT_API const char* krait_version_string(void);
 
@@ -95,10 +139,12 @@ typedef enum krait_status {
 ** Valid until the next Krait call on this thread. Thread-safe (per thread).
 ** Always valid UTF-8 without control characters other than tab and newline,
 ** whatever the input: bytes quoted from a damaged file, a path or a caller's
-** string that are not well-formed UTF-8 appear escaped as \xNN. */
+** string that are not well-formed UTF-8 appear escaped as \xNN. Cannot fail. */
 KRAIT_API const char* krait_last_error(void);
 
-/* A short static English name for a status code ("invalid argument"). */
+/* A short static English name for a status code ("invalid argument"), and
+** "unknown status" for a value this library does not know. Thread-safe.
+** Cannot fail. */
 KRAIT_API const char* krait_status_string(krait_status status);
 
 /* ======================================================================== */
@@ -114,14 +160,21 @@ typedef enum krait_log_level {
     KRAIT_LOG_LEVEL_FORCE_32BIT = 0x7fffffff
 } krait_log_level;
 
-/* `message` is valid only during the callback. The callback may be called
-** from any thread, concurrently; it must not call back into Krait. */
+/* `message` (valid UTF-8) is valid only during the callback. Who calls it:
+** the Krait call that produces the message, during that call, on the thread
+** that made the call or on one of the library's worker threads serving it;
+** calls on different threads may log concurrently, so the callback must be
+** thread-safe. Today only krait_model_load() logs (on its calling thread),
+** but a callback must not rely on that. It must return quickly and must not
+** call back into Krait. */
 typedef void (*krait_log_fn)(krait_log_level level, const char* message, void* user_data);
 
 /* Installs a process-wide log callback; messages below `min_level` are
 ** dropped. NULL restores the default, which writes WARN and above to stderr.
 ** Thread-safe, but a callback may still run briefly on other threads after
-** it has been replaced. */
+** it has been replaced (a message already being delivered), so its
+** user_data must stay valid until every Krait call that was running when it
+** was replaced has returned. Cannot fail. */
 KRAIT_API void krait_set_log_callback(krait_log_fn callback, void* user_data, krait_log_level min_level);
 
 /* ======================================================================== */
@@ -143,9 +196,12 @@ typedef enum krait_model_kind {
     KRAIT_MODEL_KIND_FORCE_32BIT = 0x7fffffff
 } krait_model_kind;
 
-/* Called during loading with the fraction done in [0, 1]. Return nonzero to
-** cancel: the load then fails with KRAIT_ERR_CANCELLED and frees everything.
-** Runs on the loading thread. */
+/* Called during loading with the fraction done in [0, 1], non-decreasing.
+** Return nonzero to cancel: the load then fails with KRAIT_ERR_CANCELLED and
+** frees everything. Who calls it: krait_model_load(), on the thread that
+** called it, before it returns, never concurrently with itself. It may call
+** any Krait function that does not use the model being loaded (that model
+** does not exist yet). */
 typedef int (*krait_progress_fn)(float fraction, void* user_data);
 
 typedef struct krait_model_params {
@@ -155,7 +211,8 @@ typedef struct krait_model_params {
     void* progress_user_data;    /* passed to progress */
 } krait_model_params;
 
-/* Fills `params` with defaults. `params` must not be NULL. */
+/* Fills `params` with defaults, struct_size included. NULL does nothing.
+** Cannot fail. */
 KRAIT_API void krait_model_params_init(krait_model_params* params);
 
 /* Loads a model from a directory as published on the Hugging Face hub
@@ -175,11 +232,11 @@ KRAIT_API void krait_model_params_init(krait_model_params* params);
 KRAIT_API krait_status krait_model_load(const char* path, const krait_model_params* params, krait_model** out_model);
 
 /* Releases a model. Every session and adapter handle created on it must
-** have been freed first. NULL is a no-op. */
+** have been freed first. NULL is a no-op. Cannot fail. */
 KRAIT_API void krait_model_free(krait_model* model);
 
 typedef struct krait_model_info {
-    uint32_t struct_size;      /* set by the caller to sizeof(krait_model_info) */
+    uint32_t struct_size;      /* set by the caller to sizeof(krait_model_info); never written (ABI RULES) */
     krait_model_kind kind;
     const char* architecture;  /* "mamba", "llama", "mistral", "qwen2", "vit", "mambavision";
                                ** valid as long as the model */
@@ -199,8 +256,10 @@ typedef struct krait_model_info {
     int64_t image_width;
 } krait_model_info;
 
-/* Fills `info` (whose struct_size the caller sets) with facts about `model`.
-** Thread-safe. Errors: INVALID_ARGUMENT. */
+/* Fills `info` (whose struct_size the caller sets) with facts about `model`:
+** the fields that fit in struct_size, struct_size itself left as it is.
+** Thread-safe. Errors: INVALID_ARGUMENT (NULL, or struct_size smaller than
+** krait_model_info was in 1.0, which ended with source_dtype; 0 included). */
 KRAIT_API krait_status krait_model_get_info(const krait_model* model, krait_model_info* info);
 
 /* ======================================================================== */
@@ -215,10 +274,14 @@ typedef struct krait_tokenizer krait_tokenizer;
 /* Loads a tokenizer.json file, or a directory holding tokenizer.json and
 ** optionally tokenizer_config.json (whose added and special tokens are then
 ** added as transformers adds them; a model's own tokenizer is loaded so).
-** Errors: INVALID_ARGUMENT, IO, FORMAT, UNSUPPORTED. */
+** Thread-safe.
+** Errors: INVALID_ARGUMENT (NULL path or out), IO (missing or unreadable
+** file), FORMAT (malformed JSON or tokenizer), UNSUPPORTED (a tokenizer type
+** or feature other than those above). */
 KRAIT_API krait_status krait_tokenizer_load(const char* path, krait_tokenizer** out_tokenizer);
 
-/* NULL is a no-op. Must not be called on a tokenizer borrowed from a model. */
+/* NULL is a no-op. Must not be called on a tokenizer borrowed from a model.
+** Cannot fail. */
 KRAIT_API void krait_tokenizer_free(krait_tokenizer* tokenizer);
 
 /* The tokenizer of a model (borrowed: valid as long as the model; never
@@ -239,7 +302,8 @@ KRAIT_API krait_status krait_tokenizer_encode(const krait_tokenizer* tokenizer, 
 KRAIT_API krait_status krait_tokenizer_decode(const krait_tokenizer* tokenizer, const int32_t* ids, size_t n_ids,
                                               char* text, size_t capacity, size_t* n_out);
 
-/* Number of ids in the vocabulary, added tokens included. */
+/* Number of ids in the vocabulary, added tokens included. Thread-safe.
+** Errors: INVALID_ARGUMENT (NULL). */
 KRAIT_API krait_status krait_tokenizer_vocab_size(const krait_tokenizer* tokenizer, int64_t* out_size);
 
 /* ======================================================================== */
@@ -272,6 +336,8 @@ typedef struct krait_session_params {
                               ** limit and ignore it. Default 0 */
 } krait_session_params;
 
+/* Fills `params` with defaults, struct_size included. NULL does nothing.
+** Cannot fail. */
 KRAIT_API void krait_session_params_init(krait_session_params* params);
 
 /* Creates a session on `model`. The model must outlive the session.
@@ -281,16 +347,50 @@ KRAIT_API void krait_session_params_init(krait_session_params* params);
 KRAIT_API krait_status krait_session_create(krait_model* model, const krait_session_params* params,
                                             krait_session** out_session);
 
-/* NULL is a no-op. Must not overlap a running call on the same session. */
+/* NULL is a no-op. Must not overlap a running call on the same session.
+** Cannot fail. */
 KRAIT_API void krait_session_free(krait_session* session);
 
-/* Changes the worker thread count (0 = all cores) for later calls. */
+/* Changes the worker thread count (0 = all cores) for later calls.
+** Errors: INVALID_ARGUMENT (NULL, n_threads < 0); the session keeps its
+** threads on error. */
 KRAIT_API krait_status krait_session_set_threads(krait_session* session, int32_t n_threads);
 
-/* Requests that the call running on `session` stop as soon as possible; it
-** then returns KRAIT_ERR_ABORTED. The request is cleared when the next call
-** starts. Thread-safe: callable from any thread, also while no call runs. */
+/* Requests that the abortable call running on `session`, or the next one to
+** start if none runs, stop as soon as possible with KRAIT_ERR_ABORTED.
+**
+** Abortable calls: krait_session_forward, krait_session_append,
+** krait_session_generate, krait_session_classify_files / _encoded / _pixels
+** and krait_session_classifier_forward. The other calls (reset, set_threads,
+** set_adapters, getters) neither see nor consume a request.
+**
+** Semantics: a request is consumed by exactly one abortable call, the one
+** running when it is made or else the next one to start. That call returns
+** KRAIT_ERR_ABORTED: at once, without computing, if the request was pending
+** when it started; otherwise at its next check (between layers, tokens or
+** images). When the call returns, whatever its status, the request is gone:
+** a call that completed before it noticed the request returns its normal
+** result, and in every case the call after it runs normally. Several
+** requests before one call count as one. A call refused by its argument
+** checks before it starts (NULL pointers, sizes and values out of range, a
+** buffer too small, WRONG_KIND) or a size query does not start: it leaves
+** the request for the next call. Errors found once a call runs (an image
+** file that cannot be read or decoded, or is too large) end it like any
+** other outcome and consume the request. A request made as a call is
+** returning may apply to that call or to the next one; a caller that must
+** keep it from the next call withdraws it with krait_session_clear_abort()
+** once the call has returned.
+**
+** Thread-safe: callable from any thread at any time, also while no call
+** runs and from the call's own krait_token_fn callback. Never blocks.
+** NULL is a no-op. Cannot fail. */
 KRAIT_API void krait_session_abort(krait_session* session);
+
+/* Withdraws a request made with krait_session_abort() that no call has
+** consumed yet; no-op if there is none. A call already stopping because of
+** it still returns KRAIT_ERR_ABORTED. Thread-safe like krait_session_abort.
+** NULL is a no-op. Cannot fail. Added in 1.3. */
+KRAIT_API void krait_session_clear_abort(krait_session* session);
 
 /* ---- Sequence models (KRAIT_MODEL_SEQUENCE) ----------------------------- */
 
@@ -304,19 +404,26 @@ KRAIT_API void krait_session_abort(krait_session* session);
 KRAIT_API krait_status krait_session_forward(krait_session* session, const int32_t* ids, int64_t batch, int64_t length,
                                              float* logits, size_t capacity, size_t* n_out);
 
-/* Clears the generation state (empty context). Errors: WRONG_KIND. */
+/* Clears the generation state (empty context). Not abortable, and leaves an
+** abort request pending (see krait_session_abort).
+** Errors: INVALID_ARGUMENT (NULL), WRONG_KIND. */
 KRAIT_API krait_status krait_session_reset(krait_session* session);
 
 /* Appends `n_ids` tokens to the session's context in one parallel pass
 ** (prefill) and, when `logits` is not NULL, writes the logits after the
 ** last token ([vocab_size] floats; capacity in floats).
 ** Errors: INVALID_ARGUMENT (NULL ids, n_ids 0, id out of range),
-** BUFFER_TOO_SMALL, WRONG_KIND, ABORTED (the state is then reset). */
+** BUFFER_TOO_SMALL (logits not NULL and capacity < vocab_size), WRONG_KIND,
+** ABORTED (the context is then empty, as after krait_session_reset). */
 KRAIT_API krait_status krait_session_append(krait_session* session, const int32_t* ids, size_t n_ids, float* logits,
                                             size_t capacity);
 
+/* Frozen for all of 1.x: it is nested by value in krait_generate_params, so
+** it can never grow (ABI RULES). Sampling settings added later become fields
+** at the end of krait_generate_params. struct_size is set by init and is not
+** read by the library. */
 typedef struct krait_sampling_params {
-    uint32_t struct_size;
+    uint32_t struct_size;     /* sizeof(krait_sampling_params); set by init, not read */
     float temperature;        /* 0 = greedy (argmax). Default 1.0 */
     int32_t top_k;            /* keep the k most likely; 0 = off. Default 50 (as transformers) */
     float top_p;              /* nucleus; 1.0 = off. Default 1.0 */
@@ -325,6 +432,7 @@ typedef struct krait_sampling_params {
     uint64_t seed;            /* same seed, same inputs: same output. Default 0 */
 } krait_sampling_params;
 
+/* Fills `params` with the defaults above. NULL does nothing. Cannot fail. */
 KRAIT_API void krait_sampling_params_init(krait_sampling_params* params);
 
 /* Called once per generated token with its id and the UTF-8 text it
@@ -332,21 +440,33 @@ KRAIT_API void krait_sampling_params_init(krait_sampling_params* params);
 ** stop string may be starting; the pieces concatenated always form valid
 ** UTF-8, special tokens such as EOS excluded). For a model without a
 ** tokenizer every piece is "". `piece` is valid only during the call.
-** Return nonzero to stop generating (not an error). */
+** Return nonzero to stop generating (not an error: the call returns KRAIT_OK
+** with the tokens so far, this one included).
+** Who calls it: krait_session_generate(), on the thread that called it,
+** after each token is sampled and before the next one is computed; never
+** concurrently with itself, never after the call returned. It may call
+** krait_session_abort() or krait_session_clear_abort() on the generating
+** session (an abort then stops the call before the next token, with
+** KRAIT_ERR_ABORTED, unless this token was the last one), and may use the
+** model, its tokenizer and other sessions; it must not make any other call
+** on the generating session. */
 typedef int (*krait_token_fn)(int32_t token_id, const char* piece, size_t piece_len, void* user_data);
 
 typedef struct krait_generate_params {
-    uint32_t struct_size;
+    uint32_t struct_size;              /* sizeof(krait_generate_params); set by init */
     int32_t max_new_tokens;            /* default 32; must be > 0 */
-    krait_sampling_params sampling;    /* defaults as krait_sampling_params_init */
+    krait_sampling_params sampling;    /* defaults as krait_sampling_params_init; frozen (see above) */
     const char* const* stop_strings;   /* generation stops once the text contains one; the text streamed
                                           ** and returned ends right before it. Default NULL */
     size_t n_stop_strings;
     int stop_at_eos;                   /* default 1 */
     krait_token_fn on_token;           /* streaming callback; default NULL */
-    void* user_data;
+    void* user_data;                   /* passed to on_token */
+    /* Fields added after 1.3 (new sampling settings included) go here, at the end. */
 } krait_generate_params;
 
+/* Fills `params` with defaults, struct_size and sampling included. NULL does
+** nothing. Cannot fail. */
 KRAIT_API void krait_generate_params_init(krait_generate_params* params);
 
 /* Generates up to max_new_tokens tokens after the session's current context
@@ -358,10 +478,12 @@ KRAIT_API void krait_generate_params_init(krait_generate_params* params);
 ** may have several: Llama 3 lists two). On a model with a KV cache the
 ** generation also ends when the context is full (see context_length).
 ** Errors: INVALID_ARGUMENT (NULL, empty prompt on an empty context, id out of
-** range, bad sampling values: the message names the field; a prompt that does
-** not fit the context length), UNSUPPORTED
-** (stop strings on a model without tokenizer.json), WRONG_KIND,
-** ABORTED (the tokens generated so far remain in the context). */
+** range, max_new_tokens <= 0, a NULL stop string, bad sampling values: the
+** message names the field; a prompt that does not fit the context length),
+** UNSUPPORTED (stop strings on a model without tokenizer.json), WRONG_KIND,
+** ABORTED (if no token was generated yet, the context is then empty, as after
+** krait_session_reset; otherwise it holds the prompt and the tokens generated
+** so far, each of which was passed to on_token). */
 KRAIT_API krait_status krait_session_generate(krait_session* session, const int32_t* prompt_ids, size_t n_prompt,
                                               const krait_generate_params* params, int32_t* out_ids, size_t capacity,
                                               size_t* n_out);
@@ -374,7 +496,8 @@ KRAIT_API krait_status krait_session_generate(krait_session* session, const int3
 ** own configuration says (resize, center crop, rescale, normalize; grayscale
 ** is replicated to RGB, alpha is dropped) to the model's input size
 ** (krait_model_info image_height x image_width) and the images of a call run
-** through the model together, max_batch at a time (krait_session_params).
+** through the model together, max_batch at a time (krait_session_params),
+** decoded and preprocessed on the session's worker threads.
 ** Ready tensors skip preprocessing: krait_session_classifier_forward().
 ** A classifier session keeps no state between calls that affects results; it
 ** keeps the scratch buffers of its largest call (activations of max_batch
@@ -384,7 +507,9 @@ KRAIT_API krait_status krait_session_generate(krait_session* session, const int3
 ** KRAIT_ERR_WRONG_KIND.
 */
 
-/* One predicted class. */
+/* One predicted class. The element of the arrays the classify calls fill,
+** without struct_size: its layout (label_id, probability, label) is frozen
+** for all of 1.x (ABI RULES). */
 typedef struct krait_classification {
     int32_t label_id;    /* index into the model's labels, [0, num_labels) */
     float probability;   /* softmax of the logits, in [0, 1] */
@@ -395,7 +520,8 @@ typedef struct krait_classification {
 
 /* Raw 8-bit pixels, rows top to bottom, channels interleaved. */
 typedef struct krait_image {
-    uint32_t struct_size;  /* sizeof(krait_image); elements of an array are struct_size bytes apart */
+    uint32_t struct_size;  /* sizeof(krait_image); elements of an array are struct_size bytes apart, so this
+                           ** struct may grow at the end (ABI RULES); refused if smaller than in 1.1 */
     const uint8_t* pixels; /* borrowed for the call */
     int32_t width;         /* > 0 */
     int32_t height;        /* > 0 */
@@ -421,17 +547,20 @@ KRAIT_API krait_status krait_model_get_label(const krait_model* model, int32_t i
 ** (bytes that are not a supported image, or truncated/corrupt: the message
 ** names the image), UNSUPPORTED, BUFFER_TOO_SMALL, WRONG_KIND, ABORTED. */
 
-/* Images from files (`paths`: n NUL-terminated paths). */
+/* Images from files (`paths`: n NUL-terminated paths). Errors: the common
+** contract above. */
 KRAIT_API krait_status krait_session_classify_files(krait_session* session, const char* const* paths, size_t n,
                                                     int32_t top_k, krait_classification* out, size_t capacity,
                                                     size_t* n_out);
 
-/* Images as encoded bytes in memory: image i is sizes[i] bytes at data[i]. */
+/* Images as encoded bytes in memory: image i is sizes[i] bytes at data[i].
+** Errors: the common contract above. */
 KRAIT_API krait_status krait_session_classify_encoded(krait_session* session, const void* const* data,
                                                       const size_t* sizes, size_t n, int32_t top_k,
                                                       krait_classification* out, size_t capacity, size_t* n_out);
 
-/* Images as raw pixels: `images` points to n krait_image structs. */
+/* Images as raw pixels: `images` points to n krait_image structs, struct_size
+** bytes apart. Errors: the common contract above. */
 KRAIT_API krait_status krait_session_classify_pixels(krait_session* session, const krait_image* images, size_t n,
                                                      int32_t top_k, krait_classification* out, size_t capacity,
                                                      size_t* n_out);
@@ -451,7 +580,8 @@ KRAIT_API krait_status krait_session_classifier_forward(krait_session* session, 
 /* Classes of the session's active head: the model's num_labels, or that of
 ** an active adapter that replaces the head. Sizes the logits of
 ** krait_session_classifier_forward. Added in 1.2.
-** Errors: INVALID_ARGUMENT (NULL), WRONG_KIND. */
+** Thread-safe with respect to the model; not during a call on the same
+** session. Errors: INVALID_ARGUMENT (NULL), WRONG_KIND. */
 KRAIT_API krait_status krait_session_get_num_labels(const krait_session* session, int64_t* out_num_labels);
 
 /* ======================================================================== */
@@ -496,6 +626,8 @@ typedef struct krait_adapter_params {
     const char* name;     /* a name for messages and krait_adapter_info; NULL = the folder's name. Default NULL */
 } krait_adapter_params;
 
+/* Fills `params` with defaults, struct_size included. NULL does nothing.
+** Cannot fail. */
 KRAIT_API void krait_adapter_params_init(krait_adapter_params* params);
 
 /* Loads the PEFT adapter folder `path` for `model` and checks every tensor
@@ -511,11 +643,12 @@ KRAIT_API void krait_adapter_params_init(krait_adapter_params* params);
 KRAIT_API krait_status krait_adapter_load(krait_model* model, const char* path, const krait_adapter_params* params,
                                           krait_adapter** out_adapter);
 
-/* Drops this handle's reference (see Lifetime above). NULL is a no-op. */
+/* Drops this handle's reference (see Lifetime above). NULL is a no-op.
+** Cannot fail. */
 KRAIT_API void krait_adapter_free(krait_adapter* adapter);
 
 typedef struct krait_adapter_info {
-    uint32_t struct_size;     /* set by the caller to sizeof(krait_adapter_info) */
+    uint32_t struct_size;     /* set by the caller to sizeof(krait_adapter_info); never written (ABI RULES) */
     const char* name;         /* valid as long as the handle */
     const char* path;         /* the folder it was loaded from; valid as long as the handle */
     int32_t max_rank;         /* largest r over its modules (0 if it only replaces modules) */
@@ -526,10 +659,15 @@ typedef struct krait_adapter_info {
     int64_t num_labels;       /* classes of its replacement head; 0 if it keeps the model's head */
 } krait_adapter_info;
 
+/* Fills `info` (whose struct_size the caller sets) with facts about the
+** adapter: the fields that fit in struct_size, struct_size itself left as it
+** is. Thread-safe.
+** Errors: INVALID_ARGUMENT (NULL, or struct_size smaller than
+** krait_adapter_info was in 1.2, which ended with num_labels; 0 included). */
 KRAIT_API krait_status krait_adapter_get_info(const krait_adapter* adapter, krait_adapter_info* info);
 
 typedef struct krait_adapter_target {
-    uint32_t struct_size;  /* set by the caller to sizeof(krait_adapter_target) */
+    uint32_t struct_size;  /* set by the caller to sizeof(krait_adapter_target); never written (ABI RULES) */
     const char* module;    /* the model's module, as the checkpoint names it; valid as long as the handle */
     const char* kind;      /* "linear", "embedding", "conv1d", "conv2d" */
     int32_t rank;          /* r of this module; 0 for a replaced module */
@@ -537,14 +675,19 @@ typedef struct krait_adapter_target {
     int32_t replaced;      /* 1 if the adapter replaces the module (modules_to_save) */
 } krait_adapter_target;
 
-/* Target `index` in [0, num_targets): adapted modules first, then replaced ones.
-** Errors: INVALID_ARGUMENT (NULL, index out of range). */
+/* Fills `target` (whose struct_size the caller sets, as for
+** krait_adapter_get_info) with target `index` in [0, num_targets): adapted
+** modules first, then replaced ones. Thread-safe.
+** Errors: INVALID_ARGUMENT (NULL, index out of range, or struct_size smaller
+** than krait_adapter_target was in 1.2, which ended with replaced; 0
+** included). */
 KRAIT_API krait_status krait_adapter_get_target(const krait_adapter* adapter, int64_t index,
                                                 krait_adapter_target* target);
 
 /* Label `id` of the adapter's replacement head (its folder's config.json
 ** id2label, else "LABEL_<id>"); *out is valid as long as the handle.
-** Errors: INVALID_ARGUMENT (NULL, no replacement head, id out of range). */
+** Thread-safe. Errors: INVALID_ARGUMENT (NULL, no replacement head, id out
+** of range). */
 KRAIT_API krait_status krait_adapter_get_label(const krait_adapter* adapter, int32_t id, const char** out);
 
 /* Makes `n` adapters active on `session`, adapter i with scale scales[i]

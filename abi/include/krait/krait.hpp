@@ -19,7 +19,7 @@
 **
 ** Lifetimes and threading are those of the C ABI (see krait.h): a Model must
 ** outlive its Sessions and any Tokenizer borrowed from it; a Session is used
-** by one thread at a time, except Session::abort().
+** by one thread at a time, except Session::abort() and Session::clear_abort().
 **
 **     krait::Model model = krait::Model::load("models/mamba-130m");
 **     krait::Tokenizer tok = model.tokenizer();
@@ -399,8 +399,14 @@ public:
 
     void set_threads(int32_t n_threads) { detail::check(krait_session_set_threads(handle_.get(), n_threads)); }
 
-    /* Asks the running call to stop (it throws KRAIT_ERR_ABORTED). Any thread. */
+    /* Asks the call running on this session, or the next one to start if none
+    ** runs, to stop: it throws KRAIT_ERR_ABORTED. The request is consumed by
+    ** that one call (krait_session_abort has the details). Any thread. */
     void abort() noexcept { krait_session_abort(handle_.get()); }
+
+    /* Withdraws a request made with abort() that no call has consumed yet
+    ** (krait_session_clear_abort, library 1.3 or later). Any thread. */
+    void clear_abort() noexcept { krait_session_clear_abort(handle_.get()); }
 
     /* Clears the generation state. */
     void reset() { detail::check(krait_session_reset(handle_.get())); }

@@ -181,9 +181,15 @@ class SequenceModel(_AdapterMethods):
         self._impl.threads = value
 
     def abort(self) -> None:
-        """Asks the call running on this model (from another thread) to stop; it raises KraitAbortedError.
-        A streaming generation is better stopped by closing its generator."""
+        """Asks the call running on this model (from another thread), or the next one to start if none
+        runs, to stop: that call raises KraitAbortedError, and the request is used up by it (a call
+        that completes first returns normally and drops it), so the call after runs normally. Any
+        thread. A streaming generation is better stopped by closing its generator."""
         self._impl.abort()
+
+    def clear_abort(self) -> None:
+        """Withdraws an abort() request that no call has used yet (a no-op if there is none)."""
+        self._impl.clear_abort()
 
     def forward(self, input_ids: IdsLike, *, adapters: AdaptersLike = None):
         """Logits for every position: int ids [batch, length] (or [length], taken as [1, length])
@@ -277,10 +283,16 @@ class SequenceModel(_AdapterMethods):
                     break
                 yield piece
         finally:
+            aborted = False
             if thread.is_alive():  # closed early (break, exception, garbage collection)
                 stop_requested.set()
                 self._impl.abort()  # also ends a long prefill
+                aborted = True
             thread.join()
+            # A request that arrived as the generation was returning would stop this model's next
+            # call (krait_session_abort); one that did stop the generation is used up already.
+            if aborted and not isinstance(outcome.get("error"), KraitAbortedError):
+                self._impl.clear_abort()
         if "error" in outcome:
             raise outcome["error"]
         ids, text = outcome["result"]
@@ -353,8 +365,15 @@ class Classifier(_AdapterMethods):
         self._impl.threads = value
 
     def abort(self) -> None:
-        """Asks the call running on this model (from another thread) to stop; it raises KraitAbortedError."""
+        """Asks the call running on this model (from another thread), or the next one to start if none
+        runs, to stop: that call raises KraitAbortedError, and the request is used up by it (a call
+        that completes first returns normally and drops it), so the call after runs normally. Any
+        thread."""
         self._impl.abort()
+
+    def clear_abort(self) -> None:
+        """Withdraws an abort() request that no call has used yet (a no-op if there is none)."""
+        self._impl.clear_abort()
 
     def forward(self, pixel_values, *, adapters: AdaptersLike = None):
         """Logits of ready (already preprocessed) pixels: float32 [batch, 3, height, width] (or

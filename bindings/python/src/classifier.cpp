@@ -161,7 +161,8 @@ public:
         });
     }
 
-    void abort() { krait_session_abort(session_.get()); }
+    void abort() { krait_session_abort(session_.get()); }              // any thread, no lock (krait.h)
+    void clear_abort() { krait_session_clear_abort(session_.get()); }  // idem
 
     py::object threads() const { return threads_ ? py::cast(*threads_) : py::none(); }
     void set_threads(std::optional<int64_t> threads) {
@@ -273,6 +274,7 @@ void bind_classifier(py::module_& m) {
         .def("classify_encoded", &Classifier::classify_encoded, py::arg("images"), py::arg("top_k"), py::arg("adapters") = py::none())
         .def("classify_pixels", &Classifier::classify_pixels, py::arg("arrays"), py::arg("top_k"), py::arg("adapters") = py::none())
         .def("abort", &Classifier::abort)
+        .def("clear_abort", &Classifier::clear_abort)
         .def("load_adapter", &Classifier::load_adapter, py::arg("path"), py::arg("name"))
         .def("unload_adapter", &Classifier::unload_adapter, py::arg("adapter"))
         .def_property_readonly("adapters", &Classifier::adapters)

@@ -215,7 +215,8 @@ public:
         return py::make_tuple(ids, utf8_str(sink.text.data(), sink.text.size()));
     }
 
-    void abort() { krait_session_abort(session_.get()); }  // any thread, no lock (krait.h)
+    void abort() { krait_session_abort(session_.get()); }              // any thread, no lock (krait.h)
+    void clear_abort() { krait_session_clear_abort(session_.get()); }  // idem
 
     py::object threads() const { return threads_ ? py::cast(*threads_) : py::none(); }
     void set_threads(std::optional<int64_t> threads) {
@@ -286,6 +287,7 @@ void bind_sequence_model(py::module_& m) {
              py::arg("streaming"), py::arg("adapters") = py::none())
         .def("run_generation", &SequenceModel::run_generation, py::arg("request"), py::arg("on_piece"))
         .def("abort", &SequenceModel::abort)
+        .def("clear_abort", &SequenceModel::clear_abort)
         .def("load_adapter", &SequenceModel::load_adapter, py::arg("path"), py::arg("name"))
         .def("unload_adapter", &SequenceModel::unload_adapter, py::arg("adapter"))
         .def_property_readonly("adapters", &SequenceModel::adapters)

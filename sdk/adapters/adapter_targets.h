@@ -17,6 +17,8 @@
 #include <utility>
 #include <vector>
 
+#include "kernels/cpu/linear_half.h"
+
 namespace krait {
 
 enum class TargetKind { Linear, Embedding, Conv1d, Conv2d };
@@ -40,7 +42,15 @@ struct AdapterTarget {
     bool is_head = false;
     // The model's own weight (F32, [out, in] / [V, D]) where an adapter file may
     // hold a copy of it (peft's save_embedding_layers for embeddings and lm_head).
+    // F16/BF16 models loaded as stored: base_weight is nullptr and the weight is here.
     const float* base_weight = nullptr;
+    const uint16_t* base_weight_half = nullptr;
+    kernels::WeightType base_weight_type = kernels::WeightType::F32;
+    bool has_base_weight() const { return base_weight || base_weight_half; }
+    // Element i of the base weight, widened to F32.
+    float base_weight_at(size_t i) const {
+        return base_weight ? base_weight[i] : kernels::half_to_f32(base_weight_type, base_weight_half[i]);
+    }
     // Non-empty: the module exists but Krait cannot adapt it; this says why.
     std::string unsupported;
 };

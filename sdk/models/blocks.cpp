@@ -29,7 +29,7 @@ kernels::ActivationKind kind_of(Activation act) {
 }
 
 void check_linear(const Linear& l, const char* what) {
-    if (!l.weight || l.in_features <= 0 || l.out_features <= 0)
+    if ((!l.weight && !l.weight_half) || l.in_features <= 0 || l.out_features <= 0)
         fail_argument(std::string(what) + ": missing weight or non-positive features");
 }
 

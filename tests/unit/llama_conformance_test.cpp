@@ -283,3 +283,63 @@ TEST(Llama, WeightsThatDoNotFitTheConfigAreRefusedByName) {
 }
 
 }  // namespace
+
+namespace {
+
+// The F16/BF16 fixtures both ways: weights used as stored (in place, widened in the kernels; the
+// default) and upcast to F32 at load. Both match transformers within the F32 tolerance (the
+// reference was computed in fp32 from the stored, rounded weights, so widening is exact and only the
+// order of sums differs), greedy continuations exactly; the in-place load holds fewer bytes.
+TEST(LlamaStoredWeights, InPlaceAndUpcastBothMatchTransformers) {
+    for (const char* name : {"llama_f16", "llama_bf16"}) {
+        const std::string dir = fixture(std::string("llama/") + name);
+        Expected expected(dir);
+        const auto& ids_info = expected.tensor("input_ids");
+        const int64_t B = ids_info.shape[0], L = ids_info.shape[1];
+        const auto ids = expected.values<int32_t>("input_ids");
+        const auto want = expected.values<float>("logits");
+        int64_t bytes[2] = {0, 0};
+        for (bool keep_stored : {true, false}) {
+            SCOPED_TRACE(std::string(name) + (keep_stored ? " as stored" : " upcast to F32"));
+            auto model = LlamaModel::load(dir, nullptr, keep_stored);
+            const LanguageModel& lm = *model;
+            bytes[keep_stored ? 0 : 1] = lm.info().weight_bytes;
+            const int64_t V = lm.vocab_size();
+            for (int threads : {1, 2}) {
+                krait::ThreadPool pool(threads);
+                auto ws = lm.new_workspace();
+                std::vector<std::unique_ptr<krait::SequenceState>> states;
+                std::vector<krait::SequenceState*> ptrs;
+                for (int64_t b = 0; b < B; ++b) {
+                    states.push_back(lm.new_state(L));
+                    ptrs.push_back(states.back().get());
+                }
+                std::vector<float> logits(static_cast<size_t>(B * L * V));
+                lm.eval(ids.data(), B, L, ptrs.data(), LanguageModel::Logits::All, logits.data(), pool, *ws, nullptr,
+                        nullptr);
+                EXPECT_TRUE(krait::testing::all_close(logits.data(), want, 1e-5f)) << "threads " << threads;
+            }
+            const auto prompt = expected.values<int32_t>("prompt");
+            const auto greedy = expected.values<int32_t>("greedy");
+            krait::ThreadPool pool(2);
+            auto ws = lm.new_workspace();
+            auto state = lm.new_state(64);
+            std::vector<float> logits(static_cast<size_t>(V));
+            lm.prefill(prompt.data(), static_cast<int64_t>(prompt.size()), *state, logits.data(), pool, *ws, nullptr,
+                       nullptr);
+            std::vector<int32_t> got;
+            for (size_t i = 0; i < greedy.size(); ++i) {
+                const int32_t next = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+                got.push_back(next);
+                lm.decode_step(next, *state, logits.data(), pool, *ws, nullptr);
+            }
+            EXPECT_EQ(got, greedy);
+        }
+        // Upcast: 4 bytes per parameter. As stored: 2 per parameter of the big matrices, 4 for the small F32 ones.
+        EXPECT_EQ(bytes[1], 4 * LlamaModel::load(dir, nullptr, false)->info().num_parameters) << name;
+        EXPECT_LT(bytes[0], bytes[1] * 3 / 5) << name;
+        EXPECT_GT(bytes[0], bytes[1] / 2) << name;
+    }
+}
+
+}  // namespace

@@ -18,6 +18,7 @@
 #include "kernels/cpu/winograd.h"
 #include "sdk/adapters/lora_set.h"
 #include "sdk/core/thread_pool.h"
+#include "sdk/models/weight_loader.h"
 
 namespace krait {
 
@@ -44,13 +45,18 @@ Linear make_linear(const float* weight_f32, const uint16_t* weight_half, kernels
 
 // Owns the packed copies of a model's linear layers, made once at load. The
 // packed GEMM runs at ~1.5x Eigen's (no per-call repacking of the weights);
-// single-row calls (decode) still stream the original row-major weight.
-// Only F32 layers can be packed (the classifiers load their weights as F32:
+// single-row calls stream the original row-major weight unless the layer was
+// packed with pack_replacing() (then the packed copy serves every call). Only F32 layers can be packed (the classifiers load their weights as F32:
 // the packed GEMM is F32); the packed copy is the only extra copy.
 class PackedStore {
 public:
     // Throws KRAIT_ERR_INTERNAL for an F16/BF16 layer.
     void pack(Linear& layer);
+    // Packs `layer` and gives its row-major weight back to `loader` (freed if
+    // it was converted, its mapped pages dropped if used in place): the packed
+    // copy then serves every call, single rows included, and the model holds
+    // one copy of the weights. layer.weight becomes nullptr.
+    void pack_replacing(Linear& layer, WeightLoader& loader);
     // The Winograd filters of a 3x3 / stride 1 / padding 1 / groups 1 conv
     // (4x its weights; each such conv then does a quarter of the multiply-adds).
     // Returns the transformed weights, or nullptr for a conv of another shape.

@@ -62,6 +62,7 @@ const float* WeightLoader::get_optional(const std::string& name, const std::vect
     const size_t count = static_cast<size_t>(t->numel());
     if (t->dtype == DType::F32 && reinterpret_cast<uintptr_t>(t->data) % alignof(float) == 0) {
         mapped_bytes_ += count * sizeof(float);
+        mapped_.emplace_back(t->data, count * sizeof(float));
         return reinterpret_cast<const float*>(t->data);
     }
     float* dst = allocate(count);
@@ -88,8 +89,26 @@ StoredWeight WeightLoader::get_stored(const std::string& name, const std::vector
 
 float* WeightLoader::allocate(size_t count) {
     owned_.push_back(std::make_unique<float[]>(count));
+    owned_counts_.push_back(count);
     owned_bytes_ += count * sizeof(float);
     return owned_.back().get();
+}
+
+void WeightLoader::release(const float* data) {
+    for (size_t i = 0; i < owned_.size(); ++i) {
+        if (owned_[i].get() != data) continue;
+        owned_bytes_ -= owned_counts_[i] * sizeof(float);
+        owned_[i].reset();
+        owned_counts_[i] = 0;
+        return;
+    }
+    for (auto& [p, bytes] : mapped_) {
+        if (p != data || bytes == 0) continue;
+        drop_pages(p, bytes);
+        mapped_bytes_ -= bytes;
+        bytes = 0;
+        return;
+    }
 }
 
 }  // namespace krait

@@ -51,6 +51,12 @@ public:
     // stored; otherwise as get(). Same errors as get().
     StoredWeight get_stored(const std::string& name, const std::vector<int64_t>& shape);
 
+    // Gives up a tensor returned by get() whose data now lives elsewhere (a
+    // packed copy): a converted buffer is freed, mapped pages are dropped from
+    // the resident set; either leaves the byte counts. `data` must not be read
+    // afterwards. Unknown pointers are ignored.
+    void release(const float* data);
+
     // A buffer owned by the loader (derived weights such as A = -exp(A_log)).
     float* allocate(size_t count);
 
@@ -67,6 +73,8 @@ private:
     std::string dir_;
     std::unique_ptr<WeightFiles> files_;
     std::vector<std::unique_ptr<float[]>> owned_;
+    std::vector<size_t> owned_counts_;                   // floats in owned_[i]
+    std::vector<std::pair<const void*, size_t>> mapped_;  // F32 tensors used in place: data, bytes
     int64_t parameters_ = 0;
     std::string source_dtype_;
     bool keep_stored_ = true;

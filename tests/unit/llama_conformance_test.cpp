@@ -349,7 +349,7 @@ TEST(LlamaStoredWeights, InPlaceAndUpcastBothMatchTransformers) {
 namespace {
 
 // LoRA on top of BF16 base weights used in place: llama_gqa's weights rounded to BF16 (written to a
-// temporary directory), the fixture's adapter b (q/k/v/o/gate/up/down and more, rslora) applied; as
+// temporary directory), the fixture's adapter b (rslora on q_proj, v_proj, down_proj) applied; as
 // stored and upcast must agree within the F32 tolerance (the same rounded weights, F32 sums in another
 // order), and the adapter must change the output.
 TEST(LlamaStoredWeights, LoraOnAnInPlaceBf16BaseEqualsTheUpcastOne) {

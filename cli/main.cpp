@@ -725,7 +725,7 @@ int cmd_info(int argc, char** argv, int first) {
         std::printf("parameters       %lld (%s)\n", static_cast<long long>(i.num_parameters),
                     human(static_cast<double>(i.num_parameters), kCounts, 4, 1000.0).c_str());
         std::printf("dtype            %s\n", i.source_dtype ? i.source_dtype : "?");
-        std::printf("weight bytes     %lld (%s, as F32)\n", static_cast<long long>(i.weight_bytes),
+        std::printf("weight bytes     %lld (%s, held in memory)\n", static_cast<long long>(i.weight_bytes),
                     human(static_cast<double>(i.weight_bytes), kBytes, 5, 1024.0).c_str());
         return kExitOk;
     }
@@ -748,7 +748,7 @@ int cmd_info(int argc, char** argv, int first) {
     std::printf("parameters       %lld (%s)\n", static_cast<long long>(i.num_parameters),
                 human(static_cast<double>(i.num_parameters), kCounts, 4, 1000.0).c_str());
     std::printf("dtype            %s\n", i.source_dtype ? i.source_dtype : "?");
-    std::printf("weight bytes     %lld (%s, as F32)\n", static_cast<long long>(i.weight_bytes),
+    std::printf("weight bytes     %lld (%s, held in memory)\n", static_cast<long long>(i.weight_bytes),
                 human(static_cast<double>(i.weight_bytes), kBytes, 5, 1024.0).c_str());
     std::printf("bos / eos        %s / %s\n", token(i.bos_token_id).c_str(), token(i.eos_token_id).c_str());
     std::printf("tokenizer vocab  %s\n", tokenizer_vocab.c_str());

@@ -222,6 +222,7 @@ krait_status krait_model_get_info(const krait_model* model, krait_model_info* in
             full.bos_token_id = -1;
             full.eos_token_id = -1;
             full.source_dtype = c.source_dtype().c_str();
+            full.weight_bytes = c.weight_bytes();
             full.num_labels = c.num_labels();
             full.image_height = c.image_height();
             full.image_width = c.image_width();
@@ -236,8 +237,8 @@ krait_status krait_model_get_info(const krait_model* model, krait_model_info* in
             full.bos_token_id = c.bos_token_id;
             full.eos_token_id = c.eos_token_id;
             full.source_dtype = c.source_dtype.c_str();
+            full.weight_bytes = c.weight_bytes;
         }
-        full.weight_bytes = full.num_parameters * static_cast<int64_t>(sizeof(float));
         write_info(info, full);
     });
 }

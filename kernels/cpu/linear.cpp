@@ -2,15 +2,23 @@
 
 #include <Eigen/Core>
 
+#include "kernels/cpu/linear_half.h"
+
 namespace krait::kernels {
 
 void linear_ref(const LinearParams& p) {
     for (int64_t m = 0; m < p.rows; ++m) {
         for (int64_t n = 0; n < p.out_features; ++n) {
             double acc = p.bias ? p.bias[n] : 0.0;
-            const float* w = p.weight + n * p.in_features;
             const float* x = p.x + m * p.x_stride;
-            for (int64_t k = 0; k < p.in_features; ++k) acc += static_cast<double>(w[k]) * x[k];
+            if (p.weight_type == WeightType::F32) {
+                const float* w = p.weight + n * p.in_features;
+                for (int64_t k = 0; k < p.in_features; ++k) acc += static_cast<double>(w[k]) * x[k];
+            } else {
+                const uint16_t* w = p.weight_half + n * p.in_features;
+                for (int64_t k = 0; k < p.in_features; ++k)
+                    acc += static_cast<double>(half_to_f32(p.weight_type, w[k])) * x[k];
+            }
             float& out = p.y[m * p.y_stride + n];
             out = p.accumulate ? out + static_cast<float>(acc) : static_cast<float>(acc);
         }
@@ -20,6 +28,7 @@ void linear_ref(const LinearParams& p) {
 void linear(const LinearParams& p, int64_t n_begin, int64_t n_end) {
     using RowMajor = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
     using Strided = Eigen::Stride<Eigen::Dynamic, 1>;
+    if (p.weight_type != WeightType::F32) return linear_half(p, n_begin, n_end);
     const int64_t n = n_end - n_begin;
     if (n <= 0 || p.rows <= 0) return;
     Eigen::Map<const RowMajor> W(p.weight + n_begin * p.in_features, n, p.in_features);

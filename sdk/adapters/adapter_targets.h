@@ -17,6 +17,9 @@
 #include <utility>
 #include <vector>
 
+#include "kernels/cpu/gemm.h"
+#include "kernels/cpu/linear_half.h"
+
 namespace krait {
 
 enum class TargetKind { Linear, Embedding, Conv1d, Conv2d };
@@ -40,7 +43,20 @@ struct AdapterTarget {
     bool is_head = false;
     // The model's own weight (F32, [out, in] / [V, D]) where an adapter file may
     // hold a copy of it (peft's save_embedding_layers for embeddings and lm_head).
+    // F16/BF16 models loaded as stored: base_weight is nullptr and the weight is here.
     const float* base_weight = nullptr;
+    const uint16_t* base_weight_half = nullptr;
+    kernels::WeightType base_weight_type = kernels::WeightType::F32;
+    // Packed linears that keep no row-major copy (PackedStore::pack_replacing): the packed weight.
+    const kernels::PackedWeights* base_packed = nullptr;
+    bool has_base_weight() const { return base_weight || base_weight_half || base_packed; }
+    // Element i of the base weight ([out, in] / [V, D] row-major order), widened to F32.
+    float base_weight_at(size_t i) const {
+        if (base_weight) return base_weight[i];
+        if (base_weight_half) return kernels::half_to_f32(base_weight_type, base_weight_half[i]);
+        const int64_t K = base_packed->in_features(), n = static_cast<int64_t>(i) / K, k = static_cast<int64_t>(i) % K;
+        return base_packed->panel(n / kernels::kGemmNR)[k * kernels::kGemmNR + n % kernels::kGemmNR];
+    }
     // Non-empty: the module exists but Krait cannot adapt it; this says why.
     std::string unsupported;
 };

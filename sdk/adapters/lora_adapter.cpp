@@ -137,7 +137,7 @@ std::shared_ptr<const LoraAdapter> LoraAdapter::load(const std::string& dir, con
         const auto& [info, key] = saved;
         std::string resolved;
         const AdapterTarget* target = targets.resolve(module, &resolved);
-        if (!target || !target->base_weight)
+        if (!target || !target->has_base_weight())
             fail_format(weights_path + ": " + krait::quote(key) + " is a saved copy of module " + krait::quote(module) +
                         ", which this " + arch + " model does not have as an embedding or linear layer");
         const std::vector<int64_t> want = {target->kind == TargetKind::Embedding ? target->in : target->out,
@@ -150,7 +150,7 @@ std::shared_ptr<const LoraAdapter> LoraAdapter::load(const std::string& dir, con
         // Exact for F32 files; an F16/BF16 copy is the model's weight rounded to that type.
         const float tolerance = info->dtype == DType::F32 ? 0.0f : info->dtype == DType::F16 ? 1e-3f : 8e-3f;
         for (size_t i = 0; i < copy.size(); ++i) {
-            const float base = target->base_weight[i];
+            const float base = target->base_weight_at(i);
             if (std::fabs(copy[i] - base) > tolerance * std::max(1.0f, std::fabs(base)))
                 fail_unsupported(weights_path + ": " + krait::quote(key) + " differs from the model's " + krait::quote(resolved) +
                                  " (element " + std::to_string(i) + ": " + std::to_string(copy[i]) + " vs " +

@@ -29,7 +29,7 @@ kernels::ActivationKind kind_of(Activation act) {
 }
 
 void check_linear(const Linear& l, const char* what) {
-    if (!l.weight || l.in_features <= 0 || l.out_features <= 0)
+    if ((!l.weight && !l.weight_half && !l.packed) || l.in_features <= 0 || l.out_features <= 0)
         fail_argument(std::string(what) + ": missing weight or non-positive features");
 }
 
@@ -122,7 +122,7 @@ void run_self_attention(ThreadPool& pool, const AttentionWeights& attn, const fl
         fail_argument("attention: out projection is [" + std::to_string(attn.out.out_features) + ", " +
                       std::to_string(attn.out.in_features) + "], expected [" + std::to_string(dim) + ", " +
                       std::to_string(dim) + "] (num_heads * head_dim)");
-    const bool fused = attn.qkv.weight != nullptr;
+    const bool fused = attn.qkv.weight != nullptr || attn.qkv.packed != nullptr;
     if (fused) {
         check_linear(attn.qkv, "attention qkv");
         if (attn.qkv.in_features != dim || attn.qkv.out_features != 3 * dim)

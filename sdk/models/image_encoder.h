@@ -44,6 +44,8 @@ public:
     virtual int64_t image_width() const = 0;
     virtual int64_t num_parameters() const = 0;
     virtual const std::string& source_dtype() const = 0;
+    // Bytes the weights really occupy: mapped + converted + packed (krait_model_info).
+    virtual int64_t weight_bytes() const = 0;
 
     // Throws KRAIT_ERR_INVALID_ARGUMENT naming the problem if the model cannot
     // run at height x width (e.g. not a multiple of the patch size).

@@ -75,6 +75,9 @@ struct LanguageModelInfo {
     std::vector<int32_t> eos_token_ids;  // every token that ends a generation (Llama 3 has two)
     int64_t num_parameters = 0;
     std::string source_dtype;       // "F32", "F16", "BF16" (what the files held)
+    // Bytes the weights really occupy: the memory map used in place (F32, or
+    // F16/BF16 as stored) + buffers converted or derived at load + packed copies.
+    int64_t weight_bytes = 0;
 };
 
 class LanguageModel {

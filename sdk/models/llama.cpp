@@ -56,11 +56,11 @@ void LlamaState::truncate(int64_t n) {
 
 // ---- Loading ------------------------------------------------------------------------------------------------
 
-std::unique_ptr<LlamaModel> LlamaModel::load(const std::string& dir, const Progress& progress) {
+std::unique_ptr<LlamaModel> LlamaModel::load(const std::string& dir, const Progress& progress, bool keep_stored) {
     auto model = std::unique_ptr<LlamaModel>(new LlamaModel());
     LlamaConfig& c = model->config_;
     c = LlamaConfig::from_dir(dir);
-    model->loader_ = std::make_unique<WeightLoader>(dir);
+    model->loader_ = std::make_unique<WeightLoader>(dir, keep_stored);
     WeightLoader& w = *model->loader_;
     const int64_t D = c.hidden_size, F = c.intermediate_size, V = c.vocab_size, hd = c.head_dim;
     const int64_t Q = c.num_heads * hd, KV = c.num_kv_heads * hd;
@@ -74,10 +74,13 @@ std::unique_ptr<LlamaModel> LlamaModel::load(const std::string& dir, const Progr
     AdapterTargets& targets = model->targets_;
     targets.set_architecture(c.model_type);
     auto linear = [&](const std::string& name, int64_t in, int64_t out, bool bias) {
-        Linear l{w.get(name + ".weight", {out, in}), bias ? w.get(name + ".bias", {out}) : nullptr, in, out};
-        return l;
+        const StoredWeight sw = w.get_stored(name + ".weight", {out, in});
+        return make_linear(sw.f32, sw.half, sw.type, bias ? w.get(name + ".bias", {out}) : nullptr, in, out);
     };
-    model->embed_tokens_ = {w.get("model.embed_tokens.weight", {V, D}), V, D};
+    {
+        const StoredWeight e = w.get_stored("model.embed_tokens.weight", {V, D});
+        model->embed_tokens_ = {e.f32, V, D, -1, e.type, e.half};
+    }
     {
         AdapterTarget t;
         t.kind = TargetKind::Embedding;
@@ -85,6 +88,8 @@ std::unique_ptr<LlamaModel> LlamaModel::load(const std::string& dir, const Progr
         t.out = D;
         t.replaceable = true;
         t.base_weight = model->embed_tokens_.weight;
+        t.base_weight_half = model->embed_tokens_.weight_half;
+        t.base_weight_type = model->embed_tokens_.weight_type;
         model->embed_tokens_.slot = targets.add("model.embed_tokens", t);
     }
     for (int64_t i = 0; i < c.num_layers; ++i) {
@@ -115,8 +120,13 @@ std::unique_ptr<LlamaModel> LlamaModel::load(const std::string& dir, const Progr
     targets.add_unsupported("model.norm", TargetKind::Linear,
                             "'model.norm' is an RMSNorm; adapters can change linear layers and embeddings only");
     // A tied model may still ship lm_head.weight (a copy); the config decides, as transformers does.
-    const float* head = c.tie_word_embeddings ? model->embed_tokens_.weight : w.get("lm_head.weight", {V, D});
-    model->lm_head_ = {head, nullptr, D, V};
+    if (c.tie_word_embeddings) {
+        const Embedding& e = model->embed_tokens_;
+        model->lm_head_ = make_linear(e.weight, e.weight_half, e.weight_type, nullptr, D, V);
+    } else {
+        const StoredWeight h = w.get_stored("lm_head.weight", {V, D});
+        model->lm_head_ = make_linear(h.f32, h.half, h.type, nullptr, D, V);
+    }
     register_linear(targets, "lm_head", model->lm_head_);
     if (!c.rope.depends_on_length())
         c.rope.frequencies(hd, c.max_positions, 0, model->inv_freq_, model->rope_scaling_);
@@ -133,6 +143,7 @@ std::unique_ptr<LlamaModel> LlamaModel::load(const std::string& dir, const Progr
     info.eos_token_id = c.eos_token_ids.empty() ? -1 : c.eos_token_ids[0];
     info.num_parameters = w.parameters_loaded();
     info.source_dtype = w.source_dtype();
+    info.weight_bytes = static_cast<int64_t>(w.mapped_bytes() + w.owned_bytes() + model->packed_.bytes());
     report(total_steps);
     return model;
 }
@@ -296,7 +307,7 @@ ModelFamily llama_family() {
     f.model_types = {"llama", "mistral", "qwen2"};
     f.kind = KRAIT_MODEL_SEQUENCE;
     f.load_language_model = [](const std::string& dir, const LoadOptions& options) -> std::unique_ptr<LanguageModel> {
-        return LlamaModel::load(dir, options.progress);
+        return LlamaModel::load(dir, options.progress, options.keep_stored_weights);
     };
     return f;
 }

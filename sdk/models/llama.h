@@ -64,7 +64,10 @@ public:
 
     // Loads and validates `dir` (config.json + safetensors). Throws krait::Error
     // naming the file and tensor for a missing or mis-shaped weight.
-    static std::unique_ptr<LlamaModel> load(const std::string& dir, const Progress& progress = nullptr);
+    // keep_stored: F16/BF16 linear and embedding weights used in place (true)
+    // or upcast to F32 (false); see LoadOptions::keep_stored_weights.
+    static std::unique_ptr<LlamaModel> load(const std::string& dir, const Progress& progress = nullptr,
+                                       bool keep_stored = true);
 
     const LlamaConfig& config() const { return config_; }
 

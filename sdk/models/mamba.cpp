@@ -49,16 +49,16 @@ ModelFamily mamba_family() {
     // The original state-spaces/mamba config.json has no model_type: d_model / n_layer / ssm_cfg.
     f.claims_untyped_config = [](const nlohmann::json& config) { return config.contains("d_model"); };
     f.load_language_model = [](const std::string& dir, const LoadOptions& options) -> std::unique_ptr<LanguageModel> {
-        return MambaModel::load(dir, options.progress);
+        return MambaModel::load(dir, options.progress, options.keep_stored_weights);
     };
     return f;
 }
 
-std::unique_ptr<MambaModel> MambaModel::load(const std::string& dir, const Progress& progress) {
+std::unique_ptr<MambaModel> MambaModel::load(const std::string& dir, const Progress& progress, bool keep_stored) {
     auto model = std::unique_ptr<MambaModel>(new MambaModel());
     MambaConfig& c = model->config_;
     c = MambaConfig::from_dir(dir);
-    model->loader_ = std::make_unique<WeightLoader>(dir);
+    model->loader_ = std::make_unique<WeightLoader>(dir, keep_stored);
     WeightLoader& w = *model->loader_;
 
     const int64_t D = c.hidden_size, E = c.intermediate_size, N = c.state_size, K = c.conv_kernel,
@@ -74,7 +74,10 @@ std::unique_ptr<MambaModel> MambaModel::load(const std::string& dir, const Progr
     targets.set_architecture("mamba");
     // transformers (and so every peft adapter) says backbone.embeddings; state-spaces checkpoints say embedding.
     const std::string emb_module = c.original_layout ? "backbone.embedding" : "backbone.embeddings";
-    model->embeddings_ = {w.get(emb_module + ".weight", {V, D}), V, D};
+    {
+        const StoredWeight e = w.get_stored(emb_module + ".weight", {V, D});
+        model->embeddings_ = {e.f32, V, D, -1, e.type, e.half};
+    }
     {
         AdapterTarget t;
         t.kind = TargetKind::Embedding;
@@ -82,6 +85,8 @@ std::unique_ptr<MambaModel> MambaModel::load(const std::string& dir, const Progr
         t.out = D;
         t.replaceable = true;
         t.base_weight = model->embeddings_.weight;
+        t.base_weight_half = model->embeddings_.weight_half;
+        t.base_weight_type = model->embeddings_.weight_type;
         model->embeddings_.slot = targets.add(emb_module, t);
         if (c.original_layout) targets.add_alias("backbone\\.embeddings", emb_module);
     }
@@ -90,16 +95,19 @@ std::unique_ptr<MambaModel> MambaModel::load(const std::string& dir, const Progr
         const std::string p = "backbone.layers." + std::to_string(i) + ".";
         Layer L;
         L.norm = w.get(p + "norm.weight", {D});
-        L.in_proj = {w.get(p + "mixer.in_proj.weight", {2 * E, D}),
-                     c.use_bias ? w.get(p + "mixer.in_proj.bias", {2 * E}) : nullptr, D, 2 * E};
+        auto linear = [&](const std::string& name, int64_t in, int64_t out, bool bias) {
+            const StoredWeight sw = w.get_stored(name + ".weight", {out, in});
+            return make_linear(sw.f32, sw.half, sw.type, bias ? w.get(name + ".bias", {out}) : nullptr, in, out);
+        };
+        L.in_proj = linear(p + "mixer.in_proj", D, 2 * E, c.use_bias);
         L.conv_weight = w.get(p + "mixer.conv1d.weight", {E, 1, K});
         L.conv_bias = c.use_conv_bias ? w.get(p + "mixer.conv1d.bias", {E}) : nullptr;
         SelectiveSsmWeights& ssm = L.ssm;
         ssm.channels = E;
         ssm.state = N;
         ssm.rank = R;
-        ssm.x_proj = {w.get(p + "mixer.x_proj.weight", {R + 2 * N, E}), nullptr, E, R + 2 * N};
-        ssm.dt_proj = {w.get(p + "mixer.dt_proj.weight", {E, R}), nullptr, R, E};
+        ssm.x_proj = linear(p + "mixer.x_proj", E, R + 2 * N, false);
+        ssm.dt_proj = linear(p + "mixer.dt_proj", R, E, false);
         ssm.dt_bias = w.get(p + "mixer.dt_proj.bias", {E});
         const float* A_log = w.get(p + "mixer.A_log", {E, N});
         float* A = w.allocate(static_cast<size_t>(N * E));
@@ -107,8 +115,7 @@ std::unique_ptr<MambaModel> MambaModel::load(const std::string& dir, const Progr
             for (int64_t n = 0; n < N; ++n) A[n * E + e] = -std::exp(A_log[e * N + n]);
         ssm.A = A;
         ssm.D = w.get(p + "mixer.D", {E});
-        L.out_proj = {w.get(p + "mixer.out_proj.weight", {D, E}),
-                      c.use_bias ? w.get(p + "mixer.out_proj.bias", {D}) : nullptr, E, D};
+        L.out_proj = linear(p + "mixer.out_proj", E, D, c.use_bias);
         register_linear(targets, p + "mixer.in_proj", L.in_proj);
         register_linear(targets, p + "mixer.x_proj", L.ssm.x_proj);
         register_linear(targets, p + "mixer.dt_proj", L.ssm.dt_proj);
@@ -122,8 +129,13 @@ std::unique_ptr<MambaModel> MambaModel::load(const std::string& dir, const Progr
         report(i + 1);
     }
     model->norm_f_ = w.get("backbone.norm_f.weight", {D});
-    const float* head = c.tie_word_embeddings ? model->embeddings_.weight : w.get("lm_head.weight", {V, D});
-    model->lm_head_ = {head, nullptr, D, V};
+    if (c.tie_word_embeddings) {
+        const Embedding& e = model->embeddings_;
+        model->lm_head_ = make_linear(e.weight, e.weight_half, e.weight_type, nullptr, D, V);
+    } else {
+        const StoredWeight h = w.get_stored("lm_head.weight", {V, D});
+        model->lm_head_ = make_linear(h.f32, h.half, h.type, nullptr, D, V);
+    }
     register_linear(targets, "lm_head", model->lm_head_);
     targets.add_unsupported("backbone.norm_f", TargetKind::Linear,
                             "'backbone.norm_f' is an RMSNorm; adapters can change linear layers and embeddings only");
@@ -139,6 +151,7 @@ std::unique_ptr<MambaModel> MambaModel::load(const std::string& dir, const Progr
     if (c.eos_token_id >= 0) info.eos_token_ids = {c.eos_token_id};
     info.num_parameters = model->num_parameters();
     info.source_dtype = model->source_dtype();
+    info.weight_bytes = static_cast<int64_t>(w.mapped_bytes() + w.owned_bytes());
     report(total_steps);
     return model;
 }

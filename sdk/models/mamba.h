@@ -58,7 +58,10 @@ public:
     using Progress = std::function<bool(float)>;
 
     // Loads and validates `dir` (config.json + safetensors). Throws krait::Error.
-    static std::unique_ptr<MambaModel> load(const std::string& dir, const Progress& progress = nullptr);
+    // keep_stored: F16/BF16 linear and embedding weights used in place (true)
+    // or upcast to F32 (false); see LoadOptions::keep_stored_weights.
+    static std::unique_ptr<MambaModel> load(const std::string& dir, const Progress& progress = nullptr,
+                                       bool keep_stored = true);
 
     const MambaConfig& config() const { return config_; }
     int64_t num_parameters() const { return loader_->parameters_loaded(); }

@@ -187,8 +187,9 @@ std::unique_ptr<MambaVisionModel> MambaVisionModel::load(const std::string& dir,
     };
     auto linear = [&](const std::string& name, int64_t in, int64_t out, bool bias) {
         Linear l{w.get(pre + name + ".weight", {out, in}), bias ? w.get(pre + name + ".bias", {out}) : nullptr, in, out};
+        // Packed, its row-major copy given back (one copy of the weights held), then registered.
+        model->packed_.pack_replacing(l, w);
         register_linear(targets, pre + name, l, /*is_head=*/name == "head");
-        model->packed_.pack(l);
         return l;
     };
     auto layer_norm = [&](const std::string& name, int64_t dim) {

@@ -18,10 +18,13 @@
 #include "kernels/cpu/winograd.h"
 #include "sdk/adapters/lora_set.h"
 #include "sdk/core/thread_pool.h"
+#include "sdk/models/weight_loader.h"
 
 namespace krait {
 
 // An nn.Linear as loaded: weight [out, in] row-major, optional bias [out].
+// The weight is F32 (weight) or, for language models loaded as stored,
+// F16/BF16 read in place from the memory map (weight_half, weight = nullptr).
 struct Linear {
     const float* weight = nullptr;
     const float* bias = nullptr;
@@ -31,14 +34,29 @@ struct Linear {
     // The weight packed for kernels::gemm_packed (owned by the model's
     // PackedStore), used when a call has more than one row; nullptr = Eigen.
     const kernels::PackedWeights* packed = nullptr;
+    kernels::WeightType weight_type = kernels::WeightType::F32;
+    const uint16_t* weight_half = nullptr;  // [out, in] when weight_type is F16/BF16
 };
+
+// A Linear over a weight as the loader returned it (weight_loader.h's StoredWeight
+// holds the same three fields): F32 or in-place F16/BF16.
+Linear make_linear(const float* weight_f32, const uint16_t* weight_half, kernels::WeightType type, const float* bias,
+                   int64_t in_features, int64_t out_features);
 
 // Owns the packed copies of a model's linear layers, made once at load. The
 // packed GEMM runs at ~1.5x Eigen's (no per-call repacking of the weights);
-// single-row calls (decode) still stream the original row-major weight.
+// single-row calls stream the original row-major weight unless the layer was
+// packed with pack_replacing() (then the packed copy serves every call). Only F32 layers can be packed (the classifiers load their weights as F32:
+// the packed GEMM is F32); the packed copy is the only extra copy.
 class PackedStore {
 public:
+    // Throws KRAIT_ERR_INTERNAL for an F16/BF16 layer.
     void pack(Linear& layer);
+    // Packs `layer` and gives its row-major weight back to `loader` (freed if
+    // it was converted, its mapped pages dropped if used in place): the packed
+    // copy then serves every call, single rows included, and the model holds
+    // one copy of the weights. layer.weight becomes nullptr.
+    void pack_replacing(Linear& layer, WeightLoader& loader);
     // The Winograd filters of a 3x3 / stride 1 / padding 1 / groups 1 conv
     // (4x its weights; each such conv then does a quarter of the multiply-adds).
     // Returns the transformed weights, or nullptr for a conv of another shape.
@@ -53,12 +71,15 @@ private:
     size_t bytes_ = 0;
 };
 
-// An nn.Embedding: weight [num_embeddings, dim].
+// An nn.Embedding: weight [num_embeddings, dim], F32 or F16/BF16 in place
+// (as Linear; rows are widened as they are gathered).
 struct Embedding {
     const float* weight = nullptr;
     int64_t num_embeddings = 0;
     int64_t dim = 0;
     int32_t slot = -1;
+    kernels::WeightType weight_type = kernels::WeightType::F32;
+    const uint16_t* weight_half = nullptr;  // [num_embeddings, dim] when weight_type is F16/BF16
 };
 
 // The layer a call uses: `layer`, or its replacement under `lora` (same

@@ -27,6 +27,12 @@ struct LoadOptions {
     // Called with the fraction of weights prepared; returning false cancels the
     // load (KRAIT_ERR_CANCELLED). May be empty.
     std::function<bool(float)> progress;
+    // Large weight matrices (linear layers, embeddings) of F16/BF16 files:
+    // true = used as stored, in place from the memory map (half the memory of
+    // F32); false = upcast to F32 at load (krait_model_params.weight_precision).
+    // Language models honour it; the classifiers pack their linears for the
+    // F32 packed GEMM and so load as F32 either way.
+    bool keep_stored_weights = true;
 };
 
 struct ModelFamily {

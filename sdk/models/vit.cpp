@@ -246,13 +246,15 @@ std::unique_ptr<ViTModel> ViTModel::load(const std::string& dir, const Progress&
         L.mlp.fc1 = linear("intermediate.dense", I, D, true);
         L.mlp.fc2 = linear("output.dense", D, I, true);
         L.mlp.act = c.act;
+        // Packed first (the packed copy replaces the row-major one), then registered (adapters see the packed one).
+        for (Linear* l : {&L.attn.q, &L.attn.k, &L.attn.v, &L.attn.out, &L.mlp.fc1, &L.mlp.fc2})
+            model->packed_.pack_replacing(*l, w);
         register_linear(targets, p + "attention.attention.query", L.attn.q);
         register_linear(targets, p + "attention.attention.key", L.attn.k);
         register_linear(targets, p + "attention.attention.value", L.attn.v);
         register_linear(targets, p + "attention.output.dense", L.attn.out);
         register_linear(targets, p + "intermediate.dense", L.mlp.fc1);
         register_linear(targets, p + "output.dense", L.mlp.fc2);
-        for (Linear* l : {&L.attn.q, &L.attn.k, &L.attn.v, &L.attn.out, &L.mlp.fc1, &L.mlp.fc2}) model->packed_.pack(*l);
         for (const char* norm : {"layernorm_before", "layernorm_after"})
             targets.add_unsupported(p + norm, TargetKind::Linear,
                                     krait::quote(p + norm) + " is a LayerNorm; adapters can change linear layers and convs only");
@@ -264,8 +266,8 @@ std::unique_ptr<ViTModel> ViTModel::load(const std::string& dir, const Progress&
     model->final_ln_.bias = w.get("vit.layernorm.bias", {D});
     model->classifier_ = {w.get("classifier.weight", {c.num_labels, D}), w.get("classifier.bias", {c.num_labels}), D,
                           c.num_labels};
+    model->packed_.pack_replacing(model->classifier_, w);
     register_linear(targets, "classifier", model->classifier_, /*is_head=*/true);
-    model->packed_.pack(model->classifier_);
     // transformers 5 names the modules differently from the checkpoints (and from adapters trained under 4.x).
     const std::string layer = "vit\\.layers\\.(\\d+)\\.";
     targets.add_alias(layer + "attention\\.q_proj", "vit.encoder.layer.$1.attention.attention.query");

@@ -72,6 +72,9 @@ public:
     int64_t image_width() const override { return config_.image_size_w; }
     int64_t num_parameters() const override { return loader_->parameters_loaded(); }
     const std::string& source_dtype() const override { return loader_->source_dtype(); }
+    int64_t weight_bytes() const override {
+        return static_cast<int64_t>(loader_->mapped_bytes() + loader_->owned_bytes() + packed_.bytes());
+    }
     const ViTConfig& config() const { return config_; }
 
     void check_input_size(int64_t height, int64_t width) const override;

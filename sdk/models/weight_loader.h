@@ -2,8 +2,14 @@
 // F32, checking presence, dtype and shape, for any architecture.
 //
 // F32 tensors that are 4-byte aligned in the mapping are used in place (no
-// copy); F16/BF16 tensors are converted once into buffers owned here. The
+// copy). get() converts F16/BF16 tensors once into buffers owned here (small
+// tensors: norms, biases, conv weights); get_stored() hands out the large
+// ones (linear and embedding weights) as stored, F16/BF16 in place from the
+// memory map, unless the model was loaded with weights upcast to F32. The
 // loader must outlive every pointer it hands out: models keep it as a member.
+//
+// It counts what the weights really occupy: mapped bytes used in place and
+// bytes it owns (converted or derived), for krait_model_info's weight_bytes.
 #pragma once
 
 #include <functional>
@@ -11,13 +17,25 @@
 #include <string>
 #include <vector>
 
+#include "kernels/cpu/linear.h"
 #include "sdk/io/safetensors.h"
 
 namespace krait {
 
+// A weight matrix as the kernels read it: F32 (f32 set) or F16/BF16 in place
+// (half set, pointing into the memory map).
+struct StoredWeight {
+    const float* f32 = nullptr;
+    const uint16_t* half = nullptr;
+    kernels::WeightType type = kernels::WeightType::F32;
+    bool present() const { return f32 || half; }
+};
+
 class WeightLoader {
 public:
-    explicit WeightLoader(const std::string& model_dir);
+    // keep_stored: get_stored() returns F16/BF16 tensors in place (true) or
+    // converted to F32 (false: the "upcast to F32" load option).
+    explicit WeightLoader(const std::string& model_dir, bool keep_stored = true);
 
     // The tensor `name` as F32 with exactly `shape`. Throws KRAIT_ERR_FORMAT
     // naming the file and tensor if absent, of a non-float dtype, or mis-shaped.
@@ -28,20 +46,43 @@ public:
     // Shape of a present tensor (for reading sizes out of the weights).
     const TensorInfo* info(const std::string& name) const { return files_->find(name); }
 
+    // The tensor `name` with exactly `shape`, in its stored precision where
+    // that is F16/BF16 (and 2-byte aligned) and the loader keeps weights as
+    // stored; otherwise as get(). Same errors as get().
+    StoredWeight get_stored(const std::string& name, const std::vector<int64_t>& shape);
+
+    // Gives up a tensor returned by get() whose data now lives elsewhere (a
+    // packed copy): a converted buffer is freed, mapped pages are dropped from
+    // the resident set; either leaves the byte counts. `data` must not be read
+    // afterwards. Unknown pointers are ignored.
+    void release(const float* data);
+
     // A buffer owned by the loader (derived weights such as A = -exp(A_log)).
     float* allocate(size_t count);
 
     int64_t parameters_loaded() const { return parameters_; }
     size_t bytes_as_f32() const { return parameters_ * sizeof(float); }
     const std::string& source_dtype() const { return source_dtype_; }
+    // Bytes of the memory map used in place, and bytes of buffers owned here.
+    size_t mapped_bytes() const { return mapped_bytes_; }
+    size_t owned_bytes() const { return owned_bytes_; }
+    bool keeps_stored() const { return keep_stored_; }
     const std::string& dir() const { return dir_; }
 
 private:
     std::string dir_;
     std::unique_ptr<WeightFiles> files_;
     std::vector<std::unique_ptr<float[]>> owned_;
+    std::vector<size_t> owned_counts_;                   // floats in owned_[i]
+    std::vector<std::pair<const void*, size_t>> mapped_;  // F32 tensors used in place: data, bytes
     int64_t parameters_ = 0;
     std::string source_dtype_;
+    bool keep_stored_ = true;
+    size_t mapped_bytes_ = 0;
+    size_t owned_bytes_ = 0;
+
+    // The checked tensor (nullptr when absent), counted in parameters_.
+    const TensorInfo* find_checked(const std::string& name, const std::vector<int64_t>& shape);
 };
 
 }  // namespace krait

@@ -11,6 +11,10 @@ krait_model::krait_model(const std::string& model_dir, const krait_model_params&
     if (params.device != KRAIT_DEVICE_CPU)
         krait::fail_unsupported("device " + std::to_string(params.device) + " is not available in this build (CPU only)");
     krait::LoadOptions options;
+    if (params.weight_precision != KRAIT_WEIGHTS_STORED && params.weight_precision != KRAIT_WEIGHTS_F32)
+        krait::fail_argument("weight_precision " + std::to_string(params.weight_precision) +
+                             " is neither KRAIT_WEIGHTS_STORED (0) nor KRAIT_WEIGHTS_F32 (1)");
+    options.keep_stored_weights = params.weight_precision == KRAIT_WEIGHTS_STORED;
     if (params.progress) {
         options.progress = [&params](float f) { return params.progress(f, params.progress_user_data) == 0; };
     }

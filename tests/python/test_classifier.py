@@ -83,7 +83,8 @@ def test_facts(clf, vit_dir):
     info = clf.info
     assert info["kind"] == "classifier" and info["architecture"] == "vit"
     assert info["num_labels"] == 5 and (info["image_height"], info["image_width"]) == (8, 8)
-    assert info["num_parameters"] == 4533 and info["weight_bytes"] == 4 * 4533
+    # the linears are held packed only (output features rounded up to 32 per panel), the rest in place
+    assert info["num_parameters"] == 4533 and 4 * 4533 <= info["weight_bytes"] < 3 * 4 * 4533
     assert info["source_dtype"] == "F32"
     assert "vit" in repr(clf) and "num_labels=5" in repr(clf)
     assert "Classifier" in krait.__all__

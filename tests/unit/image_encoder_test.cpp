@@ -35,6 +35,12 @@ void check_encoder_and_head(const ClassifierModel& model, const std::string& dir
     // The head by hand on the pooled features equals forward().
     const krait::Linear& head = model.head();
     ASSERT_EQ(head.in_features, F);
+    // The classifiers hold their linears packed only (PackedStore::pack_replacing): read W[c, f] from the panels.
+    ASSERT_TRUE(head.weight || head.packed);
+    auto weight = [&](int64_t c, int64_t f) -> double {
+        if (head.weight) return head.weight[c * F + f];
+        return head.packed->panel(c / krait::kernels::kGemmNR)[f * krait::kernels::kGemmNR + c % krait::kernels::kGemmNR];
+    };
     std::vector<float> logits(static_cast<size_t>(B * head.out_features));
     model.forward(pixels.data(), B, H, W, logits.data(), pool, nullptr);
     for (int64_t b = 0; b < B; ++b) {
@@ -49,7 +55,7 @@ void check_encoder_and_head(const ClassifierModel& model, const std::string& dir
         }
         for (int64_t c = 0; c < head.out_features; ++c) {
             double y = head.bias ? head.bias[c] : 0.0;
-            for (int64_t f = 0; f < F; ++f) y += pooled[f] * head.weight[c * F + f];
+            for (int64_t f = 0; f < F; ++f) y += pooled[f] * weight(c, f);
             EXPECT_NEAR(logits[b * head.out_features + c], y, 1e-4 * std::max(1.0, std::fabs(y))) << b << "," << c;
         }
     }

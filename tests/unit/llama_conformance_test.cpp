@@ -13,6 +13,8 @@
 #include <cstring>
 #include <fstream>
 
+#include <unistd.h>
+
 #include "sdk/adapters/lora_adapter.h"
 #include "sdk/adapters/lora_set.h"
 #include "sdk/core/error.h"
@@ -280,6 +282,153 @@ TEST(Llama, WeightsThatDoNotFitTheConfigAreRefusedByName) {
         EXPECT_NE(std::string(e.what()).find("k_proj"), std::string::npos) << e.what();
     }
     fs::remove_all(dir);
+}
+
+}  // namespace
+
+namespace {
+
+// The F16/BF16 fixtures both ways: weights used as stored (in place, widened in the kernels; the
+// default) and upcast to F32 at load. Both match transformers within the F32 tolerance (the
+// reference was computed in fp32 from the stored, rounded weights, so widening is exact and only the
+// order of sums differs), greedy continuations exactly; the in-place load holds fewer bytes.
+TEST(LlamaStoredWeights, InPlaceAndUpcastBothMatchTransformers) {
+    for (const char* name : {"llama_f16", "llama_bf16"}) {
+        const std::string dir = fixture(std::string("llama/") + name);
+        Expected expected(dir);
+        const auto& ids_info = expected.tensor("input_ids");
+        const int64_t B = ids_info.shape[0], L = ids_info.shape[1];
+        const auto ids = expected.values<int32_t>("input_ids");
+        const auto want = expected.values<float>("logits");
+        int64_t bytes[2] = {0, 0};
+        for (bool keep_stored : {true, false}) {
+            SCOPED_TRACE(std::string(name) + (keep_stored ? " as stored" : " upcast to F32"));
+            auto model = LlamaModel::load(dir, nullptr, keep_stored);
+            const LanguageModel& lm = *model;
+            bytes[keep_stored ? 0 : 1] = lm.info().weight_bytes;
+            const int64_t V = lm.vocab_size();
+            for (int threads : {1, 2}) {
+                krait::ThreadPool pool(threads);
+                auto ws = lm.new_workspace();
+                std::vector<std::unique_ptr<krait::SequenceState>> states;
+                std::vector<krait::SequenceState*> ptrs;
+                for (int64_t b = 0; b < B; ++b) {
+                    states.push_back(lm.new_state(L));
+                    ptrs.push_back(states.back().get());
+                }
+                std::vector<float> logits(static_cast<size_t>(B * L * V));
+                lm.eval(ids.data(), B, L, ptrs.data(), LanguageModel::Logits::All, logits.data(), pool, *ws, nullptr,
+                        nullptr);
+                EXPECT_TRUE(krait::testing::all_close(logits.data(), want, 1e-5f)) << "threads " << threads;
+            }
+            const auto prompt = expected.values<int32_t>("prompt");
+            const auto greedy = expected.values<int32_t>("greedy");
+            krait::ThreadPool pool(2);
+            auto ws = lm.new_workspace();
+            auto state = lm.new_state(64);
+            std::vector<float> logits(static_cast<size_t>(V));
+            lm.prefill(prompt.data(), static_cast<int64_t>(prompt.size()), *state, logits.data(), pool, *ws, nullptr,
+                       nullptr);
+            std::vector<int32_t> got;
+            for (size_t i = 0; i < greedy.size(); ++i) {
+                const int32_t next = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+                got.push_back(next);
+                lm.decode_step(next, *state, logits.data(), pool, *ws, nullptr);
+            }
+            EXPECT_EQ(got, greedy);
+        }
+        // Upcast: 4 bytes per parameter. As stored: 2 per parameter of the big matrices, 4 for the small F32 ones.
+        EXPECT_EQ(bytes[1], 4 * LlamaModel::load(dir, nullptr, false)->info().num_parameters) << name;
+        EXPECT_LT(bytes[0], bytes[1] * 3 / 5) << name;
+        EXPECT_GT(bytes[0], bytes[1] / 2) << name;
+    }
+}
+
+}  // namespace
+
+namespace {
+
+// LoRA on top of BF16 base weights used in place: llama_gqa's weights rounded to BF16 (written to a
+// temporary directory), the fixture's adapter b (rslora on q_proj, v_proj, down_proj) applied; as
+// stored and upcast must agree within the F32 tolerance (the same rounded weights, F32 sums in another
+// order), and the adapter must change the output.
+TEST(LlamaStoredWeights, LoraOnAnInPlaceBf16BaseEqualsTheUpcastOne) {
+    namespace fs = std::filesystem;
+    const fs::path dir = fs::temp_directory_path() / ("krait_llama_bf16_lora_" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    fs::copy_file(fixture("llama/llama_gqa") + "/config.json", dir / "config.json", fs::copy_options::overwrite_existing);
+    {
+        const auto files = krait::WeightFiles::open_dir(fixture("llama/llama_gqa"));
+        std::string header = "{";
+        std::vector<uint16_t> data;
+        for (const std::string& name : files->names()) {
+            const krait::TensorInfo* t = files->find(name);
+            ASSERT_EQ(t->dtype, krait::DType::F32);
+            std::string dims;
+            for (int64_t d : t->shape) {  // piece by piece: GCC 12 warns falsely (-Wrestrict) on "" + string
+                if (!dims.empty()) dims += ',';
+                dims += std::to_string(d);
+            }
+            const size_t begin = data.size() * 2;
+            for (int64_t i = 0; i < t->numel(); ++i) {
+                float f;
+                std::memcpy(&f, t->data + 4 * i, 4);
+                uint32_t bits;
+                std::memcpy(&bits, &f, 4);
+                bits += 0x7fffu + ((bits >> 16) & 1u);  // round to nearest even
+                data.push_back(static_cast<uint16_t>(bits >> 16));
+            }
+            header += std::string(header.size() > 1 ? "," : "") + "\"" + name + "\":{\"dtype\":\"BF16\",\"shape\":[" +
+                      dims + "],\"data_offsets\":[" + std::to_string(begin) + "," + std::to_string(data.size() * 2) + "]}";
+        }
+        header += "}";
+        while (header.size() % 8) header += ' ';
+        std::ofstream out(dir / "model.safetensors", std::ios::binary);
+        const uint64_t n = header.size();
+        out.write(reinterpret_cast<const char*>(&n), 8);
+        out.write(header.data(), static_cast<std::streamsize>(n));
+        out.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size() * 2));
+    }
+    Expected expected(fixture("llama/lora"));
+    const auto ids = expected.values<int32_t>("input_ids");
+    const int64_t B = expected.tensor("input_ids").shape[0], L = expected.tensor("input_ids").shape[1];
+    std::vector<float> results[2][2];  // [stored, upcast][base, with adapter b]
+    for (int upcast = 0; upcast < 2; ++upcast) {
+        auto model = LlamaModel::load(dir.string(), nullptr, upcast == 0);
+        const LanguageModel& lm = *model;
+        krait::ThreadPool pool(2);
+        auto ws = lm.new_workspace();
+        auto logits_with = [&](const krait::LoraSet* set) {
+            std::vector<std::unique_ptr<krait::SequenceState>> states;
+            std::vector<krait::SequenceState*> ptrs;
+            for (int64_t b = 0; b < B; ++b) {
+                states.push_back(lm.new_state(L));
+                ptrs.push_back(states.back().get());
+            }
+            std::vector<float> out(static_cast<size_t>(B * L * lm.vocab_size()));
+            lm.eval(ids.data(), B, L, ptrs.data(), LanguageModel::Logits::All, out.data(), pool, *ws, nullptr, set);
+            return out;
+        };
+        results[upcast][0] = logits_with(nullptr);
+        // Adapter a holds peft's F32 copies of embed_tokens / lm_head, which are not this model's (rounded)
+        // weights: refused in both modes, the in-place BF16 base read element by element for the check.
+        try {
+            krait::LoraAdapter::load(fixture("llama/lora/adapters/a"), lm.adapter_targets(), "a");
+            ADD_FAILURE() << "adapter a accepted on a BF16-rounded base";
+        } catch (const krait::Error& e) {
+            EXPECT_NE(std::string(e.what()).find("differs from the model's"), std::string::npos) << e.what();
+        }
+        const auto adapter = krait::LoraAdapter::load(fixture("llama/lora/adapters/b"), lm.adapter_targets(), "b");
+        const krait::LoraSet set(lm.adapter_targets(), {{adapter, 1.0f}});
+        results[upcast][1] = logits_with(&set);
+    }
+    fs::remove_all(dir);
+    for (int k = 0; k < 2; ++k)
+        EXPECT_TRUE(krait::testing::all_close(results[0][k].data(), results[1][k], 1e-5f)) << "case " << k;
+    float change = 0.0f;
+    for (size_t i = 0; i < results[0][0].size(); ++i)
+        change = std::max(change, std::fabs(results[0][0][i] - results[0][1][i]));
+    EXPECT_GT(change, 1e-2f);
 }
 
 }  // namespace

@@ -146,3 +146,52 @@ TEST(MambaLoad, ProgressCallbackCanCancel) {
 }
 
 }  // namespace
+
+namespace {
+
+// The F16/BF16 fixtures both ways: weights used as stored (in place, widened in the kernels; the
+// default) and upcast to F32 at load, each within the F32 tolerance of transformers (the reference
+// was computed in fp32 from the stored, rounded weights), greedy continuations exact.
+TEST(MambaStoredWeights, InPlaceAndUpcastBothMatchTransformers) {
+    for (const char* name : {"f16", "bf16"}) {
+        const std::string dir = fixture(std::string("mamba/") + name);
+        Expected expected(dir);
+        const auto& ids_info = expected.tensor("input_ids");
+        const int64_t B = ids_info.shape[0], L = ids_info.shape[1];
+        const auto ids = expected.values<int32_t>("input_ids");
+        const auto want = expected.values<float>("logits");
+        int64_t bytes[2] = {0, 0};
+        for (bool keep_stored : {true, false}) {
+            SCOPED_TRACE(std::string(name) + (keep_stored ? " as stored" : " upcast to F32"));
+            auto model = MambaModel::load(dir, nullptr, keep_stored);
+            bytes[keep_stored ? 0 : 1] = model->info().weight_bytes;
+            const int64_t V = model->config().vocab_size;
+            krait::ThreadPool pool(2);
+            krait::MambaWorkspace ws;
+            std::vector<krait::MambaState> states(B, model->new_state());
+            std::vector<krait::MambaState*> ptrs;
+            for (auto& s : states) ptrs.push_back(&s);
+            std::vector<float> logits(B * L * V);
+            model->eval(ids.data(), B, L, ptrs.data(), MambaModel::Logits::All, logits.data(), pool, ws, nullptr);
+            EXPECT_TRUE(krait::testing::all_close(logits.data(), want, 1e-5f));
+
+            const auto prompt = expected.values<int32_t>("prompt_ids");
+            const auto greedy = expected.values<int32_t>("greedy_ids");
+            krait::MambaState state = model->new_state();
+            krait::MambaState* sp = &state;
+            std::vector<float> last(V);
+            model->eval(prompt.data(), 1, prompt.size(), &sp, MambaModel::Logits::Last, last.data(), pool, ws, nullptr);
+            std::vector<int32_t> got;
+            for (size_t i = 0; i < greedy.size(); ++i) {
+                const int32_t next = static_cast<int32_t>(std::max_element(last.begin(), last.end()) - last.begin());
+                got.push_back(next);
+                model->eval(&next, 1, 1, &sp, MambaModel::Logits::Last, last.data(), pool, ws, nullptr);
+            }
+            EXPECT_EQ(got, greedy);
+        }
+        // A_log's derived A is an extra F32 buffer either way; the big matrices halve.
+        EXPECT_LT(bytes[0], bytes[1] * 3 / 4) << name;
+    }
+}
+
+}  // namespace

@@ -204,11 +204,36 @@ typedef enum krait_model_kind {
 ** does not exist yet). */
 typedef int (*krait_progress_fn)(float fraction, void* user_data);
 
+/* The precision large weight matrices are kept in (krait_model_params.weight_precision). */
+typedef enum krait_weight_precision {
+    /* As the files store them: F16/BF16 linear-layer and embedding weights are
+    ** used in place from the memory map and widened to F32 inside the kernels
+    ** (sums in F32), so a BF16 model needs about half the memory of F32 and
+    ** decodes faster (decoding reads every weight once per token). */
+    KRAIT_WEIGHTS_STORED = 0,
+    /* Upcast to F32 once at load (the behaviour of 1.0-1.2): twice the memory
+    ** of an F16/BF16 file; results differ from STORED only by the order of
+    ** F32 sums. */
+    KRAIT_WEIGHTS_F32 = 1,
+    KRAIT_WEIGHTS_FORCE_32BIT = 0x7fffffff
+} krait_weight_precision;
+
 typedef struct krait_model_params {
     uint32_t struct_size;        /* sizeof(krait_model_params); set by init */
     krait_device device;         /* default KRAIT_DEVICE_CPU */
     krait_progress_fn progress;  /* default NULL */
     void* progress_user_data;    /* passed to progress */
+    /* Added in 1.3: */
+    /* How F16/BF16 weights are kept (krait_weight_precision). Default
+    ** KRAIT_WEIGHTS_STORED, which callers built against an older header (a
+    ** smaller struct_size) also get. Honoured by the sequence models (Mamba,
+    ** Llama, Mistral, Qwen2): their linear layers, embeddings and LM head;
+    ** small tensors (norms, biases, convolution weights, Mamba's A_log and D)
+    ** are converted to F32 either way. The image classifiers (ViT,
+    ** MambaVision) convert to F32 for their packed F32 GEMM whatever this
+    ** says. F32 files are used in place either way. Any other value:
+    ** KRAIT_ERR_INVALID_ARGUMENT. */
+    krait_weight_precision weight_precision;
 } krait_model_params;
 
 /* Fills `params` with defaults, struct_size included. NULL does nothing.
@@ -222,7 +247,8 @@ KRAIT_API void krait_model_params_init(krait_model_params* params);
 ** KRAIT_MODEL_SEQUENCE (with tokenizer_config.json's added tokens); "vit" and
 ** "mambavision" give KRAIT_MODEL_CLASSIFIER (preprocessing is then read from
 ** preprocessor_config.json or the model's config, see "Classifiers"). Weights are memory-mapped;
-** F32 tensors are used in place, F16/BF16 are converted to F32 once at load.
+** F32 tensors are used in place; F16/BF16 ones are used in place too or
+** converted to F32 once at load, as params->weight_precision says.
 ** Every tensor's presence, dtype and shape is checked against the config
 ** before the model is returned. `params` may be NULL for defaults.
 ** Errors: INVALID_ARGUMENT (NULL path/out), IO (missing files), FORMAT
@@ -245,7 +271,10 @@ typedef struct krait_model_info {
     int64_t num_layers;
     int64_t state_size;        /* SSM state N (Mamba); 0 for attention models */
     int64_t num_parameters;    /* parameters held by the model */
-    int64_t weight_bytes;      /* bytes of weights as computed on (F32) */
+    int64_t weight_bytes;      /* bytes the weights really occupy (since 1.3; before: 4 * num_parameters):
+                               ** the memory map used in place (F32, or F16/BF16 as stored) + buffers
+                               ** converted or derived at load + packed copies for the GEMM. Mapped pages
+                               ** count once read (the first forward pass reads them all). */
     int32_t bos_token_id;      /* -1 if none */
     int32_t eos_token_id;      /* -1 if none */
     const char* source_dtype;  /* dtype of the file's weights: "F32", "F16", "BF16" */

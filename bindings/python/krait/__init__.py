@@ -145,12 +145,15 @@ class SequenceModel(_AdapterMethods):
     optionally tokenizer.json). ``threads``: worker threads for compute, None = all cores.
     ``context_length``: the most tokens the session's context holds (a transformer's KV cache is
     allocated for that many); None = min(max_position_embeddings, 4096). Mamba ignores it.
+    ``weights``: "stored" (default) keeps F16/BF16 linear and embedding weights as the files store
+    them, read in place from the memory map (half the memory of F32, faster decoding); "f32"
+    upcasts them to F32 at load. ``info["weight_bytes"]`` says what the model holds.
     """
 
     def __init__(self, path: Union[str, os.PathLike], device: str = "cpu", threads: Optional[int] = None, *,
-                 context_length: Optional[int] = None):
+                 context_length: Optional[int] = None, weights: str = "stored"):
         self._path = os.fspath(path)
-        self._impl = _krait.SequenceModel(self._path, device, threads, context_length)
+        self._impl = _krait.SequenceModel(self._path, device, threads, context_length, weights)
 
     def __repr__(self) -> str:
         return f"<krait.SequenceModel {self._path!r} vocab_size={self.vocab_size}>"

@@ -55,10 +55,13 @@ struct GenerationRequest {
 class SequenceModel {
 public:
     SequenceModel(const std::string& path, const std::string& device, std::optional<int64_t> threads,
-                  std::optional<int64_t> context_length) {
+                  std::optional<int64_t> context_length, const std::string& weights) {
         krait_model_params mp;
         krait_model_params_init(&mp);
         mp.device = parse_device(device);
+        if (weights == "stored") mp.weight_precision = KRAIT_WEIGHTS_STORED;
+        else if (weights == "f32") mp.weight_precision = KRAIT_WEIGHTS_F32;
+        else fail_argument("weights must be \"stored\" or \"f32\", got \"" + weights + "\"");
         krait_session_params sp;
         krait_session_params_init(&sp);
         sp.n_threads = thread_count(threads);
@@ -278,8 +281,9 @@ private:
 void bind_sequence_model(py::module_& m) {
     py::class_<GenerationRequest, std::shared_ptr<GenerationRequest>>(m, "GenerationRequest");
     py::class_<SequenceModel>(m, "SequenceModel")
-        .def(py::init<const std::string&, const std::string&, std::optional<int64_t>, std::optional<int64_t>>(),
-             py::arg("path"), py::arg("device"), py::arg("threads"), py::arg("context_length"))
+        .def(py::init<const std::string&, const std::string&, std::optional<int64_t>, std::optional<int64_t>,
+                      const std::string&>(),
+             py::arg("path"), py::arg("device"), py::arg("threads"), py::arg("context_length"), py::arg("weights"))
         .def("forward", &SequenceModel::forward, py::arg("input_ids"), py::arg("adapters") = py::none())
         .def("prepare_generation", &SequenceModel::prepare_generation, py::arg("prompt"), py::arg("max_new_tokens"),
              py::arg("temperature"), py::arg("top_k"), py::arg("top_p"), py::arg("min_p"),

@@ -81,6 +81,54 @@ std::string TextStream::flush(const std::string& full_text) {
     return piece;
 }
 
+size_t TextStream::stable_end(const std::string& text, size_t from) {
+    std::vector<Char> chars;
+    walk_utf8(text, from, text.size(), chars);
+    size_t k = chars.size();
+    if (k > 0) {
+        const Char& last = chars[k - 1];
+        const auto lead = static_cast<uint8_t>(text[last.begin]);
+        if (last.code_point < 0 && last.end == text.size() && U8_IS_LEAD(lead)) --k;  // may still complete
+    }
+    while (k > 0 && chars[k - 1].code_point == kReplacementCodePoint) --k;
+    return k < chars.size() ? chars[k].begin : text.size();
+}
+
+std::string TextStream::push(const std::string& new_text, const std::string& unstable) {
+    if (stopped_ || finished_) return {};
+    // advance() over the held-back text alone: nothing before it can still change or hold a stop
+    // string's start (a stop string beginning earlier would have been held back as its prefix).
+    held_ += new_text;
+    consumed_ = 0;
+    released_raw_.clear();
+    // A stop string found with the unstable tail ends the stream (advance() cuts before it) as update()
+    // would. Otherwise only held_ is considered, its end taken as the end of the text: the unstable
+    // tail may still become anything, so a stop-string prefix at the end of held_ stays held back.
+    if (!unstable.empty()) {
+        const std::string text = held_ + unstable;
+        for (const std::string& stop : stop_strings_) {
+            if (text.find(stop) != std::string::npos) {
+                std::string piece = advance(text, false);
+                held_.clear();
+                return piece;
+            }
+        }
+    }
+    std::string piece = advance(held_, false);
+    held_.erase(0, consumed_);
+    return piece;
+}
+
+std::string TextStream::finish() {
+    if (stopped_ || finished_) return {};
+    consumed_ = 0;
+    released_raw_.clear();
+    std::string piece = advance(held_, true);
+    held_.clear();
+    finished_ = true;
+    return piece;
+}
+
 std::string TextStream::advance(const std::string& full_text, bool final) {
     if (stopped_ || finished_) return {};
     if (full_text.compare(0, consumed_, released_raw_) != 0) {
@@ -130,19 +178,8 @@ std::string TextStream::advance(const std::string& full_text, bool final) {
                 }
             }
         }
-        // Hold back an unfinished character at the very end, and a trailing run of U+FFFD (how lossy
-        // decoders show an unfinished character). Stop strings are valid UTF-8, so release_to is at a
-        // character boundary of this walk.
-        walk_utf8(full_text, consumed_, length, chars);
-        size_t k = chars.size();
-        if (k > 0) {
-            const Char& last = chars[k - 1];
-            const auto lead = static_cast<uint8_t>(full_text[last.begin]);
-            if (last.code_point < 0 && last.end == length && U8_IS_LEAD(lead)) --k;  // may still complete
-        }
-        while (k > 0 && chars[k - 1].code_point == kReplacementCodePoint) --k;
-        const size_t utf8_hold = k < chars.size() ? chars[k].begin : length;
-        release_to = std::min(release_to, utf8_hold);
+        // Stop strings are valid UTF-8, so release_to is at a character boundary of this walk.
+        release_to = std::min(release_to, stable_end(full_text, consumed_));
     }
 
     std::string piece = sanitized(full_text, consumed_, release_to, chars);

@@ -48,6 +48,21 @@ public:
     // trailing U+FFFD run), an incomplete trailing UTF-8 sequence as U+FFFD; still cuts at a stop string.
     std::string flush(const std::string& full_text);
 
+    // Append mode, for a caller that already hands over only new text (IncrementalDetokenizer): the
+    // pieces pushed are the text so far, concatenated; they are never revised. Only stop strings and
+    // UTF-8 validity are then the stream's business, and its work per call is bounded by the text it
+    // holds back, not by the length of the generation. Do not mix with update()/flush().
+    // `unstable`: text after new_text that may still change (IncrementalDetokenizer::unstable(): an
+    // unfinished character, a trailing U+FFFD run). It is never released here, but a stop string is
+    // looked for in it too, as update() looks for one in the whole decoded text.
+    std::string push(const std::string& new_text, const std::string& unstable = {});
+    std::string finish();
+
+    // The end of the part of text[from, end) that cannot change as more tokens are decoded: before an
+    // unfinished UTF-8 character at the very end and before a trailing run of U+FFFD (how lossy
+    // decoders show an unfinished character). Shared with IncrementalDetokenizer.
+    static size_t stable_end(const std::string& text, size_t from);
+
     bool stopped() const { return stopped_; }
     const std::string& emitted() const { return emitted_; }
 
@@ -57,6 +72,7 @@ private:
     std::vector<std::string> stop_strings_;
     size_t consumed_ = 0;       // bytes of full_text already released (or replaced by U+FFFD)
     std::string released_raw_;  // those bytes, to notice a decoder that revises them
+    std::string held_;          // append mode: pushed text not released yet (a stop-string prefix, ...)
     std::string emitted_;
     bool stopped_ = false;
     bool finished_ = false;

@@ -4,9 +4,11 @@
 #include <cmath>
 #include <cstring>
 #include <exception>
+#include <optional>
 
 #include "sdk/core/error.h"
 #include "sdk/image/preprocess.h"
+#include "sdk/sampling/incremental_detokenizer.h"
 #include "sdk/sampling/sampler.h"
 #include "sdk/sampling/text_stream.h"
 
@@ -145,7 +147,10 @@ size_t krait_session::generate(const int32_t* prompt_ids, size_t n_prompt, const
 
     krait::TextStream stream(stops);
     const std::vector<int32_t>& eos = model.lm->info().eos_token_ids;
-    std::vector<int32_t> generated, decodable;
+    std::vector<int32_t> generated;
+    // Each step decodes a few recent tokens, not the whole output (incremental_detokenizer.h).
+    std::optional<krait::IncrementalDetokenizer> detok;
+    if (tok) detok.emplace(*tok, /*skip_special_tokens=*/true);
     std::vector<float> logits;
     for (int32_t i = 0; i < params.max_new_tokens; ++i) {
         if (abort_requested.load()) {
@@ -168,11 +173,15 @@ size_t krait_session::generate(const int32_t* prompt_ids, size_t n_prompt, const
         if (tok) {
             // Embedding rows past the tokenizer's vocabulary (vocab padded to a
             // multiple of 8) have no text: they are streamed as ids with no text.
-            if (token < tok->vocab_size()) decodable.push_back(token);
-            const std::string text = tok->decode(decodable, /*skip_special_tokens=*/true);
-            piece = stream.update(text);
+            if (token < tok->vocab_size()) {
+                const std::string fresh = detok->add(token);
+                piece = stream.push(fresh, detok->unstable());
+            }
             if (stream.stopped()) done = true;
-            else if (done) piece += stream.flush(text);
+            else if (done) {
+                piece += stream.push(detok->finish());
+                piece += stream.finish();
+            }
         }
         if (params.on_token && params.on_token(token, piece.data(), piece.size(), params.user_data) != 0) break;
         if (done) break;

@@ -1,7 +1,8 @@
 // krait_session: the C handle of one conversation over a shared model — the
 // sequence state (Mamba's recurrent caches, a transformer's KV cache: the
 // LanguageModel interface hides which), the tokens of its context, scratch
-// buffers and its own worker threads — or, on a classifier, the settings and threads of its
+// buffers and its share of the process's worker threads (a ThreadPool handle: n_threads chunks
+// per parallel call) — or, on a classifier, the settings and threads of its
 // classify calls and the scratch buffers they reuse (no state between calls).
 // Used by one thread at a time; abort() from any thread.
 #pragma once

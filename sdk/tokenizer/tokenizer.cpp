@@ -194,6 +194,15 @@ int64_t Tokenizer::vocab_size() const {
     return impl_->vocab_size;
 }
 
+const std::string* Tokenizer::id_to_token(int32_t id, bool* special) const {
+    const Impl& m = *impl_;
+    if (id < 0 || id >= m.vocab_size) return nullptr;
+    const std::string* token = m.added->decode_form(id);
+    if (!token) token = m.model->id_to_token(id);
+    if (special) *special = token && m.added->is_special(*token);
+    return token;
+}
+
 std::optional<int32_t> Tokenizer::token_to_id(std::string_view token) const {
     if (auto id = impl_->added->token_to_id(token)) return id;
     return impl_->model->token_to_id(token);

@@ -58,6 +58,9 @@ public:
     int64_t vocab_size() const;
     // Added tokens first, then the model vocabulary (HF token_to_id).
     std::optional<int32_t> token_to_id(std::string_view token) const;
+    // The token string decode() starts from for `id` (an added token's form, else the model's token),
+    // or nullptr if no token has it; `special` tells whether skip_special_tokens drops it.
+    const std::string* id_to_token(int32_t id, bool* special = nullptr) const;
 
 private:
     struct Impl;

@@ -5,8 +5,12 @@
 // differently ordered sums and of Eigen's vectorised exp (~1 ulp).
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <mutex>
 #include <random>
+#include <thread>
 #include <vector>
 
 #include "kernels/cpu/conv1d.h"
@@ -237,6 +241,54 @@ TEST(ThreadPool, CoversRangeExactlyOnce) {
             for (int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[i], 1) << "threads " << threads << " n " << n << " i " << i;
         }
     }
+}
+
+// The pools of a process share one set of workers. Whatever the other callers do, a pool cuts a range
+// into the same chunks (the results of a split computation depend only on them), covers it exactly
+// once, and a chunk may itself call parallel_for without deadlocking.
+namespace {
+std::vector<std::pair<int64_t, int64_t>> chunks_of(const krait::ThreadPool& pool, int64_t n, int64_t grain) {
+    std::mutex m;
+    std::vector<std::pair<int64_t, int64_t>> seen;
+    pool.parallel_for(n, grain, [&](int64_t b, int64_t e) {
+        std::lock_guard<std::mutex> lock(m);
+        seen.push_back({b, e});
+    });
+    std::sort(seen.begin(), seen.end());
+    return seen;
+}
+}  // namespace
+
+TEST(ThreadPool, SharedWorkersKeepChunksUnderConcurrentCallers) {
+    EXPECT_EQ(krait::ThreadPool::shared_workers(), krait::ThreadPool::hardware_threads() - 1);
+    const int sizes[] = {1, 2, 3, 8};
+    std::vector<std::vector<std::pair<int64_t, int64_t>>> alone;
+    for (int t : sizes) alone.push_back(chunks_of(krait::ThreadPool(t), 1000, 16));
+    std::atomic<int> mismatches{0}, bad_cover{0};
+    std::vector<std::thread> callers;
+    for (int c = 0; c < 6; ++c) {
+        callers.emplace_back([&, c] {
+            const int which = c % 4;
+            krait::ThreadPool pool(sizes[which]);
+            krait::ThreadPool inner(2);
+            for (int rep = 0; rep < 200; ++rep) {
+                if (chunks_of(pool, 1000, 16) != alone[which]) ++mismatches;
+                // Nested: every chunk runs a parallel_for of its own.
+                std::vector<std::atomic<int>> hits(500);
+                pool.parallel_for(5, 1, [&](int64_t b, int64_t e) {
+                    for (int64_t i = b; i < e; ++i)
+                        inner.parallel_for(100, 7, [&](int64_t ib, int64_t ie) {
+                            for (int64_t j = ib; j < ie; ++j) hits[i * 100 + j].fetch_add(1);
+                        });
+                });
+                for (auto& h : hits)
+                    if (h.load() != 1) ++bad_cover;
+            }
+        });
+    }
+    for (auto& t : callers) t.join();
+    EXPECT_EQ(mismatches.load(), 0);
+    EXPECT_EQ(bad_cover.load(), 0);
 }
 
 TEST(Determinism, KernelsGiveBitwiseEqualResultsAtAnyBufferAlignment) {

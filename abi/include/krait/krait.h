@@ -348,7 +348,10 @@ typedef struct krait_session krait_session;
 
 typedef struct krait_session_params {
     uint32_t struct_size; /* sizeof(krait_session_params); set by init */
-    int32_t n_threads;    /* worker threads for this session's calls; 0 = all cores. Default 0 */
+    int32_t n_threads;    /* the most threads one call of this session runs on (its share of the
+                          ** process's worker threads, which all sessions share: one per core, the
+                          ** calling thread included); 0 = all cores. Results depend on this number,
+                          ** never on how busy the other sessions keep the workers. Default 0 */
     /* Added in 1.1, read by classifier sessions only: */
     int64_t max_image_pixels; /* images with more pixels (width * height) are refused before they are
                               ** decoded or copied (decompression bombs). Must be > 0.
@@ -380,9 +383,13 @@ KRAIT_API krait_status krait_session_create(krait_model* model, const krait_sess
 ** Cannot fail. */
 KRAIT_API void krait_session_free(krait_session* session);
 
-/* Changes the worker thread count (0 = all cores) for later calls.
+/* Changes the session's n_threads (0 = all cores) for later calls: the most
+** threads a call runs on. No threads are created per session: the process's
+** shared workers (one per core, started on first use, never stopped) serve
+** every session; when more calls run at once than there are cores, each call
+** runs on its own thread.
 ** Errors: INVALID_ARGUMENT (NULL, n_threads < 0); the session keeps its
-** threads on error. */
+** setting on error. */
 KRAIT_API krait_status krait_session_set_threads(krait_session* session, int32_t n_threads);
 
 /* Requests that the abortable call running on `session`, or the next one to

@@ -150,9 +150,16 @@ TEST(WeightBytes, MatchesResidentGrowthStoredAndUpcast) {
     EXPECT_EQ(f32.weight_bytes, 4 * params);
     EXPECT_EQ(stored.weight_bytes, 2 * (params - (2 * kLayers + 1) * kD) + 4 * (2 * kLayers + 1) * kD);
     const int64_t slack = 8 << 20;
+#if defined(__SANITIZE_ADDRESS__)
+    // Under AddressSanitizer every heap byte costs 1/8 byte of shadow memory, plus redzones: measured 1.23-1.25x
+    // the weight bytes (CI's ASan stage). The stored/F32 ratio below is unaffected and stays strict.
+    const double relative = 0.35;
+#else
+    const double relative = 0.1;
+#endif
     for (const Measured& m : {stored, f32})
         EXPECT_NEAR(static_cast<double>(m.growth), static_cast<double>(m.weight_bytes),
-                    0.1 * static_cast<double>(m.weight_bytes) + slack);
+                    relative * static_cast<double>(m.weight_bytes) + slack);
     const double ratio = static_cast<double>(stored.growth) / static_cast<double>(f32.growth);
     EXPECT_GE(ratio, 0.4);
     EXPECT_LE(ratio, 0.65);

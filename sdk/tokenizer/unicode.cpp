@@ -9,59 +9,6 @@
 
 namespace krait::tok {
 
-namespace {
-
-// Checks the sequence at text[pos] against Unicode Table 3-7 (well-formed UTF-8 byte sequences).
-// Returns its length when well-formed, else 0 and sets `subpart` to the length of the maximal
-// subpart (lead byte plus the continuation bytes that were still acceptable), at least 1.
-size_t well_formed_length(std::string_view text, size_t pos, size_t& subpart) {
-    const auto byte = [&](size_t i) { return static_cast<unsigned char>(text[i]); };
-    const unsigned char lead = byte(pos);
-    subpart = 1;
-    if (lead < 0x80) return 1;
-    size_t need;
-    unsigned char lo = 0x80, hi = 0xBF;  // allowed range of the second byte
-    if (lead >= 0xC2 && lead <= 0xDF) {
-        need = 2;
-    } else if (lead >= 0xE0 && lead <= 0xEF) {
-        need = 3;
-        if (lead == 0xE0) lo = 0xA0;  // no overlong forms
-        if (lead == 0xED) hi = 0x9F;  // no surrogates
-    } else if (lead >= 0xF0 && lead <= 0xF4) {
-        need = 4;
-        if (lead == 0xF0) lo = 0x90;  // no overlong forms
-        if (lead == 0xF4) hi = 0x8F;  // nothing above U+10FFFF
-    } else {
-        return 0;  // 80..C1 and F5..FF never start a sequence
-    }
-    for (size_t k = 1; k < need; ++k) {
-        if (pos + k >= text.size()) return 0;
-        const unsigned char c = byte(pos + k);
-        const unsigned char min = k == 1 ? lo : 0x80, max = k == 1 ? hi : 0xBF;
-        if (c < min || c > max) return 0;
-        subpart = k + 1;
-    }
-    return need;
-}
-
-}  // namespace
-
-size_t find_invalid_utf8(std::string_view text) {
-    size_t pos = 0;
-    while (pos < text.size()) {
-        // ASCII runs are the common case: skip them 1 byte at a time without the table walk.
-        if (static_cast<unsigned char>(text[pos]) < 0x80) {
-            ++pos;
-            continue;
-        }
-        size_t subpart;
-        const size_t len = well_formed_length(text, pos, subpart);
-        if (len == 0) return pos;
-        pos += len;
-    }
-    return std::string_view::npos;
-}
-
 char32_t next_code_point(std::string_view text, size_t& pos) {
     const auto b = [&](size_t i) { return static_cast<char32_t>(static_cast<unsigned char>(text[i])); };
     const char32_t lead = b(pos);
@@ -101,24 +48,6 @@ void append_utf8(std::string& out, char32_t cp) {
         out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
         out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
     }
-}
-
-std::string utf8_lossy(std::string_view bytes) {
-    std::string out;
-    out.reserve(bytes.size());
-    size_t pos = 0;
-    while (pos < bytes.size()) {
-        size_t subpart;
-        const size_t len = well_formed_length(bytes, pos, subpart);
-        if (len > 0) {
-            out.append(bytes.substr(pos, len));
-            pos += len;
-        } else {
-            out.append("\xEF\xBF\xBD");  // U+FFFD
-            pos += subpart;
-        }
-    }
-    return out;
 }
 
 std::string nfc(std::string_view text) {

@@ -14,11 +14,13 @@
 #include <string>
 #include <string_view>
 
+#include "sdk/core/utf8.h"
+
 namespace krait::tok {
 
-// Byte offset of the first byte that does not start a well-formed UTF-8 sequence (overlong forms,
-// surrogates and code points above U+10FFFF are ill-formed), or std::string_view::npos when valid.
-size_t find_invalid_utf8(std::string_view text);
+// UTF-8 validity and lossy decoding live in sdk/core/utf8.h (error messages need them too).
+using krait::find_invalid_utf8;
+using krait::utf8_lossy;
 
 // Decodes the code point starting at text[pos] of VALID UTF-8 and advances pos past it.
 char32_t next_code_point(std::string_view text, size_t& pos);
@@ -29,10 +31,6 @@ inline size_t utf8_length(unsigned char lead) {
 }
 
 void append_utf8(std::string& out, char32_t cp);
-
-// Bytes -> text the way Rust's String::from_utf8_lossy does it: each maximal ill-formed
-// subsequence (as defined by Unicode's "substitution of maximal subparts") becomes one U+FFFD.
-std::string utf8_lossy(std::string_view bytes);
 
 // NFC normalization as HF tokenizers does it: with Unicode 9.0 data (ICU's NFC restricted to the
 // characters assigned in 9.0; see unicode.cpp). ASCII-only input is returned unchanged.

@@ -31,9 +31,7 @@
 #include <immintrin.h>
 #endif
 
-#include "kernels/cpu/gemm.h"
-#include "kernels/cpu/linear.h"
-#include "kernels/cpu/winograd.h"
+#include "kernels/cpu/dispatch.h"
 #include "sdk/core/thread_pool.h"
 #include "sdk/models/blocks.h"
 
@@ -274,7 +272,7 @@ int main(int argc, char** argv) {
     if (custom.M > 0) shapes.push_back(custom);
 
     std::printf("krait-bench-gemm: %d thread(s), best of %d, >= %.0f ms per timing, gemm_packed kernel: %s\n", threads,
-                repeats, min_s * 1e3, krait::kernels::gemm_kernel_name());
+                repeats, min_s * 1e3, krait::kernels::active().name);
     std::printf("load average before: %s\n", load_average().c_str());
     double peak = 0;
     for (int r = 0; r < 3; ++r) peak = std::max(peak, peak_gflops());
@@ -322,10 +320,10 @@ int main(int argc, char** argv) {
         gp.y_stride = s.N;
 
         const auto eigen = [&] {
-            split_run(threads, s.N, [&](int64_t b, int64_t e) { krait::kernels::linear(lp, b, e); });
+            split_run(threads, s.N, [&](int64_t b, int64_t e) { krait::kernels::active().linear(lp, b, e); });
         };
         const auto packed_gemm = [&] {
-            split_run(threads, s.N, [&](int64_t b, int64_t e) { krait::kernels::gemm_packed(gp, b, e); });
+            split_run(threads, s.N, [&](int64_t b, int64_t e) { krait::kernels::active().gemm_packed(gp, b, e); });
         };
         double t_eigen = 1e30, t_packed = 1e30;
         for (int r = 0; r < repeats; ++r) {

@@ -9,6 +9,7 @@ DEBIAN_PACKAGES=(
   libeigen3-dev nlohmann-json3-dev libicu-dev libonig-dev libstb-dev
   libgtest-dev libgmock-dev pybind11-dev
   abigail-tools
+  qemu-user
 )
 PYTHON_PACKAGES=(scikit-build-core pybind11 numpy pytest safetensors)
 

@@ -2,6 +2,7 @@
 # The whole test suite on a fresh machine: installs dependencies, builds, runs
 # the C++ tests (plain, then under AddressSanitizer+UBSan, and the concurrency
 # test under ThreadSanitizer), the ABI check against the 1.x baseline, the
+# kernel-variant check (tools/check_kernel_variants.sh), the
 # find_package consumer check, and pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +16,9 @@ ctest --test-dir build --output-on-failure -j "$JOBS"
 
 echo "== 1.x ABI against the 1.2 baseline (abi/krait.abi)"
 tools/check_abi.sh build
+
+echo "== one binary for every x86-64 CPU: baseline code free of AVX, tests on emulated CPUs"
+tools/check_kernel_variants.sh build
 
 echo "== C++ tests under AddressSanitizer + UndefinedBehaviorSanitizer"
 tools/build.sh build-asan -DKRAIT_SANITIZE=address -DCMAKE_BUILD_TYPE=RelWithDebInfo \

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "krait/krait.h"
+#include "kernels/cpu/dispatch.h"
 #include "sdk/core/error.h"
 #include "sdk/core/log.h"
 #include "sdk/image/image.h"
@@ -163,6 +164,8 @@ const char* krait_version_string(void) {
 #define KRAIT_STR(x) KRAIT_STR2(x)
     return KRAIT_STR(KRAIT_VERSION_MAJOR) "." KRAIT_STR(KRAIT_VERSION_MINOR) "." KRAIT_STR(KRAIT_VERSION_PATCH);
 }
+
+const char* krait_cpu_kernels(void) { return krait::kernels::active().name; }
 
 const char* krait_last_error(void) { return g_last_error.c_str(); }
 

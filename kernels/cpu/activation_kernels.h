@@ -7,6 +7,8 @@
 // (The scalar helpers used by the Mamba kernels stay in activations.h.)
 #pragma once
 
+#include "kernels/cpu/variant.h"
+
 #include <cstdint>
 
 namespace krait::kernels {
@@ -21,6 +23,8 @@ float activation_ref(ActivationKind kind, float x);
 // position in the array (blocks are copied into an owned aligned buffer and
 // padded to whole vectors), so results depend on the value alone: callers
 // may split arrays anywhere, e.g. over threads.
+KRAIT_VARIANT_BEGIN
 void apply_activation(ActivationKind kind, float* x, int64_t n);
+KRAIT_VARIANT_END
 
 }  // namespace krait::kernels

@@ -12,6 +12,9 @@
 // a sliding window W > 0, j > query_offset + i - W (as transformers' masks).
 #pragma once
 
+#include "kernels/cpu/variant.h"
+
+#include <algorithm>
 #include <cstdint>
 
 namespace krait::kernels {
@@ -34,18 +37,47 @@ struct AttentionParams {
     int64_t window = 0;        // causal: > 0 also masks keys j <= query_offset + i - window
 };
 
+// The keys query i sees: [first, end) (empty when first == end).
+struct KeyRange {
+    int64_t first, end;
+};
+inline KeyRange visible_keys(const AttentionParams& p, int64_t i) {
+    const int64_t S = p.keys > 0 ? p.keys : p.tokens;
+    if (!p.causal) return {0, S};
+    const int64_t pos = p.query_offset + i;
+    const int64_t end = std::min(S, pos + 1);
+    const int64_t first = p.window > 0 ? std::max<int64_t>(0, pos - p.window + 1) : 0;
+    return {std::min(first, end), end};
+}
+
 // Plain loops in double: the yardstick.
 void attention_ref(const AttentionParams& p);
 
+// attention() processes queries in blocks of kAttentionQueryBlock rows, so the
+// scores of one block ([128, S], 300 KiB at S = 577) stay in L2 and scratch
+// does not grow with T^2 (long causal prompts). Score rows are padded to
+// whole 64-byte lines (kAttentionRowPad floats).
+inline constexpr int64_t kAttentionQueryBlock = 128;
+inline constexpr int64_t kAttentionRowPad = 16;
+inline constexpr int64_t attention_padded(int64_t n) {
+    return (n + kAttentionRowPad - 1) / kAttentionRowPad * kAttentionRowPad;
+}
+
 // Floats of scratch attention() needs for `tokens` queries over `keys` keys
-// (0 = tokens), including slack to align it.
-int64_t attention_scratch_floats(int64_t tokens, int64_t keys = 0);
+// (0 = tokens): scores, row sums, and slack to align them.
+inline int64_t attention_scratch_floats(int64_t tokens, int64_t keys = 0) {
+    const int64_t score_stride = attention_padded(keys > 0 ? keys : tokens);
+    return std::min(tokens, kAttentionQueryBlock) * score_stride + attention_padded(kAttentionQueryBlock) +
+           kAttentionRowPad;
+}
 
 // Eigen GEMMs for Q K^T and P V with the softmax between them, over blocks of
 // 128 queries (scratch is O(128 S), never a T x S matrix); a causal or
 // windowed block only multiplies the keys some query of the block can see.
 // One head at a time: callers run (sequence, head) pairs on different
 // threads, each with its own scratch of attention_scratch_floats(T, S) floats.
+KRAIT_VARIANT_BEGIN
 void attention(const AttentionParams& p, float* scratch);
+KRAIT_VARIANT_END
 
 }  // namespace krait::kernels

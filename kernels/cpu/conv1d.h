@@ -6,7 +6,11 @@
 // prefill, chunked prefill and one-token decode share one kernel.
 #pragma once
 
+#include "kernels/cpu/variant.h"
+
+#include <cstddef>
 #include <cstdint>
+#include <vector>
 
 namespace krait::kernels {
 
@@ -25,9 +29,31 @@ struct CausalConv1dParams {
     int64_t y_stride = 0;
 };
 
+// Shared by the reference and the variants:
+// input at time t (may be negative: then from history or zero) for channel c.
+inline float conv1d_input_at(const CausalConv1dParams& p, int64_t t, int64_t c) {
+    if (t >= 0) return p.x[t * p.x_stride + c];
+    const int64_t h = (p.kernel - 1) + t;  // row in history
+    return p.history ? p.history[h * p.channels + c] : 0.0f;
+}
+
+// Sets p.history to the last K-1 inputs of channels [c_begin, c_end).
+inline void update_conv1d_history(const CausalConv1dParams& p, int64_t c_begin, int64_t c_end) {
+    if (!p.history || p.kernel <= 1) return;
+    const int64_t H = p.kernel - 1;
+    // New history row h holds input at time L - H + h; read old rows before overwriting them.
+    std::vector<float> tmp(static_cast<size_t>(H * (c_end - c_begin)));
+    for (int64_t h = 0; h < H; ++h)
+        for (int64_t c = c_begin; c < c_end; ++c) tmp[h * (c_end - c_begin) + (c - c_begin)] = conv1d_input_at(p, p.length - H + h, c);
+    for (int64_t h = 0; h < H; ++h)
+        for (int64_t c = c_begin; c < c_end; ++c) p.history[h * p.channels + c] = tmp[h * (c_end - c_begin) + (c - c_begin)];
+}
+
 void causal_conv1d_ref(const CausalConv1dParams& p);
 
 // Channels [c_begin, c_end) only, vectorised over channels; callers split channels over threads.
+KRAIT_VARIANT_BEGIN
 void causal_conv1d(const CausalConv1dParams& p, int64_t c_begin, int64_t c_end);
+KRAIT_VARIANT_END
 
 }  // namespace krait::kernels

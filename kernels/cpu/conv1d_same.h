@@ -7,6 +7,8 @@
 // Activations are time-major: x[t, c] at x[t * x_stride + c].
 #pragma once
 
+#include "kernels/cpu/variant.h"
+
 #include <cstdint>
 
 namespace krait::kernels {
@@ -27,6 +29,8 @@ struct SameConv1dParams {
 void same_conv1d_ref(const SameConv1dParams& p);
 
 // Channels [c_begin, c_end) only, vectorised over channels; callers split channels over threads.
+KRAIT_VARIANT_BEGIN
 void same_conv1d(const SameConv1dParams& p, int64_t c_begin, int64_t c_end);
+KRAIT_VARIANT_END
 
 }  // namespace krait::kernels

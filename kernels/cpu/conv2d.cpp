@@ -2,32 +2,10 @@
 
 #include <algorithm>
 
-
 #include "kernels/cpu/gemm.h"
 
 namespace krait::kernels {
-
-void conv2d_ref(const Conv2dParams& p) {
-    const int64_t cin_g = p.in_channels / p.groups, cout_g = p.out_channels / p.groups;
-    for (int64_t b = 0; b < p.batch; ++b)
-        for (int64_t oc = 0; oc < p.out_channels; ++oc)
-            for (int64_t oh = 0; oh < p.out_h; ++oh)
-                for (int64_t ow = 0; ow < p.out_w; ++ow) {
-                    const int64_t g = oc / cout_g;
-                    double acc = p.bias ? p.bias[oc] : 0.0;
-                    for (int64_t ic = 0; ic < cin_g; ++ic)
-                        for (int64_t kh = 0; kh < p.kernel_h; ++kh)
-                            for (int64_t kw = 0; kw < p.kernel_w; ++kw) {
-                                const int64_t ih = oh * p.stride - p.padding + kh;
-                                const int64_t iw = ow * p.stride - p.padding + kw;
-                                if (ih < 0 || ih >= p.in_h || iw < 0 || iw >= p.in_w) continue;
-                                const float xv = p.x[((b * p.in_channels + g * cin_g + ic) * p.in_h + ih) * p.in_w + iw];
-                                const float wv = p.weight[((oc * cin_g + ic) * p.kernel_h + kh) * p.kernel_w + kw];
-                                acc += static_cast<double>(xv) * wv;
-                            }
-                    p.y[((b * p.out_channels + oc) * p.out_h + oh) * p.out_w + ow] = static_cast<float>(acc);
-                }
-}
+KRAIT_VARIANT_BEGIN
 
 namespace {
 
@@ -77,17 +55,6 @@ void conv2d_depthwise(const Conv2dParams& p, int64_t plane_begin, int64_t plane_
     }
 }
 
-namespace {
-bool is_pointwise(const Conv2dParams& p) {
-    return p.kernel_h == 1 && p.kernel_w == 1 && p.stride == 1 && p.padding == 0;
-}
-}  // namespace
-
-int64_t conv2d_im2col_floats(const Conv2dParams& p, int64_t columns) {
-    if (is_pointwise(p)) return 0;
-    return p.in_channels / p.groups * p.kernel_h * p.kernel_w * columns;
-}
-
 void conv2d_gemm_tile(const Conv2dParams& p, int64_t b, int64_t g, int64_t col_begin, int64_t col_end, float* cols) {
     const int64_t n = col_end - col_begin;
     if (n <= 0) return;
@@ -98,7 +65,7 @@ void conv2d_gemm_tile(const Conv2dParams& p, int64_t b, int64_t g, int64_t col_b
 
     const float* rhs;
     int64_t rhs_stride;
-    if (is_pointwise(p)) {
+    if (conv2d_is_pointwise(p)) {
         rhs = x + col_begin;  // [C_in/g, H*W] is already the im2col matrix
         rhs_stride = H * W;
     } else {
@@ -161,4 +128,5 @@ void conv2d_gemm_tile(const Conv2dParams& p, int64_t b, int64_t g, int64_t col_b
     gemm_packed(gp, 0, n);
 }
 
+KRAIT_VARIANT_END
 }  // namespace krait::kernels

@@ -16,6 +16,7 @@
 #endif
 
 namespace krait::kernels {
+KRAIT_VARIANT_BEGIN
 
 namespace {
 
@@ -113,7 +114,7 @@ void tile_portable(int c0, int nv, int64_t kb, const float* x, int64_t xs, const
 
 // Any row count and live width: 6-row tiles, then one row at a time, over
 // the panel's (live) 16-column halves.
-void tiles_portable(int mr, int nv, int64_t kb, const float* x, int64_t xs, const float* w, float* y, int64_t ys,
+[[maybe_unused]] void tiles_portable(int mr, int nv, int64_t kb, const float* x, int64_t xs, const float* w, float* y, int64_t ys,
                     bool load_y, const float* bias) {
     constexpr int kRows = 6;
     for (int c0 = 0; c0 < nv; c0 += 16) {
@@ -283,78 +284,22 @@ void gemm_blocked(const GemmParams& p, int64_t n_begin, int64_t n_end, Tile&& ti
 
 }  // namespace
 
-void PackedWeights::Free::operator()(float* p) const { std::free(p); }
-
-void pack_weights_strided(PackedWeights& dst, const float* src, int64_t N, int64_t K, int64_t stride_n,
-                          int64_t stride_k) {
-    if (N < 0 || K < 0) fail_kernel_argument("pack_weights: negative shape");
-    const int64_t panels = (N + kGemmNR - 1) / kGemmNR;
-    const size_t floats = static_cast<size_t>(panels * K * kGemmNR);
-    if (floats > dst.capacity_ || !dst.data_) {
-        // aligned_alloc wants a size that is a multiple of the alignment.
-        const size_t bytes = std::max<size_t>((floats * sizeof(float) + kAlign - 1) / kAlign * kAlign, kAlign);
-        float* mem = static_cast<float*>(std::aligned_alloc(kAlign, bytes));
-        if (!mem) throw std::bad_alloc();
-        dst.data_.reset(mem);
-        dst.capacity_ = floats;
-    }
-    dst.n_ = N;
-    dst.k_ = K;
-    float* out = dst.data_.get();
-    for (int64_t j = 0; j < panels; ++j) {
-        const int64_t n0 = j * kGemmNR, nv = std::min(kGemmNR, N - n0);
-        float* panel = out + j * K * kGemmNR;
-        for (int64_t k = 0; k < K; ++k) {
-            float* row = panel + k * kGemmNR;
-            for (int64_t c = 0; c < nv; ++c) row[c] = src[(n0 + c) * stride_n + k * stride_k];
-            for (int64_t c = nv; c < kGemmNR; ++c) row[c] = 0.0f;
-        }
-    }
-}
-
-PackedWeights pack_weights(const float* W, int64_t N, int64_t K) {
-    PackedWeights packed;
-    pack_weights_strided(packed, W, N, K, K, 1);
-    return packed;
-}
-
-const char* gemm_kernel_name() {
-#if defined(__AVX512F__)
-    return "avx512";
-#elif defined(__AVX2__) && defined(__FMA__)
-    return "avx2";
-#else
-    return "portable";
-#endif
-}
-
-void gemm_packed_portable(const GemmParams& p, int64_t n_begin, int64_t n_end) {
-    check_range(p, n_begin, n_end);
-    if (p.rows <= 0 || n_begin == n_end) return;
-    if (p.weights->in_features() == 0) return gemm_empty_k(p, n_begin, n_end);
-    gemm_blocked(p, n_begin, n_end,
-                 [&](int mr, int64_t kb, const float* x, const float* w, float* y, bool load_y, const float* bias,
-                     int nv) { tiles_portable(mr, nv, kb, x, p.x_stride, w, y, p.y_stride, load_y, bias); });
-}
-
 void gemm_packed(const GemmParams& p, int64_t n_begin, int64_t n_end) {
+    check_range(p, n_begin, n_end);
+    if (p.rows <= 0 || n_begin == n_end) return;
+    if (p.weights->in_features() == 0) return gemm_empty_k(p, n_begin, n_end);
+    gemm_blocked(p, n_begin, n_end,
+                 [&](int mr, int64_t kb, const float* x, const float* w, float* y, bool load_y, const float* bias,
+                     int nv) {
 #if defined(__AVX512F__)
-    check_range(p, n_begin, n_end);
-    if (p.rows <= 0 || n_begin == n_end) return;
-    if (p.weights->in_features() == 0) return gemm_empty_k(p, n_begin, n_end);
-    gemm_blocked(p, n_begin, n_end,
-                 [&](int mr, int64_t kb, const float* x, const float* w, float* y, bool load_y, const float* bias,
-                     int nv) { kTiles[nv <= 16][mr - 1](kb, x, p.x_stride, w, y, p.y_stride, load_y, bias, nv); });
+                     kTiles[nv <= 16][mr - 1](kb, x, p.x_stride, w, y, p.y_stride, load_y, bias, nv);
 #elif defined(__AVX2__) && defined(__FMA__)
-    check_range(p, n_begin, n_end);
-    if (p.rows <= 0 || n_begin == n_end) return;
-    if (p.weights->in_features() == 0) return gemm_empty_k(p, n_begin, n_end);
-    gemm_blocked(p, n_begin, n_end,
-                 [&](int mr, int64_t kb, const float* x, const float* w, float* y, bool load_y, const float* bias,
-                     int nv) { tiles_avx2(mr, nv, kb, x, p.x_stride, w, y, p.y_stride, load_y, bias); });
+                     tiles_avx2(mr, nv, kb, x, p.x_stride, w, y, p.y_stride, load_y, bias);
 #else
-    gemm_packed_portable(p, n_begin, n_end);
+                     tiles_portable(mr, nv, kb, x, p.x_stride, w, y, p.y_stride, load_y, bias);
 #endif
+                 });
 }
 
+KRAIT_VARIANT_END
 }  // namespace krait::kernels

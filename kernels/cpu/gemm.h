@@ -24,10 +24,14 @@
 // M, on the row tile a row falls in, on [n_begin, n_end), on the thread split,
 // or on buffer alignment (loads are unaligned; tails are masked, not computed
 // differently), so the same inputs give bitwise-identical outputs however the
-// caller splits the work. The AVX-512, AVX2 and portable paths compute the
-// same chains (the portable one with std::fma when the CPU has FMA), so with
-// hardware FMA they agree bit for bit.
+// caller splits the work. The micro-kernel of each variant (variant.h):
+// avx512 12 x 32 zmm tiles, avx2 6 x 16 ymm tiles, portable plain C++.
+// They compute the same chains; the portable one fuses the multiply-adds only
+// where its target has FMA (not baseline x86-64), so it may differ from the
+// others in the last bits.
 #pragma once
+
+#include "kernels/cpu/variant.h"
 
 #include <cstddef>
 #include <cstdint>
@@ -96,12 +100,9 @@ struct GemmParams {
 // only y[M, n_begin:n_end). Thread-safe for disjoint column (or row) ranges.
 // Throws krait::Error (KRAIT_ERR_INVALID_ARGUMENT) when weights is null or
 // the range is outside [0, N] or off the panel boundaries.
+KRAIT_VARIANT_BEGIN
 void gemm_packed(const GemmParams& p, int64_t n_begin, int64_t n_end);
-
-// The same computation in plain C++ (what gemm_packed runs when the build
-// has neither AVX-512 nor AVX2 + FMA, e.g. ARM); always compiled, so tests
-// can compare the paths.
-void gemm_packed_portable(const GemmParams& p, int64_t n_begin, int64_t n_end);
+KRAIT_VARIANT_END
 
 // Thread split rule: part i of `parts` gets [gemm_split(N, parts, i),
 // gemm_split(N, parts, i + 1)), whole panels, panel counts differing by at
@@ -112,9 +113,5 @@ inline int64_t gemm_split(int64_t N, int64_t parts, int64_t i) {
     const int64_t begin = (panels / parts) * i + (i < panels % parts ? i : panels % parts);
     return begin * kGemmNR < N ? begin * kGemmNR : N;
 }
-
-// The micro-kernel gemm_packed was compiled with: "avx512" (12 x 32 zmm
-// tiles), "avx2" (6 x 16 ymm tiles, builds without AVX-512) or "portable".
-const char* gemm_kernel_name();
 
 }  // namespace krait::kernels

@@ -5,26 +5,7 @@
 #include <Eigen/Core>
 
 namespace krait::kernels {
-
-void layer_norm_ref(const LayerNormParams& p) {
-    for (int64_t r = 0; r < p.rows; ++r) {
-        const float* x = p.x + r * p.x_stride;
-        float* y = p.y + r * p.y_stride;
-        double mean = 0.0;
-        for (int64_t i = 0; i < p.dim; ++i) mean += x[i];
-        mean /= static_cast<double>(p.dim);
-        double var = 0.0;
-        for (int64_t i = 0; i < p.dim; ++i) var += (x[i] - mean) * (x[i] - mean);
-        var /= static_cast<double>(p.dim);
-        const double rstd = 1.0 / std::sqrt(var + static_cast<double>(p.eps));
-        for (int64_t i = 0; i < p.dim; ++i) {
-            double v = (x[i] - mean) * rstd;
-            if (p.weight) v *= p.weight[i];
-            if (p.bias) v += p.bias[i];
-            y[i] = static_cast<float>(v);  // after reading x[i]: y may alias x
-        }
-    }
-}
+KRAIT_VARIANT_BEGIN
 
 // Each row is copied into `row` (an Eigen-owned, aligned array) before the
 // reductions and the output is formed in `out` before it is copied to y:
@@ -52,4 +33,5 @@ void layer_norm(const LayerNormParams& p, int64_t row_begin, int64_t row_end) {
     }
 }
 
+KRAIT_VARIANT_END
 }  // namespace krait::kernels

@@ -2,6 +2,8 @@
 //   y = (x - mean) / sqrt(var + eps) * weight + bias,  var biased (divided by dim).
 #pragma once
 
+#include "kernels/cpu/variant.h"
+
 #include <cstdint>
 
 namespace krait::kernels {
@@ -24,6 +26,8 @@ void layer_norm_ref(const LayerNormParams& p);
 // Rows [row_begin, row_end) only (rows are independent: callers split them
 // over threads). Vectorised with Eigen; each row goes through owned aligned
 // arrays, so results do not depend on the addresses of x and y.
+KRAIT_VARIANT_BEGIN
 void layer_norm(const LayerNormParams& p, int64_t row_begin, int64_t row_end);
+KRAIT_VARIANT_END
 
 }  // namespace krait::kernels

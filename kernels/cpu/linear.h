@@ -4,6 +4,8 @@
 // row-major. Rows of x and y may be strided (views into wider activations).
 #pragma once
 
+#include "kernels/cpu/variant.h"
+
 #include <cstdint>
 
 namespace krait::kernels {
@@ -37,6 +39,8 @@ void linear_ref(const LinearParams& p);
 // Eigen GEMM/GEMV over output features [n_begin, n_end): callers split the
 // output dimension over threads, so each thread streams its own weight rows.
 // F16/BF16 weights go to linear_half() (linear_half.h).
+KRAIT_VARIANT_BEGIN
 void linear(const LinearParams& p, int64_t n_begin, int64_t n_end);
+KRAIT_VARIANT_END
 
 }  // namespace krait::kernels

@@ -10,6 +10,7 @@
 #endif
 
 namespace krait::kernels {
+KRAIT_VARIANT_BEGIN
 
 namespace {
 
@@ -170,12 +171,6 @@ void widen_half(WeightType type, const uint16_t* src, int64_t n, float* dst) {
     else fail_kernel_argument("widen_half: the weights are F32");
 }
 
-void linear_half_portable(const LinearParams& p, int64_t n_begin, int64_t n_end) {
-    check(p, n_begin, n_end);
-    if (p.rows <= 0 || n_begin == n_end) return;
-    gemv_dispatch<Portable>(p, n_begin, n_end);
-}
-
 void linear_half(const LinearParams& p, int64_t n_begin, int64_t n_end) {
     check(p, n_begin, n_end);
     if (p.rows <= 0 || n_begin == n_end) return;
@@ -208,14 +203,5 @@ void linear_half(const LinearParams& p, int64_t n_begin, int64_t n_end) {
     }
 }
 
-const char* linear_half_kernel_name() {
-#if defined(KRAIT_HALF_AVX512)
-    return "avx512";
-#elif defined(KRAIT_HALF_AVX2)
-    return "avx2";
-#else
-    return "portable";
-#endif
-}
-
+KRAIT_VARIANT_END
 }  // namespace krait::kernels

@@ -15,9 +15,11 @@
 //  - more rows (prefill): blocks of weight rows are widened into a small
 //    per-thread F32 buffer (<= 256 KiB, reused from call to call) and
 //    multiplied by Eigen's GEMM; the widening is then amortised over the rows.
-// Paths: AVX-512F (+F16C), AVX2+FMA (+F16C), portable, chosen at compile time
-// like gemm.h's; linear_ref (linear.h) is the yardstick.
+// Paths: AVX-512F (+F16C) in the avx512 variant, AVX2+FMA+F16C in avx2,
+// plain C++ in portable (variant.h); linear_ref (linear.h) is the yardstick.
 #pragma once
+
+#include "kernels/cpu/variant.h"
 
 #include <cstdint>
 #include <cstring>
@@ -64,18 +66,16 @@ inline float half_to_f32(WeightType type, uint16_t h) {
 
 // dst[i] = src[i] widened to F32, i < n (vectorised; embeddings' row gather).
 // Throws std::invalid_argument for WeightType::F32.
+KRAIT_VARIANT_BEGIN
 void widen_half(WeightType type, const uint16_t* src, int64_t n, float* dst);
+KRAIT_VARIANT_END
 
 // As linear() (linear.h) for p.weight_type F16 or BF16, p.weight_half set:
 // output features [n_begin, n_end). Thread-safe for disjoint ranges.
 // Throws std::invalid_argument when weight_half is null or the type is F32.
+KRAIT_VARIANT_BEGIN
 void linear_half(const LinearParams& p, int64_t n_begin, int64_t n_end);
+KRAIT_VARIANT_END
 
-// The register-tiled kernel in plain C++ (what linear_half runs on rows <=
-// kHalfGemvRows without AVX2), always compiled so tests can compare paths.
-void linear_half_portable(const LinearParams& p, int64_t n_begin, int64_t n_end);
-
-// "avx512", "avx2" or "portable": the path linear_half was compiled with.
-const char* linear_half_kernel_name();
 
 }  // namespace krait::kernels

@@ -8,6 +8,8 @@
 // range, so results do not depend on how callers split the columns.
 #pragma once
 
+#include "kernels/cpu/variant.h"
+
 #include <cstdint>
 
 namespace krait::kernels {
@@ -27,6 +29,8 @@ struct LoraUpParams {
 void lora_up_ref(const LoraUpParams& p);
 
 // Output columns [begin, end).
+KRAIT_VARIANT_BEGIN
 void lora_up(const LoraUpParams& p, int64_t begin, int64_t end);
+KRAIT_VARIANT_END
 
 }  // namespace krait::kernels

@@ -3,6 +3,7 @@
 #include <cmath>
 
 namespace krait::kernels {
+KRAIT_VARIANT_BEGIN
 
 void rms_norm(const float* x, int64_t x_stride, const float* weight, float* y, int64_t y_stride, int64_t rows,
               int64_t dim, float eps) {
@@ -16,4 +17,5 @@ void rms_norm(const float* x, int64_t x_stride, const float* weight, float* y, i
     }
 }
 
+KRAIT_VARIANT_END
 }  // namespace krait::kernels

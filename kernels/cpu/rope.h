@@ -9,6 +9,8 @@
 // float rounding.
 #pragma once
 
+#include "kernels/cpu/variant.h"
+
 #include <cstdint>
 
 namespace krait::kernels {
@@ -29,6 +31,8 @@ void rope_ref(const RopeParams& p);
 
 // Rows [row_begin, row_end): the cos/sin of a row are computed once and
 // applied to all its heads. Rows are independent, so callers split them.
+KRAIT_VARIANT_BEGIN
 void rope(const RopeParams& p, int64_t row_begin, int64_t row_end);
+KRAIT_VARIANT_END
 
 }  // namespace krait::kernels

@@ -3,6 +3,7 @@
 #include <Eigen/Core>
 
 namespace krait::kernels {
+KRAIT_VARIANT_BEGIN
 
 // Vectorised over a block of channels: every operation below is a contiguous
 // SIMD loop of width `n` (Eigen's exp is the vectorised polynomial one). The
@@ -56,4 +57,5 @@ void selective_scan(const SelectiveScanParams& p, int64_t e_begin, int64_t e_end
     }
 }
 
+KRAIT_VARIANT_END
 }  // namespace krait::kernels

@@ -11,6 +11,8 @@
 // share one kernel. Activations are time-major with row strides in elements.
 #pragma once
 
+#include "kernels/cpu/variant.h"
+
 #include <cstdint>
 
 namespace krait::kernels {
@@ -43,6 +45,8 @@ void selective_scan_ref(const SelectiveScanParams& p);
 
 // Channels [e_begin, e_end) only, vectorised over channels. Channels are
 // independent, so callers split them over threads.
+KRAIT_VARIANT_BEGIN
 void selective_scan(const SelectiveScanParams& p, int64_t e_begin, int64_t e_end);
+KRAIT_VARIANT_END
 
 }  // namespace krait::kernels

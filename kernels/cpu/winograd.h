@@ -19,6 +19,8 @@
 // against is conv2d_ref.
 #pragma once
 
+#include "kernels/cpu/variant.h"
+
 #include <cstdint>
 #include <vector>
 
@@ -81,6 +83,8 @@ struct Winograd43Plan {
 Winograd43Plan winograd43_plan(const Winograd43Params& p, int64_t parallel);
 
 // Chunk `chunk` in [0, plan.chunks); `work`: work_floats of scratch.
+KRAIT_VARIANT_BEGIN
 void winograd43_chunk(const Winograd43Params& p, const Winograd43Plan& plan, int64_t chunk, float* work);
+KRAIT_VARIANT_END
 
 }  // namespace krait::kernels

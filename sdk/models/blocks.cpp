@@ -4,12 +4,7 @@
 #include <cmath>
 #include <string>
 
-#include "kernels/cpu/activation_kernels.h"
-#include "kernels/cpu/attention.h"
-#include "kernels/cpu/conv2d.h"
-#include "kernels/cpu/layer_norm.h"
-#include "kernels/cpu/selective_scan.h"
-#include "kernels/cpu/winograd.h"
+#include "kernels/cpu/dispatch.h"
 #include "sdk/core/error.h"
 
 namespace krait {
@@ -60,13 +55,13 @@ void run_layer_norm(ThreadPool& pool, const LayerNormWeights& ln, const float* x
     p.y_stride = y_stride;
     // ~16 KiB of rows per chunk at ViT widths: enough work to pay for a wake-up.
     const int64_t grain = std::max<int64_t>(1, 4096 / ln.dim);
-    pool.parallel_for(rows, grain, [&](int64_t begin, int64_t end) { kernels::layer_norm(p, begin, end); });
+    pool.parallel_for(rows, grain, [&](int64_t begin, int64_t end) { kernels::active().layer_norm(p, begin, end); });
 }
 
 void run_activation(ThreadPool& pool, Activation act, float* x, int64_t n) {
     const auto kind = kind_of(act);
     if (kind == kernels::ActivationKind::None || n <= 0) return;
-    pool.parallel_for(n, 16384, [&](int64_t begin, int64_t end) { kernels::apply_activation(kind, x + begin, end - begin); });
+    pool.parallel_for(n, 16384, [&](int64_t begin, int64_t end) { kernels::active().apply_activation(kind, x + begin, end - begin); });
 }
 
 void run_activation_rows(ThreadPool& pool, Activation act, float* x, int64_t rows, int64_t cols, int64_t stride) {
@@ -74,7 +69,7 @@ void run_activation_rows(ThreadPool& pool, Activation act, float* x, int64_t row
     if (kind == kernels::ActivationKind::None || rows <= 0 || cols <= 0) return;
     const int64_t grain = std::max<int64_t>(1, 16384 / cols);
     pool.parallel_for(rows, grain, [&](int64_t r0, int64_t r1) {
-        for (int64_t r = r0; r < r1; ++r) kernels::apply_activation(kind, x + r * stride, cols);
+        for (int64_t r = r0; r < r1; ++r) kernels::active().apply_activation(kind, x + r * stride, cols);
     });
 }
 
@@ -106,7 +101,7 @@ void run_mlp(ThreadPool& pool, const MlpWeights& mlp, const float* x, int64_t ro
         const int64_t grain = n_rows == 1 ? 64 : kernels::kGemmNR;
         pool.parallel_for(hidden, grain, [&](int64_t begin, int64_t end) {
             run_linear_block(mlp.fc1, x + r0 * dim, n_rows, dim, h, hidden, false, begin, end);
-            for (int64_t r = 0; r < n_rows; ++r) kernels::apply_activation(kind, h + r * hidden + begin, end - begin);
+            for (int64_t r = 0; r < n_rows; ++r) kernels::active().apply_activation(kind, h + r * hidden + begin, end - begin);
         });
         run_linear(pool, mlp.fc2, h, n_rows, hidden, y + r0 * dim, dim, accumulate, lora);
     }
@@ -183,7 +178,7 @@ void run_self_attention(ThreadPool& pool, const AttentionWeights& attn, const fl
                     p.q_stride = p.k_stride = p.v_stride = p.out_stride = d3;
                     p.scale = 1.0f / std::sqrt(static_cast<float>(hd));
                     p.causal = attn.causal;
-                    kernels::attention(p, mine);
+                    kernels::active().attention(p, mine);
                 }
             }
         });
@@ -227,7 +222,7 @@ void run_cached_attention(ThreadPool& pool, const CachedAttention& attn, const f
                 p.causal = true;
                 p.query_offset = past[b];
                 p.window = attn.window;
-                kernels::attention(p, mine);
+                kernels::active().attention(p, mine);
             }
         }
     });
@@ -316,7 +311,7 @@ void conv2d_base(ThreadPool& pool, const Conv2dWeights& conv, const float* x, in
             for (int64_t slot = slot_begin; slot < slot_end; ++slot) {
                 float* work = scratch.data() + slot * plan.work_floats;
                 for (int64_t c = plan.chunks * slot / slots; c < plan.chunks * (slot + 1) / slots; ++c)
-                    kernels::winograd43_chunk(wp, plan, c, work);
+                    kernels::active().winograd43_chunk(wp, plan, c, work);
             }
         });
         return;
@@ -324,7 +319,7 @@ void conv2d_base(ThreadPool& pool, const Conv2dWeights& conv, const float* x, in
     if (conv.in_channels == conv.groups) {
         // Depthwise: one input channel per group, direct loops per output plane.
         pool.parallel_for(batch * conv.out_channels, 1,
-                          [&](int64_t begin, int64_t end) { kernels::conv2d_depthwise(p, begin, end); });
+                          [&](int64_t begin, int64_t end) { kernels::active().conv2d_depthwise(p, begin, end); });
         return;
     }
     // GEMM tiles of output positions per (image, group). Tiles of up to 256
@@ -347,7 +342,7 @@ void conv2d_base(ThreadPool& pool, const Conv2dWeights& conv, const float* x, in
             for (int64_t it = items * slot / slots; it < items * (slot + 1) / slots; ++it) {
                 const int64_t image = it / tiles, t = it % tiles;
                 const int64_t c0 = t * tile_cols, c1 = std::min(positions, c0 + tile_cols);
-                kernels::conv2d_gemm_tile(p, image / conv.groups, image % conv.groups, c0, c1, cols);
+                kernels::active().conv2d_gemm_tile(p, image / conv.groups, image % conv.groups, c0, c1, cols);
             }
         }
     });
@@ -456,7 +451,7 @@ void add_conv1d_lora(ThreadPool& pool, const SlotAdapters& active, const float* 
                     p.y = ts + t0 * rank;
                     p.y_stride = rank;
                     p.accumulate = true;
-                    kernels::linear(p, 0, rank);
+                    kernels::active().linear(p, 0, rank);
                 }
             }
         });
@@ -548,7 +543,7 @@ void run_selective_ssm(ThreadPool& pool, const SelectiveSsmWeights& ssm, const f
             p.h = h[s];
             p.y = y + row0 * y_stride;
             p.y_stride = y_stride;
-            kernels::selective_scan(p, e0, e1);
+            kernels::active().selective_scan(p, e0, e1);
         }
     });
 }

@@ -4,9 +4,7 @@
 #include <cmath>
 #include <cstring>
 
-#include "kernels/cpu/activation_kernels.h"
-#include "kernels/cpu/norm.h"
-#include "kernels/cpu/rope.h"
+#include "kernels/cpu/dispatch.h"
 #include "sdk/core/error.h"
 #include "sdk/core/text_file.h"
 #include "sdk/models/registry.h"
@@ -240,7 +238,7 @@ void LlamaModel::eval_chunk(const int32_t* ids, int64_t batch, int64_t length, i
     for (int64_t l = 0; l < c.num_layers; ++l) {
         check_abort();
         const Layer& L = layers_[static_cast<size_t>(l)];
-        kernels::rms_norm(residual, D, L.input_norm, normed, D, M, D, c.rms_norm_eps);
+        kernels::active().rms_norm(residual, D, L.input_norm, normed, D, M, D, c.rms_norm_eps);
         run_linear(pool, L.q_proj, normed, M, D, q, Q, false, lora);
         run_linear(pool, L.k_proj, normed, M, D, k, KV, false, lora);
         run_linear(pool, L.v_proj, normed, M, D, v, KV, false, lora);
@@ -259,7 +257,7 @@ void LlamaModel::eval_chunk(const int32_t* ids, int64_t batch, int64_t length, i
                     p.first_position = ws.past[static_cast<size_t>(b)] + t;
                     p.inv_freq = inv_freq;
                     p.scaling = rope_scaling;
-                    kernels::rope(p, 0, 1);
+                    kernels::active().rope(p, 0, 1);
                 }
                 const int64_t pos = ws.past[static_cast<size_t>(b)] + t;
                 std::memcpy(states[b]->k_rows(l) + pos * KV, k + r * KV, static_cast<size_t>(KV) * sizeof(float));
@@ -276,11 +274,11 @@ void LlamaModel::eval_chunk(const int32_t* ids, int64_t batch, int64_t length, i
         run_linear(pool, L.o_proj, q, M, Q, residual, D, /*accumulate=*/true, lora);
 
         // MLP: down(silu(gate(m)) * up(m)).
-        kernels::rms_norm(residual, D, L.post_norm, normed, D, M, D, c.rms_norm_eps);
+        kernels::active().rms_norm(residual, D, L.post_norm, normed, D, M, D, c.rms_norm_eps);
         run_linear(pool, L.gate_proj, normed, M, D, gate, F, false, lora);
         run_linear(pool, L.up_proj, normed, M, D, up, F, false, lora);
         pool.parallel_for(M, 1, [&](int64_t r0, int64_t r1) {
-            kernels::apply_activation(kernels::ActivationKind::Silu, gate + r0 * F, (r1 - r0) * F);
+            kernels::active().apply_activation(kernels::ActivationKind::Silu, gate + r0 * F, (r1 - r0) * F);
             for (int64_t i = r0 * F; i < r1 * F; ++i) gate[i] *= up[i];
         });
         run_linear(pool, L.down_proj, gate, M, F, residual, D, /*accumulate=*/true, lora);
@@ -290,12 +288,12 @@ void LlamaModel::eval_chunk(const int32_t* ids, int64_t batch, int64_t length, i
     if (mode == Logits::None) return;
     check_abort();
     if (mode == Logits::All) {
-        kernels::rms_norm(residual, D, norm_, normed, D, M, D, c.rms_norm_eps);
+        kernels::active().rms_norm(residual, D, norm_, normed, D, M, D, c.rms_norm_eps);
         for (int64_t b = 0; b < batch; ++b)
             run_linear(pool, lm_head_, normed + b * length * D, length, D, logits + b * logits_row_stride, V, false, lora);
     } else {  // Last: one row per sequence
         for (int64_t b = 0; b < batch; ++b) {
-            kernels::rms_norm(residual + ((b + 1) * length - 1) * D, D, norm_, normed, D, 1, D, c.rms_norm_eps);
+            kernels::active().rms_norm(residual + ((b + 1) * length - 1) * D, D, norm_, normed, D, 1, D, c.rms_norm_eps);
             run_linear(pool, lm_head_, normed, 1, D, logits + b * logits_row_stride, V, false, lora);
         }
     }

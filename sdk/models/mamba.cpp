@@ -5,8 +5,7 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
-#include "kernels/cpu/conv1d.h"
-#include "kernels/cpu/norm.h"
+#include "kernels/cpu/dispatch.h"
 #include "sdk/core/error.h"
 #include "sdk/core/text_file.h"
 #include "sdk/models/registry.h"
@@ -218,7 +217,7 @@ void MambaModel::eval_chunk(const int32_t* ids, int64_t batch, int64_t length, i
     for (int64_t l = 0; l < c.num_layers; ++l) {
         check_abort();
         const Layer& L = layers_[l];
-        kernels::rms_norm(residual, D, L.norm, normed, D, M, D, c.norm_eps);
+        kernels::active().rms_norm(residual, D, L.norm, normed, D, M, D, c.norm_eps);
         run_linear(pool, L.in_proj, normed, M, D, xz, 2 * E, false, lora);
 
         // Conv over time per sequence, channels split over threads.
@@ -236,7 +235,7 @@ void MambaModel::eval_chunk(const int32_t* ids, int64_t batch, int64_t length, i
                 p.silu = true;
                 p.y = x_conv + b * length * E;
                 p.y_stride = E;
-                kernels::causal_conv1d(p, e0, e1);
+                kernels::active().causal_conv1d(p, e0, e1);
             }
         });
 
@@ -252,12 +251,12 @@ void MambaModel::eval_chunk(const int32_t* ids, int64_t batch, int64_t length, i
     if (mode == Logits::None) return;
     check_abort();
     if (mode == Logits::All) {
-        kernels::rms_norm(residual, D, norm_f_, normed, D, M, D, c.norm_eps);
+        kernels::active().rms_norm(residual, D, norm_f_, normed, D, M, D, c.norm_eps);
         for (int64_t b = 0; b < batch; ++b)
             run_linear(pool, lm_head_, normed + b * length * D, length, D, logits + b * logits_row_stride, V, false, lora);
     } else {  // Last: one row per sequence
         for (int64_t b = 0; b < batch; ++b) {
-            kernels::rms_norm(residual + ((b + 1) * length - 1) * D, D, norm_f_, normed, D, 1, D, c.norm_eps);
+            kernels::active().rms_norm(residual + ((b + 1) * length - 1) * D, D, norm_f_, normed, D, 1, D, c.norm_eps);
             run_linear(pool, lm_head_, normed, 1, D, logits + b * logits_row_stride, V, false, lora);
         }
     }

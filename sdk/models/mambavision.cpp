@@ -8,7 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "kernels/cpu/conv1d_same.h"
+#include "kernels/cpu/dispatch.h"
 #include "sdk/core/error.h"
 #include "sdk/core/text_file.h"
 #include "sdk/core/utf8.h"
@@ -382,13 +382,13 @@ void MambaVisionModel::run_mixer(const Mixer& m, const float* x, int64_t sequenc
             p.weight = m.conv_x;
             p.y = xc + s * tokens * half;
             p.y_stride = half;
-            kernels::same_conv1d(p, c0, c1);
+            kernels::active().same_conv1d(p, c0, c1);
             p.silu = !lora_z;
             p.x = xz + s * tokens * C + half;  // z branch: channels [C/2, C), straight into ycat's second half
             p.weight = m.conv_z;
             p.y = ycat + s * tokens * C + half;
             p.y_stride = C;
-            kernels::same_conv1d(p, c0, c1);
+            kernels::active().same_conv1d(p, c0, c1);
         }
     });
 

@@ -2,8 +2,7 @@
 
 #include <cstring>
 
-#include "kernels/cpu/linear_half.h"
-#include "kernels/cpu/lora.h"
+#include "kernels/cpu/dispatch.h"
 
 #include "sdk/core/error.h"
 #include "sdk/core/text_file.h"
@@ -47,9 +46,9 @@ void linear_block(const Linear& layer, const kernels::LinearParams& p, int64_t b
         g.y = p.y;
         g.y_stride = p.y_stride;
         g.accumulate = p.accumulate;
-        kernels::gemm_packed(g, begin, end);
+        kernels::active().gemm_packed(g, begin, end);
     } else {
-        kernels::linear(p, begin, end);
+        kernels::active().linear(p, begin, end);
     }
 }
 
@@ -126,7 +125,7 @@ void run_linear(ThreadPool& pool, const Linear& layer, const float* x, int64_t r
         for (const LoraTerm& term : active->terms) {
             const int64_t rank = term.module->rank;
             const Linear down{term.module->down.data(), nullptr, layer.in_features, rank};
-            kernels::linear(linear_params(down, x + r0 * x_stride, r1 - r0, x_stride, t + r0 * R + offset, R, false), 0,
+            kernels::active().linear(linear_params(down, x + r0 * x_stride, r1 - r0, x_stride, t + r0 * R + offset, R, false), 0,
                             rank);
             for (int64_t r = r0; r < r1; ++r)
                 for (int64_t j = 0; j < rank; ++j) t[r * R + offset + j] *= term.scale;
@@ -147,7 +146,7 @@ void run_linear(ThreadPool& pool, const Linear& layer, const float* x, int64_t r
             up.out_features = base.out_features;
             up.y = y;
             up.y_stride = y_stride;
-            kernels::lora_up(up, begin, end);
+            kernels::active().lora_up(up, begin, end);
             offset += term.module->rank;
         }
     });
@@ -164,7 +163,7 @@ void run_embedding(ThreadPool& pool, const Embedding& table, const int32_t* ids,
         for (int64_t row = r0; row < r1; ++row) {
             const int64_t id = ids[(row / length) * ids_stride + row % length];
             float* dst = out + row * D;
-            if (half) kernels::widen_half(table.weight_type, table.weight_half + id * D, D, dst);
+            if (half) kernels::active().widen_half(table.weight_type, table.weight_half + id * D, D, dst);
             else std::memcpy(dst, weight + id * D, sizeof(float) * static_cast<size_t>(D));
             if (!active) continue;
             // peft's Embedding LoRA: E[id] + scale * B A[:, id], with A^T stored row per token.

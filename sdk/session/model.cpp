@@ -1,9 +1,29 @@
 #include "sdk/session/model.h"
 
+#include <cstdlib>
 #include <filesystem>
+#include <mutex>
 
+#include "kernels/cpu/dispatch.h"
 #include "sdk/core/error.h"
 #include "sdk/core/log.h"
+
+namespace {
+
+// Says once per process which CPU kernels run (kernels/cpu/dispatch.h), and
+// warns about a KRAIT_CPU_VARIANT the kernels ignored.
+void log_cpu_kernels() {
+    static std::once_flag once;
+    std::call_once(once, [] {
+        const char* cap = std::getenv("KRAIT_CPU_VARIANT");
+        if (cap && !krait::kernels::parse_variant(cap))
+            krait::log(KRAIT_LOG_WARN, std::string("KRAIT_CPU_VARIANT=") + krait::quote(cap) +
+                                           " is not one of portable, avx2, avx512: ignored");
+        krait::log(KRAIT_LOG_INFO, std::string("CPU kernels: ") + krait::kernels::active().name);
+    });
+}
+
+}  // namespace
 
 krait_model::krait_model(const std::string& model_dir, const krait_model_params& params) : dir(model_dir) {
     namespace fs = std::filesystem;
@@ -18,6 +38,7 @@ krait_model::krait_model(const std::string& model_dir, const krait_model_params&
     if (params.progress) {
         options.progress = [&params](float f) { return params.progress(f, params.progress_user_data) == 0; };
     }
+    log_cpu_kernels();
     family = &krait::family_for_dir(model_dir);
     kind = family->kind;
     if (kind == KRAIT_MODEL_CLASSIFIER) {

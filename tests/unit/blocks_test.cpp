@@ -19,11 +19,7 @@
 #include <string>
 #include <vector>
 
-#include "kernels/cpu/activation_kernels.h"
-#include "kernels/cpu/attention.h"
-#include "kernels/cpu/conv2d.h"
-#include "kernels/cpu/layer_norm.h"
-#include "kernels/cpu/linear.h"
+#include "kernels/cpu/dispatch.h"
 #include "sdk/core/error.h"
 #include "sdk/core/thread_pool.h"
 #include "sdk/models/blocks.h"
@@ -165,13 +161,13 @@ TEST(Activations, BitwiseIndependentOfAlignmentAndSplit) {
     for (const auto& [act, kind] : kActs) {
         // Whole array at offset 0 on one thread is the baseline.
         std::vector<float> base = src;
-        kn::apply_activation(kind, base.data(), n);
+        kn::active().apply_activation(kind, base.data(), n);
         for (int off : {1, 2, 5, 9}) {
             std::vector<float> buf(n + 16);
             std::memcpy(buf.data() + off, src.data(), n * sizeof(float));
             // Split at an odd place, as a thread split or a row segment would.
-            kn::apply_activation(kind, buf.data() + off, 37);
-            kn::apply_activation(kind, buf.data() + off + 37, n - 37);
+            kn::active().apply_activation(kind, buf.data() + off, 37);
+            kn::active().apply_activation(kind, buf.data() + off + 37, n - 37);
             EXPECT_TRUE(bitwise_equal(buf.data() + off, base.data(), n))
                 << "activation " << static_cast<int>(kind) << " offset " << off;
         }
@@ -261,7 +257,7 @@ TEST(AttentionKernel, MatchesReferenceOnRandomShapes) {
             };
             kn::attention_ref(params(want));
             std::vector<float> scratch(kn::attention_scratch_floats(T));
-            kn::attention(params(got), scratch.data());
+            kn::active().attention(params(got), scratch.data());
             SCOPED_TRACE(shape_str({T, hd}) + (causal ? " causal" : ""));
             EXPECT_TRUE(all_close(got.data(), want, kTol));
         }
@@ -302,7 +298,7 @@ TEST(AttentionKernel, CausalOverACacheWithWindowsMatchesReference) {
         };
         kn::attention_ref(params(want));
         std::vector<float> scratch(kn::attention_scratch_floats(T, S));
-        kn::attention(params(got), scratch.data());
+        kn::active().attention(params(got), scratch.data());
         SCOPED_TRACE(shape_str({T, S, hd, window}));
         EXPECT_TRUE(all_close(got.data(), want, kTol));
     }

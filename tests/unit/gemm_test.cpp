@@ -21,16 +21,19 @@
 #include <unistd.h>
 #endif
 
-#include "kernels/cpu/gemm.h"
-#include "kernels/cpu/linear.h"
+#include "kernels/cpu/dispatch.h"
 #include "sdk/core/error.h"
 
 namespace {
 
-using krait::kernels::gemm_packed;
 using krait::kernels::GemmParams;
 using krait::kernels::kGemmNR;
 using krait::kernels::PackedWeights;
+
+// The variant under test: the one CTest selected with KRAIT_CPU_VARIANT (tests/CMakeLists.txt).
+void gemm_packed(const GemmParams& p, int64_t n_begin, int64_t n_end) {
+    krait::kernels::active().gemm_packed(p, n_begin, n_end);
+}
 
 std::vector<float> random_vector(std::mt19937& rng, size_t n, float lo = -1.0f, float hi = 1.0f) {
     std::uniform_real_distribution<float> dist(lo, hi);
@@ -253,21 +256,24 @@ TEST(GemmPacked, MisalignedBuffersAreBitwiseIdentical) {
     }
 }
 
-// The plain C++ path computes the same FMA chains, so with hardware FMA it
-// agrees with the AVX-512 kernel bit for bit.
-TEST(GemmPacked, PortablePathMatchesBitwise) {
-#if !(defined(FP_FAST_FMAF) || defined(__FMA__) || defined(__aarch64__))
-    GTEST_SKIP() << "no hardware FMA: the portable path uses a separate multiply and add";
-#endif
+// The variants with FMA (avx2, avx512) compute the same chains of fused
+// multiply-adds, so they agree bit for bit; the portable one (no FMA on
+// baseline x86-64) agrees with the reference within the tolerance.
+TEST(GemmPacked, VariantsAgree) {
+    using krait::kernels::CpuVariant;
     std::mt19937 rng(14);
     for (const auto& s : kShapes) {
         const Problem pr(rng, s[0], s[1], s[2], 1, 2, true, true);
         SCOPED_TRACE(shape_name(s[0], s[1], s[2]));
-        const std::vector<float> fast = pr.run_whole();
-        std::vector<float> portable = pr.y0;
-        krait::kernels::gemm_packed_portable(pr.params(pr.x.data(), portable.data()), 0, pr.N);
-        pr.expect_matches(portable);
-        EXPECT_TRUE(same_bits(fast, portable));
+        std::vector<std::vector<float>> fma_results;
+        for (CpuVariant v : krait::kernels::runnable_variants()) {
+            SCOPED_TRACE(krait::kernels::variant_name(v));
+            std::vector<float> y = pr.y0;
+            krait::kernels::kernel_table(v)->gemm_packed(pr.params(pr.x.data(), y.data()), 0, pr.N);
+            pr.expect_matches(y);
+            if (v != CpuVariant::portable) fma_results.push_back(y);
+        }
+        for (size_t i = 1; i < fma_results.size(); ++i) EXPECT_TRUE(same_bits(fma_results[0], fma_results[i]));
     }
 }
 

@@ -13,11 +13,7 @@
 #include <thread>
 #include <vector>
 
-#include "kernels/cpu/conv1d.h"
-#include "kernels/cpu/linear.h"
-#include "kernels/cpu/lora.h"
-#include "kernels/cpu/norm.h"
-#include "kernels/cpu/selective_scan.h"
+#include "kernels/cpu/dispatch.h"
 #include "sdk/core/thread_pool.h"
 #include "sdk/models/ops.h"
 
@@ -76,12 +72,12 @@ TEST(LoraUp, MatchesReferenceAndIgnoresTheColumnSplit) {
         krait::kernels::LoraUpParams p{rows, r, t.data(), ts, bt.data(), out, y_ref.data(), ys};
         krait::kernels::lora_up_ref(p);
         p.y = y_whole.data();
-        krait::kernels::lora_up(p, 0, out);
+        krait::kernels::active().lora_up(p, 0, out);
         p.y = y_split.data();  // odd cuts, in reverse order
         const int64_t cut1 = out / 3, cut2 = out - out / 5;
-        krait::kernels::lora_up(p, cut2, out);
-        krait::kernels::lora_up(p, cut1, cut2);
-        krait::kernels::lora_up(p, 0, cut1);
+        krait::kernels::active().lora_up(p, cut2, out);
+        krait::kernels::active().lora_up(p, cut1, cut2);
+        krait::kernels::active().lora_up(p, 0, cut1);
         SCOPED_TRACE("rows=" + std::to_string(rows) + " r=" + std::to_string(r) + " out=" + std::to_string(out));
         expect_close(y_whole, y_ref, 1e-5f);
         EXPECT_EQ(y_split, y_whole);  // bitwise: the column split does not change any sum
@@ -93,7 +89,7 @@ TEST(RmsNorm, MatchesDoublePrecision) {
     const int64_t rows = 5, dim = 77;
     auto x = random_vector(rng, rows * dim, -3, 3), w = random_vector(rng, dim);
     std::vector<float> y(rows * dim), want(rows * dim);
-    krait::kernels::rms_norm(x.data(), dim, w.data(), y.data(), dim, rows, dim, 1e-5f);
+    krait::kernels::active().rms_norm(x.data(), dim, w.data(), y.data(), dim, rows, dim, 1e-5f);
     for (int64_t r = 0; r < rows; ++r) {
         double ss = 0;
         for (int64_t i = 0; i < dim; ++i) ss += double(x[r * dim + i]) * x[r * dim + i];
@@ -122,8 +118,8 @@ TEST(CausalConv1d, OptimisedMatchesReferenceWithHistory) {
             p.history = hist_opt.data();
             p.y = y_opt.data();
             // Two channel ranges, as two threads would run them.
-            krait::kernels::causal_conv1d(p, 0, C / 2);
-            krait::kernels::causal_conv1d(p, C / 2, C);
+            krait::kernels::active().causal_conv1d(p, 0, C / 2);
+            krait::kernels::active().causal_conv1d(p, C / 2, C);
             SCOPED_TRACE("L=" + std::to_string(L) + " C=" + std::to_string(C) + " K=" + std::to_string(K));
             expect_close(y_opt, y_ref);
             expect_close(hist_opt, hist_ref, 0.0f);
@@ -142,11 +138,11 @@ TEST(CausalConv1d, SplitSequenceEqualsWholeSequence) {
     p.history = hist.data();
     p.length = split;
     p.y = y_split.data();
-    krait::kernels::causal_conv1d(p, 0, C);
+    krait::kernels::active().causal_conv1d(p, 0, C);
     p.length = L - split;
     p.x = x.data() + split * C;
     p.y = y_split.data() + split * C;
-    krait::kernels::causal_conv1d(p, 0, C);
+    krait::kernels::active().causal_conv1d(p, 0, C);
     expect_close(y_split, y_whole);
 }
 
@@ -195,8 +191,8 @@ TEST(SelectiveScan, OptimisedMatchesReference) {
         p.h = h_opt.data();
         p.y = y_opt.data();
         const int64_t mid = (E / 3 / 8) * 8;
-        krait::kernels::selective_scan(p, 0, mid);
-        krait::kernels::selective_scan(p, mid, E);
+        krait::kernels::active().selective_scan(p, 0, mid);
+        krait::kernels::active().selective_scan(p, mid, E);
         SCOPED_TRACE("L=" + std::to_string(L) + " E=" + std::to_string(E) + " N=" + std::to_string(N));
         expect_close(y_opt, y_ref);
         expect_close(h_opt, h_ref);
@@ -221,7 +217,7 @@ TEST(SelectiveScan, SoftplusIsAccurateAcrossItsRange) {
         p.A = &A, p.B = bc.data(), p.B_stride = 2, p.C = bc.data() + 1, p.C_stride = 2;
         h[0] = 0.0f;
         p.h = h.data(), p.y = y.data() + t, p.y_stride = 1;
-        krait::kernels::selective_scan(p, 0, 1);
+        krait::kernels::active().selective_scan(p, 0, 1);
     }
     for (int64_t t = 0; t < L; ++t) {
         const double x = delta[t];
@@ -316,11 +312,11 @@ TEST(Determinism, KernelsGiveBitwiseEqualResultsAtAnyBufferAlignment) {
         p.A = A.data(); p.B = BC.data(); p.B_stride = 2 * N; p.C = BC.data() + N; p.C_stride = 2 * N;
         p.D = D.data(); p.z = zs.data() + shift; p.z_stride = E;
         p.h = h.data() + shift; p.y = y.data() + shift; p.y_stride = E;
-        krait::kernels::selective_scan(p, 0, E);
+        krait::kernels::active().selective_scan(p, 0, E);
         scan_out.emplace_back(y.begin() + shift, y.begin() + shift + L * E);
         krait::kernels::CausalConv1dParams c{L, E, K, us.data() + shift, E, w.data(), bias.data(), nullptr, true,
                                              yc.data() + shift, E};
-        krait::kernels::causal_conv1d(c, 0, E);
+        krait::kernels::active().causal_conv1d(c, 0, E);
         conv_out.emplace_back(yc.begin() + shift, yc.begin() + shift + L * E);
     }
     for (int shift = 1; shift < 4; ++shift) {
@@ -340,7 +336,7 @@ TEST(Determinism, LinearGivesBitwiseEqualResultsAtAnyBufferAlignment) {
             std::copy(x.begin(), x.end(), xs.begin() + shift);
             std::copy(w.begin(), w.end(), ws.begin() + shift);
             krait::kernels::LinearParams p{M, K, N, xs.data() + shift, K, ws.data() + shift, nullptr, y.data() + shift, N, false};
-            krait::kernels::linear(p, 0, N);
+            krait::kernels::active().linear(p, 0, N);
             outs.emplace_back(y.begin() + shift, y.begin() + shift + M * N);
         }
         for (int shift = 1; shift < 4; ++shift) EXPECT_EQ(outs[shift], outs[0]) << "M=" << M << " shift " << shift;

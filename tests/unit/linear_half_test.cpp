@@ -13,8 +13,7 @@
 #include <random>
 #include <vector>
 
-#include "kernels/cpu/linear.h"
-#include "kernels/cpu/linear_half.h"
+#include "kernels/cpu/dispatch.h"
 
 #if defined(__F16C__)
 #include <immintrin.h>
@@ -84,7 +83,7 @@ TEST(HalfConversion, WidenHalfMatchesScalar) {
         for (int64_t n : {1, 7, 16, 33, 100}) {
             auto h = random_half(rng, static_cast<size_t>(n), type);
             std::vector<float> out(static_cast<size_t>(n));
-            krait::kernels::widen_half(type, h.data(), n, out.data());
+            krait::kernels::active().widen_half(type, h.data(), n, out.data());
             for (int64_t i = 0; i < n; ++i) ASSERT_EQ(out[i], krait::kernels::half_to_f32(type, h[i]));
         }
     }
@@ -104,7 +103,7 @@ TEST(LinearHalf, MatchesReferenceOnRandomShapes) {
                 const int64_t xs = strided ? K + 3 : K, ys = strided ? N + 5 : N;
                 auto x = random_vector(rng, M * xs), b = random_vector(rng, N), y0 = random_vector(rng, M * ys);
                 auto w = random_half(rng, N * K, type);
-                auto y_ref = y0, y_opt = y0, y_port = y0;
+                auto y_ref = y0, y_opt = y0;
                 krait::kernels::LinearParams p;
                 p.rows = M;
                 p.in_features = K;
@@ -121,21 +120,15 @@ TEST(LinearHalf, MatchesReferenceOnRandomShapes) {
                 // Split the outputs as 1, 2 and 3 threads would (any boundaries are allowed).
                 for (int parts : {1, 2, 3}) {
                     y_opt = y0;
-                    y_port = y0;
                     for (int t = 0; t < parts; ++t) {
                         const int64_t b0 = N * t / parts, b1 = N * (t + 1) / parts;
                         p.y = y_opt.data();
-                        krait::kernels::linear(p, b0, b1);
-                        if (M <= krait::kernels::kHalfGemvRows || M < 40) {
-                            p.y = y_port.data();
-                            krait::kernels::linear_half_portable(p, b0, b1);
-                        }
+                        krait::kernels::active().linear(p, b0, b1);
                     }
                     SCOPED_TRACE("M=" + std::to_string(M) + " K=" + std::to_string(K) + " N=" + std::to_string(N) +
                                  (type == WeightType::BF16 ? " bf16" : " f16") + " variant " + std::to_string(variant) +
                                  " parts " + std::to_string(parts));
                     expect_close(y_opt, y_ref, 2e-5f);
-                    if (M <= krait::kernels::kHalfGemvRows || M < 40) expect_close(y_port, y_ref, 2e-5f);
                 }
             }
         }
@@ -147,9 +140,9 @@ TEST(LinearHalf, RefusesF32AndMissingWeights) {
     p.rows = 1;
     p.in_features = 2;
     p.out_features = 2;
-    EXPECT_THROW(krait::kernels::linear_half(p, 0, 2), std::invalid_argument);
+    EXPECT_THROW(krait::kernels::active().linear_half(p, 0, 2), std::invalid_argument);
     p.weight_type = WeightType::BF16;
-    EXPECT_THROW(krait::kernels::linear_half(p, 0, 2), std::invalid_argument);
+    EXPECT_THROW(krait::kernels::active().linear_half(p, 0, 2), std::invalid_argument);
 }
 
 }  // namespace

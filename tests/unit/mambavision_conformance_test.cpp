@@ -22,7 +22,7 @@
 #include <stdexcept>
 #include <unistd.h>
 
-#include "kernels/cpu/conv1d_same.h"
+#include "kernels/cpu/dispatch.h"
 #include "sdk/core/error.h"
 #include "sdk/models/mambavision.h"
 #include "tests/common/fixtures.h"
@@ -46,7 +46,7 @@ TEST(SameConv1d, HandComputedValues) {
     krait::kernels::SameConv1dParams p;
     p.length = 4, p.channels = 1, p.kernel = 3, p.x = x, p.x_stride = 1, p.weight = wt, p.silu = false, p.y = y,
     p.y_stride = 1;
-    krait::kernels::same_conv1d(p, 0, 1);
+    krait::kernels::active().same_conv1d(p, 0, 1);
     EXPECT_FLOAT_EQ(y[0], -1 + 4);
     EXPECT_FLOAT_EQ(y[1], 0.5f - 2 + 6);
     EXPECT_FLOAT_EQ(y[2], 1 - 3 + 8);
@@ -74,8 +74,8 @@ TEST(SameConv1d, OptimizedMatchesReference) {
             p.y = y1.data();
             krait::kernels::same_conv1d_ref(p);
             p.y = y2.data();
-            krait::kernels::same_conv1d(p, 0, 16);
-            krait::kernels::same_conv1d(p, 16, C);
+            krait::kernels::active().same_conv1d(p, 0, 16);
+            krait::kernels::active().same_conv1d(p, 16, C);
             for (int64_t t = 0; t < L; ++t)
                 for (int64_t c = 0; c < ys; ++c) {
                     const float a = y1[t * ys + c], b = y2[t * ys + c];

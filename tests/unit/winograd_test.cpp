@@ -18,8 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "kernels/cpu/conv2d.h"
-#include "kernels/cpu/winograd.h"
+#include "kernels/cpu/dispatch.h"
 #include "sdk/core/error.h"
 #include "sdk/core/thread_pool.h"
 #include "sdk/models/blocks.h"
@@ -138,7 +137,7 @@ TEST(Winograd43, BitwiseIndependentOfThreadsAndChunks) {
         const kn::Winograd43Plan plan = kn::winograd43_plan(p, parallel);
         EXPECT_GE(plan.chunks, std::min<int64_t>(parallel, pr.c.batch * plan.tiles));
         std::vector<float> work(static_cast<size_t>(plan.work_floats));
-        for (int64_t c = plan.chunks - 1; c >= 0; --c) kn::winograd43_chunk(p, plan, c, work.data());
+        for (int64_t c = plan.chunks - 1; c >= 0; --c) kn::active().winograd43_chunk(p, plan, c, work.data());
         if (first.empty()) {
             first = y;
             EXPECT_TRUE(pr.close(y));

@@ -105,7 +105,7 @@ extern "C" {
 /* Compile-time version of this header. The ABI is stable within a major
 ** version: a program built against 1.x runs against any library 1.y, y >= x. */
 #define KRAIT_VERSION_MAJOR 1
-#define KRAIT_VERSION_MINOR 3
+#define KRAIT_VERSION_MINOR 4
 #define KRAIT_VERSION_PATCH 0
 #define KRAIT_VERSION_NUMBER \
     (KRAIT_VERSION_MAJOR * 1000000 + KRAIT_VERSION_MINOR * 1000 + KRAIT_VERSION_PATCH)
@@ -115,6 +115,16 @@ extern "C" {
 ** header/library mismatch. The string is static. Thread-safe. Cannot fail. */
 KRAIT_API uint32_t krait_version(void);
 KRAIT_API const char* krait_version_string(void);
+
+/* The CPU kernels this process runs: "portable" (any x86-64 or other CPU),
+** "avx2" (x86-64-v3: AVX2, FMA, F16C) or "avx512" (x86-64-v4). One library
+** carries them all and picks the best the CPU (and its operating system)
+** supports; the environment variable KRAIT_CPU_VARIANT, set to one of these
+** names before the first model is loaded, caps the choice (for comparisons;
+** results may differ in the last bits between variants; an unknown name is
+** ignored, with a warning through the log). The string is static.
+** Thread-safe. Cannot fail. Since 1.4. */
+KRAIT_API const char* krait_cpu_kernels(void);
 
 /* ======================================================================== */
 /* Status codes and errors                                                   */

@@ -119,6 +119,8 @@ int invoke_callback(Box* box, Args&&... args) noexcept {
 /* Run-time library version (krait_version()); compare with KRAIT_VERSION_NUMBER. */
 inline uint32_t version() noexcept { return krait_version(); }
 inline std::string version_string() { return krait_version_string(); }
+// The CPU kernels this process runs ("portable", "avx2", "avx512"); see krait_cpu_kernels.
+inline std::string cpu_kernels() { return krait_cpu_kernels(); }
 
 /* Throws KRAIT_ERR_UNSUPPORTED if the library loaded at run time cannot
 ** serve a program built against this header (other major version, or an

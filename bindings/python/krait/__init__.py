@@ -49,6 +49,7 @@ from . import _errors, _krait
 
 __all__ = [
     "__version__",
+    "cpu_kernels",
     "SequenceModel",
     "Classifier",
     "Tokenizer",
@@ -60,6 +61,16 @@ __all__ = [
 
 #: Version of the Krait library loaded ("MAJOR.MINOR.PATCH", from krait_version_string()).
 __version__: str = _krait.version_string()
+
+
+def cpu_kernels() -> str:
+    """The CPU kernels this process runs: ``"portable"``, ``"avx2"`` or ``"avx512"``.
+
+    The library picks the best the CPU supports; the environment variable KRAIT_CPU_VARIANT, set
+    before the first model is loaded, caps it (krait_cpu_kernels in krait.h).
+    """
+    return _krait.cpu_kernels()
+
 
 # The ABI is stable within a major version, for libraries at least as new as the header.
 if (_krait.version_number() // 1000000 != _krait.HEADER_VERSION_NUMBER // 1000000

@@ -10,6 +10,8 @@ PYBIND11_MODULE(_krait, m) {
     bind_adapters(m);
     bind_sequence_model(m);
     bind_classifier(m);
+    m.def("cpu_kernels", [] { return std::string(krait_cpu_kernels()); },
+          "The CPU kernels this process runs: 'portable', 'avx2' or 'avx512' (krait_cpu_kernels).");
     m.def("version_string", [] { return std::string(krait_version_string()); },
           "Version of the Krait library actually loaded, \"MAJOR.MINOR.PATCH\".");
     m.def("version_number", [] { return krait_version(); }, "Loaded library version as MAJOR*1000000+MINOR*1000+PATCH.");

@@ -44,7 +44,7 @@ chat() {  # chat PROMPT: the reply (the CLI prints only the continuation; <|im_e
   build/cli/krait generate -m models/chat-demo -p "$1" -n 32 --temperature 0 --no-special 2>build/chat.log ||
     { cat build/chat.log >&2; return 1; }
 }
-Q1="How much is the red kettle?"
+Q1="How much is the red teapot?"
 Q2="And how many are in stock?"
 printf -v P1 '<|endoftext|><|im_start|>user\n%s<|im_end|>\n<|im_start|>assistant\n' "$Q1"
 R1=$(chat "$P1")

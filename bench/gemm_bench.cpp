@@ -47,16 +47,15 @@ std::string load_average() {
     return a.empty() ? "n/a" : a + " " + b + " " + c;
 }
 
-// Peak fp32 FMA rate of one core: independent FMA chains held in registers
-// (24 x 16-wide with AVX-512, 12 x 8-wide with AVX2: more than latency x
-// throughput = 4 x 2 on current cores), no memory traffic at all. Without
-// either, a plain loop the compiler vectorises as it can.
-double peak_gflops() {
-    const long iters = 20'000'000;
-    const auto t0 = Clock::now();
-    long n = iters;
-    float sink = 0;
-#if defined(__AVX512F__) && defined(__x86_64__)
+// Peak fp32 FMA rate of one core for the kernel variant in use (the bench
+// is compiled for baseline x86-64 like the library, so each loop carries its
+// own target): independent FMA chains held in registers (24 x 16-wide with
+// AVX-512, 12 x 8-wide with AVX2: more than latency x throughput = 4 x 2 on
+// current cores), no memory traffic at all. The portable variant: a plain
+// loop the compiler vectorises as it can.
+#if defined(__x86_64__)
+__attribute__((target("avx512f"))) double fma_loop_avx512(long n) {
+    const long iters = n;
     // Written in assembly so the compiler can neither spill the accumulators
     // nor fold the chains: zmm0..zmm23 += zmm30 * zmm31, all zeros (no
     // denormal slow paths).
@@ -84,8 +83,11 @@ double peak_gflops() {
           "xmm23", "xmm30", "xmm31");
 #undef KRAIT_FMA4
 #undef KRAIT_FMA1
-    const double flops = 2.0 * 16 * 24 * iters;
-#elif defined(__AVX2__) && defined(__FMA__) && defined(__x86_64__)
+    return 2.0 * 16 * 24 * iters;
+}
+
+__attribute__((target("avx2,fma"))) double fma_loop_avx2(long n) {
+    const long iters = n;
     // The same with ymm0..ymm11 += ymm14 * ymm15 (12 chains, 16 registers).
 #define KRAIT_FMA1(a) "vfmadd231ps %%ymm14, %%ymm15, %%ymm" #a "\n\t"
 #define KRAIT_FMA4(a, b, c, d) KRAIT_FMA1(a) KRAIT_FMA1(b) KRAIT_FMA1(c) KRAIT_FMA1(d)
@@ -105,20 +107,35 @@ double peak_gflops() {
           "xmm14", "xmm15");
 #undef KRAIT_FMA4
 #undef KRAIT_FMA1
-    const double flops = 2.0 * 8 * 12 * iters;
-#else
-    (void)n;
+    return 2.0 * 8 * 12 * iters;
+}
+
+#endif
+
+double fma_loop_portable(long n) {
+    float sink = 0;
     float acc[128];
     for (int k = 0; k < 128; ++k) acc[k] = 1.0f + k * 1e-3f;
     const float b = 0.999999f, c = 1e-7f;
-    for (long i = 0; i < iters / 8; ++i)
+    for (long i = 0; i < n / 8; ++i)
         for (int k = 0; k < 128; ++k) acc[k] = std::fma(acc[k], b, c);
     for (float a : acc) sink += a;
-    const double flops = 2.0 * 128 * (iters / 8);
-#endif
-    const double dt = seconds_since(t0);
     if (sink == 12345.0f) std::printf(" ");  // keep the result alive
-    return flops / dt / 1e9;
+    return 2.0 * 128 * (n / 8);
+}
+
+double peak_gflops() {
+    const long iters = 20'000'000;
+    const auto t0 = Clock::now();
+    double flops;
+    switch (krait::kernels::active().variant) {
+#if defined(__x86_64__)
+        case krait::kernels::CpuVariant::avx512: flops = fma_loop_avx512(iters); break;
+        case krait::kernels::CpuVariant::avx2: flops = fma_loop_avx2(iters); break;
+#endif
+        default: flops = fma_loop_portable(iters); break;
+    }
+    return flops / seconds_since(t0) / 1e9;
 }
 
 struct Shape {

@@ -628,6 +628,13 @@ HERMES2_PRO_TOOL_USE = """{%- macro json_to_python_type(json_spec) %}
 {%- endif %}
 """
 
+# Not a model's template: shows exactly what transformers passes to templates (normalised messages,
+# tools, documents, special tokens, extra variables).
+INSPECT = (
+    "{{ messages | tojson }}|{{ tools | tojson }}|{{ documents | tojson }}|{{ add_generation_prompt }}|"
+    "{{ bos_token }}|{{ eos_token }}|{{ unk_token }}|{{ pad_token }}|{{ enable_thinking }}"
+)
+
 LLAMA_TOKENS = {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}
 LLAMA3_TOKENS = {"bos_token": "<|begin_of_text|>", "eos_token": "<|eot_id|>"}
 CHATML_TOKENS = {"bos_token": "<|im_start|>", "eos_token": "<|im_end|>", "pad_token": "<|endoftext|>"}
@@ -648,6 +655,7 @@ TEMPLATES = {
     "llava-1.5": ("llava-1.5 (Vicuna-style prompt)", LLAVA15, LLAMA_TOKENS, "parts"),
     "vicuna": ("Vicuna v1.5 (community template)", VICUNA, LLAMA_TOKENS, "plain"),
     "smollm2": ("SmolLM2-Instruct", SMOLLM2, {"bos_token": "<|im_start|>", "eos_token": "<|im_end|>", "unk_token": "<|endoftext|>", "pad_token": "<|im_end|>"}, "plain"),
+    "inspect": ("(what templates see)", INSPECT, {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}, "inspect"),
     "hermes2-pro-tool-use": ("Hermes-2-Pro-Llama-3 (tool_use)", HERMES2_PRO_TOOL_USE, {"bos_token": "<|begin_of_text|>", "eos_token": "<|im_end|>"}, "tools"),
 }
 
@@ -772,6 +780,15 @@ def conversations_for(kind):
             ("tool_call", TOOL_CALL_CONVERSATION, {"tools": TOOLS}),
             ("two_tool_results", TWO_TOOL_RESULTS, {"tools": TOOLS}),
             ("tool_call_with_text", [TOOL_CALL_CONVERSATION[0], dict(TOOL_CALL_CONVERSATION[1], content="Let me check.")], {}),
+        ]
+    if kind == "inspect":
+        return [
+            ("null_fields", CONVERSATIONS["null_fields"], {}),
+            ("reasoning", [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a", "reasoning": "because"}], {}),
+            ("reasoning_content", [{"role": "assistant", "thinking": "t0", "content": "a", "reasoning_content": "rc"}], {}),
+            ("reasoning_null", [{"role": "assistant", "reasoning_content": None, "thinking": "t", "content": "a"}], {}),
+            ("parts", PARTS_CONVERSATIONS["parts_image_text"], {}),
+            ("variables", [{"role": "user", "content": "x"}], {"tools": TOOLS[:1], "documents": [{"title": "T", "text": "doc"}], "enable_thinking": False, "bos_token": "<override>"}),
         ]
     if kind == "tools":
         return [

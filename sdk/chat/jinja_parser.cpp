@@ -613,7 +613,10 @@ private:
                 implicit = false;
                 auto e = make(Expr::Kind::Filter, line);
                 e->name = expect_name();
-                while (skip_operator(".")) e->name += "." + expect_name();
+                while (skip_operator(".")) {
+                    e->name += '.';  // appended apart: GCC 12 warns falsely (-Wrestrict) on "." + string
+                    e->name += expect_name();
+                }
                 // Jinja refuses unknown filters when it compiles the template, even in branches
                 // that never run; so does this parser.
                 if (!is_known_filter(e->name)) fail_unsupported_construct("the filter " + quote(e->name));
@@ -625,7 +628,10 @@ private:
                 auto e = make(Expr::Kind::Test, line);
                 e->negated = skip_name("not");
                 e->name = expect_name();
-                while (skip_operator(".")) e->name += "." + expect_name();
+                while (skip_operator(".")) {
+                    e->name += '.';  // appended apart: GCC 12 warns falsely (-Wrestrict) on "." + string
+                    e->name += expect_name();
+                }
                 if (!is_known_test(e->name)) fail_unsupported_construct("the test " + quote(e->name));
                 e->children.push_back(std::move(node));
                 if (at_operator("(")) parse_arguments(*e); else if ((current().type == Type::Name || current().type == Type::String ||

@@ -368,6 +368,96 @@ QWEN25 = r"""{%- if tools %}
 {%- endif %}
 """
 
+QWEN3 = r"""{%- if tools %}
+    {{- '<|im_start|>system\n' }}
+    {%- if messages[0].role == 'system' %}
+        {{- messages[0].content + '\n\n' }}
+    {%- endif %}
+    {{- "# Tools\n\nYou may call one or more functions to assist with the user query.\n\nYou are provided with function signatures within <tools></tools> XML tags:\n<tools>" }}
+    {%- for tool in tools %}
+        {{- "\n" }}
+        {{- tool | tojson }}
+    {%- endfor %}
+    {{- "\n</tools>\n\nFor each function call, return a json object with function name and arguments within <tool_call></tool_call> XML tags:\n<tool_call>\n{\"name\": <function-name>, \"arguments\": <args-json-object>}\n</tool_call><|im_end|>\n" }}
+{%- else %}
+    {%- if messages[0].role == 'system' %}
+        {{- '<|im_start|>system\n' + messages[0].content + '<|im_end|>\n' }}
+    {%- endif %}
+{%- endif %}
+{%- set ns = namespace(multi_step_tool=true, last_query_index=messages|length - 1) %}
+{%- for message in messages[::-1] %}
+    {%- set index = (messages|length - 1) - loop.index0 %}
+    {%- if ns.multi_step_tool and message.role == "user" and message.content is string and not(message.content.startswith('<tool_response>') and message.content.endswith('</tool_response>')) %}
+        {%- set ns.multi_step_tool = false %}
+        {%- set ns.last_query_index = index %}
+    {%- endif %}
+{%- endfor %}
+{%- for message in messages %}
+    {%- if message.content is string %}
+        {%- set content = message.content %}
+    {%- else %}
+        {%- set content = '' %}
+    {%- endif %}
+    {%- if (message.role == "user") or (message.role == "system" and not loop.first) %}
+        {{- '<|im_start|>' + message.role + '\n' + content + '<|im_end|>' + '\n' }}
+    {%- elif message.role == "assistant" %}
+        {%- set reasoning_content = '' %}
+        {%- if message.reasoning_content is string %}
+            {%- set reasoning_content = message.reasoning_content %}
+        {%- else %}
+            {%- if '</think>' in content %}
+                {%- set reasoning_content = content.split('</think>')[0].rstrip('\n').split('<think>')[-1].lstrip('\n') %}
+                {%- set content = content.split('</think>')[-1].lstrip('\n') %}
+            {%- endif %}
+        {%- endif %}
+        {%- if loop.index0 > ns.last_query_index %}
+            {%- if loop.last or (not loop.last and reasoning_content) %}
+                {{- '<|im_start|>' + message.role + '\n<think>\n' + reasoning_content.strip('\n') + '\n</think>\n\n' + content.lstrip('\n') }}
+            {%- else %}
+                {{- '<|im_start|>' + message.role + '\n' + content }}
+            {%- endif %}
+        {%- else %}
+            {{- '<|im_start|>' + message.role + '\n' + content }}
+        {%- endif %}
+        {%- if message.tool_calls %}
+            {%- for tool_call in message.tool_calls %}
+                {%- if (loop.first and content) or (not loop.first) %}
+                    {{- '\n' }}
+                {%- endif %}
+                {%- if tool_call.function %}
+                    {%- set tool_call = tool_call.function %}
+                {%- endif %}
+                {{- '<tool_call>\n{"name": "' }}
+                {{- tool_call.name }}
+                {{- '", "arguments": ' }}
+                {%- if tool_call.arguments is string %}
+                    {{- tool_call.arguments }}
+                {%- else %}
+                    {{- tool_call.arguments | tojson }}
+                {%- endif %}
+                {{- '}\n</tool_call>' }}
+            {%- endfor %}
+        {%- endif %}
+        {{- '<|im_end|>\n' }}
+    {%- elif message.role == "tool" %}
+        {%- if loop.first or (messages[loop.index0 - 1].role != "tool") %}
+            {{- '<|im_start|>user' }}
+        {%- endif %}
+        {{- '\n<tool_response>\n' }}
+        {{- content }}
+        {{- '\n</tool_response>' }}
+        {%- if loop.last or (messages[loop.index0 + 1].role != "tool") %}
+            {{- '<|im_end|>\n' }}
+        {%- endif %}
+    {%- endif %}
+{%- endfor %}
+{%- if add_generation_prompt %}
+    {{- '<|im_start|>assistant\n' }}
+    {%- if enable_thinking is defined and enable_thinking is false %}
+        {{- '<think>\n\n</think>\n\n' }}
+    {%- endif %}
+{%- endif %}"""
+
 GEMMA2 = (
     "{{ bos_token }}{% if messages[0]['role'] == 'system' %}{{ raise_exception('System role not supported') }}{% endif %}"
     "{% for message in messages %}{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}"
@@ -646,6 +736,7 @@ TEMPLATES = {
     "llama3.2": ("Llama-3.2-Instruct", LLAMA32, LLAMA3_TOKENS, "llama3"),
     "mistral-v0.3": ("Mistral-7B-Instruct-v0.3", MISTRAL_V03, LLAMA_TOKENS, "mistral"),
     "qwen2.5": ("Qwen2.5-Instruct", QWEN25, {"eos_token": "<|im_end|>", "pad_token": "<|endoftext|>"}, "qwen"),
+    "qwen3": ("Qwen3 (thinking)", QWEN3, {"eos_token": "<|im_end|>", "pad_token": "<|endoftext|>"}, "qwen3"),
     "gemma2": ("gemma-2-it", GEMMA2, {"bos_token": "<bos>", "eos_token": "<eos>", "unk_token": "<unk>", "pad_token": "<pad>"}, "plain"),
     "gemma3": ("gemma-3-it", GEMMA3, {"bos_token": "<bos>", "eos_token": "<eos>", "unk_token": "<unk>", "pad_token": "<pad>"}, "parts"),
     "phi3": ("Phi-3-mini-instruct", PHI3, {"bos_token": "<s>", "eos_token": "<|endoftext|>", "unk_token": "<unk>", "pad_token": "<|endoftext|>"}, "plain"),
@@ -781,6 +872,22 @@ def conversations_for(kind):
             ("two_tool_results", TWO_TOOL_RESULTS, {"tools": TOOLS}),
             ("tool_call_with_text", [TOOL_CALL_CONVERSATION[0], dict(TOOL_CALL_CONVERSATION[1], content="Let me check.")], {}),
         ]
+    if kind == "qwen3":
+        thinking_turns = [
+            {"role": "user", "content": "What is 3*7?"},
+            {"role": "assistant", "content": "<think>\nThree sevens.\n</think>\n\n21"},
+            {"role": "user", "content": "And 3*8?"},
+            {"role": "assistant", "content": "24", "reasoning_content": "\nOne more three.\n"},
+        ]
+        return plain + [
+            ("thinking_history", thinking_turns, {}),
+            ("thinking_history_last_user", thinking_turns + [{"role": "user", "content": "Thanks"}], {}),
+            ("enable_thinking_false", [{"role": "user", "content": "Quick answer"}], {"enable_thinking": False}),
+            ("enable_thinking_true", [{"role": "user", "content": "Think hard"}], {"enable_thinking": True}),
+            ("tools", [SYSTEM, {"role": "user", "content": "Weather in Paris?"}], {"tools": TOOLS}),
+            ("tool_call", TOOL_CALL_CONVERSATION + [{"role": "assistant", "content": "It is 22.5 °C."}], {"tools": TOOLS}),
+            ("two_tool_results", TWO_TOOL_RESULTS, {"tools": TOOLS}),
+        ] + [(name, msgs, {}) for name, msgs in PARTS_CONVERSATIONS.items()]
     if kind == "inspect":
         return [
             ("null_fields", CONVERSATIONS["null_fields"], {}),

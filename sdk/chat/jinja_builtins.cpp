@@ -346,7 +346,16 @@ Value string_method(const Value& self, const std::string& name) {
          }},
     };
     const auto it = methods.find(name);
-    if (it == methods.end()) return Value::undefined("'str object' has no attribute '" + name + "'");
+    if (it == methods.end()) {
+        // Python has these, so a template may call them; this interpreter does not implement them.
+        static const std::set<std::string> python_methods = {
+            "format", "format_map", "center", "ljust", "rjust", "zfill", "partition", "rpartition", "rsplit",
+            "casefold", "swapcase", "expandtabs", "encode", "index", "rindex", "isalpha", "isalnum", "isupper",
+            "islower", "istitle", "isnumeric", "isdecimal", "isidentifier", "isprintable", "isascii",
+            "translate", "maketrans", "removeprefix", "removesuffix"};
+        if (python_methods.count(name)) fail_unsupported_use("the string method " + quote(name) + "()");
+        return Value::undefined("'str object' has no attribute '" + name + "'");
+    }
     return make_method(self, name, it->second);
 }
 

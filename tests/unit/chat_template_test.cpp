@@ -331,6 +331,9 @@ TEST(Jinja, RefusesUnsupportedConstructsByName) {
         EXPECT_NE(message.find("line 1"), std::string::npos) << message;
     }
     EXPECT_EQ(failure_of([] { render("{{ '%s' % 1 }}"); }).first, KRAIT_ERR_UNSUPPORTED);
+    const auto [status, message] = failure_of([] { render("\n{{ '{}'.format(1) }}"); });
+    EXPECT_EQ(status, KRAIT_ERR_UNSUPPORTED);
+    EXPECT_NE(message.find("line 2: the string method 'format'()"), std::string::npos) << message;
 }
 
 TEST(Jinja, StrftimeNowUsesTheInjectedClock) {

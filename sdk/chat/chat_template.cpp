@@ -38,15 +38,20 @@ std::string special_token_text(const OrderedJson& value, const std::string& orig
     fail_format(origin + ": '" + key + "' must be a string or an object with a string \"content\"");
 }
 
-void require_utf8(const OrderedJson& value, const std::string& at) {
+// Strings valid UTF-8, nesting within the interpreter's bound (checked before anything recurses
+// through the caller's data).
+void check_input(const OrderedJson& value, const std::string& at, int depth = 0) {
+    if (depth > jinja::kMaxValueDepth) {
+        fail_argument(at + " nests deeper than " + std::to_string(jinja::kMaxValueDepth) + " levels");
+    }
     if (value.is_string()) {
         if (!is_valid_utf8(value.get_ref<const std::string&>())) fail_argument(at + " is not valid UTF-8");
     } else if (value.is_array()) {
-        for (size_t i = 0; i < value.size(); ++i) require_utf8(value[i], at + "[" + std::to_string(i) + "]");
+        for (size_t i = 0; i < value.size(); ++i) check_input(value[i], at + "[" + std::to_string(i) + "]", depth + 1);
     } else if (value.is_object()) {
         for (auto it = value.begin(); it != value.end(); ++it) {
             if (!is_valid_utf8(it.key())) fail_argument(at + " has a key that is not valid UTF-8");
-            require_utf8(it.value(), at + "." + it.key());
+            check_input(it.value(), at + "." + it.key(), depth + 1);
         }
     }
 }
@@ -188,8 +193,8 @@ std::string ChatTemplate::render(const OrderedJson& messages, bool add_generatio
     if (!messages.is_array()) fail_argument("chat messages must be a JSON array of message objects");
     if (!variables.is_object()) fail_argument("chat template variables must be a JSON object");
     if (messages.empty()) fail_argument("cannot apply a chat template to an empty conversation");
-    require_utf8(messages, "messages");
-    require_utf8(variables, "variables");
+    check_input(messages, "messages");
+    check_input(variables, "variables");
 
     OrderedJson normalized = OrderedJson::array();
     for (size_t i = 0; i < messages.size(); ++i) normalized.push_back(normalize_message(messages[i], i));

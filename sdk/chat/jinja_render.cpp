@@ -37,9 +37,14 @@ enum class Flow { Normal, Break, Continue };
 
 [[noreturn]] void fail_undefined(const Value& v) { fail_type(v.undefined_hint()); }
 
-void check_value_size(const Value& v) {
+// Every value an expression yields is checked, so no runaway template builds huge or deeply nested
+// data (whose printing and destruction recurse).
+void check_value_bounds(const Value& v) {
     if ((v.is_string() && v.as_string().size() > kMaxValueBytes) || (v.is_list() && v.as_list().size() > kMaxValueBytes / 16)) {
         fail_type("the template builds a value larger than " + std::to_string(kMaxValueBytes >> 20) + " MiB");
+    }
+    if (v.depth() > kMaxValueDepth) {
+        fail_type("the template builds values nested deeper than " + std::to_string(kMaxValueDepth) + " levels");
     }
 }
 
@@ -64,7 +69,9 @@ Value repeat(const Value& sequence, int64_t count) {
     if (count <= 0) return sequence.is_string() ? Value(std::string()) : Value(List{});
     if (sequence.is_string()) {
         const std::string& s = sequence.as_string();
-        if (!s.empty() && static_cast<uint64_t>(count) > kMaxValueBytes / s.size()) check_value_size(Value(std::string(kMaxValueBytes + 1, ' ')));
+        if (!s.empty() && static_cast<uint64_t>(count) > kMaxValueBytes / s.size()) {
+            fail_type("the template builds a string longer than " + std::to_string(kMaxValueBytes >> 20) + " MiB");
+        }
         std::string out;
         out.reserve(s.size() * static_cast<size_t>(count));
         for (int64_t i = 0; i < count; ++i) out += s;
@@ -320,7 +327,7 @@ private:
                 fail_argument("chat template line " + std::to_string(node.line) + ": cannot assign attribute on " +
                               quote(node.targets[0]) + ", which is not a namespace()");
             }
-            target->as_namespace().attributes.set(node.attribute, std::move(value));
+            with_line(node.line, [&] { set_attribute(target->as_namespace(), node.attribute, std::move(value)); });
             return;
         }
         bind_targets(*scope, node.targets, value, node.line);
@@ -397,7 +404,7 @@ private:
     Value eval(const Expr& e, const ScopePtr& scope) {
         return with_line(e.line, [&] {
             Value v = eval_unchecked(e, scope);
-            check_value_size(v);
+            check_value_bounds(v);
             return v;
         });
     }
@@ -549,15 +556,16 @@ private:
                 fail_type("range too big: the sandbox blocks ranges larger than " + std::to_string(kMaxRange));
             }
             List items;
-            for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) items.emplace_back(i);
+            for (int64_t i = start; step > 0 ? i < stop : i > stop;) {
+                items.emplace_back(i);
+                if (__builtin_add_overflow(i, step, &i)) break;
+            }
             return Value(std::move(items));
         });
         define(globals, "namespace", [](CallArgs& args) {
             auto ns = std::make_shared<Namespace>();
-            ns->attributes = dict_from_arguments(args, "namespace");
-            for (const auto& [k, v] : ns->attributes.entries()) {
-                if (!k.empty() && k[0] == '_') fail_type("chat templates cannot store underscore-prefixed attributes on a namespace");
-            }
+            const Dict attributes = dict_from_arguments(args, "namespace");
+            for (const auto& [name, value] : attributes.entries()) set_attribute(*ns, name, value);
             return Value(std::move(ns));
         });
         define(globals, "dict", [](CallArgs& args) { return Value(dict_from_arguments(args, "dict")); });

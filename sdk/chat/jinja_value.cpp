@@ -5,6 +5,8 @@
 #include <cmath>
 #include <cstdio>
 
+#include "sdk/core/error.h"
+#include "sdk/core/utf8.h"
 #include "sdk/tokenizer/unicode.h"
 
 namespace krait::jinja {
@@ -34,7 +36,50 @@ void Dict::set(const std::string& key, Value value) {
     }
 }
 
-Value Value::from_json(const nlohmann::ordered_json& json) {
+namespace {
+
+int max_depth(const List& items) {
+    int deepest = 0;
+    for (const Value& v : items) deepest = std::max(deepest, v.depth());
+    return deepest;
+}
+
+int max_depth(const Dict& dict) {
+    int deepest = 0;
+    for (const auto& entry : dict.entries()) deepest = std::max(deepest, entry.second.depth());
+    return deepest;
+}
+
+bool holds_namespace(const Value& v) {
+    if (v.is_namespace()) return true;
+    if (v.is_list()) return std::any_of(v.as_list().begin(), v.as_list().end(), holds_namespace);
+    if (v.is_dict()) {
+        const auto& entries = v.as_dict().entries();
+        return std::any_of(entries.begin(), entries.end(), [](const auto& e) { return holds_namespace(e.second); });
+    }
+    return false;
+}
+
+}  // namespace
+
+Value::Value(List list) : depth_(1 + max_depth(list)) { data_ = std::make_shared<jinja::List>(std::move(list)); }
+
+Value::Value(jinja::Dict dict) : depth_(1 + max_depth(dict)) { data_ = std::make_shared<jinja::Dict>(std::move(dict)); }
+
+Value::Value(std::shared_ptr<jinja::Namespace> ns) : depth_(1 + max_depth(ns->attributes)) { data_ = std::move(ns); }
+
+void set_attribute(Namespace& ns, const std::string& name, Value value) {
+    if (!name.empty() && name[0] == '_') {
+        fail_type("chat templates cannot store underscore-prefixed attributes on a namespace, got " + quote(name));
+    }
+    if (holds_namespace(value)) fail_unsupported_use("storing a namespace inside a namespace");
+    ns.attributes.set(name, std::move(value));
+}
+
+Value Value::from_json(const nlohmann::ordered_json& json, int depth) {
+    if (depth > kMaxValueDepth) {
+        fail_argument("JSON data nests deeper than " + std::to_string(kMaxValueDepth) + " levels");
+    }
     switch (json.type()) {
         case nlohmann::ordered_json::value_t::null: return none();
         case nlohmann::ordered_json::value_t::boolean: return Value(json.get<bool>());
@@ -49,15 +94,15 @@ Value Value::from_json(const nlohmann::ordered_json& json) {
         case nlohmann::ordered_json::value_t::array: {
             List list;
             list.reserve(json.size());
-            for (const auto& item : json) list.push_back(from_json(item));
+            for (const auto& item : json) list.push_back(from_json(item, depth + 1));
             return Value(std::move(list));
         }
         case nlohmann::ordered_json::value_t::object: {
             Dict dict;
-            for (auto it = json.begin(); it != json.end(); ++it) dict.set(it.key(), from_json(it.value()));
+            for (auto it = json.begin(); it != json.end(); ++it) dict.set(it.key(), from_json(it.value(), depth + 1));
             return Value(std::move(dict));
         }
-        default: fail_type("binary JSON values cannot be passed to a chat template");
+        default: fail_argument("binary JSON values cannot be passed to a chat template");
     }
 }
 

@@ -37,6 +37,11 @@ private:
     krait_status status_;
 };
 
+// How deeply lists, dicts and namespaces may nest, in the caller's data and in what a template
+// builds: far beyond real chat data, and shallow enough that recursive printing, comparison and
+// destruction stay well within the stack.
+constexpr int kMaxValueDepth = 256;
+
 [[noreturn]] void fail_type(const std::string& message);         // KRAIT_ERR_INVALID_ARGUMENT
 [[noreturn]] void fail_unsupported_use(const std::string& message);  // KRAIT_ERR_UNSUPPORTED
 
@@ -75,6 +80,11 @@ struct Namespace {
     Dict attributes;
 };
 
+// ns.name = value. A namespace may not hold another namespace, even nested in a list: that is
+// what would let a template build reference cycles or unbounded nesting. Names starting with '_'
+// are refused as transformers refuses them.
+void set_attribute(Namespace& ns, const std::string& name, Value value);
+
 // Jinja's default Undefined: prints as "", is falsy and iterates as empty, but any other use
 // (attribute, item, arithmetic, call) fails with `hint`, e.g. "'foo' is undefined".
 struct Undefined {
@@ -94,19 +104,20 @@ public:
     Value(double d) : data_(d) {}
     Value(std::string s) : data_(std::move(s)) {}
     Value(const char* s) : data_(std::string(s)) {}
-    Value(List list) : data_(std::make_shared<jinja::List>(std::move(list))) {}
+    Value(List list);
     // A Python tuple: a list to everything but repr(), which writes (a, b) and (a,).
     static Value tuple(List items) {
         Value v(std::move(items));
         v.tuple_ = true;
         return v;
     }
-    Value(jinja::Dict dict) : data_(std::make_shared<jinja::Dict>(std::move(dict))) {}
-    Value(std::shared_ptr<jinja::Namespace> ns) : data_(std::move(ns)) {}
+    Value(jinja::Dict dict);
+    Value(std::shared_ptr<jinja::Namespace> ns);
     Value(std::shared_ptr<jinja::Function> fn) : data_(std::move(fn)) {}
 
     // JSON data (messages, tools, extra variables) as template values; objects keep their order.
-    static Value from_json(const nlohmann::ordered_json& json);
+    // Throws krait::Error for binary values, which JSON text cannot hold.
+    static Value from_json(const nlohmann::ordered_json& json, int depth = 0);
 
     Kind kind() const { return static_cast<Kind>(data_.index()); }
     bool is_undefined() const { return kind() == Kind::Undefined; }
@@ -118,6 +129,9 @@ public:
     bool is_string() const { return kind() == Kind::String; }
     bool is_list() const { return kind() == Kind::List; }
     bool is_tuple() const { return tuple_; }
+    // Nesting of lists, dicts and namespaces: 0 for scalars, 1 + the deepest element otherwise
+    // (a namespace's as when it was made; namespaces cannot hold namespaces, see set_attribute).
+    int depth() const { return depth_; }
     bool is_dict() const { return kind() == Kind::Dict; }
     bool is_namespace() const { return kind() == Kind::Namespace; }
     bool is_function() const { return kind() == Kind::Function; }
@@ -162,6 +176,7 @@ private:
     explicit Value(Data data) : data_(std::move(data)) {}
     Data data_;
     bool tuple_ = false;
+    int depth_ = 0;
 };
 
 // Python ==, and <, <=, >, >= (those raise a type error between unordered types, as in Python).

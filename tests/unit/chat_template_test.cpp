@@ -351,16 +351,38 @@ TEST(Jinja, RunawayTemplatesStopWithAnError) {
         "{{ 2 ** 64 }}",
         "{{ 9223372036854775807 + 1 }}",
         "{% for i in range(100000) %}{{ 'abcdefghijklmnopqrstuvwxyz' * 1000 }}{% endfor %}",
+        "{% set ns = namespace(x=[]) %}{% for i in range(100000) %}{% set ns.x = [ns.x] %}{% endfor %}",
+        "{% set ns = namespace(x={}) %}{% for i in range(100000) %}{% set ns.x = {'k': ns.x} %}{% endfor %}",
     };
     for (const char* source : runaways) {
         EXPECT_EQ(failure_of([&] { render(source); }).first, KRAIT_ERR_INVALID_ARGUMENT) << source;
     }
+    // A range near the int64 limits stops where Python's does, without overflowing.
+    EXPECT_EQ(render("{{ range(-9223372036854775807, 9223372036854775807, 4611686018427387904) | list }}"),
+              "[-9223372036854775807, -4611686018427387903, 1, 4611686018427387905]");
     // Nesting deep enough to exhaust the stack is refused when parsing.
     for (const std::string& deep : {std::string(100000, '(') + "1", std::string(20000, '[') + "1",
                                     std::string(50000, '-') + "1", repeat_string("{% if x %}", 5000),
                                     repeat_string("not ", 50000) + "x"}) {
         EXPECT_EQ(failure_of([&] { Template{"{{ " + deep + " }}"}; }).first, KRAIT_ERR_INVALID_ARGUMENT);
     }
+}
+
+TEST(Jinja, NamespacesCannotHoldNamespaces) {
+    // That is what would let a template build reference cycles.
+    EXPECT_EQ(failure_of([] { render("{% set ns = namespace() %}{% set ns.self = [ns] %}"); }).first, KRAIT_ERR_UNSUPPORTED);
+    EXPECT_EQ(failure_of([] { render("{% set a = namespace() %}{% set b = namespace(a=a) %}"); }).first,
+              KRAIT_ERR_UNSUPPORTED);
+}
+
+TEST(ChatTemplateRendering, RefusesDeeplyNestedData) {
+    const std::string deep = std::string(10000, '[') + std::string(10000, ']');
+    OrderedJson messages = kHello;
+    messages[0]["content"] = OrderedJson::parse(deep);
+    const ChatTemplate chat = ChatTemplate::with_source(kEcho);
+    EXPECT_EQ(failure_of([&] { chat.render(messages, false); }).first, KRAIT_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(failure_of([&] { chat.render(kHello, false, {{"tools", OrderedJson::parse(deep)}}); }).first,
+              KRAIT_ERR_INVALID_ARGUMENT);
 }
 
 TEST(Jinja, NamespacesRejectPrivateNames) {

@@ -233,7 +233,7 @@ private:
             case Node::Kind::CallBlock: {
                 const Expr& call = *node.expr;
                 Value caller = make_macro(node, scope, "caller");
-                emit(out, call_expression(call, scope, &caller).str());
+                emit(out, with_line(node.line, [&] { return call_expression(call, scope, &caller); }).str());
                 return Flow::Normal;
             }
             case Node::Kind::FilterBlock: {

@@ -397,7 +397,8 @@ TEST(Jinja, RefusesTemplatesThatAreNotUtf8) {
 // ---- Robustness: damaged templates never crash ----------------------------------------------------
 
 TEST(Jinja, MutatedTemplatesFailCleanlyOrRender) {
-    // Each fixture template, cut, duplicated and spliced with Jinja's own syntax at random places,
+    // Each fixture template (families and one-feature ones), cut, duplicated and spliced with
+    // Jinja's own syntax at random places,
     // must either render or fail with krait::Error; any other exception or a crash is a bug.
     static const char* const kPieces[] = {"{%", "%}", "{{", "}}", "{#", "#}", "-", "+", "(", ")", "[", "]", "{", "}",
                                           "'", "\"", "\\", "|", ":", ",", ".", "~", "*", "**", "//", "%", " if ",
@@ -408,10 +409,12 @@ TEST(Jinja, MutatedTemplatesFailCleanlyOrRender) {
     std::mt19937 rng(2026);
     const OrderedJson messages = OrderedJson::parse(
         R"([{"role": "system", "content": "s"}, {"role": "user", "content": "u"}, {"role": "assistant", "content": "a"}])");
+    std::vector<std::pair<std::string, std::string>> originals;  // (name, source)
+    for (const auto& [name, entry] : fixture()["templates"].items()) originals.emplace_back(name, entry["source"]);
+    for (const OrderedJson& f : fixture()["features"]) originals.emplace_back("feature", f["template"]);
     int rendered = 0, refused = 0;
-    for (const auto& [name, entry] : fixture()["templates"].items()) {
-        const std::string original = entry["source"].get<std::string>();
-        for (int round = 0; round < 150; ++round) {
+    for (const auto& [name, original] : originals) {
+        for (int round = 0; round < 60; ++round) {
             std::string source = original;
             const int edits = 1 + static_cast<int>(rng() % 4);
             for (int e = 0; e < edits; ++e) {

@@ -44,7 +44,7 @@ struct RenderOptions {
     // The local time strftime_now() formats (Python's datetime.now()); tests fix it.
     std::function<std::tm()> now = local_time_now;
     // Bounds that stop runaway templates with an error instead of exhausting time or memory.
-    size_t max_output_bytes = size_t{16} << 20;
+    size_t max_output_bytes = size_t{16} << 20;  // text written, a macro's each time it is used
     int64_t max_loop_iterations = 1'000'000;  // for-loop iterations and macro calls, together
     int max_call_depth = 64;                   // nested macro calls
 };

@@ -649,7 +649,11 @@ const std::unordered_map<std::string, FilterFn>& filters() {
         };
         t["round"] = [](const Value& v, CallArgs& a) {
             Signature sig(a, "round", {"precision", "method"});
-            return Value(round_value(v.to_double(), sig.get_or(0, Value(0)).to_int_exact(), soft_str(sig.get_or(1, Value("common")))));
+            const int64_t precision = sig.get_or(0, Value(0)).to_int_exact();
+            const std::string method = soft_str(sig.get_or(1, Value("common")));
+            // Python's round() keeps an int an int (Jinja's 'common' is round(value, precision)).
+            if (method == "common" && !v.is_float() && precision >= 0) return Value(v.to_int_exact());
+            return Value(round_value(v.to_double(), precision, method));
         };
         t["reverse"] = [](const Value& v, CallArgs& a) {
             Signature(a, "reverse", {});

@@ -85,7 +85,8 @@ jinja::Dict read_special_tokens(const std::string& model_dir) {
     jinja::Dict tokens;
     const std::string config_file = join_path(model_dir, "tokenizer_config.json");
     if (!fs::is_regular_file(config_file)) return tokens;
-    const OrderedJson config = parse_ordered(read_text_file(config_file, config_file + ": cannot be read"), config_file);
+    const OrderedJson config =
+        parse_ordered(read_text_file(config_file, config_file + ": cannot be read"), config_file);
     for (const char* name : kSpecialTokenNames) {
         const auto it = config.is_object() ? config.find(name) : config.end();
         if (it == config.end() || it->is_null()) continue;
@@ -131,7 +132,8 @@ ChatTemplate ChatTemplate::load(const std::string& model_dir) {
         }
         result.add("default", json["chat_template"].get<std::string>(), json_file);
     } else if (fs::is_regular_file(config_file)) {
-        const OrderedJson config = parse_ordered(read_text_file(config_file, config_file + ": cannot be read"), config_file);
+        const OrderedJson config =
+            parse_ordered(read_text_file(config_file, config_file + ": cannot be read"), config_file);
         const auto it = config.is_object() ? config.find("chat_template") : config.end();
         if (it != config.end() && it->is_string()) {
             result.add("default", it->get<std::string>(), config_file);

@@ -14,8 +14,8 @@
 // output size are bounded.
 #pragma once
 
-#include <ctime>
 #include <cstdint>
+#include <ctime>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -45,8 +45,8 @@ struct RenderOptions {
     std::function<std::tm()> now = local_time_now;
     // Bounds that stop runaway templates with an error instead of exhausting time or memory.
     size_t max_output_bytes = size_t{16} << 20;  // text written, a macro's each time it is used
-    int64_t max_loop_iterations = 1'000'000;  // for-loop iterations and macro calls, together
-    int max_call_depth = 64;                   // nested macro calls
+    int64_t max_loop_iterations = 1'000'000;     // for-loop iterations and macro calls, together
+    int max_call_depth = 64;                     // nested macro calls
 };
 
 class Template {

@@ -64,7 +64,7 @@ struct Node {
         FilterBlock,  // {% filter expr %} body, expr being a Filter chain on an empty Literal
         Break,
         Continue,
-        Generation,   // transformers' {% generation %} body: rendered as is
+        Generation,  // transformers' {% generation %} body: rendered as is
     };
     Kind kind;
     int line = 0;

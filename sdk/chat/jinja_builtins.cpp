@@ -133,7 +133,8 @@ bool is_any_of(char32_t cp, const std::vector<char32_t>& chars) {
 std::string python_strip(const std::string& text, const Value& chars, bool left, bool right) {
     const std::vector<char32_t> cps = code_points(text);
     const bool whitespace = chars.is_none() || chars.is_undefined();
-    const std::vector<char32_t> set = whitespace ? std::vector<char32_t>{} : code_points(require_string(chars, "strip"));
+    const std::vector<char32_t> set =
+        whitespace ? std::vector<char32_t>{} : code_points(require_string(chars, "strip"));
     const auto strip_it = [&](char32_t cp) { return whitespace ? python_isspace(cp) : is_any_of(cp, set); };
     size_t begin = 0, end = cps.size();
     if (left) {
@@ -188,8 +189,8 @@ List python_splitlines(const std::string& text) {
     size_t start = 0;
     for (size_t i = 0; i < cps.size(); ++i) {
         const char32_t c = cps[i];
-        const bool boundary = c == '\n' || c == '\r' || c == 0x0B || c == 0x0C || c == 0x1C || c == 0x1D ||
-                              c == 0x1E || c == 0x85 || c == 0x2028 || c == 0x2029;
+        const bool boundary = c == '\n' || c == '\r' || c == 0x0B || c == 0x0C || c == 0x1C || c == 0x1D || c == 0x1E ||
+                              c == 0x85 || c == 0x2028 || c == 0x2029;
         if (!boundary) continue;
         lines.emplace_back(from_code_points(cps, start, i));
         if (c == '\r' && i + 1 < cps.size() && cps[i + 1] == '\n') ++i;
@@ -282,44 +283,88 @@ Value make_method(const Value& self, const std::string& name, std::function<Valu
 Value string_method(const Value& self, const std::string& name) {
     using Method = std::function<Value(const Value&, CallArgs&)>;
     static const std::unordered_map<std::string, Method> methods = {
-        {"strip", [](const Value& s, CallArgs& a) { return Value(python_strip(s.as_string(), Signature(a, "strip", {"chars"}).get_or(0, Value::none()), true, true)); }},
-        {"lstrip", [](const Value& s, CallArgs& a) { return Value(python_strip(s.as_string(), Signature(a, "lstrip", {"chars"}).get_or(0, Value::none()), true, false)); }},
-        {"rstrip", [](const Value& s, CallArgs& a) { return Value(python_strip(s.as_string(), Signature(a, "rstrip", {"chars"}).get_or(0, Value::none()), false, true)); }},
-        {"upper", [](const Value& s, CallArgs& a) { Signature(a, "upper", {}); return Value(python_upper(s.as_string())); }},
-        {"lower", [](const Value& s, CallArgs& a) { Signature(a, "lower", {}); return Value(python_lower(s.as_string())); }},
-        {"title", [](const Value& s, CallArgs& a) { Signature(a, "title", {}); return Value(python_title(s.as_string())); }},
-        {"capitalize", [](const Value& s, CallArgs& a) { Signature(a, "capitalize", {}); return Value(python_capitalize(s.as_string())); }},
-        {"split", [](const Value& s, CallArgs& a) {
+        {"strip",
+         [](const Value& s, CallArgs& a) {
+             return Value(
+                 python_strip(s.as_string(), Signature(a, "strip", {"chars"}).get_or(0, Value::none()), true, true));
+         }},
+        {"lstrip",
+         [](const Value& s, CallArgs& a) {
+             return Value(
+                 python_strip(s.as_string(), Signature(a, "lstrip", {"chars"}).get_or(0, Value::none()), true, false));
+         }},
+        {"rstrip",
+         [](const Value& s, CallArgs& a) {
+             return Value(
+                 python_strip(s.as_string(), Signature(a, "rstrip", {"chars"}).get_or(0, Value::none()), false, true));
+         }},
+        {"upper",
+         [](const Value& s, CallArgs& a) {
+             Signature(a, "upper", {});
+             return Value(python_upper(s.as_string()));
+         }},
+        {"lower",
+         [](const Value& s, CallArgs& a) {
+             Signature(a, "lower", {});
+             return Value(python_lower(s.as_string()));
+         }},
+        {"title",
+         [](const Value& s, CallArgs& a) {
+             Signature(a, "title", {});
+             return Value(python_title(s.as_string()));
+         }},
+        {"capitalize",
+         [](const Value& s, CallArgs& a) {
+             Signature(a, "capitalize", {});
+             return Value(python_capitalize(s.as_string()));
+         }},
+        {"split",
+         [](const Value& s, CallArgs& a) {
              Signature sig(a, "split", {"sep", "maxsplit"});
-             return Value(python_split(s.as_string(), sig.get_or(0, Value::none()), sig.get_or(1, Value(-1)).to_int_exact()));
+             return Value(
+                 python_split(s.as_string(), sig.get_or(0, Value::none()), sig.get_or(1, Value(-1)).to_int_exact()));
          }},
-        {"splitlines", [](const Value& s, CallArgs& a) { Signature(a, "splitlines", {}); return Value(python_splitlines(s.as_string())); }},
-        {"startswith", [](const Value& s, CallArgs& a) {
-             return Value(matches_affix(s.as_string(), Signature(a, "startswith", {"prefix"}).require(0, "startswith"), true, "startswith"));
+        {"splitlines",
+         [](const Value& s, CallArgs& a) {
+             Signature(a, "splitlines", {});
+             return Value(python_splitlines(s.as_string()));
          }},
-        {"endswith", [](const Value& s, CallArgs& a) {
-             return Value(matches_affix(s.as_string(), Signature(a, "endswith", {"suffix"}).require(0, "endswith"), false, "endswith"));
+        {"startswith",
+         [](const Value& s, CallArgs& a) {
+             return Value(matches_affix(s.as_string(), Signature(a, "startswith", {"prefix"}).require(0, "startswith"),
+                                        true, "startswith"));
          }},
-        {"replace", [](const Value& s, CallArgs& a) {
+        {"endswith",
+         [](const Value& s, CallArgs& a) {
+             return Value(matches_affix(s.as_string(), Signature(a, "endswith", {"suffix"}).require(0, "endswith"),
+                                        false, "endswith"));
+         }},
+        {"replace",
+         [](const Value& s, CallArgs& a) {
              Signature sig(a, "replace", {"old", "new", "count"});
              return Value(python_replace(s.as_string(), require_string(sig.require(0, "replace"), "replace"),
                                          require_string(sig.require(1, "replace"), "replace"),
                                          sig.get_or(2, Value(-1)).to_int_exact()));
          }},
-        {"find", [](const Value& s, CallArgs& a) {
+        {"find",
+         [](const Value& s, CallArgs& a) {
              const std::string& sub = require_string(Signature(a, "find", {"sub"}).require(0, "find"), "find");
              const size_t at = s.as_string().find(sub);
              return Value(at == std::string::npos ? int64_t{-1} : code_point_index(s.as_string(), at));
          }},
-        {"rfind", [](const Value& s, CallArgs& a) {
+        {"rfind",
+         [](const Value& s, CallArgs& a) {
              const std::string& sub = require_string(Signature(a, "rfind", {"sub"}).require(0, "rfind"), "rfind");
              const size_t at = s.as_string().rfind(sub);
              return Value(at == std::string::npos ? int64_t{-1} : code_point_index(s.as_string(), at));
          }},
-        {"count", [](const Value& s, CallArgs& a) {
-             return Value(count_occurrences(s.as_string(), require_string(Signature(a, "count", {"sub"}).require(0, "count"), "count")));
+        {"count",
+         [](const Value& s, CallArgs& a) {
+             return Value(count_occurrences(
+                 s.as_string(), require_string(Signature(a, "count", {"sub"}).require(0, "count"), "count")));
          }},
-        {"join", [](const Value& s, CallArgs& a) {
+        {"join",
+         [](const Value& s, CallArgs& a) {
              std::string out;
              bool first = true;
              for (const Value& item : Signature(a, "join", {"iterable"}).require(0, "join").iterate()) {
@@ -330,7 +375,8 @@ Value string_method(const Value& self, const std::string& name) {
              }
              return Value(std::move(out));
          }},
-        {"isdigit", [](const Value& s, CallArgs& a) {
+        {"isdigit",
+         [](const Value& s, CallArgs& a) {
              Signature(a, "isdigit", {});
              const std::vector<char32_t> cps = code_points(s.as_string());
              return Value(!cps.empty() && std::all_of(cps.begin(), cps.end(), [](char32_t c) {
@@ -339,7 +385,8 @@ Value string_method(const Value& self, const std::string& name) {
                  return type == U_NT_DECIMAL || type == U_NT_DIGIT;
              }));
          }},
-        {"isspace", [](const Value& s, CallArgs& a) {
+        {"isspace",
+         [](const Value& s, CallArgs& a) {
              Signature(a, "isspace", {});
              const std::vector<char32_t> cps = code_points(s.as_string());
              return Value(!cps.empty() && std::all_of(cps.begin(), cps.end(), python_isspace));
@@ -349,10 +396,11 @@ Value string_method(const Value& self, const std::string& name) {
     if (it == methods.end()) {
         // Python has these, so a template may call them; this interpreter does not implement them.
         static const std::set<std::string> python_methods = {
-            "format", "format_map", "center", "ljust", "rjust", "zfill", "partition", "rpartition", "rsplit",
-            "casefold", "swapcase", "expandtabs", "encode", "index", "rindex", "isalpha", "isalnum", "isupper",
-            "islower", "istitle", "isnumeric", "isdecimal", "isidentifier", "isprintable", "isascii",
-            "translate", "maketrans", "removeprefix", "removesuffix"};
+            "format",    "format_map", "center",    "ljust",        "rjust",        "zfill",
+            "partition", "rpartition", "rsplit",    "casefold",     "swapcase",     "expandtabs",
+            "encode",    "index",      "rindex",    "isalpha",      "isalnum",      "isupper",
+            "islower",   "istitle",    "isnumeric", "isdecimal",    "isidentifier", "isprintable",
+            "isascii",   "translate",  "maketrans", "removeprefix", "removesuffix"};
         if (python_methods.count(name)) fail_unsupported_use("the string method " + quote(name) + "()");
         return Value::undefined("'str object' has no attribute '" + name + "'");
     }
@@ -406,7 +454,8 @@ Value list_method(const Value& self, const std::string& name) {
             return Value(n);
         });
     }
-    static const std::set<std::string> mutators = {"append", "extend", "insert", "pop", "remove", "clear", "sort", "reverse"};
+    static const std::set<std::string> mutators = {"append", "extend", "insert", "pop",
+                                                   "remove", "clear",  "sort",   "reverse"};
     if (mutators.count(name)) {
         // transformers renders in an ImmutableSandboxedEnvironment, which forbids this too.
         fail_type("access to attribute '" + name + "' of 'list' object is unsafe");
@@ -442,7 +491,8 @@ List filter_by_test(const Value& seq, CallArgs& args, bool by_attribute, bool ke
     CallArgs test_args;
     if (args.positional.size() > test_at) {
         test = require_string(args.positional[test_at], "select");
-        test_args.positional.assign(args.positional.begin() + static_cast<ptrdiff_t>(test_at) + 1, args.positional.end());
+        test_args.positional.assign(args.positional.begin() + static_cast<ptrdiff_t>(test_at) + 1,
+                                    args.positional.end());
         test_args.keyword = args.keyword;
         if (!is_known_test(test)) fail_unsupported_use("unknown test " + quote(test));
     }
@@ -492,8 +542,10 @@ Value to_float(const Value& v, const Value& fallback) {
 }
 
 std::string indent_text(const std::string& text, const Value& width, bool first, bool blank) {
-    const std::string indention = width.is_string() ? width.as_string()
-                                                    : std::string(static_cast<size_t>(std::clamp<int64_t>(width.to_int_exact(), 0, 1 << 16)), ' ');
+    const std::string indention =
+        width.is_string()
+            ? width.as_string()
+            : std::string(static_cast<size_t>(std::clamp<int64_t>(width.to_int_exact(), 0, 1 << 16)), ' ');
     const List lines = python_splitlines(text + "\n");
     std::string out;
     for (size_t i = 0; i < lines.size(); ++i) {
@@ -534,9 +586,18 @@ const std::unordered_map<std::string, FilterFn>& filters() {
             if (i == INT64_MIN) fail_type("integer overflow in abs");
             return Value(i < 0 ? -i : i);
         };
-        t["capitalize"] = [](const Value& v, CallArgs& a) { Signature(a, "capitalize", {}); return Value(python_capitalize(soft_str(v))); };
-        t["upper"] = [](const Value& v, CallArgs& a) { Signature(a, "upper", {}); return Value(python_upper(soft_str(v))); };
-        t["lower"] = [](const Value& v, CallArgs& a) { Signature(a, "lower", {}); return Value(python_lower(soft_str(v))); };
+        t["capitalize"] = [](const Value& v, CallArgs& a) {
+            Signature(a, "capitalize", {});
+            return Value(python_capitalize(soft_str(v)));
+        };
+        t["upper"] = [](const Value& v, CallArgs& a) {
+            Signature(a, "upper", {});
+            return Value(python_upper(soft_str(v)));
+        };
+        t["lower"] = [](const Value& v, CallArgs& a) {
+            Signature(a, "lower", {});
+            return Value(python_lower(soft_str(v)));
+        };
         t["title"] = [](const Value& v, CallArgs& a) {
             // Jinja's own title: words start after -, whitespace or ( { [ <.
             Signature(a, "title", {});
@@ -544,7 +605,8 @@ const std::unordered_map<std::string, FilterFn>& filters() {
             std::string out;
             bool word_start = true;
             for (const char32_t cp : cps) {
-                const bool separator = cp == '-' || cp == '(' || cp == '{' || cp == '[' || cp == '<' || python_isspace(cp);
+                const bool separator =
+                    cp == '-' || cp == '(' || cp == '{' || cp == '[' || cp == '<' || python_isspace(cp);
                 std::string ch;
                 tok::append_utf8(ch, cp);
                 out += separator ? ch : word_start ? python_upper(ch) : python_lower(ch);
@@ -553,13 +615,26 @@ const std::unordered_map<std::string, FilterFn>& filters() {
             return Value(std::move(out));
         };
         t["trim"] = [](const Value& v, CallArgs& a) {
-            return Value(python_strip(soft_str(v), Signature(a, "trim", {"chars"}).get_or(0, Value::none()), true, true));
+            return Value(
+                python_strip(soft_str(v), Signature(a, "trim", {"chars"}).get_or(0, Value::none()), true, true));
         };
-        t["length"] = [](const Value& v, CallArgs& a) { Signature(a, "length", {}); return Value(v.length()); };
+        t["length"] = [](const Value& v, CallArgs& a) {
+            Signature(a, "length", {});
+            return Value(v.length());
+        };
         t["count"] = t["length"];
-        t["string"] = [](const Value& v, CallArgs& a) { Signature(a, "string", {}); return Value(soft_str(v)); };
-        t["safe"] = [](const Value& v, CallArgs& a) { Signature(a, "safe", {}); return Value(soft_str(v)); };
-        t["escape"] = [](const Value& v, CallArgs& a) { Signature(a, "escape", {}); return Value(html_escape(soft_str(v))); };
+        t["string"] = [](const Value& v, CallArgs& a) {
+            Signature(a, "string", {});
+            return Value(soft_str(v));
+        };
+        t["safe"] = [](const Value& v, CallArgs& a) {
+            Signature(a, "safe", {});
+            return Value(soft_str(v));
+        };
+        t["escape"] = [](const Value& v, CallArgs& a) {
+            Signature(a, "escape", {});
+            return Value(html_escape(soft_str(v)));
+        };
         t["e"] = t["escape"];
         t["forceescape"] = t["escape"];
         t["tojson"] = [](const Value& v, CallArgs& a) {
@@ -610,7 +685,10 @@ const std::unordered_map<std::string, FilterFn>& filters() {
             const List items = v.iterate();
             return items.empty() ? Value::undefined("No last item, sequence was empty.") : items.back();
         };
-        t["list"] = [](const Value& v, CallArgs& a) { Signature(a, "list", {}); return Value(v.iterate()); };
+        t["list"] = [](const Value& v, CallArgs& a) {
+            Signature(a, "list", {});
+            return Value(v.iterate());
+        };
         t["items"] = [](const Value& v, CallArgs& a) {
             Signature(a, "items", {});
             if (v.is_undefined()) return Value(List{});
@@ -629,7 +707,8 @@ const std::unordered_map<std::string, FilterFn>& filters() {
             for (const auto& [k, item] : v.as_dict().entries()) pairs.push_back(Value::tuple(List{Value(k), item}));
             const size_t index = by == "key" ? 0 : 1;
             std::stable_sort(pairs.begin(), pairs.end(), [&](const Value& x, const Value& y) {
-                return compare_values(sort_key(x.as_list()[index], case_sensitive), sort_key(y.as_list()[index], case_sensitive)) < 0;
+                return compare_values(sort_key(x.as_list()[index], case_sensitive),
+                                      sort_key(y.as_list()[index], case_sensitive)) < 0;
             });
             if (sig.get_or(2, Value(false)).truthy()) std::reverse(pairs.begin(), pairs.end());
             return Value(std::move(pairs));
@@ -637,7 +716,8 @@ const std::unordered_map<std::string, FilterFn>& filters() {
         t["replace"] = [](const Value& v, CallArgs& a) {
             Signature sig(a, "replace", {"old", "new", "count"});
             const Value count = sig.get_or(2, Value::none());
-            return Value(python_replace(soft_str(v), soft_str(sig.require(0, "replace")), soft_str(sig.require(1, "replace")),
+            return Value(python_replace(soft_str(v), soft_str(sig.require(0, "replace")),
+                                        soft_str(sig.require(1, "replace")),
                                         count.is_none() ? -1 : count.to_int_exact()));
         };
         t["int"] = [](const Value& v, CallArgs& a) {
@@ -724,7 +804,8 @@ const std::unordered_map<std::string, FilterFn>& filters() {
                     total = Value(total.to_double() + x.to_double());
                 } else {
                     int64_t r;
-                    if (__builtin_add_overflow(total.to_int_exact(), x.to_int_exact(), &r)) fail_type("integer overflow in sum");
+                    if (__builtin_add_overflow(total.to_int_exact(), x.to_int_exact(), &r))
+                        fail_type("integer overflow in sum");
                     total = Value(r);
                 }
             }
@@ -780,13 +861,15 @@ const std::unordered_map<std::string, FilterFn>& filters() {
         };
         t["center"] = [](const Value& v, CallArgs& a) {
             const std::string s = soft_str(v);
-            const int64_t width = std::min<int64_t>(Signature(a, "center", {"width"}).get_or(0, Value(80)).to_int_exact(), 1 << 16);
+            const int64_t width =
+                std::min<int64_t>(Signature(a, "center", {"width"}).get_or(0, Value(80)).to_int_exact(), 1 << 16);
             const int64_t len = Value(s).length();
             if (width <= len) return Value(s);
             // CPython's str.center: left = pad / 2 + (pad & width & 1).
             const int64_t pad = width - len;
             const int64_t left = pad / 2 + (pad & width & 1);
-            return Value(std::string(static_cast<size_t>(left), ' ') + s + std::string(static_cast<size_t>(pad - left), ' '));
+            return Value(std::string(static_cast<size_t>(left), ' ') + s +
+                         std::string(static_cast<size_t>(pad - left), ' '));
         };
         return t;
     }();
@@ -817,10 +900,13 @@ const std::unordered_map<std::string, TestFn>& tests() {
         t["mapping"] = unary([](const Value& v) { return v.is_dict(); }, "mapping");
         // Jinja's Undefined defines __call__ (to fail), so callable() is true for it too.
         t["callable"] = unary([](const Value& v) { return v.is_function() || v.is_undefined(); }, "callable");
-        t["iterable"] = unary([](const Value& v) { return v.is_undefined() || v.is_string() || v.is_list() || v.is_dict(); }, "iterable");
+        t["iterable"] = unary(
+            [](const Value& v) { return v.is_undefined() || v.is_string() || v.is_list() || v.is_dict(); }, "iterable");
         t["sequence"] = t["iterable"];
-        t["lower"] = unary([](const Value& v) { return v.is_string() && python_lower(v.as_string()) == v.as_string(); }, "lower");
-        t["upper"] = unary([](const Value& v) { return v.is_string() && python_upper(v.as_string()) == v.as_string(); }, "upper");
+        t["lower"] = unary([](const Value& v) { return v.is_string() && python_lower(v.as_string()) == v.as_string(); },
+                           "lower");
+        t["upper"] = unary([](const Value& v) { return v.is_string() && python_upper(v.as_string()) == v.as_string(); },
+                           "upper");
         t["escaped"] = unary([](const Value&) { return false; }, "escaped");
         t["even"] = unary([](const Value& v) { return v.to_int_exact() % 2 == 0; }, "even");
         t["odd"] = unary([](const Value& v) { return v.to_int_exact() % 2 != 0; }, "odd");
@@ -866,8 +952,10 @@ const std::unordered_map<std::string, TestFn>& tests() {
             }
             return false;
         });
-        t["filter"] = binary("filter", [](const Value& x, const Value&) { return x.is_string() && is_known_filter(x.as_string()); });
-        t["test"] = binary("test", [](const Value& x, const Value&) { return x.is_string() && is_known_test(x.as_string()); });
+        t["filter"] = binary(
+            "filter", [](const Value& x, const Value&) { return x.is_string() && is_known_filter(x.as_string()); });
+        t["test"] =
+            binary("test", [](const Value& x, const Value&) { return x.is_string() && is_known_test(x.as_string()); });
         return t;
     }();
     return table;
@@ -886,8 +974,8 @@ Value apply_filter(const std::string& name, const Value& operand, CallArgs& args
     if (it == filters().end()) fail_unsupported_use("unknown filter " + quote(name));
     // Filters on an Undefined operand use it as Jinja's Undefined would be used: empty string,
     // empty sequence; `default` replaces it. Those that need a real value fail with its hint.
-    if (operand.is_undefined() && (name == "abs" || name == "round" || name == "tojson" || name == "attr" ||
-                                   name == "dictsort")) {
+    if (operand.is_undefined() &&
+        (name == "abs" || name == "round" || name == "tojson" || name == "attr" || name == "dictsort")) {
         fail_undefined(operand);
     }
     return it->second(operand, args);

@@ -53,7 +53,9 @@ std::string decode_string_literal(std::string_view body, int line) {
             uint32_t cp = 0;
             for (size_t k = 1; k <= digits; ++k) {
                 const char h = i + k < body.size() ? body[i + k] : '\0';
-                const int v = is_digit(h) ? h - '0' : (h | 0x20) >= 'a' && (h | 0x20) <= 'f' ? (h | 0x20) - 'a' + 10 : -1;
+                const int v = is_digit(h)                              ? h - '0'
+                              : (h | 0x20) >= 'a' && (h | 0x20) <= 'f' ? (h | 0x20) - 'a' + 10
+                                                                       : -1;
                 if (v < 0) fail_syntax(line, "truncated \\" + std::string(1, e) + " escape in a string literal");
                 cp = cp * 16 + static_cast<uint32_t>(v);
             }
@@ -243,9 +245,10 @@ private:
         size_t end = pos_ + 1;
         while (end < source_.size() && source_[end] != quote_char) end += source_[end] == '\\' ? 2 : 1;
         if (end >= source_.size()) fail_syntax(start_line, "unterminated string literal");
-        tokens_.push_back({Token::Type::String,
-                           decode_string_literal(std::string_view(source_).substr(pos_ + 1, end - pos_ - 1), start_line),
-                           start_line});
+        tokens_.push_back(
+            {Token::Type::String,
+             decode_string_literal(std::string_view(source_).substr(pos_ + 1, end - pos_ - 1), start_line),
+             start_line});
         advance_to(end + 1);
     }
 
@@ -255,8 +258,9 @@ private:
         const bool after_dot = pos_ > 0 && source_[pos_ - 1] == '.';
         size_t end = pos_;
         const auto digits = [&]() {
-            while (end < source_.size() && (is_digit(source_[end]) || (source_[end] == '_' && end + 1 < source_.size() &&
-                                                                       is_digit(source_[end + 1])))) {
+            while (end < source_.size() &&
+                   (is_digit(source_[end]) ||
+                    (source_[end] == '_' && end + 1 < source_.size() && is_digit(source_[end + 1])))) {
                 ++end;
             }
         };

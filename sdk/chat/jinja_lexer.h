@@ -30,7 +30,7 @@ struct Token {
         String,      // a string literal, escapes already decoded
         Integer,
         Float,
-        Operator,    // + - * / // % ** ~ == != < <= > >= = . , : | ( ) [ ] { }
+        Operator,  // + - * / // % ** ~ == != < <= > >= = . , : | ( ) [ ] { }
         End,
     };
     Type type;

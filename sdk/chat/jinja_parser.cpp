@@ -29,9 +29,7 @@ public:
 private:
     // ---- Token access ----------------------------------------------------------------------
     const Token& current() const { return tokens_[pos_]; }
-    const Token& peek(size_t ahead = 1) const {
-        return tokens_[std::min(pos_ + ahead, tokens_.size() - 1)];
-    }
+    const Token& peek(size_t ahead = 1) const { return tokens_[std::min(pos_ + ahead, tokens_.size() - 1)]; }
     const Token& next() {
         const Token& t = tokens_[pos_];
         if (t.type != Type::End) ++pos_;
@@ -294,8 +292,8 @@ private:
         if (t.type == Type::Name || t.type == Type::String || t.type == Type::Integer || t.type == Type::Float) {
             return true;
         }
-        return t.type == Type::Operator && (t.text == "(" || t.text == "[" || t.text == "{" || t.text == "-" ||
-                                            t.text == "+");
+        return t.type == Type::Operator &&
+               (t.text == "(" || t.text == "[" || t.text == "{" || t.text == "-" || t.text == "+");
     }
 
     ExprPtr parse_expression(bool with_condition) {
@@ -360,8 +358,8 @@ private:
         while (true) {
             std::string op;
             const Token& t = current();
-            if (t.type == Type::Operator &&
-                (t.text == "==" || t.text == "!=" || t.text == "<" || t.text == "<=" || t.text == ">" || t.text == ">=")) {
+            if (t.type == Type::Operator && (t.text == "==" || t.text == "!=" || t.text == "<" || t.text == "<=" ||
+                                             t.text == ">" || t.text == ">=")) {
                 op = t.text;
                 next();
             } else if (at_name("in")) {
@@ -467,7 +465,8 @@ private:
                 errno = 0;
                 char* end = nullptr;
                 const long long v = std::strtoll(t.text.c_str(), &end, 10);
-                if (errno == ERANGE || *end != '\0') fail_syntax("integer literal " + quote(t.text) + " is out of range");
+                if (errno == ERANGE || *end != '\0')
+                    fail_syntax("integer literal " + quote(t.text) + " is out of range");
                 e->value = Value(static_cast<int64_t>(v));
                 next();
                 return e;
@@ -486,7 +485,8 @@ private:
                     if (at_operator(",")) {
                         auto tuple = make(Expr::Kind::TupleLit, line);
                         tuple->children.push_back(std::move(inner));
-                        while (skip_operator(",") && !at_operator(")")) tuple->children.push_back(parse_expression(true));
+                        while (skip_operator(",") && !at_operator(")"))
+                            tuple->children.push_back(parse_expression(true));
                         inner = std::move(tuple);
                     }
                     expect_operator(")");
@@ -634,10 +634,12 @@ private:
                 }
                 if (!is_known_test(e->name)) fail_unsupported_construct("the test " + quote(e->name));
                 e->children.push_back(std::move(node));
-                if (at_operator("(")) parse_arguments(*e); else if ((current().type == Type::Name || current().type == Type::String ||
-                            current().type == Type::Integer || current().type == Type::Float || at_operator("(") ||
-                            at_operator("[") || at_operator("{")) &&
-                           !at_name("else") && !at_name("or") && !at_name("and")) {
+                if (at_operator("("))
+                    parse_arguments(*e);
+                else if ((current().type == Type::Name || current().type == Type::String ||
+                          current().type == Type::Integer || current().type == Type::Float || at_operator("(") ||
+                          at_operator("[") || at_operator("{")) &&
+                         !at_name("else") && !at_name("or") && !at_name("and")) {
                     if (at_name("is")) fail_syntax("tests cannot be chained with 'is'");
                     e->children.push_back(parse_postfix(parse_primary()));
                 }

@@ -40,7 +40,8 @@ enum class Flow { Normal, Break, Continue };
 // Every value an expression yields is checked, so no runaway template builds huge or deeply nested
 // data (whose printing and destruction recurse).
 void check_value_bounds(const Value& v) {
-    if ((v.is_string() && v.as_string().size() > kMaxValueBytes) || (v.is_list() && v.as_list().size() > kMaxValueBytes / 16)) {
+    if ((v.is_string() && v.as_string().size() > kMaxValueBytes) ||
+        (v.is_list() && v.as_list().size() > kMaxValueBytes / 16)) {
         fail_type("the template builds a value larger than " + std::to_string(kMaxValueBytes >> 20) + " MiB");
     }
     if (v.depth() > kMaxValueDepth) {
@@ -301,7 +302,8 @@ private:
         loop.set("depth", Value(1));
         loop.set("depth0", Value(0));
         loop.set("previtem", i > 0 ? items[static_cast<size_t>(i - 1)] : Value::undefined("there is no previous item"));
-        loop.set("nextitem", i + 1 < length ? items[static_cast<size_t>(i + 1)] : Value::undefined("there is no next item"));
+        loop.set("nextitem",
+                 i + 1 < length ? items[static_cast<size_t>(i + 1)] : Value::undefined("there is no next item"));
         auto cycle = std::make_shared<Function>();
         cycle->name = "loop.cycle";
         cycle->call = [i](CallArgs& args) {
@@ -354,7 +356,8 @@ private:
         }
         const auto& params = node.parameters;
         if (args.positional.size() > params.size()) {
-            fail_type("macro " + quote(name) + " takes not more than " + std::to_string(params.size()) + " argument(s)");
+            fail_type("macro " + quote(name) + " takes not more than " + std::to_string(params.size()) +
+                      " argument(s)");
         }
         auto scope = child_scope(defining);
         std::vector<bool> bound(params.size(), false);
@@ -467,7 +470,8 @@ private:
                 const Value object = eval(*e.children[0], scope);
                 Value parts[3];
                 for (int i = 0; i < 3; ++i) {
-                    if (e.children[static_cast<size_t>(i) + 1]) parts[i] = eval(*e.children[static_cast<size_t>(i) + 1], scope);
+                    if (e.children[static_cast<size_t>(i) + 1])
+                        parts[i] = eval(*e.children[static_cast<size_t>(i) + 1], scope);
                 }
                 return slice_value(object, parts[0], parts[1], parts[2]);
             }
@@ -486,7 +490,8 @@ private:
                 const Value operand = eval(*e.children[0], scope);
                 if (e.name == "not") return Value(!operand.truthy());
                 if (operand.is_undefined()) fail_undefined(operand);
-                if (!operand.is_number()) fail_type("bad operand type for unary " + e.name + ": '" + operand.type_name() + "'");
+                if (!operand.is_number())
+                    fail_type("bad operand type for unary " + e.name + ": '" + operand.type_name() + "'");
                 if (e.name == "+") return operand.is_bool() ? Value(operand.to_int_exact()) : operand;
                 if (operand.is_float()) return Value(-operand.as_float());
                 return Value(sub_int(0, operand.to_int_exact()));
@@ -551,7 +556,8 @@ private:
                 if (args.positional.size() == 3) step = args.positional[2].to_int_exact();
             }
             if (step == 0) fail_type("range() arg 3 must not be zero");
-            const double count = std::ceil((static_cast<double>(stop) - static_cast<double>(start)) / static_cast<double>(step));
+            const double count =
+                std::ceil((static_cast<double>(stop) - static_cast<double>(start)) / static_cast<double>(step));
             if (count > static_cast<double>(kMaxRange)) {
                 fail_type("range too big: the sandbox blocks ranges larger than " + std::to_string(kMaxRange));
             }

@@ -42,7 +42,7 @@ private:
 // destruction stay well within the stack.
 constexpr int kMaxValueDepth = 256;
 
-[[noreturn]] void fail_type(const std::string& message);         // KRAIT_ERR_INVALID_ARGUMENT
+[[noreturn]] void fail_type(const std::string& message);             // KRAIT_ERR_INVALID_ARGUMENT
 [[noreturn]] void fail_unsupported_use(const std::string& message);  // KRAIT_ERR_UNSUPPORTED
 
 class Value;
@@ -170,9 +170,9 @@ public:
                         bool sort_keys) const;
 
 private:
-    using Data = std::variant<jinja::Undefined, std::nullptr_t, bool, int64_t, double, std::string,
-                              std::shared_ptr<jinja::List>, std::shared_ptr<jinja::Dict>,
-                              std::shared_ptr<jinja::Namespace>, std::shared_ptr<jinja::Function>>;
+    using Data =
+        std::variant<jinja::Undefined, std::nullptr_t, bool, int64_t, double, std::string, std::shared_ptr<jinja::List>,
+                     std::shared_ptr<jinja::Dict>, std::shared_ptr<jinja::Namespace>, std::shared_ptr<jinja::Function>>;
     explicit Value(Data data) : data_(std::move(data)) {}
     Data data_;
     bool tuple_ = false;

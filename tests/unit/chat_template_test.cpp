@@ -11,12 +11,12 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
-#include <typeinfo>
-#include <fstream>
 #include <random>
 #include <string>
+#include <typeinfo>
 #include <vector>
 
 #include "sdk/chat/jinja.h"
@@ -61,9 +61,7 @@ krait::jinja::RenderOptions fixed_now() {
     return options;
 }
 
-krait::jinja::Dict variables_of(const OrderedJson& object) {
-    return Value::from_json(object).as_dict();
-}
+krait::jinja::Dict variables_of(const OrderedJson& object) { return Value::from_json(object).as_dict(); }
 
 std::string render(const std::string& source, const OrderedJson& variables = OrderedJson::object()) {
     return Template(source).render(variables_of(variables), fixed_now());
@@ -336,9 +334,7 @@ TEST(Jinja, RefusesUnsupportedConstructsByName) {
     EXPECT_NE(message.find("line 2: the string method 'format'()"), std::string::npos) << message;
 }
 
-TEST(Jinja, StrftimeNowUsesTheInjectedClock) {
-    EXPECT_EQ(render("{{ strftime_now('%d %b %Y') }}"), "26 Jul 2024");
-}
+TEST(Jinja, StrftimeNowUsesTheInjectedClock) { EXPECT_EQ(render("{{ strftime_now('%d %b %Y') }}"), "26 Jul 2024"); }
 
 TEST(Jinja, RunawayTemplatesStopWithAnError) {
     const char* runaways[] = {
@@ -361,16 +357,17 @@ TEST(Jinja, RunawayTemplatesStopWithAnError) {
     EXPECT_EQ(render("{{ range(-9223372036854775807, 9223372036854775807, 4611686018427387904) | list }}"),
               "[-9223372036854775807, -4611686018427387903, 1, 4611686018427387905]");
     // Nesting deep enough to exhaust the stack is refused when parsing.
-    for (const std::string& deep : {std::string(100000, '(') + "1", std::string(20000, '[') + "1",
-                                    std::string(50000, '-') + "1", repeat_string("{% if x %}", 5000),
-                                    repeat_string("not ", 50000) + "x"}) {
+    for (const std::string& deep :
+         {std::string(100000, '(') + "1", std::string(20000, '[') + "1", std::string(50000, '-') + "1",
+          repeat_string("{% if x %}", 5000), repeat_string("not ", 50000) + "x"}) {
         EXPECT_EQ(failure_of([&] { Template{"{{ " + deep + " }}"}; }).first, KRAIT_ERR_INVALID_ARGUMENT);
     }
 }
 
 TEST(Jinja, NamespacesCannotHoldNamespaces) {
     // That is what would let a template build reference cycles.
-    EXPECT_EQ(failure_of([] { render("{% set ns = namespace() %}{% set ns.self = [ns] %}"); }).first, KRAIT_ERR_UNSUPPORTED);
+    EXPECT_EQ(failure_of([] { render("{% set ns = namespace() %}{% set ns.self = [ns] %}"); }).first,
+              KRAIT_ERR_UNSUPPORTED);
     EXPECT_EQ(failure_of([] { render("{% set a = namespace() %}{% set b = namespace(a=a) %}"); }).first,
               KRAIT_ERR_UNSUPPORTED);
 }
@@ -381,7 +378,9 @@ TEST(ChatTemplateRendering, RefusesDeeplyNestedData) {
     messages[0]["content"] = OrderedJson::parse(deep);
     const ChatTemplate chat = ChatTemplate::with_source(kEcho);
     EXPECT_EQ(failure_of([&] { chat.render(messages, false); }).first, KRAIT_ERR_INVALID_ARGUMENT);
-    EXPECT_EQ(failure_of([&] { chat.render(kHello, false, {{"tools", OrderedJson::parse(deep)}}); }).first,
+    EXPECT_EQ(failure_of([&] {
+                  chat.render(kHello, false, {{"tools", OrderedJson::parse(deep)}});
+              }).first,
               KRAIT_ERR_INVALID_ARGUMENT);
 }
 
@@ -400,12 +399,60 @@ TEST(Jinja, MutatedTemplatesFailCleanlyOrRender) {
     // Each fixture template (families and one-feature ones), cut, duplicated and spliced with
     // Jinja's own syntax at random places,
     // must either render or fail with krait::Error; any other exception or a crash is a bug.
-    static const char* const kPieces[] = {"{%", "%}", "{{", "}}", "{#", "#}", "-", "+", "(", ")", "[", "]", "{", "}",
-                                          "'", "\"", "\\", "|", ":", ",", ".", "~", "*", "**", "//", "%", " if ",
-                                          " else ", " endif ", " for x in ", " endfor ", " set ", " = ", " is ",
-                                          " not ", " in ", " and ", " or ", "loop.", "messages", "[-1]", "[::-1]",
-                                          " macro m(a) ", " endmacro ", "m(", "namespace(", "raise_exception(",
-                                          "\n", "  ", "0", "-1", "1e309", "none", "'é'"};
+    static const char* const kPieces[] = {"{%",
+                                          "%}",
+                                          "{{",
+                                          "}}",
+                                          "{#",
+                                          "#}",
+                                          "-",
+                                          "+",
+                                          "(",
+                                          ")",
+                                          "[",
+                                          "]",
+                                          "{",
+                                          "}",
+                                          "'",
+                                          "\"",
+                                          "\\",
+                                          "|",
+                                          ":",
+                                          ",",
+                                          ".",
+                                          "~",
+                                          "*",
+                                          "**",
+                                          "//",
+                                          "%",
+                                          " if ",
+                                          " else ",
+                                          " endif ",
+                                          " for x in ",
+                                          " endfor ",
+                                          " set ",
+                                          " = ",
+                                          " is ",
+                                          " not ",
+                                          " in ",
+                                          " and ",
+                                          " or ",
+                                          "loop.",
+                                          "messages",
+                                          "[-1]",
+                                          "[::-1]",
+                                          " macro m(a) ",
+                                          " endmacro ",
+                                          "m(",
+                                          "namespace(",
+                                          "raise_exception(",
+                                          "\n",
+                                          "  ",
+                                          "0",
+                                          "-1",
+                                          "1e309",
+                                          "none",
+                                          "'é'"};
     std::mt19937 rng(2026);
     const OrderedJson messages = OrderedJson::parse(
         R"([{"role": "system", "content": "s"}, {"role": "user", "content": "u"}, {"role": "assistant", "content": "a"}])");

@@ -108,47 +108,55 @@ void ChatTemplate::add(const std::string& name, const std::string& source, const
     }
 }
 
-ChatTemplate ChatTemplate::load(const std::string& model_dir) {
-    ChatTemplate result;
-    result.special_tokens_ = read_special_tokens(model_dir);
-
+void ChatTemplate::add_template_files(const std::string& model_dir) {
     const std::string jinja_file = join_path(model_dir, "chat_template.jinja");
+    if (fs::is_regular_file(jinja_file)) {
+        add("default", read_text_file(jinja_file, jinja_file + ": cannot be read"), jinja_file);
+    }
+    const fs::path extra_dir = fs::path(model_dir) / "additional_chat_templates";
+    if (!fs::is_directory(extra_dir)) return;
+    for (const auto& entry : fs::directory_iterator(extra_dir)) {
+        if (entry.path().extension() != ".jinja") continue;
+        const std::string path = entry.path().string();
+        add(entry.path().stem().string(), read_text_file(path, path + ": cannot be read"), path);
+    }
+}
+
+void ChatTemplate::add_json_templates(const std::string& model_dir) {
     const std::string json_file = join_path(model_dir, "chat_template.json");
     const std::string config_file = join_path(model_dir, "tokenizer_config.json");
-    if (fs::is_regular_file(jinja_file)) {
-        result.add("default", read_text_file(jinja_file, jinja_file + ": cannot be read"), jinja_file);
-        const fs::path extra_dir = fs::path(model_dir) / "additional_chat_templates";
-        if (fs::is_directory(extra_dir)) {
-            for (const auto& entry : fs::directory_iterator(extra_dir)) {
-                if (entry.path().extension() != ".jinja") continue;
-                const std::string path = entry.path().string();
-                result.add(entry.path().stem().string(), read_text_file(path, path + ": cannot be read"), path);
-            }
-        }
-    } else if (fs::is_regular_file(json_file)) {
+    if (fs::is_regular_file(json_file)) {
         const OrderedJson json = parse_ordered(read_text_file(json_file, json_file + ": cannot be read"), json_file);
         if (!json.is_object() || !json.contains("chat_template") || !json["chat_template"].is_string()) {
             fail_format(json_file + ": 'chat_template' must be a string");
         }
-        result.add("default", json["chat_template"].get<std::string>(), json_file);
+        add("default", json["chat_template"].get<std::string>(), json_file);
     } else if (fs::is_regular_file(config_file)) {
         const OrderedJson config =
             parse_ordered(read_text_file(config_file, config_file + ": cannot be read"), config_file);
         const auto it = config.is_object() ? config.find("chat_template") : config.end();
         if (it != config.end() && it->is_string()) {
-            result.add("default", it->get<std::string>(), config_file);
+            add("default", it->get<std::string>(), config_file);
         } else if (it != config.end() && it->is_array()) {
             for (const OrderedJson& entry : *it) {
                 if (!entry.is_object() || !entry.contains("name") || !entry["name"].is_string() ||
                     !entry.contains("template") || !entry["template"].is_string()) {
                     fail_format(config_file + ": 'chat_template' entries must be {\"name\": ..., \"template\": ...}");
                 }
-                result.add(entry["name"].get<std::string>(), entry["template"].get<std::string>(), config_file);
+                add(entry["name"].get<std::string>(), entry["template"].get<std::string>(), config_file);
             }
         } else if (it != config.end() && !it->is_null()) {
             fail_format(config_file + ": 'chat_template' must be a string or a list of named templates");
         }
     }
+}
+
+ChatTemplate ChatTemplate::load(const std::string& model_dir) {
+    ChatTemplate result;
+    result.special_tokens_ = read_special_tokens(model_dir);
+    // Template files take priority over the JSON entries, as in transformers.
+    result.add_template_files(model_dir);
+    if (result.templates_.empty()) result.add_json_templates(model_dir);
     if (result.templates_.empty()) {
         fail_argument("the model in " + quote(model_dir) +
                       " has no chat template (no chat_template.jinja, chat_template.json or 'chat_template' in "

@@ -2,7 +2,7 @@
 // add_generation_prompt=...) renders it, byte for byte.
 //
 // Where a model ships its template, in the order used here:
-//   1. chat_template.jinja (the default template), plus additional_chat_templates/<name>.jinja;
+//   1. chat_template.jinja (the default template) and additional_chat_templates/<name>.jinja;
 //   2. chat_template.json {"chat_template": ...} (the processor format of multimodal models);
 //   3. "chat_template" in tokenizer_config.json: a string, or a list of {"name", "template"}.
 // With several named templates, "tool_use" is chosen when tools are passed and the model has one,
@@ -59,6 +59,10 @@ private:
         std::shared_ptr<const jinja::Template> parsed;
     };
     void add(const std::string& name, const std::string& source, const std::string& origin);
+    // chat_template.jinja ("default") and additional_chat_templates/<name>.jinja.
+    void add_template_files(const std::string& model_dir);
+    // chat_template.json, else the "chat_template" entry of tokenizer_config.json.
+    void add_json_templates(const std::string& model_dir);
     const Named& choose(const std::string& template_name, bool has_tools) const;
 
     std::map<std::string, Named> templates_;

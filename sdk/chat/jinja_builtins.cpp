@@ -280,6 +280,7 @@ Value make_method(const Value& self, const std::string& name, std::function<Valu
     return Value(std::move(fn));
 }
 
+// self.name for a str: the bound method, or Undefined (as Jinja's getattr gives) for other names.
 Value string_method(const Value& self, const std::string& name) {
     using Method = std::function<Value(const Value&, CallArgs&)>;
     static const std::unordered_map<std::string, Method> methods = {
@@ -407,6 +408,8 @@ Value string_method(const Value& self, const std::string& name) {
     return make_method(self, name, it->second);
 }
 
+// self.name for a dict: the bound method, or Undefined when dicts have none of that name (the
+// caller then looks the name up as a key).
 Value dict_method(const Value& self, const std::string& name) {
     if (name == "items") {
         return make_method(self, name, [](const Value& d, CallArgs& a) {
@@ -438,6 +441,7 @@ Value dict_method(const Value& self, const std::string& name) {
     return Value();
 }
 
+// self.name for a list: the bound method, or Undefined when lists have none of that name.
 Value list_method(const Value& self, const std::string& name) {
     if (name == "index" || name == "count") {
         const bool index = name == "index";

@@ -214,6 +214,16 @@ TEST(ChatTemplateLoading, PrefersChatTemplateJinjaThenChatTemplateJson) {
     EXPECT_EQ(chat.render(kHello, false, {{"tools", OrderedJson::array({1, 2})}}), "tools: 2");
 }
 
+TEST(ChatTemplateLoading, AdditionalTemplateFilesAloneOverrideTheConfig) {
+    TempDir dir;
+    dir.write("tokenizer_config.json", OrderedJson{{"chat_template", "config"}}.dump());
+    dir.write("additional_chat_templates/default.jinja", "file");
+    dir.write("additional_chat_templates/notes.txt", "not a template");
+    const ChatTemplate chat = ChatTemplate::load(dir.path());
+    EXPECT_EQ(chat.template_names(), std::vector<std::string>{"default"});
+    EXPECT_EQ(chat.render(kHello, false), "file");
+}
+
 TEST(ChatTemplateLoading, ChoosesAmongNamedTemplatesAsTransformersDoes) {
     TempDir dir;
     OrderedJson config;

@@ -4,7 +4,9 @@ conversations to render with them, and what transformers' apply_chat_template(to
 renders (or the error it raises), for tests/unit/chat_template_test.cpp.
 
 The templates are the strings those models ship in tokenizer_config.json / chat_template.json
-(there is no network access to the Hub here, so they are written out below). A second part,
+(there is no network access to the Hub here, so they are written out below). Each template
+renders hand-written conversations and seeded random ones built from text that stresses whitespace
+handling (Unicode spaces too), escaping and Unicode. A second part,
 "features", holds small templates that exercise one interpreter feature each, rendered by the same
 Jinja environment, so the C++ interpreter is checked against Jinja itself rather than against
 expectations written by hand.
@@ -14,6 +16,7 @@ Run with the tools environment (tools/setup_tools_env.sh):  .venv/bin/python too
 
 import datetime
 import json
+import random
 import pathlib
 
 import jinja2
@@ -841,6 +844,35 @@ TWO_TOOL_RESULTS = TOOL_CALL_CONVERSATION[:2] + [
 ]
 
 
+# Pieces of message text that stress whitespace handling, escaping and Unicode.
+TEXT_PIECES = [
+    "Hello", "  leading", "trailing  ", "\n", "\n\n", "\r\n", "\t", " ", "", "é", "日本語", "🙂", "👨‍👩‍👧", "ß", "İ",
+    "'", '"', "\\", "{{ x }}", "{% if %}", "</s>", "<|im_end|>", "[INST]", "<think>", "</think>", "null", "None",
+    "0", "-1.5", "a,b", "\u00a0", "\u2028", "\u3000", "ǅ",
+]
+
+
+def random_conversations(rng, count, parts):
+    """Seeded random conversations: optional system message, then user/assistant turns (mostly
+    alternating), text assembled from TEXT_PIECES, as content parts when `parts`."""
+    conversations = []
+    for index in range(count):
+        messages = []
+        if rng.random() < 0.4:
+            messages.append({"role": "system", "content": "".join(rng.choices(TEXT_PIECES, k=rng.randint(0, 4)))})
+        for turn in range(rng.randint(1, 5)):
+            role = "user" if turn % 2 == 0 else "assistant"
+            if rng.random() < 0.05:
+                role = rng.choice(["user", "assistant"])
+            text = "".join(rng.choices(TEXT_PIECES, k=rng.randint(0, 6)))
+            content = [{"type": "text", "text": text}] if parts and rng.random() < 0.7 else text
+            if parts and isinstance(content, list) and rng.random() < 0.3:
+                content.insert(rng.randint(0, 1), {"type": "image"})
+            messages.append({"role": role, "content": content})
+        conversations.append((f"random_{index}", messages, {}))
+    return conversations
+
+
 def conversations_for(kind):
     """(conversation name, messages, extra variables) the template renders."""
     plain = [(name, msgs, {}) for name, msgs in CONVERSATIONS.items()]
@@ -1029,10 +1061,12 @@ def render_feature(template, variables):
 def main():
     templates = {}
     cases = []
+    rng = random.Random(2026)
     for name, (family, template, special_tokens, kind) in TEMPLATES.items():
         templates[name] = {"family": family, "source": template, "special_tokens": special_tokens}
         tokenizer = make_tokenizer(template, special_tokens)
-        for conversation, messages, variables in conversations_for(kind):
+        randoms = random_conversations(rng, 5, parts=kind in ("parts", "qwen3", "inspect"))
+        for conversation, messages, variables in conversations_for(kind) + randoms:
             for add_generation_prompt in (False, True):
                 case = {
                     "template": name,

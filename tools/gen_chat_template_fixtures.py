@@ -7,14 +7,17 @@ The templates are the strings those models ship in tokenizer_config.json / chat_
 (there is no network access to the Hub here, so they are written out below). Each template
 renders hand-written conversations and seeded random ones built from text that stresses whitespace
 handling (Unicode spaces too), escaping and Unicode. A second part,
-"features", holds small templates that exercise one interpreter feature each, rendered by the same
-Jinja environment, so the C++ interpreter is checked against Jinja itself rather than against
-expectations written by hand.
+"features", holds small templates that exercise one interpreter feature each, and a third,
+"expressions", seeded random expressions over "expression_variables" (operators, filters, tests,
+subscripts, mixed types, many of them errors), all rendered by the same Jinja environment, so the
+C++ interpreter is checked against Jinja itself rather than against expectations written by hand.
 
 Run with the tools environment (tools/setup_tools_env.sh):  .venv/bin/python tools/gen_chat_template_fixtures.py
 """
 
+import copy
 import datetime
+import warnings
 import json
 import random
 import pathlib
@@ -1048,10 +1051,55 @@ FEATURES = [
 ]
 
 
+# The values random expressions compute with. They are passed as variables (v0, v1, ...), never
+# written as literals: Jinja folds constant expressions while compiling, with rules of its own
+# (slicing None folds to Undefined but raises at run time), which no template relies on.
+EXPRESSION_VALUES = [0, 1, 2, 3, -3, 7, 0.5, 2.0, -1.25, 1000.0, "", "ab", " x ", "Ünï", "a b c", "Hello World",
+                     None, True, False, [1, 2, 3], ["b", "a"], [3, 1, 2], [], {"k": 1, "a": "v"}, {"b": 2, "a": 1},
+                     {}]
+EXPRESSION_VARIABLES = {f"v{i}": value for i, value in enumerate(EXPRESSION_VALUES)}
+VALUE_NAMES = list(EXPRESSION_VARIABLES) + ["missing"]
+# No '%': on strings it is printf formatting, which the interpreter refuses (numbers are covered above).
+BINARY_OPS = ["+", "-", "*", "/", "//", "~", "==", "!=", "<", ">", "<=", ">=", "and", "or", "in", "not in"]
+# Jinja's select, reject, map, items, unique and reverse return lazy iterators, which templates
+# always consume (| list, a for loop); so do these.
+FILTERS = ["length", "string", "upper", "lower", "trim", "first", "last", "list", "reverse | list", "sort",
+           "unique | list", "join(',')", "join", "tojson", "abs", "int", "float", "round", "round(1)",
+           "default('d')", "default('d', true)", "capitalize", "title", "wordcount", "count", "sum", "min", "max",
+           "e", "items | list", "dictsort", "select | list", "reject('none') | list", "map('string') | list",
+           "indent(2)", "replace('a', 'b')"]
+TESTS = ["none", "string", "number", "integer", "float", "defined", "undefined", "odd", "even", "iterable",
+         "mapping", "sequence", "boolean", "true", "false", "lower", "upper"]
+SUBSCRIPTS = ["0", "-1", "1:", ":-1", "::-1", "::2", "'k'"]
+
+
+def random_expression(rng, depth):
+    """A random Jinja expression over the variables, for differential tests against Jinja itself."""
+    if depth == 0 or rng.random() < 0.25:
+        return rng.choice(VALUE_NAMES)
+    choice = rng.random()
+    if choice < 0.3:
+        return f"{random_expression(rng, depth - 1)} {rng.choice(BINARY_OPS)} {random_expression(rng, depth - 1)}"
+    if choice < 0.5:
+        return f"({random_expression(rng, depth - 1)}) | {rng.choice(FILTERS)}"
+    if choice < 0.6:
+        negation = rng.choice(["", "not "])
+        return f"({random_expression(rng, depth - 1)}) is {negation}{rng.choice(TESTS)}"
+    if choice < 0.7:
+        a, b, c = (random_expression(rng, depth - 1) for _ in range(3))
+        return f"({a} if {b} else {c})"
+    if choice < 0.8:
+        return f"({random_expression(rng, depth - 1)})[{rng.choice(SUBSCRIPTS)}]"
+    if choice < 0.9:
+        return f"not ({random_expression(rng, depth - 1)})"
+    return f"[{random_expression(rng, depth - 1)}, {random_expression(rng, depth - 1)}]"
+
+
 def render_feature(template, variables):
-    env_template = chat_template_utils._compile_jinja_template(template)
+    # A copy: some filters change their operand in place (indent's `s += "\n"` extends a list).
+    variables = copy.deepcopy(variables)
     try:
-        return {"expected": env_template.render(**variables)}
+        return {"expected": chat_template_utils._compile_jinja_template(template).render(**variables)}
     except jinja2.exceptions.TemplateError as e:
         return {"error": str(e), "raised": type(e) is jinja2.exceptions.TemplateError}
     except Exception as e:
@@ -1059,6 +1107,9 @@ def render_feature(template, variables):
 
 
 def main():
+    # Jinja folds constant expressions while compiling, and Python warns about some of them
+    # ("'int' object is not subscriptable"); the rendering records the error anyway.
+    warnings.simplefilter("ignore", SyntaxWarning)
     templates = {}
     cases = []
     rng = random.Random(2026)
@@ -1082,6 +1133,11 @@ def main():
         feature = {"template": template, "variables": variables}
         feature.update(render_feature(template, variables))
         features.append(feature)
+    expression_rng = random.Random(7)
+    expressions = []
+    for _ in range(400):
+        template = "{{ " + random_expression(expression_rng, 3) + " }}"
+        expressions.append({"template": template, **render_feature(template, EXPRESSION_VARIABLES)})
     fixture = {
         "generator": "tools/gen_chat_template_fixtures.py",
         "transformers_version": transformers.__version__,
@@ -1090,11 +1146,14 @@ def main():
         "templates": templates,
         "cases": cases,
         "features": features,
+        "expression_variables": EXPRESSION_VARIABLES,
+        "expressions": expressions,
     }
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(fixture, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     n_errors = sum("error" in c for c in cases)
     print(f"{OUT}: {len(templates)} templates, {len(cases)} cases ({n_errors} errors), {len(features)} features, "
+          f"{len(expressions)} random expressions, "
           f"{OUT.stat().st_size} bytes")
 
 

@@ -501,6 +501,7 @@ List filter_by_test(const Value& seq, CallArgs& args, bool by_attribute, bool ke
         if (!is_known_test(test)) fail_unsupported_use("unknown test " + quote(test));
     }
     List out;
+    if (!seq.truthy()) return out;  // Jinja: `if value:` before iterating, so false/0/None give []
     for (const Value& item : seq.iterate()) {
         const Value subject = by_attribute ? attribute_of(item, attribute) : item;
         CallArgs a = test_args;
@@ -512,6 +513,7 @@ List filter_by_test(const Value& seq, CallArgs& args, bool by_attribute, bool ke
 
 Value to_int(const Value& v, const Value& fallback, int64_t base) {
     switch (v.kind()) {
+        case Value::Kind::Undefined: fail_undefined(v);  // int(Undefined) raises, unlike int("x")
         case Value::Kind::Int: return v;
         case Value::Kind::Bool: return Value(v.to_int_exact());
         case Value::Kind::Float:
@@ -535,6 +537,7 @@ Value to_int(const Value& v, const Value& fallback, int64_t base) {
 }
 
 Value to_float(const Value& v, const Value& fallback) {
+    if (v.is_undefined()) fail_undefined(v);
     if (v.is_number()) return Value(v.to_double());
     if (v.is_string()) {
         const std::string s = python_strip(v.as_string(), Value::none(), true, true);
@@ -817,6 +820,7 @@ const std::unordered_map<std::string, FilterFn>& filters() {
         };
         t["map"] = [](const Value& v, CallArgs& a) {
             List out;
+            if (!v.truthy()) return Value(std::move(out));  // as select: `if value:` first
             if (a.positional.empty()) {
                 Signature sig(a, "map", {"attribute", "default"});
                 const Value* attribute = sig.get(0);
@@ -848,7 +852,10 @@ const std::unordered_map<std::string, FilterFn>& filters() {
         };
         t["indent"] = [](const Value& v, CallArgs& a) {
             Signature sig(a, "indent", {"width", "first", "blank"});
-            return Value(indent_text(soft_str(v), sig.get_or(0, Value(4)), sig.get_or(1, Value(false)).truthy(),
+            if (v.is_undefined()) fail_undefined(v);
+            // Jinja appends "\n" to the value itself, which only a string allows.
+            const std::string& text = require_string(v, "indent");
+            return Value(indent_text(text, sig.get_or(0, Value(4)), sig.get_or(1, Value(false)).truthy(),
                                      sig.get_or(2, Value(false)).truthy()));
         };
         t["wordcount"] = [](const Value& v, CallArgs& a) {
@@ -878,6 +885,28 @@ const std::unordered_map<std::string, FilterFn>& filters() {
         return t;
     }();
     return table;
+}
+
+// value % divisor == remainder with Python's modulo (the sign of the divisor; floats too), which is
+// how Jinja's even, odd and divisibleby tests are written.
+bool modulo_equals(const Value& value, const Value& divisor, int64_t remainder) {
+    if (value.is_undefined()) fail_undefined(value);
+    if (!value.is_number() || !divisor.is_number()) {
+        fail_type("unsupported operand type(s) for %: '" + value.type_name() + "' and '" + divisor.type_name() + "'");
+    }
+    if (value.is_float() || divisor.is_float()) {
+        const double b = divisor.to_double();
+        if (b == 0.0) fail_type("float modulo");
+        double m = std::fmod(value.to_double(), b);
+        if (m != 0.0 && ((m < 0) != (b < 0))) m += b;
+        return m == static_cast<double>(remainder);
+    }
+    const int64_t a = value.to_int_exact(), b = divisor.to_int_exact();
+    if (b == 0) fail_type("integer division or modulo by zero");
+    if (b == -1) return remainder == 0;  // and INT64_MIN % -1 is never computed
+    int64_t m = a % b;
+    if (m != 0 && ((m < 0) != (b < 0))) m += b;
+    return m == remainder;
 }
 
 using TestFn = std::function<bool(const Value&, CallArgs&)>;
@@ -912,12 +941,10 @@ const std::unordered_map<std::string, TestFn>& tests() {
         t["upper"] = unary([](const Value& v) { return v.is_string() && python_upper(v.as_string()) == v.as_string(); },
                            "upper");
         t["escaped"] = unary([](const Value&) { return false; }, "escaped");
-        t["even"] = unary([](const Value& v) { return v.to_int_exact() % 2 == 0; }, "even");
-        t["odd"] = unary([](const Value& v) { return v.to_int_exact() % 2 != 0; }, "odd");
+        t["even"] = unary([](const Value& v) { return modulo_equals(v, Value(2), 0); }, "even");
+        t["odd"] = unary([](const Value& v) { return modulo_equals(v, Value(2), 1); }, "odd");
         t["divisibleby"] = [](const Value& v, CallArgs& a) {
-            const int64_t d = Signature(a, "divisibleby", {"num"}).require(0, "divisibleby").to_int_exact();
-            if (d == 0) fail_type("integer division or modulo by zero");
-            return d == -1 || v.to_int_exact() % d == 0;
+            return modulo_equals(v, Signature(a, "divisibleby", {"num"}).require(0, "divisibleby"), 0);
         };
         const auto binary = [](const char* name, bool (*predicate)(const Value&, const Value&)) {
             return [name, predicate](const Value& v, CallArgs& a) {
@@ -1040,6 +1067,8 @@ Value get_item(const Value& object, const Value& key) {
 
 Value slice_value(const Value& object, const Value& start, const Value& stop, const Value& step) {
     if (object.is_undefined()) fail_undefined(object);
+    // Jinja compiles a slice to a plain Python subscript (not its forgiving getitem), so slicing
+    // anything but a sequence is a TypeError.
     if (!object.is_list() && !object.is_string()) fail_type("'" + object.type_name() + "' object is not subscriptable");
     const int64_t length = object.length();
     const auto given = [](const Value& v) { return !v.is_undefined() && !v.is_none(); };

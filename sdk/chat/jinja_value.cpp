@@ -335,6 +335,7 @@ std::string Value::repr() const {
             }
             return out + "}";
         }
+        case Kind::Undefined: return "Undefined";  // inside a list's or dict's str()
         default: return str();
     }
 }

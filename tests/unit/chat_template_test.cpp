@@ -4,7 +4,8 @@
 // templates of widely used model families, conversations (with and without system messages,
 // non-ASCII and empty content, content as parts, tools and tool calls, conversations the templates
 // refuse) and what transformers' apply_chat_template(tokenize=False) renders for each, or the error
-// it raises; plus small one-feature templates rendered by Jinja in transformers' environment.
+// it raises; plus small one-feature templates and seeded random expressions rendered by Jinja in
+// transformers' environment.
 // Every rendering must match byte for byte.
 #include "sdk/chat/chat_template.h"
 
@@ -161,32 +162,37 @@ TEST(ChatTemplateFixtures, EveryRenderingMatchesTransformers) {
     EXPECT_GT(refused, 20);
 }
 
-TEST(ChatTemplateFixtures, EveryFeatureMatchesJinja) {
-    for (const OrderedJson& f : fixture()["features"]) {
-        const std::string source = f["template"].get<std::string>();
-        SCOPED_TRACE(source);
-        const auto run = [&] { return render(source, f["variables"]); };
-        if (f.contains("expected")) {
-            std::string got;
-            try {
-                got = run();
-            } catch (const std::exception& e) {
-                ADD_FAILURE() << "failed: " << e.what();
-                continue;
-            }
-            EXPECT_EQ(got, f["expected"].get<std::string>());
-        } else if (f["raised"].get<bool>()) {
-            try {
-                run();
-                ADD_FAILURE() << "rendered, expected raise_exception";
-            } catch (const TemplateRaisedError& e) {
-                EXPECT_EQ(e.template_message(), f["error"].get<std::string>());
-            }
-        } else {
-            const auto [status, message] = failure_of(run);
-            EXPECT_EQ(status, KRAIT_ERR_INVALID_ARGUMENT) << message << " / Jinja: " << f["error"];
+// A one-feature template or random expression, rendered with `variables`, against Jinja's outcome.
+void expect_like_jinja(const OrderedJson& f, const OrderedJson& variables) {
+    const std::string source = f["template"].get<std::string>();
+    SCOPED_TRACE(source);
+    const auto run = [&] { return render(source, variables); };
+    if (f.contains("expected")) {
+        try {
+            EXPECT_EQ(run(), f["expected"].get<std::string>());
+        } catch (const std::exception& e) {
+            ADD_FAILURE() << "failed: " << e.what();
         }
+    } else if (f["raised"].get<bool>()) {
+        try {
+            run();
+            ADD_FAILURE() << "rendered, expected raise_exception";
+        } catch (const TemplateRaisedError& e) {
+            EXPECT_EQ(e.template_message(), f["error"].get<std::string>());
+        }
+    } else {
+        const auto [status, message] = failure_of(run);
+        EXPECT_EQ(status, KRAIT_ERR_INVALID_ARGUMENT) << message << " / Jinja: " << f["error"];
     }
+}
+
+TEST(ChatTemplateFixtures, EveryFeatureMatchesJinja) {
+    for (const OrderedJson& f : fixture()["features"]) expect_like_jinja(f, f["variables"]);
+}
+
+TEST(ChatTemplateFixtures, RandomExpressionsMatchJinja) {
+    ASSERT_GE(fixture()["expressions"].size(), 400u);
+    for (const OrderedJson& e : fixture()["expressions"]) expect_like_jinja(e, fixture()["expression_variables"]);
 }
 
 // ---- Loading templates as models ship them ----------------------------------------------------

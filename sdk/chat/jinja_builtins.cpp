@@ -125,6 +125,25 @@ std::string python_capitalize(const std::string& text) {
     return title_case_char(first) + python_lower(text.substr(pos));
 }
 
+// Python's str.isupper() (upper) or str.islower(): at least one cased character, and none of the
+// other case (titlecase letters count as neither).
+bool python_has_case(const std::string& text, bool upper) {
+    bool cased = false;
+    for (const char32_t cp : code_points(text)) {
+        const auto c = static_cast<UChar32>(cp);
+        if (u_istitle(c) || (upper ? u_isULowercase(c) : u_isUUppercase(c))) return false;
+        cased = cased || (upper ? u_isUUppercase(c) : u_isULowercase(c));
+    }
+    return cased;
+}
+
+// Dict keys and set members must be hashable in Python: lists, dicts and namespaces are not.
+void require_hashable(const Value& v) {
+    if (v.is_list() && !v.is_tuple()) fail_type("unhashable type: 'list'");
+    if (v.is_dict()) fail_type("unhashable type: 'dict'");
+    if (v.is_namespace()) fail_type("unhashable type: 'Namespace'");
+}
+
 bool is_any_of(char32_t cp, const std::vector<char32_t>& chars) {
     return std::find(chars.begin(), chars.end(), cp) != chars.end();
 }
@@ -774,6 +793,7 @@ const std::unordered_map<std::string, FilterFn>& filters() {
             List out, seen;
             for (const Value& item : v.iterate()) {
                 const Value key = sort_key(attribute.is_none() ? item : attribute_of(item, attribute), case_sensitive);
+                require_hashable(key);  // Jinja keeps the keys in a set
                 if (std::none_of(seen.begin(), seen.end(), [&](const Value& s) { return values_equal(s, key); })) {
                     seen.push_back(key);
                     out.push_back(item);
@@ -936,10 +956,9 @@ const std::unordered_map<std::string, TestFn>& tests() {
         t["iterable"] = unary(
             [](const Value& v) { return v.is_undefined() || v.is_string() || v.is_list() || v.is_dict(); }, "iterable");
         t["sequence"] = t["iterable"];
-        t["lower"] = unary([](const Value& v) { return v.is_string() && python_lower(v.as_string()) == v.as_string(); },
-                           "lower");
-        t["upper"] = unary([](const Value& v) { return v.is_string() && python_upper(v.as_string()) == v.as_string(); },
-                           "upper");
+        // Jinja: str(value).islower() / .isupper(), for any value.
+        t["lower"] = unary([](const Value& v) { return python_has_case(v.str(), false); }, "lower");
+        t["upper"] = unary([](const Value& v) { return python_has_case(v.str(), true); }, "upper");
         t["escaped"] = unary([](const Value&) { return false; }, "escaped");
         t["even"] = unary([](const Value& v) { return modulo_equals(v, Value(2), 0); }, "even");
         t["odd"] = unary([](const Value& v) { return modulo_equals(v, Value(2), 1); }, "odd");
@@ -977,7 +996,10 @@ const std::unordered_map<std::string, TestFn>& tests() {
         });
         t["in"] = binary("in", [](const Value& x, const Value& y) {
             if (y.is_string()) return x.is_string() && y.as_string().find(x.as_string()) != std::string::npos;
-            if (y.is_dict()) return x.is_string() && y.as_dict().find(x.as_string()) != nullptr;
+            if (y.is_dict()) {
+                require_hashable(x);
+                return x.is_string() && y.as_dict().find(x.as_string()) != nullptr;
+            }
             for (const Value& item : y.iterate()) {
                 if (values_equal(item, x)) return true;
             }

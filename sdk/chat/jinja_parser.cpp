@@ -565,10 +565,17 @@ private:
             }
             break;
         }
+        if (!is_slice && !parts[0]) fail_syntax("expected an index inside '[]'");
+        if (!is_slice && at_operator(",")) {
+            // x[a, b] subscripts with the tuple (a, b), as in Python.
+            auto tuple = make(Expr::Kind::TupleLit, line);
+            tuple->children.push_back(std::move(parts[0]));
+            while (skip_operator(",") && !at_operator("]")) tuple->children.push_back(parse_expression(true));
+            parts[0] = std::move(tuple);
+        }
         expect_operator("]");
         auto e = make(is_slice ? Expr::Kind::Slice : Expr::Kind::GetItem, line);
         e->children.push_back(std::move(object));
-        if (!is_slice && !parts[0]) fail_syntax("expected an index inside '[]'");
         for (int part = 0; part < (is_slice ? 3 : 1); ++part) e->children.push_back(std::move(parts[part]));
         return e;
     }

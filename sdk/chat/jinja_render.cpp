@@ -128,10 +128,26 @@ Value arithmetic(const std::string& op, const Value& a, const Value& b) {
     if (op == "//" || op == "%") {
         if (b.to_double() == 0.0) fail_type(op == "//" ? "integer division or modulo by zero" : "modulo by zero");
         if (floats) {
+            // CPython's float_divmod, signed zeros included.
             const double x = a.to_double(), y = b.to_double();
             double mod = std::fmod(x, y);
-            if (mod != 0.0 && ((mod < 0) != (y < 0))) mod += y;
-            return op == "%" ? Value(mod) : Value(std::floor((x - mod) / y + 0.5));
+            double div = (x - mod) / y;
+            if (mod != 0.0) {
+                if ((y < 0) != (mod < 0)) {
+                    mod += y;
+                    div -= 1.0;
+                }
+            } else {
+                mod = std::copysign(0.0, y);
+            }
+            double floordiv;
+            if (div != 0.0) {
+                floordiv = std::floor(div);
+                if (div - floordiv > 0.5) floordiv += 1.0;
+            } else {
+                floordiv = std::copysign(0.0, x / y);
+            }
+            return op == "%" ? Value(mod) : Value(floordiv);
         }
         const int64_t x = a.to_int_exact(), y = b.to_int_exact();
         if (x == INT64_MIN && y == -1) fail_type("integer overflow");

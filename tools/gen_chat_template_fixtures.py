@@ -9,7 +9,9 @@ renders hand-written conversations and seeded random ones built from text that s
 handling (Unicode spaces too), escaping and Unicode. A second part,
 "features", holds small templates that exercise one interpreter feature each, and a third,
 "expressions", seeded random expressions over "expression_variables" (operators, filters, tests,
-subscripts, mixed types, many of them errors), all rendered by the same Jinja environment, so the
+subscripts, mixed types, many of them errors), and a fourth, "statements", seeded random
+templates of if/for/set/namespace/break/continue/comments with random whitespace control, newlines
+and indentation (scoping and trim/lstrip rules), all rendered by the same Jinja environment, so the
 C++ interpreter is checked against Jinja itself rather than against expectations written by hand.
 
 Run with the tools environment (tools/setup_tools_env.sh):  .venv/bin/python tools/gen_chat_template_fixtures.py
@@ -1095,6 +1097,50 @@ def random_expression(rng, depth):
     return f"[{random_expression(rng, depth - 1)}, {random_expression(rng, depth - 1)}]"
 
 
+STATEMENT_NAMES = ["a", "b", "x"]
+WHITESPACE = ["", " ", "\n", "  \n", "\n  ", "\t", "\n\n"]
+
+
+def random_tag(rng, body):
+    """`body` in {% %} with random whitespace control on either side."""
+    return "{%" + rng.choice(["", "-", "+"]) + " " + body + " " + rng.choice(["", "-", "+"]) + "%}"
+
+
+def random_statements(rng, depth):
+    """Random statements: text with newlines and indentation, output, if, for (with loop variables,
+    else, break/continue), set (also in loops and on a namespace) and comments, for differential
+    tests of scoping and whitespace control against Jinja."""
+    parts = []
+    for _ in range(rng.randint(1, 4)):
+        choice = rng.random()
+        ws = rng.choice(WHITESPACE)
+        if choice < 0.2 or depth == 0:
+            parts.append(ws + rng.choice(["t", "text", "-", "·"]) + rng.choice(WHITESPACE))
+        elif choice < 0.35:
+            value = rng.choice(STATEMENT_NAMES + ["ns.n", "loop.index", "loop.first", "loop.length", "v1"])
+            parts.append(ws + "{{" + rng.choice(["", "-"]) + " " + value + " " + rng.choice(["", "-"]) + "}}")
+        elif choice < 0.5:
+            name = rng.choice(STATEMENT_NAMES)
+            value = rng.choice([f"{name} ~ 'x'", "1", "v19", f"({name} or 0) ~ '!'", "loop.index0 if loop is defined else 9"])
+            parts.append(ws + random_tag(rng, f"set {name} = {value}"))
+        elif choice < 0.6:
+            parts.append(ws + random_tag(rng, "set ns.n = ns.n + 1"))
+        elif choice < 0.75:
+            condition = rng.choice(["v1", "v0", "a is defined", "loop is defined and loop.last", "x == 'xx'"])
+            else_part = random_tag(rng, "else") + random_statements(rng, depth - 1) if rng.random() < 0.5 else ""
+            parts.append(ws + random_tag(rng, f"if {condition}") + random_statements(rng, depth - 1) + else_part
+                         + random_tag(rng, "endif"))
+        elif choice < 0.9:
+            iterable = rng.choice(["v19", "v21", "[]", "v22", "'ab'", "range(3)", "v19 if v1"])
+            control = rng.choice(["", "", random_tag(rng, "if loop.index == 2") + random_tag(rng, rng.choice(["break", "continue"])) + random_tag(rng, "endif")])
+            else_part = random_tag(rng, "else") + "empty" if rng.random() < 0.3 else ""
+            parts.append(ws + random_tag(rng, f"for {rng.choice(STATEMENT_NAMES)} in {iterable}") + control
+                         + random_statements(rng, depth - 1) + else_part + random_tag(rng, "endfor"))
+        else:
+            parts.append(ws + "{#" + rng.choice(["", "-"]) + " note " + rng.choice(["", "-"]) + "#}" + rng.choice(WHITESPACE))
+    return "".join(parts)
+
+
 def render_feature(template, variables):
     # A copy: some filters change their operand in place (indent's `s += "\n"` extends a list).
     variables = copy.deepcopy(variables)
@@ -1138,6 +1184,11 @@ def main():
     for _ in range(500):
         template = "{{ " + random_expression(expression_rng, 4) + " }}"
         expressions.append({"template": template, **render_feature(template, EXPRESSION_VARIABLES)})
+    statement_rng = random.Random(8)
+    statements = []
+    for _ in range(300):
+        template = "{% set ns = namespace(n=0) %}" + random_statements(statement_rng, 3) + "|{{ a }}|{{ b }}|{{ x }}|{{ ns.n }}"
+        statements.append({"template": template, **render_feature(template, EXPRESSION_VARIABLES)})
     fixture = {
         "generator": "tools/gen_chat_template_fixtures.py",
         "transformers_version": transformers.__version__,
@@ -1148,12 +1199,13 @@ def main():
         "features": features,
         "expression_variables": EXPRESSION_VARIABLES,
         "expressions": expressions,
+        "statements": statements,
     }
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(fixture, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     n_errors = sum("error" in c for c in cases)
     print(f"{OUT}: {len(templates)} templates, {len(cases)} cases ({n_errors} errors), {len(features)} features, "
-          f"{len(expressions)} random expressions, "
+          f"{len(expressions)} random expressions, {len(statements)} random statement templates, "
           f"{OUT.stat().st_size} bytes")
 
 

@@ -190,6 +190,11 @@ TEST(ChatTemplateFixtures, EveryFeatureMatchesJinja) {
     for (const OrderedJson& f : fixture()["features"]) expect_like_jinja(f, f["variables"]);
 }
 
+TEST(ChatTemplateFixtures, RandomStatementsMatchJinja) {
+    ASSERT_GE(fixture()["statements"].size(), 300u);
+    for (const OrderedJson& e : fixture()["statements"]) expect_like_jinja(e, fixture()["expression_variables"]);
+}
+
 TEST(ChatTemplateFixtures, RandomExpressionsMatchJinja) {
     ASSERT_GE(fixture()["expressions"].size(), 500u);
     for (const OrderedJson& e : fixture()["expressions"]) expect_like_jinja(e, fixture()["expression_variables"]);

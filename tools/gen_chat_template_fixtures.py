@@ -11,7 +11,8 @@ handling (Unicode spaces too), escaping and Unicode. A second part,
 "expressions", seeded random expressions over "expression_variables" (operators, filters, tests,
 subscripts, mixed types, many of them errors), and a fourth, "statements", seeded random
 templates of if/for/set/namespace/break/continue/comments with random whitespace control, newlines
-and indentation (scoping and trim/lstrip rules), all rendered by the same Jinja environment, so the
+and indentation (scoping and trim/lstrip rules), and of macros called with random arguments, all
+rendered by the same Jinja environment, so the
 C++ interpreter is checked against Jinja itself rather than against expectations written by hand.
 
 Run with the tools environment (tools/setup_tools_env.sh):  .venv/bin/python tools/gen_chat_template_fixtures.py
@@ -1141,6 +1142,30 @@ def random_statements(rng, depth):
     return "".join(parts)
 
 
+MACRO_PARAMETERS = ["", "p", "p, q=2", "p='d', q=none", "p, q='x', r=[1]"]
+MACRO_BODY_PIECES = ["[{{ p }}]", "{{ q }}", "{{ r | length }}", "{% if p %}P{% endif %}",
+                     "{{ caller() if caller is defined else 'nc' }}", "{{ varargs }}", "{{ kwargs }}",
+                     "{% set p = 'changed' %}", "{{ p is defined }}", " \n  ", "{%- if true -%} T {%- endif -%}",
+                     "{% for i in range(2) %}{{ i }}{{ p }}{% endfor %}", "{{ outer }}"]
+MACRO_ARGUMENTS = ["", "1", "'a'", "p='k'", "1, 2", "q=3", "1, q=[]", "none", "1, 2, 3", "r=[1, 2]", "z=5"]
+
+
+def random_macro_template(rng):
+    """A macro with random parameters and body, called with random arguments, directly and from
+    call blocks: binding, defaults, varargs/kwargs/caller (accepted only when the body reads them,
+    as Jinja decides), scoping."""
+    body = "".join(rng.choice(MACRO_BODY_PIECES) for _ in range(rng.randint(1, 4)))
+    calls = []
+    for _ in range(rng.randint(1, 3)):
+        arguments = rng.choice(MACRO_ARGUMENTS)
+        if rng.random() < 0.3:
+            calls.append("{% call m(" + arguments + ") %}body{{ outer }}{% endcall %}")
+        else:
+            calls.append("{{ m(" + arguments + ") }}")
+    return ("{% set outer = 'O' %}{% macro m(" + rng.choice(MACRO_PARAMETERS) + ") %}" + body + "{% endmacro %}"
+            + "|".join(calls) + "{{ outer }}")
+
+
 def render_feature(template, variables):
     # A copy: some filters change their operand in place (indent's `s += "\n"` extends a list).
     variables = copy.deepcopy(variables)
@@ -1188,6 +1213,9 @@ def main():
     statements = []
     for _ in range(300):
         template = "{% set ns = namespace(n=0) %}" + random_statements(statement_rng, 3) + "|{{ a }}|{{ b }}|{{ x }}|{{ ns.n }}"
+        statements.append({"template": template, **render_feature(template, EXPRESSION_VARIABLES)})
+    for _ in range(200):
+        template = random_macro_template(statement_rng)
         statements.append({"template": template, **render_feature(template, EXPRESSION_VARIABLES)})
     fixture = {
         "generator": "tools/gen_chat_template_fixtures.py",

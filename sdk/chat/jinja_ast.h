@@ -77,6 +77,11 @@ struct Node {
     std::vector<std::pair<ExprPtr, Body>> branches;
     Body body;
     Body else_body;
+    // A macro's body reads `varargs`, `kwargs` or `caller`: as in Jinja, only then does the macro
+    // accept extra positional arguments, unknown keywords or a call block.
+    bool reads_varargs = false;
+    bool reads_kwargs = false;
+    bool reads_caller = false;
 };
 
 }  // namespace krait::jinja

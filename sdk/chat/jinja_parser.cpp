@@ -16,6 +16,38 @@ constexpr int kMaxNesting = 100;
 
 using Type = Token::Type;
 
+// Whether `name` is read anywhere in an expression or a body (nested macros included, as Jinja's
+// find_undeclared looks).
+bool reads_name(const Expr* e, const std::string& name);
+
+bool reads_name(const Body& body, const std::string& name) {
+    for (const NodePtr& node : body) {
+        if (reads_name(node->expr.get(), name) || reads_name(node->condition.get(), name) ||
+            reads_name(node->body, name) || reads_name(node->else_body, name)) {
+            return true;
+        }
+        for (const auto& [condition, branch] : node->branches) {
+            if (reads_name(condition.get(), name) || reads_name(branch, name)) return true;
+        }
+        for (const Parameter& p : node->parameters) {
+            if (reads_name(p.default_value.get(), name)) return true;
+        }
+    }
+    return false;
+}
+
+bool reads_name(const Expr* e, const std::string& name) {
+    if (!e) return false;
+    if (e->kind == Expr::Kind::Name && e->name == name) return true;
+    for (const ExprPtr& child : e->children) {
+        if (reads_name(child.get(), name)) return true;
+    }
+    for (const auto& [key, value] : e->keywords) {
+        if (reads_name(value.get(), name)) return true;
+    }
+    return false;
+}
+
 class Parser {
 public:
     explicit Parser(const std::vector<Token>& tokens) : tokens_(tokens) {}
@@ -214,6 +246,9 @@ private:
             node->body = parse_body({"endmacro"});
             take_keyword();
             if (current().type == Type::Name) next();  // {% endmacro name %}
+            node->reads_varargs = reads_name(node->body, "varargs");
+            node->reads_kwargs = reads_name(node->body, "kwargs");
+            node->reads_caller = reads_name(node->body, "caller");
         } else if (keyword == "call") {
             next();
             node->kind = Node::Kind::CallBlock;
@@ -223,6 +258,9 @@ private:
             expect_block_end();
             node->body = parse_body({"endcall"});
             take_keyword();
+            node->reads_varargs = reads_name(node->body, "varargs");
+            node->reads_kwargs = reads_name(node->body, "kwargs");
+            node->reads_caller = reads_name(node->body, "caller");
         } else if (keyword == "filter") {
             next();
             node->kind = Node::Kind::FilterBlock;

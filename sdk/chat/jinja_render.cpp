@@ -356,6 +356,8 @@ private:
     Value make_macro(const Node& node, const ScopePtr& scope, const std::string& name_override = "") {
         auto fn = std::make_shared<Function>();
         fn->name = name_override.empty() ? node.text : name_override;
+        // A call block's caller is an anonymous macro in Jinja.
+        fn->repr = name_override.empty() ? "<Macro " + Value(node.text).repr() + ">" : "<Macro anonymous>";
         std::weak_ptr<Scope> defining = scope;
         const Node* definition = &node;
         fn->call = [this, definition, defining, name = fn->name](CallArgs& args) {
@@ -371,27 +373,43 @@ private:
             fail_type("macro calls nest deeper than " + std::to_string(options_.max_call_depth) + " levels");
         }
         const auto& params = node.parameters;
-        if (args.positional.size() > params.size()) {
+        if (args.positional.size() > params.size() && !node.reads_varargs) {
             fail_type("macro " + quote(name) + " takes not more than " + std::to_string(params.size()) +
                       " argument(s)");
         }
         auto scope = child_scope(defining);
         std::vector<bool> bound(params.size(), false);
+        List varargs;
         for (size_t i = 0; i < args.positional.size(); ++i) {
-            scope->vars[params[i].name] = args.positional[i];
-            bound[i] = true;
+            if (i < params.size()) {
+                scope->vars[params[i].name] = args.positional[i];
+                bound[i] = true;
+            } else {
+                varargs.push_back(args.positional[i]);
+            }
         }
+        Dict kwargs;
+        bool has_caller = false;
         for (auto& [key, value] : args.keyword) {
             size_t i = 0;
             while (i < params.size() && params[i].name != key) ++i;
-            if (i == params.size()) {
-                if (key != "caller") fail_type("macro " + quote(name) + " takes no keyword argument " + quote(key));
+            if (i < params.size()) {
+                scope->vars[key] = value;
+                bound[i] = true;
+            } else if (key == "caller" && node.reads_caller) {
                 scope->vars["caller"] = value;
-                continue;
+                has_caller = true;
+            } else if (node.reads_kwargs) {
+                kwargs.set(key, value);
+            } else if (key == "caller") {
+                fail_type("macro " + quote(name) + " was invoked with two values for the special caller argument");
+            } else {
+                fail_type("macro " + quote(name) + " takes no keyword argument " + quote(key));
             }
-            scope->vars[key] = value;
-            bound[i] = true;
         }
+        if (node.reads_varargs) scope->vars["varargs"] = Value::tuple(std::move(varargs));
+        if (node.reads_kwargs) scope->vars["kwargs"] = Value(std::move(kwargs));
+        if (node.reads_caller && !has_caller) scope->vars["caller"] = Value::undefined("No caller defined");
         for (size_t i = 0; i < params.size(); ++i) {
             if (bound[i]) continue;
             scope->vars[params[i].name] = params[i].default_value

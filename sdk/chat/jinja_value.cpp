@@ -351,7 +351,10 @@ std::string Value::str() const {
         case Kind::List:
         case Kind::Dict: return repr();
         case Kind::Namespace: return "<Namespace " + Value(as_namespace().attributes).repr() + ">";
-        case Kind::Function: return "<function " + as_function().name + ">";
+        case Kind::Function: {
+            const Function& f = as_function();
+            return f.repr.empty() ? "<function " + f.name + ">" : f.repr;
+        }
     }
     return "";
 }

@@ -73,6 +73,7 @@ struct CallArgs {
 struct Function {
     std::string name;
     std::function<Value(CallArgs&)> call;
+    std::string repr;  // how str() shows it (Jinja's "<Macro 'name'>"); empty: "<function name>"
 };
 
 // jinja2.utils.Namespace: a dict whose entries are read and assigned as attributes.

@@ -11,8 +11,8 @@ handling (Unicode spaces too), escaping and Unicode. A second part,
 "expressions", seeded random expressions over "expression_variables" (operators, filters, tests,
 subscripts, mixed types, many of them errors), and a fourth, "statements", seeded random
 templates of if/for/set/namespace/break/continue/comments with random whitespace control, newlines
-and indentation (scoping and trim/lstrip rules), and of macros called with random arguments, all
-rendered by the same Jinja environment, so the
+and indentation (scoping and trim/lstrip rules), and of macros called with random arguments, and a
+fifth, "filter_calls", filters with their arguments applied to chat-like data, all rendered by the same Jinja environment, so the
 C++ interpreter is checked against Jinja itself rather than against expectations written by hand.
 
 Run with the tools environment (tools/setup_tools_env.sh):  .venv/bin/python tools/gen_chat_template_fixtures.py
@@ -1142,6 +1142,37 @@ def random_statements(rng, depth):
     return "".join(parts)
 
 
+# Filters with their arguments (attribute paths, tests, sort keys, tojson options, ...), applied to
+# data shaped like chat data.
+FILTER_VARIABLES = {
+    "users": [{"name": "Bo", "age": 30, "tags": ["a"], "active": True, "info": {"x": 1}},
+              {"name": "al", "age": 25, "active": False, "info": {"x": 2}},
+              {"name": "Cy", "age": 30, "tags": [], "active": True}],
+    "words": ["b", "A", "c", "a", "B"], "nums": [3, 1.5, -2, 0, 7], "text": "  Hello\n  World \t",
+    "d": {"b": 2, "A": 1, "c": 0}, "mixed": "éÉ straße ǅ", "empty": [], "s": "a-b_c d",
+}
+FILTER_CALLS = [
+    "join(', ', attribute='name')", "map(attribute='name') | list", "map(attribute='info.x') | list",
+    "map(attribute='tags', default='none') | list", "selectattr('active') | list", "rejectattr('active') | list",
+    "selectattr('age', 'equalto', 30) | list", "selectattr('age', 'gt', 26) | map(attribute='name') | list",
+    "selectattr('tags', 'defined') | list", "sort(attribute='age') | list", "sort(attribute='age,name') | list",
+    "sort(attribute='name', case_sensitive=true) | list", "sort(reverse=true, attribute='name') | list",
+    "unique(attribute='age') | list", "max(attribute='age')", "min(attribute='name')", "sum(attribute='age')",
+    "dictsort(by='value')", "dictsort(true)", "dictsort(reverse=true)", "dictsort(false, 'value', true)",
+    "tojson(indent=2)", "tojson(indent=0)", "tojson(sort_keys=true)", "tojson(separators=(',', ':'))",
+    "trim('Hd \\n\\t')", "trim", "replace('l', 'L', 1)", "replace('', '-')", "default('x', true)",
+    "round(1, 'floor')", "round(2, 'ceil')", "int(base=16)", "int(7)", "float(1.5)", "indent(2, true, true)",
+    "indent('> ')", "indent(width=1, first=true)", "center(20)", "wordcount", "title", "capitalize", "upper",
+    "lower", "length", "first", "last", "reverse | list", "list", "unique | list", "unique(true) | list",
+    "sort | list", "sort(case_sensitive=true) | list", "select('odd') | list", "select('divisibleby', 3) | list",
+    "reject('string') | list", "select('in', ['a', 'b']) | list", "map('upper') | list",
+    "map('replace', 'a', 'z') | list", "map('int') | list", "map('round', 1) | list", "items | list", "string",
+    "batch(2) | list", "batch(2, 'x') | list", "slice(2) | list", "slice(3, 0) | list", "sum(start=10)",
+    "join('|')", "join", "count", "abs", "safe", "first | upper", "map(attribute='name') | join('/') | lower",
+    "selectattr('name', 'lower') | list",
+]
+
+
 MACRO_PARAMETERS = ["", "p", "p, q=2", "p='d', q=none", "p, q='x', r=[1]"]
 MACRO_BODY_PIECES = ["[{{ p }}]", "{{ q }}", "{{ r | length }}", "{% if p %}P{% endif %}",
                      "{{ caller() if caller is defined else 'nc' }}", "{{ varargs }}", "{{ kwargs }}",
@@ -1209,6 +1240,11 @@ def main():
     for _ in range(500):
         template = "{{ " + random_expression(expression_rng, 4) + " }}"
         expressions.append({"template": template, **render_feature(template, EXPRESSION_VARIABLES)})
+    filter_rng = random.Random(9)
+    filter_calls = []
+    for _ in range(400):
+        template = "{{ " + filter_rng.choice(list(FILTER_VARIABLES)) + " | " + filter_rng.choice(FILTER_CALLS) + " }}"
+        filter_calls.append({"template": template, **render_feature(template, FILTER_VARIABLES)})
     statement_rng = random.Random(8)
     statements = []
     for _ in range(300):
@@ -1228,12 +1264,14 @@ def main():
         "expression_variables": EXPRESSION_VARIABLES,
         "expressions": expressions,
         "statements": statements,
+        "filter_variables": FILTER_VARIABLES,
+        "filter_calls": filter_calls,
     }
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(fixture, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     n_errors = sum("error" in c for c in cases)
     print(f"{OUT}: {len(templates)} templates, {len(cases)} cases ({n_errors} errors), {len(features)} features, "
-          f"{len(expressions)} random expressions, {len(statements)} random statement templates, "
+          f"{len(expressions)} random expressions, {len(statements)} random statement templates, {len(filter_calls)} random filter calls, "
           f"{OUT.stat().st_size} bytes")
 
 

@@ -777,14 +777,73 @@ const std::unordered_map<std::string, FilterFn>& filters() {
             const bool reverse = sig.get_or(0, Value(false)).truthy();
             const bool case_sensitive = sig.get_or(1, Value(false)).truthy();
             const Value attribute = sig.get_or(2, Value::none());
-            List items = v.iterate();
-            const auto key = [&](const Value& item) {
-                return sort_key(attribute.is_none() ? item : attribute_of(item, attribute), case_sensitive);
-            };
-            std::stable_sort(items.begin(), items.end(), [&](const Value& x, const Value& y) {
-                return reverse ? compare_values(key(y), key(x)) < 0 : compare_values(key(x), key(y)) < 0;
+            // Jinja's make_multi_attrgetter: with attribute="a,b" the key is the list [item.a, item.b],
+            // so items missing them compare equal (Undefined == Undefined) instead of failing.
+            std::vector<Value> attributes;
+            if (!attribute.is_none()) {
+                if (attribute.is_string()) {
+                    for (const Value& part : python_split(attribute.as_string(), Value(","), -1))
+                        attributes.push_back(part);
+                } else {
+                    attributes.push_back(attribute);
+                }
+            }
+            std::vector<std::pair<Value, Value>> keyed;  // (key, item)
+            for (Value& item : v.iterate()) {
+                if (attributes.empty()) {
+                    keyed.emplace_back(sort_key(item, case_sensitive), std::move(item));
+                    continue;
+                }
+                List key;
+                for (const Value& part : attributes) key.push_back(sort_key(attribute_of(item, part), case_sensitive));
+                keyed.emplace_back(Value(std::move(key)), std::move(item));
+            }
+            std::stable_sort(keyed.begin(), keyed.end(), [&](const auto& x, const auto& y) {
+                return reverse ? compare_values(y.first, x.first) < 0 : compare_values(x.first, y.first) < 0;
             });
+            List items;
+            for (auto& [key, item] : keyed) items.push_back(std::move(item));
             return Value(std::move(items));
+        };
+        t["batch"] = [](const Value& v, CallArgs& a) {
+            Signature sig(a, "batch", {"linecount", "fill_with"});
+            const int64_t size = sig.require(0, "batch").to_int_exact();
+            const Value fill = sig.get_or(1, Value::none());
+            List batches, current;
+            for (Value& item : v.iterate()) {
+                if (static_cast<int64_t>(current.size()) == size) {
+                    batches.emplace_back(std::move(current));
+                    current.clear();
+                }
+                current.push_back(std::move(item));
+            }
+            if (!current.empty()) {
+                while (!fill.is_none() && static_cast<int64_t>(current.size()) < size) current.push_back(fill);
+                batches.emplace_back(std::move(current));
+            }
+            return Value(std::move(batches));
+        };
+        t["slice"] = [](const Value& v, CallArgs& a) {
+            // Jinja's do_slice: `slices` columns, the first length % slices of them one longer.
+            Signature sig(a, "slice", {"slices", "fill_with"});
+            const int64_t slices = sig.require(0, "slice").to_int_exact();
+            if (slices <= 0) fail_type("slice(): the number of slices must be positive");
+            if (slices > 100000) fail_type("slice(): too many slices");
+            const Value fill = sig.get_or(1, Value::none());
+            const List items = v.iterate();
+            const auto length = static_cast<int64_t>(items.size());
+            const int64_t per_slice = length / slices, with_extra = length % slices;
+            List columns;
+            int64_t offset = 0;
+            for (int64_t number = 0; number < slices; ++number) {
+                const int64_t start = offset + number * per_slice;
+                if (number < with_extra) ++offset;
+                const int64_t end = offset + (number + 1) * per_slice;
+                List column(items.begin() + start, items.begin() + end);
+                if (!fill.is_none() && number >= with_extra) column.push_back(fill);
+                columns.emplace_back(std::move(column));
+            }
+            return Value(std::move(columns));
         };
         t["unique"] = [](const Value& v, CallArgs& a) {
             Signature sig(a, "unique", {"case_sensitive", "attribute"});

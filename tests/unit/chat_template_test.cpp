@@ -195,6 +195,11 @@ TEST(ChatTemplateFixtures, RandomStatementsMatchJinja) {
     for (const OrderedJson& e : fixture()["statements"]) expect_like_jinja(e, fixture()["expression_variables"]);
 }
 
+TEST(ChatTemplateFixtures, RandomFilterCallsMatchJinja) {
+    ASSERT_GE(fixture()["filter_calls"].size(), 400u);
+    for (const OrderedJson& e : fixture()["filter_calls"]) expect_like_jinja(e, fixture()["filter_variables"]);
+}
+
 TEST(ChatTemplateFixtures, RandomExpressionsMatchJinja) {
     ASSERT_GE(fixture()["expressions"].size(), 500u);
     for (const OrderedJson& e : fixture()["expressions"]) expect_like_jinja(e, fixture()["expression_variables"]);

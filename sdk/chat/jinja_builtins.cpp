@@ -88,6 +88,10 @@ std::string icu_case(const std::string& text, bool upper) {
     return out;
 }
 
+// Python's str.upper() / str.lower() (full Unicode case mapping).
+std::string python_upper(const std::string& text) { return icu_case(text, true); }
+std::string python_lower(const std::string& text) { return icu_case(text, false); }
+
 std::string title_case_char(char32_t cp) {
     std::string one;
     tok::append_utf8(one, cp);
@@ -1074,9 +1078,6 @@ const std::unordered_map<std::string, TestFn>& tests() {
 }
 
 }  // namespace
-
-std::string python_upper(const std::string& text) { return icu_case(text, true); }
-std::string python_lower(const std::string& text) { return icu_case(text, false); }
 
 bool is_known_filter(const std::string& name) { return filters().count(name) != 0; }
 bool is_known_test(const std::string& name) { return tests().count(name) != 0; }

@@ -31,8 +31,4 @@ Value get_item(const Value& object, const Value& key);
 // object[start:stop:step] on a string or list; absent bounds are Undefined values.
 Value slice_value(const Value& object, const Value& start, const Value& stop, const Value& step);
 
-// Python's str.upper() / str.lower() (full Unicode case mapping).
-std::string python_upper(const std::string& text);
-std::string python_lower(const std::string& text);
-
 }  // namespace krait::jinja

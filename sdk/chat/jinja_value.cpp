@@ -153,6 +153,9 @@ std::string Value::type_name() const {
     return "object";
 }
 
+namespace {
+
+// Python float repr: the shortest text that reads back as the same double ("0.1", "1e-05", "2.0").
 std::string python_float_repr(double d) {
     if (std::isnan(d)) return "nan";
     if (std::isinf(d)) return d > 0 ? "inf" : "-inf";
@@ -188,8 +191,6 @@ std::string python_float_repr(double d) {
     std::snprintf(exp_text, sizeof exp_text, "e%c%02d", exponent < 0 ? '-' : '+', std::abs(exponent));
     return sign + mantissa + exp_text;
 }
-
-namespace {
 
 // Python's repr of a str: single quotes unless the text has ' and no ", escapes for \\, the quote,
 // \n \r \t and other non-printable ASCII (non-ASCII printable text is kept as it is).

@@ -184,9 +184,6 @@ private:
 bool values_equal(const Value& a, const Value& b);
 int compare_values(const Value& a, const Value& b);  // -1, 0, 1
 
-// Python float repr: the shortest text that reads back as the same double ("0.1", "1e-05", "2.0").
-std::string python_float_repr(double d);
-
 // Unicode helpers with Python's str semantics (code points, str.isspace).
 bool python_isspace(char32_t cp);
 std::vector<char32_t> code_points(std::string_view text);

@@ -1099,7 +1099,7 @@ def random_expression(rng, depth):
 
 
 STATEMENT_NAMES = ["a", "b", "x"]
-WHITESPACE = ["", " ", "\n", "  \n", "\n  ", "\t", "\n\n"]
+WHITESPACE = ["", " ", "\n", "  \n", "\n  ", "\t", "\n\n", "\u00a0", "\u3000 ", "\x0b", "\x0c\n", " \r\n ", "\r", "\u2028", "\x85"]
 
 
 def random_tag(rng, body):

@@ -4,8 +4,9 @@
 // and dict, and its tojson filter).
 //
 // The pieces, one per concern: jinja_lexer (whitespace rules), jinja_parser (grammar, refusing
-// what is not supported), jinja_value (Python semantics of values), jinja_builtins (filters, tests,
-// methods), jinja_render (statements, scopes, loops, macros, limits).
+// what is not supported), jinja_value (Python semantics of values), jinja_text (Python's str
+// operations), jinja_access (attributes, items, slices and the methods of str, dict and list),
+// jinja_builtins (filters and tests), jinja_render (statements, scopes, loops, macros, limits).
 //
 // Errors are krait::Error naming the template line: KRAIT_ERR_INVALID_ARGUMENT for syntax errors
 // and failures while rendering, KRAIT_ERR_UNSUPPORTED for constructs this interpreter does not

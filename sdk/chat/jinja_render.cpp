@@ -4,6 +4,7 @@
 #include <ctime>
 #include <unordered_map>
 
+#include "sdk/chat/jinja_access.h"
 #include "sdk/chat/jinja_builtins.h"
 
 namespace krait::jinja {
@@ -34,8 +35,6 @@ ScopePtr child_scope(const ScopePtr& parent) {
 }
 
 enum class Flow { Normal, Break, Continue };
-
-[[noreturn]] void fail_undefined(const Value& v) { fail_type(v.undefined_hint()); }
 
 // Every value an expression yields is checked, so no runaway template builds huge or deeply nested
 // data (whose printing and destruction recurse).

@@ -14,6 +14,19 @@ namespace krait::jinja {
 void fail_type(const std::string& message) { throw EvalError(KRAIT_ERR_INVALID_ARGUMENT, message); }
 void fail_unsupported_use(const std::string& message) { throw EvalError(KRAIT_ERR_UNSUPPORTED, message); }
 
+void check_value_bytes(size_t bytes) {
+    if (bytes > kMaxValueBytes) {
+        fail_type("the template builds a value larger than " + std::to_string(kMaxValueBytes >> 20) + " MiB");
+    }
+}
+
+void fail_undefined(const Value& v) { fail_type(v.undefined_hint()); }
+
+const std::string& require_string(const Value& v, const std::string& what) {
+    if (!v.is_string()) fail_type(what + " expects a string, got " + v.type_name());
+    return v.as_string();
+}
+
 const Value* Dict::find(std::string_view key) const {
     for (const auto& [k, v] : entries_) {
         if (k == key) return &v;

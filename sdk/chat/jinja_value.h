@@ -37,6 +37,10 @@ private:
     krait_status status_;
 };
 
+// The longest string or list an operation may build, so that a runaway template (a string doubled
+// in a loop, 'x' * 10**9) fails cleanly instead of exhausting memory.
+constexpr size_t kMaxValueBytes = size_t{64} << 20;
+
 // How deeply lists, dicts and namespaces may nest, in the caller's data and in what a template
 // builds: far beyond real chat data, and shallow enough that recursive printing, comparison and
 // destruction stay well within the stack.
@@ -178,6 +182,42 @@ private:
     Data data_;
     bool tuple_ = false;
     int depth_ = 0;
+};
+
+// Helpers for the functions templates call (filters, tests, methods, globals).
+void check_value_bytes(size_t bytes);              // fails beyond kMaxValueBytes
+[[noreturn]] void fail_undefined(const Value& v);  // with the Undefined's hint
+const std::string& require_string(const Value& v, const std::string& what);
+
+// Binds a call's arguments to a Python-style signature: positional arguments fill the parameters
+// in order, keywords by name. Unknown or surplus arguments are errors, as in Python.
+class Signature {
+public:
+    Signature(CallArgs& call, const std::string& what, std::initializer_list<const char*> names)
+        : bound_(names.size()) {
+        const std::vector<const char*> params(names);
+        if (call.positional.size() > params.size()) {
+            fail_type(what + "() takes at most " + std::to_string(params.size()) + " argument(s), got " +
+                      std::to_string(call.positional.size()));
+        }
+        for (size_t i = 0; i < call.positional.size(); ++i) bound_[i] = &call.positional[i];
+        for (auto& [key, value] : call.keyword) {
+            size_t i = 0;
+            while (i < params.size() && key != params[i]) ++i;
+            if (i == params.size()) fail_type(what + "() got an unexpected keyword argument '" + key + "'");
+            if (bound_[i]) fail_type(what + "() got multiple values for argument '" + key + "'");
+            bound_[i] = &value;
+        }
+    }
+    const Value* get(size_t i) const { return bound_[i]; }
+    Value get_or(size_t i, Value fallback) const { return bound_[i] ? *bound_[i] : std::move(fallback); }
+    const Value& require(size_t i, const std::string& what) const {
+        if (!bound_[i]) fail_type(what + "() is missing a required argument");
+        return *bound_[i];
+    }
+
+private:
+    std::vector<const Value*> bound_;
 };
 
 // Python ==, and <, <=, >, >= (those raise a type error between unordered types, as in Python).

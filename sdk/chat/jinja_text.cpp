@@ -12,6 +12,7 @@ namespace krait::jinja {
 
 namespace {
 
+// Full case mapping with ICU's root locale (what Python's str.upper/lower do); ASCII directly.
 std::string icu_case(const std::string& text, bool upper) {
     bool ascii = true;
     for (const char c : text) ascii = ascii && static_cast<unsigned char>(c) < 0x80;
@@ -34,6 +35,7 @@ std::string icu_case(const std::string& text, bool upper) {
     return out;
 }
 
+// One character in titlecase (ǆ -> ǅ, ß -> Ss).
 std::string title_case_char(char32_t cp) {
     std::string one;
     tok::append_utf8(one, cp);
@@ -44,6 +46,7 @@ std::string title_case_char(char32_t cp) {
     return out;
 }
 
+// Python's notion of a cased character: lowercase, uppercase or titlecase.
 bool is_cased(char32_t cp) {
     const auto c = static_cast<UChar32>(cp);
     return u_isULowercase(c) || u_isUUppercase(c) || u_istitle(c);

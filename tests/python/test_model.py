@@ -142,3 +142,17 @@ def test_version():
 def test_generation_result_str():
     r = krait.GenerationResult(text="abc", ids=[1, 2])
     assert str(r) == "abc"
+
+
+def test_cpu_kernels_named_and_capped_by_the_environment():
+    import os
+    import subprocess
+    import sys
+
+    assert krait.cpu_kernels() in ("portable", "avx2", "avx512")
+    # A fresh process with the cap: the variant is chosen once per process, at the first use.
+    code = "import krait; print(krait.cpu_kernels())"
+    env = dict(os.environ, KRAIT_CPU_VARIANT="portable")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "portable"
+    # (Each variant's results against the fixtures: the C++ conformance tests, run per variant by CTest.)

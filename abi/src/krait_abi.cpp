@@ -153,6 +153,17 @@ void require_tokenizer(const krait_tokenizer* t) {
     if (!t->impl) krait::fail_argument("tokenizer handle is empty");
 }
 
+// Copies `value` to a caller-owned buffer (krait.h, "Caller-owned buffers").
+krait_status write_text(const std::string& value, char* text, size_t capacity, size_t* n_out) {
+    *n_out = value.size();
+    if (!text && capacity == 0) return KRAIT_OK;  // a size query
+    if (value.size() > capacity)
+        return set_error(KRAIT_ERR_BUFFER_TOO_SMALL, "text buffer holds " + std::to_string(capacity) + " bytes, " +
+                                                         std::to_string(value.size()) + " needed");
+    std::memcpy(text, value.data(), value.size());
+    return KRAIT_OK;
+}
+
 }  // namespace
 
 extern "C" {
@@ -301,21 +312,44 @@ krait_status krait_tokenizer_decode(const krait_tokenizer* tokenizer, const int3
     KRAIT_REQUIRE(n_out);
     if (!ids && n_ids > 0) return set_error(KRAIT_ERR_INVALID_ARGUMENT, "ids is NULL but n_ids > 0");
     if (!text && capacity > 0) return set_error(KRAIT_ERR_INVALID_ARGUMENT, "text is NULL but capacity > 0");
-    krait_status status = KRAIT_OK;
-    krait_status guard = guarded([&] {
+    std::string decoded;
+    const krait_status guard = guarded([&] {
         require_tokenizer(tokenizer);
-        const std::string decoded = tokenizer->impl->decode(std::span<const int32_t>(ids, n_ids));
-        if (decoded.size() > capacity && !(text == nullptr && capacity == 0)) {
-            status = KRAIT_ERR_BUFFER_TOO_SMALL;
-        } else if (text) {
-            std::memcpy(text, decoded.data(), decoded.size());
-        }
-        *n_out = decoded.size();
+        decoded = tokenizer->impl->decode(std::span<const int32_t>(ids, n_ids));
     });
     if (guard != KRAIT_OK) return guard;
-    if (status != KRAIT_OK)
-        return set_error(status, "text buffer holds " + std::to_string(capacity) + " bytes, " + std::to_string(*n_out) + " needed");
-    return KRAIT_OK;
+    return write_text(decoded, text, capacity, n_out);
+}
+
+krait_status krait_model_apply_chat_template(const krait_model* model, const char* messages_json,
+                                             int add_generation_prompt, const char* extra_json,
+                                             const char* template_src, char* text, size_t capacity, size_t* n_out) {
+    KRAIT_REQUIRE(model);
+    KRAIT_REQUIRE(messages_json);
+    KRAIT_REQUIRE(n_out);
+    if (!text && capacity > 0) return set_error(KRAIT_ERR_INVALID_ARGUMENT, "text is NULL but capacity > 0");
+    std::string rendered;
+    const krait_status guard = guarded([&] {
+        using krait::chat::OrderedJson;
+        const auto parse = [](const char* json, const char* what) {
+            try {
+                return OrderedJson::parse(json);
+            } catch (const OrderedJson::parse_error& e) {
+                krait::fail_argument(std::string(what) + " is not valid JSON: " + e.what());
+            }
+        };
+        const OrderedJson messages = parse(messages_json, "messages_json");
+        const OrderedJson extra = extra_json ? parse(extra_json, "extra_json") : OrderedJson::object();
+        if (!extra.is_object()) krait::fail_argument("extra_json must be a JSON object");
+        if (template_src) {
+            rendered = krait::chat::ChatTemplate::with_source(template_src, model->dir)
+                           .render(messages, add_generation_prompt != 0, extra);
+        } else {
+            rendered = model->chat_template().render(messages, add_generation_prompt != 0, extra);
+        }
+    });
+    if (guard != KRAIT_OK) return guard;
+    return write_text(rendered, text, capacity, n_out);
 }
 
 krait_status krait_tokenizer_vocab_size(const krait_tokenizer* tokenizer, int64_t* out_size) {

@@ -62,6 +62,18 @@ krait_model::krait_model(const std::string& model_dir, const krait_model_params&
 
 krait_model::~krait_model() = default;
 
+const krait::chat::ChatTemplate& krait_model::chat_template() const {
+    std::call_once(chat_template_once_, [this] {
+        try {
+            chat_template_ = std::make_unique<krait::chat::ChatTemplate>(krait::chat::ChatTemplate::load(dir));
+        } catch (...) {
+            chat_template_error_ = std::current_exception();
+        }
+    });
+    if (chat_template_error_) std::rethrow_exception(chat_template_error_);
+    return *chat_template_;
+}
+
 void krait_model::require_sequence(const char* call) const {
     if (kind != KRAIT_MODEL_SEQUENCE)
         krait::fail(KRAIT_ERR_WRONG_KIND, std::string(call) + " needs a sequence model; " + dir + " is an image classifier (" +

@@ -3,11 +3,14 @@
 // preprocessing of a classifier), shared by any number of sessions and threads.
 #pragma once
 
+#include <exception>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "krait/krait.h"
 #include "sdk/adapters/lora_adapter.h"
+#include "sdk/chat/chat_template.h"
 #include "sdk/image/preprocess.h"
 #include "sdk/models/classifier.h"
 #include "sdk/models/language_model.h"
@@ -42,10 +45,20 @@ struct krait_model {
     // Throws KRAIT_ERR_INVALID_ARGUMENT naming the first id outside [0, vocab).
     void check_ids(const int32_t* ids, size_t n) const;
     int64_t vocab_size() const { return lm->vocab_size(); }
+    // The model's chat template (sdk/chat), read and parsed at the first use,
+    // so that a model whose template this version cannot parse still loads.
+    // Thread-safe; throws the reading / parsing error on every call.
+    const krait::chat::ChatTemplate& chat_template() const;
+
     // The modules LoRA adapters may change, whatever the kind.
     const krait::AdapterTargets& adapter_targets() const {
         return lm ? lm->adapter_targets() : classifier->adapter_targets();
     }
+
+private:
+    mutable std::once_flag chat_template_once_;
+    mutable std::unique_ptr<krait::chat::ChatTemplate> chat_template_;
+    mutable std::exception_ptr chat_template_error_;
 };
 
 // The adapter handle: one caller's reference to a loaded adapter. Sessions

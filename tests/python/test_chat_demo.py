@@ -23,8 +23,6 @@ MIN_ACCURACY = 0.95
 
 @pytest.fixture(scope="module")
 def chat_model():
-    if not (CHAT_MODEL / "config.json").is_file():
-        pytest.skip(f"chat demo model {CHAT_MODEL} is absent (it is trained separately: see tools/)")
     return krait.SequenceModel(CHAT_MODEL, threads=2)
 
 
@@ -85,3 +83,39 @@ def test_follow_up_uses_the_conversation(chat_model, heldout):
     got = [chat_model.generate(e["prompt"], max_new_tokens=MAX_NEW_TOKENS, temperature=0).text for e in exs]
     assert len(set(got)) > 1
     assert sum(g == e["expected"] for g, e in zip(got, exs)) >= len(exs) - 1
+
+
+def _messages_of(prompt: str) -> list:
+    """The (role, content) messages of a committed ChatML-style prompt (rendered by transformers)."""
+    assert prompt.startswith("<|endoftext|>") and prompt.endswith("<|im_start|>assistant\n")
+    body = prompt[len("<|endoftext|>"):-len("<|im_start|>assistant\n")]
+    messages = []
+    for turn in body.split("<|im_start|>")[1:]:
+        role, _, rest = turn.partition("\n")
+        content, end, tail = rest.partition("<|im_end|>\n")
+        assert end and not tail, turn
+        messages.append({"role": role, "content": content})
+    return messages
+
+
+def test_krait_renders_the_models_template_as_transformers_did(chat_model, heldout):
+    """Every committed prompt was rendered by transformers' apply_chat_template (tools/train_demo_chat.py):
+    Krait's Jinja interpreter renders the same messages with the model's template byte for byte."""
+    for case in heldout:
+        messages = _messages_of(case["prompt"])
+        assert chat_model.apply_chat_template(messages, add_generation_prompt=True) == case["prompt"]
+    # Without the generation prompt the text ends after the last message.
+    last = _messages_of(heldout[0]["prompt"])
+    assert chat_model.apply_chat_template(last, add_generation_prompt=False).endswith("<|im_end|>\n")
+
+
+def test_chat_template_errors_are_clear(chat_model):
+    with pytest.raises(krait.KraitInvalidArgumentError, match="raise_exception|bad role"):
+        chat_model.apply_chat_template([{"role": "user", "content": "x"}],
+                                       chat_template="{{ raise_exception('bad role') }}")
+    with pytest.raises(krait.KraitUnsupportedError, match="include"):
+        chat_model.apply_chat_template([{"role": "user", "content": "x"}], chat_template="{% include 'x' %}")
+    # A caller's template and variables.
+    text = chat_model.apply_chat_template([{"role": "user", "content": "héllo"}], chat_template=(
+        "{% for m in messages %}[{{ m.role }}] {{ m.content | upper }}{% endfor %}{{ greeting }}"), greeting="!")
+    assert text == "[user] HÉLLO!"

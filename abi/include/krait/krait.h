@@ -341,6 +341,31 @@ KRAIT_API krait_status krait_tokenizer_encode(const krait_tokenizer* tokenizer, 
 KRAIT_API krait_status krait_tokenizer_decode(const krait_tokenizer* tokenizer, const int32_t* ids, size_t n_ids,
                                               char* text, size_t capacity, size_t* n_out);
 
+/* Renders a conversation as text with the model's own chat template, exactly
+** as transformers' tokenizer.apply_chat_template(messages, tokenize=False,
+** add_generation_prompt=...) does: the template of chat_template.jinja,
+** chat_template.json or tokenizer_config.json's "chat_template" (with several
+** named ones, "tool_use" when `extra_json` has tools, else "default"), with the
+** special tokens of tokenizer_config.json. Tokenize the result with
+** add_special_tokens = 0: the template writes them.
+**   messages_json  a JSON array of {"role": ..., "content": a string or a list
+**                  of parts ({"type": "text", "text": ...}), plus any field
+**                  the template reads (tool_calls, name, ...)}; UTF-8.
+**   extra_json     NULL or a JSON object of extra template variables (tools,
+**                  documents, enable_thinking, date_string, ...).
+**   template_src   NULL for the model's template, or a Jinja template to use
+**                  instead (a model without a template needs one).
+** Writes the text as under "Caller-owned buffers" (no NUL terminator).
+** Errors: INVALID_ARGUMENT (NULL, malformed JSON, a model without a template
+** and no template_src, a template syntax error, or the template refusing the
+** conversation: its raise_exception message), UNSUPPORTED (a Jinja construct
+** this version does not implement, named with its line), BUFFER_TOO_SMALL.
+** Thread-safe (the template is read once per model). Since 1.4. */
+KRAIT_API krait_status krait_model_apply_chat_template(const krait_model* model, const char* messages_json,
+                                                       int add_generation_prompt, const char* extra_json,
+                                                       const char* template_src, char* text, size_t capacity,
+                                                       size_t* n_out);
+
 /* Number of ids in the vocabulary, added tokens included. Thread-safe.
 ** Errors: INVALID_ARGUMENT (NULL). */
 KRAIT_API krait_status krait_tokenizer_vocab_size(const krait_tokenizer* tokenizer, int64_t* out_size);

@@ -179,6 +179,21 @@ class SequenceModel(_AdapterMethods):
         """Rows of the output logits."""
         return self._impl.vocab_size
 
+    def apply_chat_template(self, messages: Sequence[Mapping], add_generation_prompt: bool = True, *,
+                            chat_template: Optional[str] = None, **variables) -> str:
+        """The conversation as text, rendered by the model's own chat template exactly as transformers'
+        ``tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=...)``.
+
+        ``messages``: dicts with "role" and "content" (a string, or a list of parts such as
+        ``{"type": "text", "text": ...}``) and any other field the template reads. ``variables``:
+        extra template variables (``tools=[...]``, ``documents=[...]``, ``enable_thinking=False``, ...).
+        ``chat_template``: a Jinja template to use instead of the model's. Encode the result with
+        ``add_special_tokens=False``: the template writes the special tokens.
+        """
+        import json
+        return self._impl.apply_chat_template(json.dumps(list(messages), ensure_ascii=False), add_generation_prompt,
+                                              json.dumps(variables, ensure_ascii=False), chat_template)
+
     @property
     def info(self) -> dict:
         """Facts from krait_model_get_info(): kind, architecture, vocab_size, hidden_size, num_layers,

@@ -239,6 +239,25 @@ public:
     py::dict adapters() const { return adapters_->adapters(); }
 
     py::object tokenizer() const { return tokenizer_ ? py::cast(tokenizer_) : py::none(); }
+
+    // messages / variables arrive as JSON text (the Python side serialises them).
+    std::string apply_chat_template(const std::string& messages_json, bool add_generation_prompt,
+                                    const std::string& variables_json, std::optional<std::string> chat_template) const {
+        py::gil_scoped_release nogil;
+        const char* source = chat_template ? chat_template->c_str() : nullptr;
+        std::string text(messages_json.size() * 2 + 256, '\0');
+        size_t n = 0;
+        krait_status status = krait_model_apply_chat_template(model_->model, messages_json.c_str(), add_generation_prompt,
+                                                              variables_json.c_str(), source, text.data(), text.size(), &n);
+        if (status == KRAIT_ERR_BUFFER_TOO_SMALL) {
+            text.resize(n);
+            status = krait_model_apply_chat_template(model_->model, messages_json.c_str(), add_generation_prompt,
+                                                     variables_json.c_str(), source, text.data(), text.size(), &n);
+        }
+        check(status);
+        text.resize(n);
+        return text;
+    }
     int64_t vocab_size() const { return info_.vocab_size; }
 
     py::dict info() const {
@@ -296,6 +315,8 @@ void bind_sequence_model(py::module_& m) {
         .def("unload_adapter", &SequenceModel::unload_adapter, py::arg("adapter"))
         .def_property_readonly("adapters", &SequenceModel::adapters)
         .def_property("threads", &SequenceModel::threads, &SequenceModel::set_threads)
+        .def("apply_chat_template", &SequenceModel::apply_chat_template, py::arg("messages_json"),
+             py::arg("add_generation_prompt"), py::arg("variables_json"), py::arg("chat_template"))
         .def_property_readonly("tokenizer", &SequenceModel::tokenizer)
         .def_property_readonly("vocab_size", &SequenceModel::vocab_size)
         .def_property_readonly("info", &SequenceModel::info);

@@ -308,6 +308,11 @@ krait_status krait_tokenizer_encode(const krait_tokenizer* tokenizer, const char
 
 krait_status krait_tokenizer_decode(const krait_tokenizer* tokenizer, const int32_t* ids, size_t n_ids, char* text,
                                     size_t capacity, size_t* n_out) {
+    return krait_tokenizer_decode_v2(tokenizer, ids, n_ids, /*skip_special_tokens=*/0, text, capacity, n_out);
+}
+
+krait_status krait_tokenizer_decode_v2(const krait_tokenizer* tokenizer, const int32_t* ids, size_t n_ids,
+                                       int skip_special_tokens, char* text, size_t capacity, size_t* n_out) {
     KRAIT_REQUIRE(tokenizer);
     KRAIT_REQUIRE(n_out);
     if (!ids && n_ids > 0) return set_error(KRAIT_ERR_INVALID_ARGUMENT, "ids is NULL but n_ids > 0");
@@ -315,7 +320,7 @@ krait_status krait_tokenizer_decode(const krait_tokenizer* tokenizer, const int3
     std::string decoded;
     const krait_status guard = guarded([&] {
         require_tokenizer(tokenizer);
-        decoded = tokenizer->impl->decode(std::span<const int32_t>(ids, n_ids));
+        decoded = tokenizer->impl->decode(std::span<const int32_t>(ids, n_ids), skip_special_tokens != 0);
     });
     if (guard != KRAIT_OK) return guard;
     return write_text(decoded, text, capacity, n_out);

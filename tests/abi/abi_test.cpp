@@ -408,4 +408,26 @@ TEST(Tokenizer, EncodeDecodeAndErrors) {
     EXPECT_EQ(krait_tokenizer_load("tests/fixtures/tokenizer/none.json", &tok), KRAIT_ERR_IO);
 }
 
+TEST(Abi, DecodeSkipsSpecialTokensOnRequest) {
+    // ids_special / decode / decode_skip of the case "Hello world" in llama3.expected.json, made by
+    // tools/gen_tokenizer_fixtures.py with HF tokenizers (1400 is <|begin_of_text|>); the whole fixture
+    // suite is compared in tokenizer_test.cpp and test_tokenizer.py, this checks the C entry point.
+    krait_tokenizer* tok = nullptr;
+    ASSERT_EQ(krait_tokenizer_load("tests/fixtures/tokenizer/llama3.tokenizer.json", &tok), KRAIT_OK);
+    const int32_t ids[] = {1400, 39, 68, 291, 78, 280, 296, 959};
+    std::string text(64, '\0');
+    size_t len = 0;
+    ASSERT_EQ(krait_tokenizer_decode_v2(tok, ids, 8, 1, text.data(), text.size(), &len), KRAIT_OK);
+    EXPECT_EQ(text.substr(0, len), "Hello world");
+    ASSERT_EQ(krait_tokenizer_decode_v2(tok, ids, 8, 0, text.data(), text.size(), &len), KRAIT_OK);
+    EXPECT_EQ(text.substr(0, len), "<|begin_of_text|>Hello world");
+    ASSERT_EQ(krait_tokenizer_decode(tok, ids, 8, text.data(), text.size(), &len), KRAIT_OK);
+    EXPECT_EQ(text.substr(0, len), "<|begin_of_text|>Hello world");
+    EXPECT_EQ(krait_tokenizer_decode_v2(tok, ids, 8, 1, text.data(), 3, &len), KRAIT_ERR_BUFFER_TOO_SMALL);
+    EXPECT_EQ(len, 11u);
+    EXPECT_EQ(krait_tokenizer_decode_v2(nullptr, ids, 8, 1, text.data(), text.size(), &len), KRAIT_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(krait_tokenizer_decode_v2(tok, nullptr, 8, 1, text.data(), text.size(), &len), KRAIT_ERR_INVALID_ARGUMENT);
+    krait_tokenizer_free(tok);
+}
+
 }  // namespace

@@ -140,6 +140,10 @@ static void check_null_arguments(void) {
     CHECK(n == 77);
     CHECK_INVALID(krait_tokenizer_decode(NULL, ids, 4, text, sizeof text, &n));
     CHECK(n == 77);
+    CHECK_INVALID(krait_tokenizer_decode_v2(NULL, ids, 4, 1, text, sizeof text, &n));
+    CHECK(n == 77);
+    CHECK_INVALID(krait_model_apply_chat_template(NULL, "[]", 1, NULL, NULL, text, sizeof text, &n));
+    CHECK(n == 77);
     CHECK_INVALID(krait_tokenizer_vocab_size(NULL, &vocab));
     CHECK(vocab == 77);
 

@@ -57,6 +57,16 @@ def test_decode_matches_hf(name):
     assert not mismatches(pairs), mismatches(pairs)
 
 
+@pytest.mark.parametrize("name", EXPECTED)
+def test_decode_skipping_special_tokens_matches_hf(name):
+    # HF's decode(ids, skip_special_tokens=True), recorded by tools/gen_tokenizer_fixtures.py as "decode_skip".
+    tok, spec = load(name)
+    pairs = [(c["ids_special"], tok.decode(c["ids_special"], skip_special_tokens=True), c["decode_skip"])
+             for c in spec["cases"]]
+    pairs += [(c["ids"], tok.decode(c["ids"], skip_special_tokens=True), c["decode_skip"]) for c in spec["decode_cases"]]
+    assert not mismatches(pairs), mismatches(pairs)
+
+
 def test_encode_accepts_utf8_bytes_and_decode_accepts_arrays():
     import numpy as np
 

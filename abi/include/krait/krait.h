@@ -341,6 +341,14 @@ KRAIT_API krait_status krait_tokenizer_encode(const krait_tokenizer* tokenizer, 
 KRAIT_API krait_status krait_tokenizer_decode(const krait_tokenizer* tokenizer, const int32_t* ids, size_t n_ids,
                                               char* text, size_t capacity, size_t* n_out);
 
+/* As krait_tokenizer_decode, and with `skip_special_tokens` non-zero drops the
+** special tokens (bos, eos, pad, <|im_end|>, ... : the added tokens marked
+** special in tokenizer.json or tokenizer_config.json) as transformers'
+** decode(ids, skip_special_tokens=True) does; 0 gives krait_tokenizer_decode's
+** text. Same errors. Thread-safe (the tokenizer is immutable). Since 1.4. */
+KRAIT_API krait_status krait_tokenizer_decode_v2(const krait_tokenizer* tokenizer, const int32_t* ids, size_t n_ids,
+                                                 int skip_special_tokens, char* text, size_t capacity, size_t* n_out);
+
 /* Renders a conversation as text with the model's own chat template, exactly
 ** as transformers' tokenizer.apply_chat_template(messages, tokenize=False,
 ** add_generation_prompt=...) does: the template of chat_template.jinja,

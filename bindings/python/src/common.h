@@ -199,7 +199,7 @@ public:
     Tokenizer& operator=(const Tokenizer&) = delete;
 
     std::vector<int32_t> encode_bytes(const std::string& utf8, bool add_special_tokens) const;  // GIL released inside
-    std::string decode_bytes(const Ids& ids) const;                                              // GIL released inside
+    std::string decode_bytes(const Ids& ids, bool skip_special_tokens = false) const;                                         // GIL released inside
     int64_t vocab_size() const { return vocab_size_; }
     const krait_tokenizer* handle() const { return tok_; }
 

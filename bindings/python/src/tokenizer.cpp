@@ -42,14 +42,14 @@ std::vector<int32_t> Tokenizer::encode_bytes(const std::string& utf8, bool add_s
     return ids;
 }
 
-std::string Tokenizer::decode_bytes(const Ids& ids) const {
+std::string Tokenizer::decode_bytes(const Ids& ids, bool skip_special_tokens) const {
     py::gil_scoped_release nogil;
     std::string text(ids.data.size() * 8 + 16, '\0');
     size_t n = 0;
-    krait_status status = krait_tokenizer_decode(tok_, ids.ptr(), ids.data.size(), text.data(), text.size(), &n);
+    krait_status status = krait_tokenizer_decode_v2(tok_, ids.ptr(), ids.data.size(), skip_special_tokens, text.data(), text.size(), &n);
     if (status == KRAIT_ERR_BUFFER_TOO_SMALL) {
         text.resize(n);
-        status = krait_tokenizer_decode(tok_, ids.ptr(), ids.data.size(), text.data(), text.size(), &n);
+        status = krait_tokenizer_decode_v2(tok_, ids.ptr(), ids.data.size(), skip_special_tokens, text.data(), text.size(), &n);
     }
     check(status);
     text.resize(n);
@@ -82,11 +82,14 @@ Immutable and thread-safe.)doc")
             "Token ids of `text` (str, or UTF-8 bytes), as Hugging Face tokenizers' encode().")
         .def(
             "decode",
-            [](const Tokenizer& t, py::handle ids) {
-                const std::string bytes = t.decode_bytes(to_ids(ids, "ids", t.vocab_size(), /*allow_2d=*/false));
+            [](const Tokenizer& t, py::handle ids, bool skip_special_tokens) {
+                const std::string bytes =
+                    t.decode_bytes(to_ids(ids, "ids", t.vocab_size(), /*allow_2d=*/false), skip_special_tokens);
                 return utf8_str(bytes.data(), bytes.size());
             },
-            py::arg("ids"), "Text of `ids` (special tokens included).")
+            py::arg("ids"), py::arg("skip_special_tokens") = false,
+            "Text of `ids`, as Hugging Face tokenizers' decode(): special tokens included unless\n"
+            "skip_special_tokens=True.")
         .def_property_readonly("vocab_size", &Tokenizer::vocab_size, "Number of ids, added tokens included.")
         .def("__len__", &Tokenizer::vocab_size)
         .def("__repr__", [](const Tokenizer& t) { return "<krait.Tokenizer vocab_size=" + std::to_string(t.vocab_size()) + ">"; });

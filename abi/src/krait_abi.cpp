@@ -648,6 +648,20 @@ krait_status krait_conversation_load(krait_session* session, const char* path, c
     return guarded([&] { *out = krait_conversation::load(*session, path, template_src, extra_json).release(); });
 }
 
+krait_status krait_session_chat(krait_session* session, const char* messages_json,
+                                const krait_generate_params* params, char* text, size_t capacity, size_t* n_out) {
+    KRAIT_REQUIRE(session);
+    KRAIT_REQUIRE(messages_json);
+    KRAIT_REQUIRE(n_out);
+    if (!text && capacity > 0) return set_error(KRAIT_ERR_INVALID_ARGUMENT, "text is NULL but capacity > 0");
+    return guarded([&] {
+        const std::string reply =
+            krait_conversation::chat(*session, messages_json, read_params(params, krait_generate_params_init));
+        if (text) std::memcpy(text, reply.data(), std::min(capacity, reply.size()));
+        *n_out = reply.size();
+    });
+}
+
 /* ---- classifiers ------------------------------------------------------------ */
 
 krait_status krait_model_get_label(const krait_model* model, int32_t id, const char** out) {

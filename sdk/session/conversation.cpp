@@ -131,12 +131,10 @@ void krait_conversation::prefill(const std::vector<int32_t>& prompt) {
     }
 }
 
-void krait_conversation::reply(const krait_generate_params& params) {
+std::string krait_conversation::generate_reply(const std::string& rendered, const krait_generate_params& params) {
     if (params.max_new_tokens <= 0)
         fail_argument("max_new_tokens must be > 0, got " + std::to_string(params.max_new_tokens));
-    if (messages_.empty()) fail_argument("the conversation has no messages to reply to");
-    const std::string text = render(/*add_generation_prompt=*/true);
-    const std::vector<int32_t> prompt = session.model.tokenizer.impl->encode(text, /*add_special_tokens=*/false);
+    const std::vector<int32_t> prompt = session.model.tokenizer.impl->encode(rendered, /*add_special_tokens=*/false);
     if (prompt.empty()) fail_argument("the chat template rendered an empty prompt");
     session.model.check_ids(prompt.data(), prompt.size());
     stats_ = Stats{};
@@ -148,7 +146,30 @@ void krait_conversation::reply(const krait_generate_params& params) {
     p.user_data = &collector;
     const size_t generated = session.generate(nullptr, 0, p, nullptr, 0, end_ids_);
     stats_.generated_tokens = static_cast<int64_t>(generated);
-    messages_.push_back({"assistant", std::move(collector.text)});
+    return std::move(collector.text);
+}
+
+void krait_conversation::reply(const krait_generate_params& params) {
+    if (messages_.empty()) fail_argument("the conversation has no messages to reply to");
+    if (params.max_new_tokens <= 0)
+        fail_argument("max_new_tokens must be > 0, got " + std::to_string(params.max_new_tokens));
+    std::string text = generate_reply(render(/*add_generation_prompt=*/true), params);
+    messages_.push_back({"assistant", std::move(text)});
+}
+
+std::string krait_conversation::chat(krait_session& session, const char* messages_json,
+                                     const krait_generate_params& params) {
+    krait_conversation once(session, nullptr, nullptr, nullptr);
+    OrderedJson messages;
+    try {
+        messages = OrderedJson::parse(messages_json);
+    } catch (const OrderedJson::parse_error& e) {
+        fail_argument(std::string("messages_json is not valid JSON: ") + e.what());
+    }
+    if (!messages.is_array() || messages.empty()) fail_argument("messages_json must be a non-empty JSON array");
+    if (params.max_new_tokens <= 0)
+        fail_argument("max_new_tokens must be > 0, got " + std::to_string(params.max_new_tokens));
+    return once.generate_reply(once.template_->render(messages, /*add_generation_prompt=*/true, once.extra_), params);
 }
 
 void krait_conversation::say(const std::string& user_text, const krait_generate_params& params) {

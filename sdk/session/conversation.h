@@ -67,9 +67,15 @@ struct krait_conversation {
     static std::unique_ptr<krait_conversation> load(krait_session& session, const std::string& path,
                                                     const char* template_src, const char* extra_json);
 
+    // krait_session_chat: a reply to `messages_json` (rendered with the model's template) on
+    // `session`, reusing the common prefix of what it holds; returns the reply's text.
+    static std::string chat(krait_session& session, const char* messages_json, const krait_generate_params& params);
+
     krait_session& session;
 
 private:
+    // Tokenizes `rendered`, prefills what the session lacks, generates; returns the streamed text.
+    std::string generate_reply(const std::string& rendered, const krait_generate_params& params);
     // Brings the session to hold `prompt` (reusing what it can) with the logits after it.
     void prefill(const std::vector<int32_t>& prompt);
 

@@ -64,9 +64,10 @@
 **    only the fields that fit in it and takes defaults for the rest, so an
 **    older caller's smaller struct gets the defaults of the newer fields.
 **  * Info structs written by the library (krait_model_info,
-**    krait_adapter_info, krait_adapter_target): the caller sets struct_size
-**    to sizeof() of the struct in its header. The library writes only the
-**    fields that fit in it and never writes struct_size itself. A struct_size
+**    krait_adapter_info, krait_adapter_target, krait_conversation_stats): the
+**    caller sets struct_size to sizeof() of the struct in its header. The
+**    library writes only the fields that fit in it and never writes
+**    struct_size itself. A struct_size
 **    smaller than the struct had in the version that introduced it (0
 **    included) is refused with KRAIT_ERR_INVALID_ARGUMENT.
 **  * Arrays of structs: krait_image elements are struct_size bytes apart, so
@@ -788,6 +789,26 @@ KRAIT_API krait_status krait_conversation_save(const krait_conversation* convers
 ** unchanged. Since 1.4. */
 KRAIT_API krait_status krait_conversation_load(krait_session* session, const char* path, const char* template_src,
                                                const char* extra_json, krait_conversation** out);
+
+/* One reply to a list of messages, without a conversation object: renders
+** `messages_json` (a JSON array as for krait_model_apply_chat_template) with
+** the model's chat template and add_generation_prompt, keeps the longest
+** common token prefix of what the session holds and that prompt (a KV cache;
+** a Mamba session only when it ran no token past it), prefills the rest and
+** generates as krait_conversation_reply does (streaming, sampling, stop
+** strings, end-of-turn token, abort, adapters). Calling it again with the
+** reply and a new user message appended reuses the session's state.
+** Writes the reply's UTF-8 text to `text`, cut (not refused) to `capacity`
+** bytes, no NUL terminator; *n_out = the reply's full length in bytes (the
+** whole text also went through params->on_token). text NULL with capacity 0
+** generates and only reports the length. params NULL for defaults.
+** Errors: INVALID_ARGUMENT (NULL session, messages_json or n_out, text NULL
+** with capacity > 0, malformed JSON or not a non-empty array, a model
+** without a chat template, the generate parameter errors, a prompt that does
+** not fit the context), UNSUPPORTED, WRONG_KIND, ABORTED. Since 1.4. */
+KRAIT_API krait_status krait_session_chat(krait_session* session, const char* messages_json,
+                                          const krait_generate_params* params, char* text, size_t capacity,
+                                          size_t* n_out);
 
 /* ---- Classifiers (KRAIT_MODEL_CLASSIFIER) ------------------------------- */
 /*

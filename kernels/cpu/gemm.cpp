@@ -144,12 +144,6 @@ template <WeightType T>
 
 #if defined(__AVX512F__)
 
-// AVX-512 micro-tile: MR rows x 16 * NV columns (NV zmm per row), kb k
-// steps. Per k step: NV aligned loads of the packed panel, MR broadcasts of
-// x, NV * MR FMAs into NV * MR accumulators. nv < 16 * NV masks the y/bias
-// loads and the stores (the padded weight columns are zero and simply not
-// stored). NV = 1 serves a tail panel with at most 16 live columns (N = 80:
-// the third panel), at half the FMAs; its chains are the same.
 // 16 weights of a panel row widened to F32 (aligned: panels are 64-byte aligned, rows 32 elements).
 template <WeightType T>
 inline __m512 load_w16(const Elem<T>* p) {
@@ -162,6 +156,12 @@ inline __m512 load_w16(const Elem<T>* p) {
     }
 }
 
+// AVX-512 micro-tile: MR rows x 16 * NV columns (NV zmm per row), kb k
+// steps. Per k step: NV aligned loads of the packed panel, MR broadcasts of
+// x, NV * MR FMAs into NV * MR accumulators. nv < 16 * NV masks the y/bias
+// loads and the stores (the padded weight columns are zero and simply not
+// stored). NV = 1 serves a tail panel with at most 16 live columns (N = 80:
+// the third panel), at half the FMAs; its chains are the same.
 template <WeightType T, int MR, int NV>
 void tile_avx512(int64_t kb, const float* x, int64_t xs, const Elem<T>* w, float* y, int64_t ys, bool load_y,
                  const float* bias, int nv) {

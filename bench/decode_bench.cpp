@@ -3,16 +3,19 @@
 // one process (same machine state), through the C ABI.
 //
 //   krait-bench-decode [--hidden 576] [--inter 1536] [--layers 30] [--heads 9] [--kv-heads 3]
-//                      [--vocab 49152] [--threads 1] [--decode 32] [--repeats 3]
+//                      [--vocab 49152] [--threads 1] [--decode 32] [--repeats 3] [--prefill 0]
 //
 // The default shape is SmolLM2-135M's (random weights, written to a temporary
 // directory): 135M parameters, 270 MB in BF16, 540 MB in F32, so decoding
 // streams the weights from DRAM as a larger model would. Prints tokens/s of
 // each and the ratio; best of --repeats runs of --decode single-token steps
-// after a 16-token prefill.
+// after a 16-token prefill. --prefill P also times a P-token prompt (one
+// call from an empty state), best of the same runs. Last, the read bandwidth
+// of DRAM and the decode bound it gives (bandwidth / weight_bytes).
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -21,6 +24,7 @@
 #include <fstream>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "krait/krait.h"
@@ -98,9 +102,10 @@ void write_model(const fs::path& dir, const Shape& s) {
     }
 }
 
-// Best decode tokens/s over `repeats` runs; also returns weight_bytes.
+// Best decode tokens/s over `repeats` runs; also returns weight_bytes and, when prefill > 0, the best
+// tokens/s of a `prefill`-token prompt (one append call from an empty state).
 double decode_rate(const std::string& dir, krait_weight_precision precision, int threads, int decode, int repeats,
-                   int64_t* weight_bytes) {
+                   int prefill, int64_t* weight_bytes, double* prefill_rate) {
     krait_model_params mp;
     krait_model_params_init(&mp);
     mp.weight_precision = precision;
@@ -113,14 +118,26 @@ double decode_rate(const std::string& dir, krait_weight_precision precision, int
     krait_session_params sp;
     krait_session_params_init(&sp);
     sp.n_threads = threads;
-    sp.context_length = 256;
+    sp.context_length = std::max(256, prefill + 64);
     krait_session* session = nullptr;
     if (krait_session_create(model, &sp, &session) != KRAIT_OK) die("session");
     std::vector<float> logits(static_cast<size_t>(info.vocab_size));
     std::vector<int32_t> prompt(16);
     for (size_t i = 0; i < prompt.size(); ++i) prompt[i] = static_cast<int32_t>(i * 7 + 3);
+    std::vector<int32_t> long_prompt(static_cast<size_t>(prefill));
+    for (size_t i = 0; i < long_prompt.size(); ++i)
+        long_prompt[i] = static_cast<int32_t>((i * 7919 + 11) % static_cast<size_t>(info.vocab_size));
     double best = 0.0;
     for (int r = 0; r < repeats; ++r) {
+        if (prefill > 0) {
+            krait_session_reset(session);
+            const auto t0 = Clock::now();
+            if (krait_session_append(session, long_prompt.data(), long_prompt.size(), logits.data(), logits.size()) !=
+                KRAIT_OK)
+                die("long prefill");
+            const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+            *prefill_rate = std::max(*prefill_rate, prefill / s);
+        }
         krait_session_reset(session);
         if (krait_session_append(session, prompt.data(), prompt.size(), logits.data(), logits.size()) != KRAIT_OK)
             die("prefill");
@@ -137,11 +154,36 @@ double decode_rate(const std::string& dir, krait_weight_precision precision, int
     return best;
 }
 
+// Read bandwidth from DRAM, GB/s: `threads` threads each summing their share of a 512 MB buffer (best of 3).
+double read_bandwidth(int threads) {
+    const size_t n = (size_t{512} << 20) / sizeof(uint64_t);
+    std::vector<uint64_t> buf(n, 1);
+    double best = 0;
+    for (int r = 0; r < 3; ++r) {
+        std::atomic<uint64_t> total{0};
+        const auto part = [&](size_t t) {
+            uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+            const size_t b = n / static_cast<size_t>(threads) * t, e = b + n / static_cast<size_t>(threads);
+            for (size_t i = b; i + 4 <= e; i += 4) s0 += buf[i], s1 += buf[i + 1], s2 += buf[i + 2], s3 += buf[i + 3];
+            total += s0 + s1 + s2 + s3;
+        };
+        const auto t0 = Clock::now();
+        std::vector<std::thread> others;
+        for (int t = 1; t < threads; ++t) others.emplace_back(part, static_cast<size_t>(t));
+        part(0);
+        for (auto& th : others) th.join();
+        const double dt = std::chrono::duration<double>(Clock::now() - t0).count();
+        if (total == 12345) std::printf(" ");
+        best = std::max(best, static_cast<double>(n * sizeof(uint64_t)) / dt / 1e9);
+    }
+    return best;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     Shape s;
-    int threads = 1, decode = 32, repeats = 3;
+    int threads = 1, decode = 32, repeats = 3, prefill = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string a = argv[i];
         const long v = std::atol(argv[i + 1]);
@@ -154,6 +196,7 @@ int main(int argc, char** argv) {
         else if (a == "--threads") threads = static_cast<int>(v);
         else if (a == "--decode") decode = static_cast<int>(v);
         else if (a == "--repeats") repeats = static_cast<int>(v);
+        else if (a == "--prefill") prefill = static_cast<int>(v);
         else {
             std::fprintf(stderr, "krait-bench-decode: unknown option %s\n", a.c_str());
             return 2;
@@ -163,16 +206,27 @@ int main(int argc, char** argv) {
     write_model(dir, s);
     int64_t bytes_stored = 0, bytes_f32 = 0;
     // Interleaved (stored, f32, stored, f32) so drift on a shared machine hits both.
-    double stored = 0.0, f32 = 0.0;
+    double stored = 0.0, f32 = 0.0, prefill_stored = 0.0, prefill_f32 = 0.0;
     for (int round = 0; round < 2; ++round) {
-        stored = std::max(stored, decode_rate(dir.string(), KRAIT_WEIGHTS_STORED, threads, decode, repeats, &bytes_stored));
-        f32 = std::max(f32, decode_rate(dir.string(), KRAIT_WEIGHTS_F32, threads, decode, repeats, &bytes_f32));
+        stored = std::max(stored, decode_rate(dir.string(), KRAIT_WEIGHTS_STORED, threads, decode, repeats, prefill,
+                                              &bytes_stored, &prefill_stored));
+        f32 = std::max(f32, decode_rate(dir.string(), KRAIT_WEIGHTS_F32, threads, decode, repeats, prefill, &bytes_f32,
+                                        &prefill_f32));
     }
     fs::remove_all(dir);
+    // The DRAM bound: a decode step reads every weight once (the head is the tied embedding), so at most
+    // bandwidth / weight_bytes steps per second.
+    const double bw = read_bandwidth(threads);
     std::printf("{\"threads\": %d, \"layers\": %lld, \"hidden\": %lld, \"weight_bytes_bf16\": %lld, "
                 "\"weight_bytes_f32\": %lld, \"decode_tok_s_bf16\": %.2f, \"decode_tok_s_f32\": %.2f, "
-                "\"bf16_over_f32\": %.2f}\n",
+                "\"bf16_over_f32\": %.2f, \"read_gb_s\": %.1f, \"bound_tok_s_bf16\": %.2f, "
+                "\"bound_tok_s_f32\": %.2f",
                 threads, static_cast<long long>(s.layers), static_cast<long long>(s.hidden),
-                static_cast<long long>(bytes_stored), static_cast<long long>(bytes_f32), stored, f32, stored / f32);
+                static_cast<long long>(bytes_stored), static_cast<long long>(bytes_f32), stored, f32, stored / f32, bw,
+                bw * 1e9 / static_cast<double>(bytes_stored), bw * 1e9 / static_cast<double>(bytes_f32));
+    if (prefill > 0)
+        std::printf(", \"prefill_tokens\": %d, \"prefill_tok_s_bf16\": %.1f, \"prefill_tok_s_f32\": %.1f", prefill,
+                    prefill_stored, prefill_f32);
+    std::printf("}\n");
     return 0;
 }

@@ -3,9 +3,13 @@
 // shapes of Krait's image classifiers, next to the core's peak FMA rate.
 // With --conv: MambaVision's 3x3 ConvBlock convolutions instead, im2col + packed
 // GEMM against Winograd F(4x4, 3x3) (kernels/cpu/winograd), one image, one thread.
+// With --decode: M = 1 (one decode step) on Llama-shaped layers, the weights
+// streamed from DRAM (enough copies to pass 256 MB per engine, used in turn):
+// F32 panels, BF16 panels (gemm_packed on pack_weights_half), BF16 rows read
+// in place by linear_half, next to the bound of the measured read bandwidth.
 //
 //   krait-bench-gemm [--repeats 7] [--min-ms 150] [--only vit|mv] [--shape M,K,N] [--packed-only]
-//                    [--threads T] [--conv]
+//                    [--threads T] [--conv] [--decode]
 //
 // --threads T splits N over T std::threads (panel-aligned, gemm_split) for
 // both engines; the default and the reference numbers are one thread.
@@ -17,10 +21,12 @@
 // is printed before and after: on a shared machine, rates are only as good as
 // the idle core they ran on.
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <random>
 #include <string>
@@ -228,13 +234,115 @@ void bench_convs(int repeats, double min_s, double peak) {
                 load_average().c_str());
 }
 
+// Read bandwidth from DRAM, GB/s: `threads` threads each summing their share of a 512 MB buffer (best of 3).
+double read_bandwidth(int threads) {
+    const size_t n = (size_t{512} << 20) / sizeof(uint64_t);
+    std::vector<uint64_t> buf(n, 1);
+    double best = 0;
+    for (int r = 0; r < 3; ++r) {
+        std::atomic<uint64_t> total{0};
+        const auto t0 = Clock::now();
+        split_run(threads, static_cast<int64_t>(n), [&](int64_t b, int64_t e) {
+            uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+            for (int64_t i = b; i + 4 <= e; i += 4) s0 += buf[i], s1 += buf[i + 1], s2 += buf[i + 2], s3 += buf[i + 3];
+            total += s0 + s1 + s2 + s3;
+        });
+        const double dt = seconds_since(t0);
+        if (total == 12345) std::printf(" ");
+        best = std::max(best, static_cast<double>(n * sizeof(uint64_t)) / dt / 1e9);
+    }
+    return best;
+}
+
+// M = 1 through F32 panels, BF16 panels and BF16 rows (linear_half), weights from DRAM.
+void bench_decode(int repeats, double min_s, int threads) {
+    const Shape shapes[] = {
+        {"smollm2", "q/o 576->576", 1, 576, 576},       {"smollm2", "gate/up 576->1536", 1, 576, 1536},
+        {"smollm2", "down 1536->576", 1, 1536, 576},    {"tinyllama", "q/o 2048->2048", 1, 2048, 2048},
+        {"tinyllama", "gate/up 2048->5632", 1, 2048, 5632}, {"tinyllama", "down 5632->2048", 1, 5632, 2048},
+    };
+    const double bw = read_bandwidth(threads);
+    std::printf("read bandwidth (%d thread(s), 512 MB buffer): %.1f GB/s; bound at M = 1: F32 %.1f GFLOP/s, "
+                "BF16 %.1f GFLOP/s (2 FLOP per weight of 4 or 2 bytes)\n\n",
+                threads, bw, bw / 2.0, bw);
+    std::printf("%-9s %-20s %5s %5s | %9s %9s %9s | %7s %9s %9s\n", "model", "layer", "K", "N", "f32 pack",
+                "bf16 pack", "bf16 rows", "ratio", "f32 GB/s", "bf16 GB/s");
+    std::mt19937 rng(42);
+    std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+    using krait::kernels::WeightType;
+    for (const Shape& s : shapes) {
+        const int64_t count = s.N * s.K;
+        const int copies = static_cast<int>(std::max<int64_t>(1, (int64_t{256} << 20) / (count * 4)));
+        std::vector<krait::kernels::PackedWeights> f32(copies), bf16(copies);
+        std::vector<std::vector<uint16_t>> rows(copies);
+        std::vector<float> W(static_cast<size_t>(count));
+        for (int c = 0; c < copies; ++c) {
+            rows[c].resize(static_cast<size_t>(count));
+            for (int64_t i = 0; i < count; ++i) {
+                float v = dist(rng) * 0.05f;
+                uint32_t bits;
+                std::memcpy(&bits, &v, 4);
+                rows[c][i] = static_cast<uint16_t>(bits >> 16);
+                bits &= 0xffff0000u;
+                std::memcpy(&v, &bits, 4);
+                W[i] = v;
+            }
+            f32[c] = krait::kernels::pack_weights(W.data(), s.N, s.K);
+            bf16[c] = krait::kernels::pack_weights_half(rows[c].data(), WeightType::BF16, s.N, s.K);
+        }
+        std::vector<float> x(static_cast<size_t>(s.K)), y(static_cast<size_t>(s.N));
+        for (float& v : x) v = dist(rng);
+        const auto packed_run = [&](std::vector<krait::kernels::PackedWeights>& set) {
+            for (auto& w : set) {
+                krait::kernels::GemmParams gp;
+                gp.rows = 1;
+                gp.x = x.data();
+                gp.x_stride = s.K;
+                gp.weights = &w;
+                gp.y = y.data();
+                gp.y_stride = s.N;
+                split_run(threads, s.N, [&](int64_t b, int64_t e) { krait::kernels::active().gemm_packed(gp, b, e); });
+            }
+        };
+        const auto rows_run = [&] {
+            for (auto& w : rows) {
+                krait::kernels::LinearParams lp;
+                lp.rows = 1;
+                lp.in_features = s.K;
+                lp.out_features = s.N;
+                lp.x = x.data();
+                lp.x_stride = s.K;
+                lp.y = y.data();
+                lp.y_stride = s.N;
+                lp.weight_type = WeightType::BF16;
+                lp.weight_half = w.data();
+                split_run(threads, s.N, [&](int64_t b, int64_t e) { krait::kernels::active().linear_half(lp, b, e); });
+            }
+        };
+        double t_f32 = 1e30, t_bf16 = 1e30, t_rows = 1e30;
+        for (int r = 0; r < repeats; ++r) {
+            t_f32 = std::min(t_f32, time_per_call([&] { packed_run(f32); }, min_s) / copies);
+            t_bf16 = std::min(t_bf16, time_per_call([&] { packed_run(bf16); }, min_s) / copies);
+            t_rows = std::min(t_rows, time_per_call(rows_run, min_s) / copies);
+        }
+        const double flops = 2.0 * count;
+        std::printf("%-9s %-20s %5lld %5lld | %9.2f %9.2f %9.2f | %6.2fx %9.1f %9.1f\n", s.model, s.layer,
+                    static_cast<long long>(s.K), static_cast<long long>(s.N), flops / t_f32 / 1e9,
+                    flops / t_bf16 / 1e9, flops / t_rows / 1e9, t_f32 / t_bf16, 4.0 * count / t_f32 / 1e9,
+                    2.0 * count / t_bf16 / 1e9);
+        std::fflush(stdout);
+    }
+    std::printf("\n(GFLOP/s = 2 K N / seconds per call; ratio = BF16 panels over F32 panels; GB/s = weight bytes read "
+                "per second)\n");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     int repeats = 7, threads = 1;
     double min_s = 0.15;
     std::string only;
-    bool packed_only = false, convs = false;
+    bool packed_only = false, convs = false, decode = false;
     Shape custom{"custom", "", 0, 0, 0};
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
@@ -251,6 +359,7 @@ int main(int argc, char** argv) {
         else if (a == "--threads") threads = std::max(1, std::stoi(next()));
         else if (a == "--packed-only") packed_only = true;  // skip Eigen (for tuning the blocking)
         else if (a == "--conv") convs = true;
+        else if (a == "--decode") decode = true;
         else if (a == "--shape") {  // M,K,N: time just this shape
             long long m = 0, k = 0, n = 0;
             if (std::sscanf(next().c_str(), "%lld,%lld,%lld", &m, &k, &n) != 3 || m < 1 || k < 1 || n < 1) {
@@ -262,7 +371,7 @@ int main(int argc, char** argv) {
         } else {
             std::fprintf(stderr,
                          "usage: krait-bench-gemm [--repeats R] [--min-ms T] [--only vit|mv] [--shape M,K,N] "
-                         "[--packed-only] [--threads T] [--conv]\n");
+                         "[--packed-only] [--threads T] [--conv] [--decode]\n");
             return 2;
         }
     }
@@ -297,6 +406,11 @@ int main(int argc, char** argv) {
                 threads > 1 ? " (\"of peak\" below is against threads x this)" : "");
     if (convs) {
         bench_convs(repeats, min_s, peak);
+        return 0;
+    }
+    if (decode) {
+        bench_decode(repeats, min_s, threads);
+        std::printf("load average after: %s\n", load_average().c_str());
         return 0;
     }
     peak *= threads;

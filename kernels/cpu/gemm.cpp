@@ -5,9 +5,11 @@
 #include <cmath>
 #include <cstdlib>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 #include "kernels/cpu/kernel_error.h"
+#include "kernels/cpu/linear_half.h"
 
 #include <new>
 
@@ -74,6 +76,17 @@ void gemm_empty_k(const GemmParams& p, int64_t n_begin, int64_t n_end) {
     }
 }
 
+// The element type of a panel of weight type T, and one element widened to F32 (exact).
+template <WeightType T>
+using Elem = std::conditional_t<T == WeightType::F32, float, uint16_t>;
+
+template <WeightType T>
+inline float widen1(const Elem<T>* p) {
+    if constexpr (T == WeightType::F32) return *p;
+    else if constexpr (T == WeightType::BF16) return bf16_to_f32(*p);
+    else return f16_to_f32(*p);
+}
+
 // One multiply-add of the chain. With hardware FMA it is the same fused
 // operation the SIMD kernels do, so all paths agree bit for bit.
 inline float madd(float a, float b, float c) {
@@ -91,20 +104,23 @@ inline float madd(float a, float b, float c) {
 // like the classic 6 x 16 kernel so the compiler keeps the accumulators in
 // vector registers (NEON: 24 q registers) and vectorises over columns (on
 // an AVX2 build it reaches ~70 GFLOP/s, the intrinsics ~120).
-template <int MR>
-void tile_portable(int c0, int nv, int64_t kb, const float* x, int64_t xs, const float* w, float* y, int64_t ys,
+template <WeightType T, int MR>
+void tile_portable(int c0, int nv, int64_t kb, const float* x, int64_t xs, const Elem<T>* w, float* y, int64_t ys,
                    bool load_y, const float* bias) {
     constexpr int kCols = 16;
     float acc[MR][kCols];
     for (int r = 0; r < MR; ++r)
         for (int c = 0; c < kCols; ++c) acc[r][c] = (load_y && c0 + c < nv) ? y[r * ys + c0 + c] : 0.0f;
     for (int64_t k = 0; k < kb; ++k) {
-        const float* wk = w + k * kGemmNR + c0;
+        const Elem<T>* wk = w + k * kGemmNR + c0;
+        float wf[kCols];
+#pragma GCC unroll 16
+        for (int c = 0; c < kCols; ++c) wf[c] = widen1<T>(wk + c);
 #pragma GCC unroll 8
         for (int r = 0; r < MR; ++r) {
             const float a = x[r * xs + k];
 #pragma GCC unroll 16
-            for (int c = 0; c < kCols; ++c) acc[r][c] = madd(a, wk[c], acc[r][c]);
+            for (int c = 0; c < kCols; ++c) acc[r][c] = madd(a, wf[c], acc[r][c]);
         }
     }
     for (int r = 0; r < MR; ++r)
@@ -114,18 +130,31 @@ void tile_portable(int c0, int nv, int64_t kb, const float* x, int64_t xs, const
 
 // Any row count and live width: 6-row tiles, then one row at a time, over
 // the panel's (live) 16-column halves.
-[[maybe_unused]] void tiles_portable(int mr, int nv, int64_t kb, const float* x, int64_t xs, const float* w, float* y, int64_t ys,
-                    bool load_y, const float* bias) {
+template <WeightType T>
+[[maybe_unused]] void tiles_portable(int mr, int nv, int64_t kb, const float* x, int64_t xs, const Elem<T>* w, float* y,
+                                     int64_t ys, bool load_y, const float* bias) {
     constexpr int kRows = 6;
     for (int c0 = 0; c0 < nv; c0 += 16) {
         int r = 0;
         for (; r + kRows <= mr; r += kRows)
-            tile_portable<kRows>(c0, nv, kb, x + r * xs, xs, w, y + r * ys, ys, load_y, bias);
-        for (; r < mr; ++r) tile_portable<1>(c0, nv, kb, x + r * xs, xs, w, y + r * ys, ys, load_y, bias);
+            tile_portable<T, kRows>(c0, nv, kb, x + r * xs, xs, w, y + r * ys, ys, load_y, bias);
+        for (; r < mr; ++r) tile_portable<T, 1>(c0, nv, kb, x + r * xs, xs, w, y + r * ys, ys, load_y, bias);
     }
 }
 
 #if defined(__AVX512F__)
+
+// 16 weights of a panel row widened to F32 (aligned: panels are 64-byte aligned, rows 32 elements).
+template <WeightType T>
+inline __m512 load_w16(const Elem<T>* p) {
+    if constexpr (T == WeightType::F32) {
+        return _mm512_load_ps(p);
+    } else {
+        const __m256i h = _mm256_load_si256(reinterpret_cast<const __m256i*>(p));
+        if constexpr (T == WeightType::BF16) return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+        else return _mm512_cvtph_ps(h);
+    }
+}
 
 // AVX-512 micro-tile: MR rows x 16 * NV columns (NV zmm per row), kb k
 // steps. Per k step: NV aligned loads of the packed panel, MR broadcasts of
@@ -133,8 +162,8 @@ void tile_portable(int c0, int nv, int64_t kb, const float* x, int64_t xs, const
 // loads and the stores (the padded weight columns are zero and simply not
 // stored). NV = 1 serves a tail panel with at most 16 live columns (N = 80:
 // the third panel), at half the FMAs; its chains are the same.
-template <int MR, int NV>
-void tile_avx512(int64_t kb, const float* x, int64_t xs, const float* w, float* y, int64_t ys, bool load_y,
+template <WeightType T, int MR, int NV>
+void tile_avx512(int64_t kb, const float* x, int64_t xs, const Elem<T>* w, float* y, int64_t ys, bool load_y,
                  const float* bias, int nv) {
     __mmask16 mask[NV];
     for (int v = 0; v < NV; ++v) {
@@ -148,7 +177,7 @@ void tile_avx512(int64_t kb, const float* x, int64_t xs, const float* w, float* 
             c[r][v] = load_y ? _mm512_maskz_loadu_ps(mask[v], y + r * ys + 16 * v) : _mm512_setzero_ps();
     for (int64_t k = 0; k < kb; ++k) {
         __m512 wv[NV];
-        for (int v = 0; v < NV; ++v) wv[v] = _mm512_load_ps(w + k * kGemmNR + 16 * v);
+        for (int v = 0; v < NV; ++v) wv[v] = load_w16<T>(w + k * kGemmNR + 16 * v);
 #pragma GCC unroll 16
         for (int r = 0; r < MR; ++r) {
             const __m512 a = _mm512_set1_ps(x[r * xs + k]);
@@ -165,16 +194,62 @@ void tile_avx512(int64_t kb, const float* x, int64_t xs, const float* w, float* 
         for (int v = 0; v < NV; ++v) _mm512_mask_storeu_ps(y + r * ys + 16 * v, mask[v], c[r][v]);
 }
 
-using TileFn = void (*)(int64_t, const float*, int64_t, const float*, float*, int64_t, bool, const float*, int);
-
-template <int NV, int... I>
-constexpr std::array<TileFn, sizeof...(I)> make_tiles(std::integer_sequence<int, I...>) {
-    return {&tile_avx512<I + 1, NV>...};
+// Few rows (decode: M = 1): NP whole panels at once, MR <= 3 rows, so that
+// 2 * NP * MR independent chains hide the FMA latency (one panel gives only
+// two per row). The chains are those of tile_avx512, bit for bit.
+template <WeightType T, int MR, int NP>
+void tile_avx512_panels(int64_t kb, const float* x, int64_t xs, const Elem<T>* w, int64_t panel_stride, float* y,
+                        int64_t ys, bool load_y, const float* bias) {
+    __m512 c[MR][NP][2];
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r)
+        for (int q = 0; q < NP; ++q)
+            for (int v = 0; v < 2; ++v)
+                c[r][q][v] = load_y ? _mm512_loadu_ps(y + r * ys + q * kGemmNR + 16 * v) : _mm512_setzero_ps();
+    for (int64_t k = 0; k < kb; ++k) {
+        __m512 a[MR];
+        for (int r = 0; r < MR; ++r) a[r] = _mm512_set1_ps(x[r * xs + k]);
+#pragma GCC unroll 8
+        for (int q = 0; q < NP; ++q) {
+            const Elem<T>* wq = w + q * panel_stride + k * kGemmNR;
+            const __m512 w0 = load_w16<T>(wq), w1 = load_w16<T>(wq + 16);
+            for (int r = 0; r < MR; ++r) {
+                c[r][q][0] = _mm512_fmadd_ps(a[r], w0, c[r][q][0]);
+                c[r][q][1] = _mm512_fmadd_ps(a[r], w1, c[r][q][1]);
+            }
+        }
+    }
+    if (bias) {
+        for (int q = 0; q < NP; ++q)
+            for (int v = 0; v < 2; ++v) {
+                const __m512 b = _mm512_loadu_ps(bias + q * kGemmNR + 16 * v);
+                for (int r = 0; r < MR; ++r) c[r][q][v] = _mm512_add_ps(c[r][q][v], b);
+            }
+    }
+    for (int r = 0; r < MR; ++r)
+        for (int q = 0; q < NP; ++q)
+            for (int v = 0; v < 2; ++v) _mm512_storeu_ps(y + r * ys + q * kGemmNR + 16 * v, c[r][q][v]);
 }
-// kTiles[half][mr - 1] handles an mr-row tile (the M tail uses the shorter
-// ones); half = 1 when the panel has at most 16 live columns.
-constexpr std::array<TileFn, kMr> kTiles[2] = {make_tiles<2>(std::make_integer_sequence<int, kMr>{}),
-                                               make_tiles<1>(std::make_integer_sequence<int, kMr>{})};
+
+template <WeightType T>
+using TileFn = void (*)(int64_t, const float*, int64_t, const Elem<T>*, float*, int64_t, bool, const float*, int);
+
+template <WeightType T, int NV, int... I>
+constexpr std::array<TileFn<T>, sizeof...(I)> make_tiles(std::integer_sequence<int, I...>) {
+    return {&tile_avx512<T, I + 1, NV>...};
+}
+
+// Avx512Tiles<T>::tiles[half][mr - 1] handles an mr-row tile (the M tail uses
+// the shorter ones); half = 1 when the panel has at most 16 live columns.
+template <WeightType T>
+struct Avx512Tiles {
+    static constexpr std::array<TileFn<T>, kMr> tiles[2] = {
+        make_tiles<T, 2>(std::make_integer_sequence<int, kMr>{}), make_tiles<T, 1>(std::make_integer_sequence<int, kMr>{})};
+};
+
+// Panels handled at once by tile_avx512_panels, for row tiles of at most kFewRows rows.
+constexpr int kPanelsAtOnce = 4;
+constexpr int kFewRows = 3;
 
 #elif defined(__AVX2__) && defined(__FMA__)
 
@@ -183,8 +258,26 @@ constexpr std::array<TileFn, kMr> kTiles[2] = {make_tiles<2>(std::make_integer_s
 // registers), per k step two loads of the panel half and MR broadcasts.
 // Same chains as every other path. Full halves use plain loads and stores;
 // only a tail half (Masked) needs masks, which then take two registers.
-template <int MR, bool Masked>
-void tile_avx2(int c0, int nv, int64_t kb, const float* x, int64_t xs, const float* w, float* y, int64_t ys,
+// 8 weights of a panel row widened to F32 (aligned: rows are 32 elements of a 64-byte-aligned panel).
+template <WeightType T>
+inline __m256 load_w8(const Elem<T>* p) {
+    if constexpr (T == WeightType::F32) {
+        return _mm256_load_ps(p);
+    } else if constexpr (T == WeightType::BF16) {
+        const __m128i h = _mm_load_si128(reinterpret_cast<const __m128i*>(p));
+        return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+    } else {
+#if defined(__F16C__)
+        return _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(p)));
+#else
+        return _mm256_setr_ps(f16_to_f32(p[0]), f16_to_f32(p[1]), f16_to_f32(p[2]), f16_to_f32(p[3]),
+                              f16_to_f32(p[4]), f16_to_f32(p[5]), f16_to_f32(p[6]), f16_to_f32(p[7]));
+#endif
+    }
+}
+
+template <WeightType T, int MR, bool Masked>
+void tile_avx2(int c0, int nv, int64_t kb, const float* x, int64_t xs, const Elem<T>* w, float* y, int64_t ys,
                bool load_y, const float* bias) {
     __m256i mask[2];
     for (int v = 0; v < 2; ++v) {
@@ -202,10 +295,10 @@ void tile_avx2(int c0, int nv, int64_t kb, const float* x, int64_t xs, const flo
         c0v[r] = load_y ? load(y + r * ys + c0, 0) : _mm256_setzero_ps();
         c1v[r] = load_y ? load(y + r * ys + c0 + 8, 1) : _mm256_setzero_ps();
     }
-    const float* wc = w + c0;
+    const Elem<T>* wc = w + c0;
     for (int64_t k = 0; k < kb; ++k) {
-        const __m256 w0 = _mm256_load_ps(wc + k * kGemmNR);
-        const __m256 w1 = _mm256_load_ps(wc + k * kGemmNR + 8);
+        const __m256 w0 = load_w8<T>(wc + k * kGemmNR);
+        const __m256 w1 = load_w8<T>(wc + k * kGemmNR + 8);
 #pragma GCC unroll 8
         for (int r = 0; r < MR; ++r) {
             const __m256 a = _mm256_broadcast_ss(x + r * xs + k);
@@ -233,32 +326,37 @@ void tile_avx2(int c0, int nv, int64_t kb, const float* x, int64_t xs, const flo
     }
 }
 
-using TileAvx2Fn = void (*)(int, int, int64_t, const float*, int64_t, const float*, float*, int64_t, bool,
-                            const float*);
-// kTilesAvx2[masked][mr - 1].
-constexpr TileAvx2Fn kTilesAvx2[2][6] = {
-    {&tile_avx2<1, false>, &tile_avx2<2, false>, &tile_avx2<3, false>, &tile_avx2<4, false>, &tile_avx2<5, false>,
-     &tile_avx2<6, false>},
-    {&tile_avx2<1, true>, &tile_avx2<2, true>, &tile_avx2<3, true>, &tile_avx2<4, true>, &tile_avx2<5, true>,
-     &tile_avx2<6, true>}};
-
-void tiles_avx2(int mr, int nv, int64_t kb, const float* x, int64_t xs, const float* w, float* y, int64_t ys,
+template <WeightType T>
+void tiles_avx2(int mr, int nv, int64_t kb, const float* x, int64_t xs, const Elem<T>* w, float* y, int64_t ys,
                 bool load_y, const float* bias) {
+    using TileAvx2Fn = void (*)(int, int, int64_t, const float*, int64_t, const Elem<T>*, float*, int64_t, bool,
+                                const float*);
+    // tiles[masked][mr - 1].
+    static constexpr TileAvx2Fn tiles[2][6] = {
+        {&tile_avx2<T, 1, false>, &tile_avx2<T, 2, false>, &tile_avx2<T, 3, false>, &tile_avx2<T, 4, false>,
+         &tile_avx2<T, 5, false>, &tile_avx2<T, 6, false>},
+        {&tile_avx2<T, 1, true>, &tile_avx2<T, 2, true>, &tile_avx2<T, 3, true>, &tile_avx2<T, 4, true>,
+         &tile_avx2<T, 5, true>, &tile_avx2<T, 6, true>}};
     for (int c0 = 0; c0 < nv; c0 += 16) {
         const bool masked = nv - c0 < 16;
         for (int r = 0; r < mr; r += 6)
-            kTilesAvx2[masked][std::min(6, mr - r) - 1](c0, nv, kb, x + r * xs, xs, w, y + r * ys, ys, load_y, bias);
+            tiles[masked][std::min(6, mr - r) - 1](c0, nv, kb, x + r * xs, xs, w, y + r * ys, ys, load_y, bias);
     }
 }
 
 #endif
 
 // The blocked loop nest shared by all paths; `tile(mr, kb, x, w, y, load_y, bias, nv)` computes
-// one row tile of one panel over one K block.
-template <typename Tile>
-void gemm_blocked(const GemmParams& p, int64_t n_begin, int64_t n_end, Tile&& tile) {
+// one row tile of one panel over one K block. Where the path has one (AVX-512), row tiles of at most
+// kFewRows rows take kPanelsAtOnce whole panels at a time through `panels_tile(mr, kb, x, w,
+// panel_stride, y, load_y, bias)`; the chains are the same.
+template <WeightType T, typename Tile, typename PanelsTile>
+void gemm_blocked(const GemmParams& p, int64_t n_begin, int64_t n_end, Tile&& tile, PanelsTile&& panels_tile,
+                  int panels_at_once, int few_rows) {
     const PackedWeights& W = *p.weights;
     const int64_t K = W.in_features();
+    const Elem<T>* base = reinterpret_cast<const Elem<T>*>(W.panel_half(0));
+    const int64_t panel_stride = K * kGemmNR;
     // K in blocks of at most kKc, balanced (K = 1600: 800 + 800, not 1536 + 64).
     const int64_t k_blocks = (K + kKc - 1) / kKc;
     const auto kb_of = [&](int64_t block) { return K / k_blocks + (block < K % k_blocks ? 1 : 0); };
@@ -268,9 +366,20 @@ void gemm_blocked(const GemmParams& p, int64_t n_begin, int64_t n_end, Tile&& ti
             const int64_t kb = kb_of(block);
             const bool load_y = p.accumulate || pc > 0;
             const bool last = pc + kb == K;
-            for (int64_t n0 = n_begin; n0 < n_end; n0 += kGemmNR) {
+            int64_t n0 = n_begin;
+            if (mb <= few_rows) {
+                const int mr = static_cast<int>(mb);
+                const int64_t m = ic;
+                for (; n0 + panels_at_once * kGemmNR <= n_end; n0 += panels_at_once * kGemmNR) {
+                    const Elem<T>* w = base + (n0 / kGemmNR) * panel_stride + pc * kGemmNR;
+                    const float* bias = (last && p.bias) ? p.bias + n0 : nullptr;
+                    panels_tile(mr, kb, p.x + m * p.x_stride + pc, w, panel_stride, p.y + m * p.y_stride + n0, load_y,
+                                bias);
+                }
+            }
+            for (; n0 < n_end; n0 += kGemmNR) {
                 const int nv = static_cast<int>(std::min(kGemmNR, n_end - n0));
-                const float* w = W.panel(n0 / kGemmNR) + pc * kGemmNR;
+                const Elem<T>* w = base + (n0 / kGemmNR) * panel_stride + pc * kGemmNR;
                 const float* bias = (last && p.bias) ? p.bias + n0 : nullptr;
                 for (int64_t ir = 0; ir < mb; ir += kMr) {
                     const int mr = static_cast<int>(std::min<int64_t>(kMr, mb - ir));
@@ -282,23 +391,48 @@ void gemm_blocked(const GemmParams& p, int64_t n_begin, int64_t n_end, Tile&& ti
     }
 }
 
+template <WeightType T>
+void gemm_typed(const GemmParams& p, int64_t n_begin, int64_t n_end) {
+#if defined(__AVX512F__)
+    using Tiles = Avx512Tiles<T>;
+    gemm_blocked<T>(
+        p, n_begin, n_end,
+        [&](int mr, int64_t kb, const float* x, const Elem<T>* w, float* y, bool load_y, const float* bias, int nv) {
+            Tiles::tiles[nv <= 16][mr - 1](kb, x, p.x_stride, w, y, p.y_stride, load_y, bias, nv);
+        },
+        [&](int mr, int64_t kb, const float* x, const Elem<T>* w, int64_t stride, float* y, bool load_y,
+            const float* bias) {
+            static_assert(kFewRows == 3 && kPanelsAtOnce == 4, "one instance per row count below");
+            if (mr == 1) tile_avx512_panels<T, 1, 4>(kb, x, p.x_stride, w, stride, y, p.y_stride, load_y, bias);
+            else if (mr == 2) tile_avx512_panels<T, 2, 4>(kb, x, p.x_stride, w, stride, y, p.y_stride, load_y, bias);
+            else tile_avx512_panels<T, 3, 4>(kb, x, p.x_stride, w, stride, y, p.y_stride, load_y, bias);
+        },
+        kPanelsAtOnce, kFewRows);
+#else
+    gemm_blocked<T>(
+        p, n_begin, n_end,
+        [&](int mr, int64_t kb, const float* x, const Elem<T>* w, float* y, bool load_y, const float* bias, int nv) {
+#if defined(__AVX2__) && defined(__FMA__)
+            tiles_avx2<T>(mr, nv, kb, x, p.x_stride, w, y, p.y_stride, load_y, bias);
+#else
+            tiles_portable<T>(mr, nv, kb, x, p.x_stride, w, y, p.y_stride, load_y, bias);
+#endif
+        },
+        [](int, int64_t, const float*, const Elem<T>*, int64_t, float*, bool, const float*) {}, 1, 0);
+#endif
+}
+
 }  // namespace
 
 void gemm_packed(const GemmParams& p, int64_t n_begin, int64_t n_end) {
     check_range(p, n_begin, n_end);
     if (p.rows <= 0 || n_begin == n_end) return;
     if (p.weights->in_features() == 0) return gemm_empty_k(p, n_begin, n_end);
-    gemm_blocked(p, n_begin, n_end,
-                 [&](int mr, int64_t kb, const float* x, const float* w, float* y, bool load_y, const float* bias,
-                     int nv) {
-#if defined(__AVX512F__)
-                     kTiles[nv <= 16][mr - 1](kb, x, p.x_stride, w, y, p.y_stride, load_y, bias, nv);
-#elif defined(__AVX2__) && defined(__FMA__)
-                     tiles_avx2(mr, nv, kb, x, p.x_stride, w, y, p.y_stride, load_y, bias);
-#else
-                     tiles_portable(mr, nv, kb, x, p.x_stride, w, y, p.y_stride, load_y, bias);
-#endif
-                 });
+    switch (p.weights->type()) {
+        case WeightType::F32: return gemm_typed<WeightType::F32>(p, n_begin, n_end);
+        case WeightType::BF16: return gemm_typed<WeightType::BF16>(p, n_begin, n_end);
+        case WeightType::F16: return gemm_typed<WeightType::F16>(p, n_begin, n_end);
+    }
 }
 
 KRAIT_VARIANT_END

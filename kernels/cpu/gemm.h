@@ -1,5 +1,7 @@
-// Prepacked fp32 GEMM for M > 1: y[M, N] (= or +=) x[M, K] W^T + b, with W
-// packed ONCE (at model load) into the layout the micro-kernel streams.
+// Prepacked GEMM, F32 accumulation: y[M, N] (= or +=) x[M, K] W^T + b, with
+// W packed ONCE (at model load) into the layout the micro-kernel streams, in
+// F32 or in the checkpoint's F16 / BF16 (half the bytes: decode, M = 1, reads
+// every weight once per token and is bound by memory bandwidth).
 //
 // Why: Eigen's GEMM repacks W on every call (12% of a ViT forward pass in
 // gemm_pack_lhs) and its 48x4 micro-tile leaves AVX-512 FMA throughput
@@ -25,12 +27,17 @@
 // or on buffer alignment (loads are unaligned; tails are masked, not computed
 // differently), so the same inputs give bitwise-identical outputs however the
 // caller splits the work. The micro-kernel of each variant (variant.h):
-// avx512 12 x 32 zmm tiles, avx2 6 x 16 ymm tiles, portable plain C++.
+// avx512 12 x 32 zmm tiles (row tiles of <= 3 rows: 4 panels at once, for
+// more independent chains), avx2 6 x 16 ymm tiles, portable plain C++; each
+// is templated on the panel's element type and widens F16 / BF16 exactly in
+// registers (BF16: << 16; F16: F16C vcvtph2ps, portable: exact conversion),
+// so half panels give the same bits as F32 panels of the widened weights.
 // They compute the same chains; the portable one fuses the multiply-adds only
 // where its target has FMA (not baseline x86-64), so it may differ from the
 // others in the last bits.
 #pragma once
 
+#include "kernels/cpu/linear.h"
 #include "kernels/cpu/variant.h"
 
 #include <cstddef>
@@ -42,14 +49,25 @@ namespace krait::kernels {
 // Output features per packed panel (two zmm registers).
 inline constexpr int64_t kGemmNR = 32;
 
-// W packed as ceil(N / kGemmNR) panels of [K][kGemmNR] floats, one after the
-// other, in one 64-byte-aligned allocation of panels * K * kGemmNR floats:
-// the size of W with N rounded up to 32 (ViT: exactly W; N = 80: +20%).
-// Move-only, immutable after packing, shared read-only by any number of
-// threads and sessions; keep it next to the layer's weights for the life of
-// the model. gemm_packed never reads W itself, so a layer served only by it
-// (M > 1, and M == 1 too, where it measured on par with Eigen's GEMV) need not
-// keep W's pages resident.
+// W packed as ceil(N / kGemmNR) panels of [K][kGemmNR] elements, one after
+// the other, in one 64-byte-aligned allocation of panels * K * kGemmNR
+// elements: the size of W with N rounded up to 32 (ViT: exactly W; N = 80:
+// +20%). The elements are F32 (pack_weights) or the checkpoint's F16 / BF16
+// bits (pack_weights_half: half the bytes; the micro-kernels widen them in
+// registers, exactly, and the results equal the F32 panels' on the widened
+// weights bit for bit). Move-only, immutable after packing, shared
+// read-only by any number of threads and sessions; keep it next to the
+// layer's weights for the life of the model. gemm_packed never reads W
+// itself, so a layer served only by it (M > 1, and M == 1 too) need not keep
+// W's pages resident.
+// How PackedWeights frees its panels: large ones are mapped pages of their
+// own (munmap'd, so the memory goes back to the system with the model),
+// small ones come from aligned_alloc.
+struct PackedWeightsFree {
+    size_t mapped = 0;  // bytes mapped; 0: aligned_alloc
+    void operator()(unsigned char* p) const;
+};
+
 class PackedWeights {
 public:
     PackedWeights() = default;
@@ -57,23 +75,35 @@ public:
     int64_t in_features() const { return k_; }   // K
     int64_t panels() const { return (n_ + kGemmNR - 1) / kGemmNR; }
     bool empty() const { return n_ == 0; }
+    WeightType type() const { return type_; }
+    size_t element_bytes() const { return type_ == WeightType::F32 ? sizeof(float) : sizeof(uint16_t); }
     // Panel j: [K][kGemmNR], output features j * kGemmNR + [0, kGemmNR).
-    const float* panel(int64_t j) const { return data_.get() + j * k_ * kGemmNR; }
-    size_t bytes() const { return static_cast<size_t>(panels() * k_ * kGemmNR) * sizeof(float); }
+    // panel() for F32 weights, panel_half() for F16 / BF16 ones.
+    const float* panel(int64_t j) const { return reinterpret_cast<const float*>(data_.get()) + j * k_ * kGemmNR; }
+    const uint16_t* panel_half(int64_t j) const {
+        return reinterpret_cast<const uint16_t*>(data_.get()) + j * k_ * kGemmNR;
+    }
+    // Element (n, k) of W, widened to F32 (slow: for adapters' merges and tests).
+    float at(int64_t n, int64_t k) const;
+    size_t bytes() const { return static_cast<size_t>(panels() * k_ * kGemmNR) * element_bytes(); }
 
 private:
-    struct Free {
-        void operator()(float* p) const;
-    };
-    std::unique_ptr<float[], Free> data_;
-    size_t capacity_ = 0;  // floats allocated (repacking into a big enough buffer reuses it)
+    std::unique_ptr<unsigned char[], PackedWeightsFree> data_;
+    size_t capacity_ = 0;  // bytes allocated (repacking into a big enough buffer reuses it)
     int64_t n_ = 0, k_ = 0;
+    WeightType type_ = WeightType::F32;
+    void reserve(size_t bytes);
     friend void pack_weights_strided(PackedWeights& dst, const float* src, int64_t N, int64_t K, int64_t stride_n,
                                      int64_t stride_k);
+    friend PackedWeights pack_weights_half(const uint16_t* W, WeightType type, int64_t N, int64_t K);
 };
 
 // Packs W [N, K] row-major (nn.Linear.weight).
 PackedWeights pack_weights(const float* W, int64_t N, int64_t K);
+
+// Packs W [N, K] row-major in its stored 16-bit type (F16 or BF16; the bits
+// are copied, padding is +0). Throws std::invalid_argument for F32.
+PackedWeights pack_weights_half(const uint16_t* W, WeightType type, int64_t N, int64_t K);
 
 // General form: element (n, k) of the logical [N, K] weight is
 // src[n * stride_n + k * stride_k]. With stride_n = 1, stride_k = N it packs a

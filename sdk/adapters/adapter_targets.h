@@ -55,7 +55,7 @@ struct AdapterTarget {
         if (base_weight) return base_weight[i];
         if (base_weight_half) return kernels::half_to_f32(base_weight_type, base_weight_half[i]);
         const int64_t K = base_packed->in_features(), n = static_cast<int64_t>(i) / K, k = static_cast<int64_t>(i) % K;
-        return base_packed->panel(n / kernels::kGemmNR)[k * kernels::kGemmNR + n % kernels::kGemmNR];
+        return base_packed->at(n, k);
     }
     // Non-empty: the module exists but Krait cannot adapt it; this says why.
     std::string unsupported;

@@ -81,7 +81,8 @@ public:
 // Loads a classifier directory through the model-family registry
 // (sdk/models/registry.h). Throws krait::Error (KRAIT_ERR_UNSUPPORTED for a
 // model that is not an image classifier).
-std::unique_ptr<ClassifierModel> load_classifier(const std::string& dir, const ClassifierModel::Progress& progress);
+std::unique_ptr<ClassifierModel> load_classifier(const std::string& dir, const ClassifierModel::Progress& progress,
+                                                 bool keep_stored = true);
 
 // True if config.json in `dir` names a classifier family this build has.
 bool is_classifier_dir(const std::string& dir);

@@ -129,6 +129,10 @@ std::unique_ptr<MambaModel> MambaModel::load(const std::string& dir, const Progr
         ssm.A = A;
         ssm.D = w.get(p + "mixer.D", {E});
         L.out_proj = linear(p + "mixer.out_proj", E, D, c.use_bias);
+        // F16/BF16 weights kept as stored: panels of their own type replace the mapped rows and serve every
+        // call (as in llama.cpp); packed before being registered, so adapters see the packed weight.
+        for (Linear* l : {&L.in_proj, &L.ssm.x_proj, &L.ssm.dt_proj, &L.out_proj})
+            if (l->weight_half) model->packed_.pack_replacing(*l, w);
         register_linear(targets, p + "mixer.in_proj", L.in_proj);
         register_linear(targets, p + "mixer.x_proj", L.ssm.x_proj);
         register_linear(targets, p + "mixer.dt_proj", L.ssm.dt_proj);
@@ -148,6 +152,7 @@ std::unique_ptr<MambaModel> MambaModel::load(const std::string& dir, const Progr
     } else {
         const StoredWeight h = w.get_stored("lm_head.weight", {V, D});
         model->lm_head_ = make_linear(h.f32, h.half, h.type, nullptr, D, V);
+        if (h.half) model->packed_.pack_replacing(model->lm_head_, w);
     }
     register_linear(targets, "lm_head", model->lm_head_);
     targets.add_unsupported("backbone.norm_f", TargetKind::Linear,
@@ -164,7 +169,7 @@ std::unique_ptr<MambaModel> MambaModel::load(const std::string& dir, const Progr
     if (c.eos_token_id >= 0) info.eos_token_ids = {c.eos_token_id};
     info.num_parameters = model->num_parameters();
     info.source_dtype = model->source_dtype();
-    info.weight_bytes = static_cast<int64_t>(w.mapped_bytes() + w.owned_bytes());
+    info.weight_bytes = static_cast<int64_t>(w.mapped_bytes() + w.owned_bytes() + model->packed_.bytes());
     report(total_steps);
     return model;
 }

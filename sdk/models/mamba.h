@@ -120,6 +120,7 @@ private:
     MambaConfig config_;
     LanguageModelInfo info_;
     std::unique_ptr<WeightLoader> loader_;  // owns or maps every pointer below
+    PackedStore packed_;                    // F16/BF16 linears kept as stored, in panels of their type
     Embedding embeddings_;                  // [V, D]
     std::vector<Layer> layers_;
     const float* norm_f_ = nullptr;  // [D]

@@ -125,11 +125,11 @@ MambaVisionConfig MambaVisionConfig::from_json_text(const std::string& text, con
 // ---------------------------------------------------------------------------------------------------------------
 // Loading
 
-std::unique_ptr<MambaVisionModel> MambaVisionModel::load(const std::string& dir, const Progress& progress) {
+std::unique_ptr<MambaVisionModel> MambaVisionModel::load(const std::string& dir, const Progress& progress, bool keep_stored) {
     auto model = std::unique_ptr<MambaVisionModel>(new MambaVisionModel());
     MambaVisionConfig& c = model->config_;
     c = MambaVisionConfig::from_dir(dir);
-    model->loader_ = std::make_unique<WeightLoader>(dir);
+    model->loader_ = std::make_unique<WeightLoader>(dir, keep_stored);
     WeightLoader& w = *model->loader_;
 
     // Hub checkpoints wrap the network as `model.`; NVlabs state dicts have no prefix.
@@ -186,7 +186,8 @@ std::unique_ptr<MambaVisionModel> MambaVisionModel::load(const std::string& dir,
         return cw;
     };
     auto linear = [&](const std::string& name, int64_t in, int64_t out, bool bias) {
-        Linear l{w.get(pre + name + ".weight", {out, in}), bias ? w.get(pre + name + ".bias", {out}) : nullptr, in, out};
+        const StoredWeight sw = w.get_stored(pre + name + ".weight", {out, in});
+        Linear l = make_linear(sw.f32, sw.half, sw.type, bias ? w.get(pre + name + ".bias", {out}) : nullptr, in, out);
         // Packed, its row-major copy given back (one copy of the weights held), then registered.
         model->packed_.pack_replacing(l, w);
         register_linear(targets, pre + name, l, /*is_head=*/name == "head");
@@ -332,7 +333,7 @@ ModelFamily mambavision_family() {
     f.model_types = {"mambavision"};
     f.kind = KRAIT_MODEL_CLASSIFIER;
     f.load_classifier = [](const std::string& dir, const LoadOptions& options) -> std::unique_ptr<ClassifierModel> {
-        return MambaVisionModel::load(dir, options.progress);
+        return MambaVisionModel::load(dir, options.progress, options.keep_stored_weights);
     };
     f.load_preprocess = [](const std::string& dir, const ClassifierModel& model) {
         return load_preprocess_config(dir, PreprocessSource::TimmFieldsInConfig, model.image_height(),

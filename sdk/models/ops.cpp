@@ -35,8 +35,9 @@ int64_t output_grain(int64_t rows) { return rows == 1 ? 64 : kernels::kGemmNR; }
 
 // The base GEMM of one thread's output columns [begin, end).
 void linear_block(const Linear& layer, const kernels::LinearParams& p, int64_t begin, int64_t end) {
-    // Packed and released (pack_replacing): no row-major weight left; gemm.h measured M = 1 on par with Eigen.
-    if (layer.packed && (p.rows > 1 || !layer.weight)) {
+    // Packed and released (pack_replacing): no row-major weight left; gemm.h measured M = 1 on par with Eigen
+    // (F32), and ahead of linear_half for F16/BF16 panels (docs/PERFORMANCE.md).
+    if (layer.packed && (p.rows > 1 || (!layer.weight && !layer.weight_half))) {
         kernels::GemmParams g;
         g.rows = p.rows;
         g.x = p.x;
@@ -76,9 +77,19 @@ void PackedStore::pack(Linear& layer) {
 }
 
 void PackedStore::pack_replacing(Linear& layer, WeightLoader& loader) {
-    pack(layer);
-    loader.release(layer.weight);
-    layer.weight = nullptr;
+    if (layer.weight_type == kernels::WeightType::F32) {
+        pack(layer);
+        loader.release(layer.weight);
+        layer.weight = nullptr;
+        return;
+    }
+    if (!layer.weight_half) fail(KRAIT_ERR_INTERNAL, "PackedStore::pack_replacing: no F16/BF16 weight");
+    items_.push_back(std::make_unique<kernels::PackedWeights>(
+        kernels::pack_weights_half(layer.weight_half, layer.weight_type, layer.out_features, layer.in_features)));
+    bytes_ += items_.back()->bytes();
+    layer.packed = items_.back().get();
+    loader.release(layer.weight_half);
+    layer.weight_half = nullptr;
 }
 
 const kernels::Winograd43Weights* PackedStore::pack_winograd(const float* weight, int64_t out_channels,

@@ -23,8 +23,9 @@
 namespace krait {
 
 // An nn.Linear as loaded: weight [out, in] row-major, optional bias [out].
-// The weight is F32 (weight) or, for language models loaded as stored,
-// F16/BF16 read in place from the memory map (weight_half, weight = nullptr).
+// The weight is F32 (weight) or, for models loaded as stored, F16/BF16 read
+// in place from the memory map (weight_half, weight = nullptr), or only its
+// packed panels (packed; weight and weight_half nullptr after pack_replacing).
 struct Linear {
     const float* weight = nullptr;
     const float* bias = nullptr;
@@ -32,7 +33,10 @@ struct Linear {
     int64_t out_features = 0;
     int32_t slot = -1;  // AdapterTargets slot; -1 = not adaptable
     // The weight packed for kernels::gemm_packed (owned by the model's
-    // PackedStore), used when a call has more than one row; nullptr = Eigen.
+    // PackedStore): F32 panels, or F16/BF16 panels of a weight kept as stored.
+    // Used when a call has more than one row, or for every call when the
+    // row-major weight was given back (weight and weight_half both nullptr);
+    // nullptr = Eigen / linear_half.
     const kernels::PackedWeights* packed = nullptr;
     kernels::WeightType weight_type = kernels::WeightType::F32;
     const uint16_t* weight_half = nullptr;  // [out, in] when weight_type is F16/BF16
@@ -46,16 +50,20 @@ Linear make_linear(const float* weight_f32, const uint16_t* weight_half, kernels
 // Owns the packed copies of a model's linear layers, made once at load. The
 // packed GEMM runs at ~1.5x Eigen's (no per-call repacking of the weights);
 // single-row calls stream the original row-major weight unless the layer was
-// packed with pack_replacing() (then the packed copy serves every call). Only F32 layers can be packed (the classifiers load their weights as F32:
-// the packed GEMM is F32); the packed copy is the only extra copy.
+// packed with pack_replacing() (then the packed copy serves every call). F32
+// weights give F32 panels, F16/BF16 weights kept as stored give panels in
+// their own type (half the bytes; kernels/cpu/gemm.h); the packed copy is the
+// only copy held once pack_replacing gave the row-major one back.
 class PackedStore {
 public:
-    // Throws KRAIT_ERR_INTERNAL for an F16/BF16 layer.
+    // Packs an F32 layer, keeping its row-major weight too (single rows read
+    // it). Throws KRAIT_ERR_INTERNAL for an F16/BF16 layer.
     void pack(Linear& layer);
-    // Packs `layer` and gives its row-major weight back to `loader` (freed if
-    // it was converted, its mapped pages dropped if used in place): the packed
-    // copy then serves every call, single rows included, and the model holds
-    // one copy of the weights. layer.weight becomes nullptr.
+    // Packs `layer` (F32, or F16/BF16 as stored) and gives its row-major
+    // weight back to `loader` (freed if it was converted, its mapped pages
+    // dropped if used in place): the packed copy then serves every call,
+    // single rows included, and the model holds one copy of the weights.
+    // layer.weight and layer.weight_half become nullptr.
     void pack_replacing(Linear& layer, WeightLoader& loader);
     // The Winograd filters of a 3x3 / stride 1 / padding 1 / groups 1 conv
     // (4x its weights; each such conv then does a quarter of the multiply-adds).

@@ -30,8 +30,8 @@ struct LoadOptions {
     // Large weight matrices (linear layers, embeddings) of F16/BF16 files:
     // true = used as stored, in place from the memory map (half the memory of
     // F32); false = upcast to F32 at load (krait_model_params.weight_precision).
-    // Language models honour it; the classifiers pack their linears for the
-    // F32 packed GEMM and so load as F32 either way.
+    // Every family honours it; the classifiers pack their linears either way,
+    // as stored into F16/BF16 panels (true) or as F32 panels (false).
     bool keep_stored_weights = true;
 };
 

@@ -181,11 +181,11 @@ ViTConfig ViTConfig::from_json_text(const std::string& text, const std::string& 
     return c;
 }
 
-std::unique_ptr<ViTModel> ViTModel::load(const std::string& dir, const Progress& progress) {
+std::unique_ptr<ViTModel> ViTModel::load(const std::string& dir, const Progress& progress, bool keep_stored) {
     auto model = std::unique_ptr<ViTModel>(new ViTModel());
     ViTConfig& c = model->config_;
     c = ViTConfig::from_dir(dir);
-    model->loader_ = std::make_unique<WeightLoader>(dir);
+    model->loader_ = std::make_unique<WeightLoader>(dir, keep_stored);
     WeightLoader& w = *model->loader_;
 
     const int64_t D = c.hidden_size, I = c.intermediate_size, P = c.patch_size, C = c.num_channels;
@@ -224,8 +224,8 @@ std::unique_ptr<ViTModel> ViTModel::load(const std::string& dir, const Progress&
     for (int64_t i = 0; i < c.num_layers; ++i) {
         const std::string p = "vit.encoder.layer." + std::to_string(i) + ".";
         auto linear = [&](const std::string& name, int64_t out, int64_t in, bool bias) {
-            return Linear{w.get(p + name + ".weight", {out, in}), bias ? w.get(p + name + ".bias", {out}) : nullptr, in,
-                          out};
+            const StoredWeight sw = w.get_stored(p + name + ".weight", {out, in});
+            return make_linear(sw.f32, sw.half, sw.type, bias ? w.get(p + name + ".bias", {out}) : nullptr, in, out);
         };
         auto layer_norm = [&](const std::string& name) {
             LayerNormWeights ln = ln0;
@@ -264,8 +264,11 @@ std::unique_ptr<ViTModel> ViTModel::load(const std::string& dir, const Progress&
     model->final_ln_ = ln0;
     model->final_ln_.weight = w.get("vit.layernorm.weight", {D});
     model->final_ln_.bias = w.get("vit.layernorm.bias", {D});
-    model->classifier_ = {w.get("classifier.weight", {c.num_labels, D}), w.get("classifier.bias", {c.num_labels}), D,
-                          c.num_labels};
+    {
+        const StoredWeight sw = w.get_stored("classifier.weight", {c.num_labels, D});
+        model->classifier_ = make_linear(sw.f32, sw.half, sw.type, w.get("classifier.bias", {c.num_labels}), D,
+                                         c.num_labels);
+    }
     model->packed_.pack_replacing(model->classifier_, w);
     register_linear(targets, "classifier", model->classifier_, /*is_head=*/true);
     // transformers 5 names the modules differently from the checkpoints (and from adapters trained under 4.x).
@@ -367,7 +370,7 @@ ModelFamily vit_family() {
     f.model_types = {"vit"};
     f.kind = KRAIT_MODEL_CLASSIFIER;
     f.load_classifier = [](const std::string& dir, const LoadOptions& options) -> std::unique_ptr<ClassifierModel> {
-        return ViTModel::load(dir, options.progress);
+        return ViTModel::load(dir, options.progress, options.keep_stored_weights);
     };
     f.load_preprocess = [](const std::string& dir, const ClassifierModel& model) {
         return load_preprocess_config(dir, PreprocessSource::HfImageProcessor, model.image_height(),

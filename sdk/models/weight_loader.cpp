@@ -84,6 +84,7 @@ StoredWeight WeightLoader::get_stored(const std::string& name, const std::vector
     w.half = reinterpret_cast<const uint16_t*>(t->data);
     w.type = t->dtype == DType::BF16 ? kernels::WeightType::BF16 : kernels::WeightType::F16;
     mapped_bytes_ += static_cast<size_t>(t->numel()) * sizeof(uint16_t);
+    mapped_.emplace_back(t->data, static_cast<size_t>(t->numel()) * sizeof(uint16_t));
     return w;
 }
 
@@ -94,7 +95,7 @@ float* WeightLoader::allocate(size_t count) {
     return owned_.back().get();
 }
 
-void WeightLoader::release(const float* data) {
+void WeightLoader::release(const void* data) {
     for (size_t i = 0; i < owned_.size(); ++i) {
         if (owned_[i].get() != data) continue;
         owned_bytes_ -= owned_counts_[i] * sizeof(float);

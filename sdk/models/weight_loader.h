@@ -51,11 +51,12 @@ public:
     // stored; otherwise as get(). Same errors as get().
     StoredWeight get_stored(const std::string& name, const std::vector<int64_t>& shape);
 
-    // Gives up a tensor returned by get() whose data now lives elsewhere (a
-    // packed copy): a converted buffer is freed, mapped pages are dropped from
-    // the resident set; either leaves the byte counts. `data` must not be read
-    // afterwards. Unknown pointers are ignored.
-    void release(const float* data);
+    // Gives up a tensor returned by get() or get_stored() whose data now lives
+    // elsewhere (a packed copy): a converted buffer is freed, mapped pages (F32
+    // or F16/BF16 in place) are dropped from the resident set; either leaves
+    // the byte counts. `data` must not be read afterwards. Unknown pointers
+    // are ignored.
+    void release(const void* data);
 
     // A buffer owned by the loader (derived weights such as A = -exp(A_log)).
     float* allocate(size_t count);

@@ -29,6 +29,18 @@ namespace {
 using krait::kernels::GemmParams;
 using krait::kernels::kGemmNR;
 using krait::kernels::PackedWeights;
+using krait::kernels::WeightType;
+
+// f (|f| <= 1) rounded to BF16 (truncated) or F16 (truncated; subnormals rounded).
+uint16_t to_half(WeightType type, float f) {
+    uint32_t bits;
+    std::memcpy(&bits, &f, sizeof bits);
+    if (type == WeightType::BF16) return static_cast<uint16_t>(bits >> 16);
+    const uint16_t sign = static_cast<uint16_t>((bits >> 16) & 0x8000u);
+    const int e = static_cast<int>((bits >> 23) & 0xffu) - 112;
+    if (e <= 0) return static_cast<uint16_t>(sign | static_cast<uint16_t>(std::lrint(std::fabs(f) * 16777216.0f)));
+    return static_cast<uint16_t>(sign | (e << 10) | ((bits & 0x7fffffu) >> 13));
+}
 
 // The variant under test: the one CTest selected with KRAIT_CPU_VARIANT (tests/CMakeLists.txt).
 void gemm_packed(const GemmParams& p, int64_t n_begin, int64_t n_end) {
@@ -53,11 +65,26 @@ struct Problem {
     std::vector<float> x, w, bias, y0, ref, magnitude;
     PackedWeights packed;
 
+    // F16 / BF16 problems: w holds the 16-bit weights widened, `packed` the half panels,
+    // packed_f32 the F32 panels of w.
+    WeightType type = WeightType::F32;
+    std::vector<uint16_t> w_half;
+    PackedWeights packed_f32;
+
     Problem(std::mt19937& rng, int64_t M_, int64_t K_, int64_t N_, int64_t x_pad, int64_t y_pad, bool with_bias,
-            bool accumulate_)
-        : M(M_), K(K_), N(N_), xs(K_ + x_pad), ys(N_ + y_pad), accumulate(accumulate_) {
+            bool accumulate_, WeightType type_ = WeightType::F32)
+        : M(M_), K(K_), N(N_), xs(K_ + x_pad), ys(N_ + y_pad), accumulate(accumulate_), type(type_) {
         x = random_vector(rng, static_cast<size_t>(M * xs));
         w = random_vector(rng, static_cast<size_t>(N * K));
+        if (type != WeightType::F32) {
+            // Some tiny weights, so that F16 subnormals are in play.
+            for (size_t i = 0; i < w.size(); i += 7) w[i] *= 1e-5f;
+            w_half.resize(w.size());
+            for (size_t i = 0; i < w.size(); ++i) {
+                w_half[i] = to_half(type, w[i]);
+                w[i] = krait::kernels::half_to_f32(type, w_half[i]);
+            }
+        }
         if (with_bias) bias = random_vector(rng, static_cast<size_t>(N));
         y0 = random_vector(rng, static_cast<size_t>(M * ys), -2.0f, 2.0f);
         ref = y0;
@@ -72,7 +99,21 @@ struct Problem {
                 for (int64_t k = 0; k < K; ++k) s += std::fabs(static_cast<double>(x[m * xs + k]) * w[n * K + k]);
                 magnitude[m * ys + n] = static_cast<float>(s);
             }
-        packed = krait::kernels::pack_weights(w.data(), N, K);
+        if (type == WeightType::F32) {
+            packed = krait::kernels::pack_weights(w.data(), N, K);
+        } else {
+            packed = krait::kernels::pack_weights_half(w_half.data(), type, N, K);
+            packed_f32 = krait::kernels::pack_weights(w.data(), N, K);
+        }
+    }
+
+    // y from gemm_packed over [0, N) in one call on the F32 panels of the widened weights.
+    std::vector<float> run_whole_f32() const {
+        std::vector<float> y = y0;
+        GemmParams p = params(x.data(), y.data());
+        p.weights = &packed_f32;
+        gemm_packed(p, 0, N);
+        return y;
     }
 
     GemmParams params(const float* x_ptr, float* y_ptr) const {
@@ -393,3 +434,75 @@ TEST(GemmPacked, ReadsNothingOutsideTheBuffers) {
 #endif
 
 }  // namespace
+
+// F16 / BF16 panels: half the bytes, and every result bitwise equal to the F32
+// panels' on the widened weights (same chains; the widening is exact), so within
+// the reference's tolerance too. Odd shapes, M = 1 (decode) and M > 1, K across
+// the K blocking, N across panel tails and the few-row multi-panel tiles.
+TEST(GemmPackedHalf, BitwiseEqualToF32PanelsOnTheWidenedWeights) {
+    const int64_t shapes[][3] = {{1, 1, 1},      {1, 7, 5},       {1, 33, 129},  {1, 576, 1536}, {1, 1600, 300},
+                                 {2, 17, 257},   {3, 100, 160},   {3, 1537, 33}, {4, 64, 200},   {5, 3100, 70},
+                                 {13, 33, 64},   {25, 80, 96},    {49, 100, 129}, {31, 769, 40}, {1, 5, 1000}};
+    for (WeightType type : {WeightType::BF16, WeightType::F16}) {
+        std::mt19937 rng(11);
+        for (const auto& s : shapes) {
+            for (int variant = 0; variant < 2; ++variant) {
+                const bool bias = variant == 0, acc = variant == 1;
+                const Problem pr(rng, s[0], s[1], s[2], variant, 3 * variant, bias, acc, type);
+                SCOPED_TRACE(std::string(type == WeightType::BF16 ? "BF16 " : "F16 ") + shape_name(s[0], s[1], s[2]) +
+                             (bias ? " bias" : " accumulate"));
+                ASSERT_EQ(pr.packed.type(), type);
+                EXPECT_EQ(pr.packed.bytes() * 2, pr.packed_f32.bytes());
+                const std::vector<float> y = pr.run_whole();
+                EXPECT_TRUE(same_bits(y, pr.run_whole_f32()));
+                pr.expect_matches(y);
+            }
+        }
+    }
+}
+
+TEST(GemmPackedHalf, PanelAndRowSplitsAreBitwiseIdenticalToOneCall) {
+    std::mt19937 rng(5);
+    for (WeightType type : {WeightType::BF16, WeightType::F16}) {
+        const Problem pr(rng, 7, 300, 333, 0, 0, true, false, type);
+        const std::vector<float> whole = pr.run_whole();
+        for (int64_t parts : {2, 3, 5}) {
+            std::vector<float> y = pr.y0;
+            for (int64_t i = 0; i < parts; ++i)
+                gemm_packed(pr.params(pr.x.data(), y.data()), krait::kernels::gemm_split(pr.N, parts, i),
+                            krait::kernels::gemm_split(pr.N, parts, i + 1));
+            EXPECT_TRUE(same_bits(y, whole)) << parts << " column parts";
+        }
+        std::vector<float> y = pr.y0;
+        for (int64_t r = 0; r < pr.M; ++r) {
+            GemmParams p = pr.params(pr.x.data() + r * pr.xs, y.data() + r * pr.ys);
+            p.rows = 1;
+            gemm_packed(p, 0, pr.N);
+        }
+        EXPECT_TRUE(same_bits(y, whole)) << "row by row";
+    }
+}
+
+TEST(GemmPackedHalf, LayoutHoldsTheStoredBits) {
+    std::mt19937 rng(3);
+    const int64_t N = 45, K = 9;
+    std::vector<uint16_t> w(N * K);
+    for (auto& v : w) v = static_cast<uint16_t>(rng() & 0x3fffu);  // finite in both types
+    for (WeightType type : {WeightType::BF16, WeightType::F16}) {
+        const PackedWeights packed = krait::kernels::pack_weights_half(w.data(), type, N, K);
+        ASSERT_EQ(packed.panels(), 2);
+        EXPECT_EQ(packed.bytes(), static_cast<size_t>(2 * K * kGemmNR * 2));
+        for (int64_t j = 0; j < packed.panels(); ++j) {
+            EXPECT_EQ(reinterpret_cast<uintptr_t>(packed.panel_half(j)) % 64, 0u);
+            for (int64_t k = 0; k < K; ++k)
+                for (int64_t c = 0; c < kGemmNR; ++c) {
+                    const int64_t n = j * kGemmNR + c;
+                    EXPECT_EQ(packed.panel_half(j)[k * kGemmNR + c], n < N ? w[n * K + k] : 0);
+                    if (n < N) {
+                        EXPECT_EQ(packed.at(n, k), krait::kernels::half_to_f32(type, w[n * K + k]));
+                    }
+                }
+        }
+    }
+    EXPECT_THROW(krait::kernels::pack_weights_half(w.data(), WeightType::F32, N, K), std::invalid_argument);
+}

@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -185,6 +186,25 @@ TEST(MambaVision, LabelsAndSizesFromConfig) {
     EXPECT_EQ(plain->image_height(), 80);
     EXPECT_EQ(plain->source_dtype(), "F32");
     EXPECT_EQ(MambaVisionModel::load(fixture("mambavision/bf16_weights"))->source_dtype(), "BF16");
+}
+
+// A BF16 checkpoint loads as stored (linears in BF16 packed panels) or upcast to F32 (F32 panels): the panels
+// widen exactly and sum in the same order, so the logits are the same bits; the stored model holds fewer bytes.
+TEST(MambaVision, StoredBf16EqualsUpcastBitwise) {
+    const std::string dir = fixture("mambavision/bf16_weights");
+    auto stored = MambaVisionModel::load(dir, nullptr, true);
+    auto upcast = MambaVisionModel::load(dir, nullptr, false);
+    const int64_t H = stored->image_height(), W = stored->image_width(), K = stored->num_labels();
+    std::vector<float> pixels(static_cast<size_t>(2 * 3 * H * W));
+    for (size_t i = 0; i < pixels.size(); ++i) pixels[i] = static_cast<float>((i * 7919) % 255) / 127.0f - 1.0f;
+    krait::ThreadPool pool(2);
+    for (int64_t B : {1, 2}) {
+        std::vector<float> a(static_cast<size_t>(B * K), NAN), b(static_cast<size_t>(B * K), NAN);
+        stored->forward(pixels.data(), B, H, W, a.data(), pool, nullptr);
+        upcast->forward(pixels.data(), B, H, W, b.data(), pool, nullptr);
+        EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0) << "batch " << B;
+    }
+    EXPECT_LT(stored->weight_bytes(), upcast->weight_bytes());
 }
 
 TEST(MambaVision, AttentionSplitFollowsDepthParity) {

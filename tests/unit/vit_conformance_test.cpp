@@ -117,6 +117,36 @@ TEST_P(ViTConformance, ReusedWorkspaceGivesTheSameLogits) {
     EXPECT_TRUE(krait::testing::all_close(reused.data(), r.want, kTolerance));
 }
 
+// F16 / BF16 checkpoints load as stored (linears in F16 / BF16 packed panels, half the bytes) or upcast to F32
+// (F32 panels). The panels widen exactly and sum in the same order, so both give the same logits bit for bit,
+// within the fixture's tolerance of transformers; the stored model holds about half the weight bytes.
+TEST(ViTStoredWeights, StoredEqualsUpcastBitwiseAndHoldsHalfTheBytes) {
+    for (const char* name : {"bf16", "f16"}) {
+        SCOPED_TRACE(name);
+        const std::string dir = fixture(std::string("vit/") + name);
+        auto stored = ViTModel::load(dir, nullptr, true);
+        auto upcast = ViTModel::load(dir, nullptr, false);
+        const Sample r = read_expected(dir);
+        for (int threads : {1, 2}) {
+            krait::ThreadPool pool(threads);
+            std::vector<float> a(r.want.size(), NAN), b(r.want.size(), NAN);
+            stored->forward(r.pixels.data(), r.B, r.H, r.W, a.data(), pool, nullptr);
+            upcast->forward(r.pixels.data(), r.B, r.H, r.W, b.data(), pool, nullptr);
+            EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0) << "threads " << threads;
+            EXPECT_TRUE(krait::testing::all_close(a.data(), r.want, kTolerance)) << "threads " << threads;
+            // One image: the head is an M = 1 GEMM (the few-row tiles).
+            std::vector<float> one_a(static_cast<size_t>(stored->num_labels())), one_b(one_a.size());
+            stored->forward(r.pixels.data(), 1, r.H, r.W, one_a.data(), pool, nullptr);
+            upcast->forward(r.pixels.data(), 1, r.H, r.W, one_b.data(), pool, nullptr);
+            EXPECT_EQ(std::memcmp(one_a.data(), one_b.data(), one_a.size() * sizeof(float)), 0);
+        }
+        // Linear weights: 2 bytes each stored, 4 upcast (hidden 16: whole panels of 32 pad to 32 columns).
+        EXPECT_LT(stored->weight_bytes(), upcast->weight_bytes());
+        EXPECT_GT(stored->weight_bytes(), upcast->weight_bytes() / 4);
+        EXPECT_EQ(stored->source_dtype(), upcast->source_dtype());
+    }
+}
+
 TEST_P(ViTConformance, MetadataMatchesConfig) {
     const json info = case_info(GetParam());
     auto model = krait::load_classifier(fixture("vit/" + GetParam()), nullptr);

@@ -217,10 +217,12 @@ typedef int (*krait_progress_fn)(float fraction, void* user_data);
 
 /* The precision large weight matrices are kept in (krait_model_params.weight_precision). */
 typedef enum krait_weight_precision {
-    /* As the files store them: F16/BF16 linear-layer and embedding weights are
-    ** used in place from the memory map and widened to F32 inside the kernels
-    ** (sums in F32), so a BF16 model needs about half the memory of F32 and
-    ** decodes faster (decoding reads every weight once per token). */
+    /* As the files store them: F16/BF16 linear-layer and embedding weights
+    ** stay 16-bit, used in place from the memory map or repacked once at load
+    ** into the packed GEMM's panels (which then replace the mapped copy), and
+    ** are widened to F32 inside the kernels (sums in F32), so a BF16 model
+    ** needs about half the memory of F32 and decodes faster (decoding reads
+    ** every weight once per token). */
     KRAIT_WEIGHTS_STORED = 0,
     /* Upcast to F32 once at load (the behaviour of 1.0-1.2): twice the memory
     ** of an F16/BF16 file; results differ from STORED only by the order of
@@ -239,11 +241,11 @@ typedef struct krait_model_params {
     ** KRAIT_WEIGHTS_STORED, which callers built against an older header (a
     ** smaller struct_size) also get. Honoured by the sequence models (Mamba,
     ** Llama, Mistral, Qwen2): their linear layers, embeddings and LM head;
-    ** small tensors (norms, biases, convolution weights, Mamba's A_log and D)
-    ** are converted to F32 either way. The image classifiers (ViT,
-    ** MambaVision) convert to F32 for their packed F32 GEMM whatever this
-    ** says. F32 files are used in place either way. Any other value:
-    ** KRAIT_ERR_INVALID_ARGUMENT. */
+    ** and, since 1.4, by the image classifiers (ViT, MambaVision): their
+    ** linear layers (before 1.4 they were converted to F32 whatever this
+    ** said). Small tensors (norms, biases, convolution weights, Mamba's A_log
+    ** and D) are converted to F32 either way. F32 files are used in place
+    ** either way. Any other value: KRAIT_ERR_INVALID_ARGUMENT. */
     krait_weight_precision weight_precision;
 } krait_model_params;
 

@@ -156,9 +156,9 @@ class SequenceModel(_AdapterMethods):
     optionally tokenizer.json). ``threads``: worker threads for compute, None = all cores.
     ``context_length``: the most tokens the session's context holds (a transformer's KV cache is
     allocated for that many); None = min(max_position_embeddings, 4096). Mamba ignores it.
-    ``weights``: "stored" (default) keeps F16/BF16 linear and embedding weights as the files store
-    them, read in place from the memory map (half the memory of F32, faster decoding); "f32"
-    upcasts them to F32 at load. ``info["weight_bytes"]`` says what the model holds.
+    ``weights``: "stored" (default) keeps F16/BF16 linear and embedding weights in their 16-bit type,
+    read in place from the memory map or packed once into the GEMM's panels (half the memory of
+    F32, faster decoding); "f32" upcasts them to F32 at load. ``info["weight_bytes"]`` says what the model holds.
     """
 
     def __init__(self, path: Union[str, os.PathLike], device: str = "cpu", threads: Optional[int] = None, *,

@@ -50,6 +50,13 @@ def test_each_turn_equals_a_fresh_computation(chat_model):
         assert reply and "<|im_end|>" not in reply
         messages.append({"role": "assistant", "content": reply})
         assert conv.history == messages
+        # Only the new turn is computed: everything before it is reused.
+        stats = conv.stats
+        assert stats["prefilled_tokens"] + stats["reused_tokens"] == stats["prompt_tokens"]
+        if len(messages) > 2:
+            assert stats["reused_tokens"] > 0
+        if len(messages) > 4:
+            assert stats["prefilled_tokens"] < stats["prompt_tokens"] // 2
 
 
 def test_system_message_and_chat(chat_model):
@@ -164,3 +171,4 @@ def test_bad_options_are_refused(chat_model):
     with pytest.raises(krait.KraitError):
         conv.edit(5, "no such message")
     assert conv.history == []
+

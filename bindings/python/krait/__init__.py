@@ -399,6 +399,12 @@ class Conversation:
         """The messages so far: [{"role": ..., "content": ...}, ...] (a copy)."""
         return self._impl.history
 
+    @property
+    def stats(self) -> dict:
+        """What the last reply cost: prompt_tokens (the rendered conversation), reused_tokens (already
+        held by the session), prefilled_tokens (computed: the difference) and generated_tokens."""
+        return self._impl.stats
+
     def say(self, text: str, **options):
         """Adds ``text`` as a user message and returns the assistant's reply (also added)."""
         return self._run(lambda request, on_piece: self._impl.say(text, request, on_piece), options)

@@ -120,6 +120,22 @@ py::list Conversation::history() const {
     return out;
 }
 
+py::dict Conversation::stats() const {
+    krait_conversation_stats st{};
+    st.struct_size = sizeof st;
+    {
+        py::gil_scoped_release nogil;
+        std::lock_guard<std::mutex> lock(mu_);
+        check(krait_conversation_get_stats(conversation_, &st));
+    }
+    py::dict d;
+    d["prompt_tokens"] = st.prompt_tokens;
+    d["reused_tokens"] = st.reused_tokens;
+    d["prefilled_tokens"] = st.prefilled_tokens;
+    d["generated_tokens"] = st.generated_tokens;
+    return d;
+}
+
 void Conversation::save(const std::string& path) const {
     py::gil_scoped_release nogil;
     std::lock_guard<std::mutex> lock(mu_);
@@ -135,6 +151,7 @@ void bind_conversation(py::module_& m) {
         .def("undo", &Conversation::undo)
         .def("edit", &Conversation::edit, py::arg("index"), py::arg("content"))
         .def_property_readonly("history", &Conversation::history)
+        .def_property_readonly("stats", &Conversation::stats)
         .def("save", &Conversation::save, py::arg("path"))
         .def("abort", &Conversation::abort)
         .def("clear_abort", &Conversation::clear_abort);

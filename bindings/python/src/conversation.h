@@ -35,6 +35,7 @@ public:
     void undo();
     void edit(int64_t index, const std::string& content);
     py::list history() const;  // [{"role": ..., "content": ...}, ...]
+    py::dict stats() const;    // krait_conversation_stats of the last reply
     void save(const std::string& path) const;
     void abort() { krait_session_abort(session_); }  // any thread, no lock (krait.h)
     void clear_abort() { krait_session_clear_abort(session_); }

@@ -55,6 +55,7 @@ __all__ = [
     "Tokenizer",
     "Adapter",
     "AdapterTarget",
+    "Conversation",
     "GenerationResult",
     *_errors.__all__,
 ]
@@ -257,13 +258,24 @@ class SequenceModel(_AdapterMethods):
         ``adapters``: the LoRA adapters active for this generation, {Adapter or name: scale}
         (None or {} = the base model).
         """
+        request = self._request(prompt_or_ids, max_new_tokens, temperature, top_k, top_p, min_p, repetition_penalty,
+                                seed, stop, stream, stop_at_eos, adapters)
+        if stream:
+            return _streamed(lambda on_piece: self._impl.run_generation(request, on_piece), self._impl,
+                             lambda result: GenerationResult(text=result[1], ids=result[0]))
+        ids, text = self._impl.run_generation(request, None)
+        return GenerationResult(text=text, ids=ids)
+
+    def _request(self, prompt_or_ids, max_new_tokens, temperature, top_k, top_p, min_p, repetition_penalty, seed,
+                 stop, stream, stop_at_eos, adapters):
+        # generate()'s options checked and converted once, on the caller's thread.
         if stop is None:
             stop_list = []
         elif isinstance(stop, (str, bytes, bytearray)):
             stop_list = [stop]
         else:
             stop_list = list(stop)
-        request = self._impl.prepare_generation(
+        return self._impl.prepare_generation(
             prompt_or_ids,
             int(max_new_tokens),
             0.0 if temperature is None else float(temperature),
@@ -277,55 +289,173 @@ class SequenceModel(_AdapterMethods):
             bool(stream),
             adapters,
         )
-        if stream:
-            return self._stream(request)
-        ids, text = self._impl.run_generation(request, None)
-        return GenerationResult(text=text, ids=ids)
 
-    def _stream(self, request) -> Iterator[str]:
-        # The generation runs on a worker thread (GIL released except inside the callback); pieces
-        # reach the consumer through a queue as soon as the library reports each token. The queue is
-        # unbounded so the worker never blocks on a slow or abandoned consumer.
-        pieces: "queue.SimpleQueue" = queue.SimpleQueue()
-        stop_requested = threading.Event()
-        outcome: dict = {}
+    def conversation(self, system: Optional[str] = None, *, chat_template: Optional[str] = None,
+                     **variables) -> "Conversation":
+        """A new conversation with this model: ``.say(text)`` adds a user message and returns the
+        reply, formatted by the model's own chat template (or ``chat_template``, a Jinja template for
+        a model without one; ``variables`` are extra template variables). It runs on a session of its
+        own that keeps the conversation's state, so each turn computes only the tokens the previous
+        turns have not. ``system``: an optional system message."""
+        import json
+        impl = self._impl.conversation(system, chat_template, json.dumps(variables, ensure_ascii=False), None)
+        return Conversation(self, impl)
 
-        def on_piece(token_id: int, piece: str) -> bool:
-            if piece:
-                pieces.put(piece)
-            return stop_requested.is_set()
+    def load_conversation(self, path: Union[str, os.PathLike], *, chat_template: Optional[str] = None,
+                          **variables) -> "Conversation":
+        """A conversation saved by ``Conversation.save(path)`` with this model, messages and state
+        restored (no recomputation). A file saved with another model, truncated or altered is refused
+        (KraitError naming the problem). The template is not saved: pass the same ``chat_template`` and
+        ``variables`` as when it was created."""
+        import json
+        impl = self._impl.conversation(None, chat_template, json.dumps(variables, ensure_ascii=False),
+                                       os.fspath(path))
+        return Conversation(self, impl)
 
-        def worker() -> None:
-            try:
-                outcome["result"] = self._impl.run_generation(request, on_piece)
-            except BaseException as exc:  # handed to the consumer
-                outcome["error"] = exc
-            finally:
-                pieces.put(_DONE)
+    def chat(self, messages: Sequence[Mapping], *, chat_template: Optional[str] = None,
+             variables: Optional[Mapping] = None, max_new_tokens: int = 256, stream: bool = False, **options):
+        """The assistant's reply to ``messages`` (dicts with "role" and "content" text), formatted by
+        the model's chat template: a str, or with ``stream=True`` a generator of text pieces (its return
+        value is the reply). ``options``: generate()'s sampling, stop and adapters options. Each call
+        starts from scratch; ``conversation()`` keeps the state between turns instead."""
+        conv = self.conversation(chat_template=chat_template, **dict(variables or {}))
+        for message in messages:
+            content = message.get("content")
+            if not isinstance(content, str):
+                raise TypeError("chat() takes text contents; got " + type(content).__name__ + " for a "
+                                + repr(message.get("role")) + " message")
+            conv.add_message(message.get("role"), content)
+        return conv.reply(max_new_tokens=max_new_tokens, stream=stream, **options)
 
-        thread = threading.Thread(target=worker, name="krait-generate", daemon=True)
-        thread.start()
+
+def _streamed(run, impl, make_result) -> Iterator[str]:
+    # run(on_piece) runs a generation on a worker thread (GIL released except inside the callback);
+    # pieces reach the consumer through a queue as soon as the library reports each token. The queue
+    # is unbounded so the worker never blocks on a slow or abandoned consumer. impl: the object whose
+    # abort()/clear_abort() stop that generation. The generator returns make_result(run's result).
+    pieces: "queue.SimpleQueue" = queue.SimpleQueue()
+    stop_requested = threading.Event()
+    outcome: dict = {}
+
+    def on_piece(token_id: int, piece: str) -> bool:
+        if piece:
+            pieces.put(piece)
+        return stop_requested.is_set()
+
+    def worker() -> None:
         try:
-            while True:
-                piece = pieces.get()
-                if piece is _DONE:
-                    break
-                yield piece
+            outcome["result"] = run(on_piece)
+        except BaseException as exc:  # handed to the consumer
+            outcome["error"] = exc
         finally:
-            aborted = False
-            if thread.is_alive():  # closed early (break, exception, garbage collection)
-                stop_requested.set()
-                self._impl.abort()  # also ends a long prefill
-                aborted = True
-            thread.join()
-            # A request that arrived as the generation was returning would stop this model's next
-            # call (krait_session_abort); one that did stop the generation is used up already.
-            if aborted and not isinstance(outcome.get("error"), KraitAbortedError):
-                self._impl.clear_abort()
-        if "error" in outcome:
-            raise outcome["error"]
-        ids, text = outcome["result"]
-        return GenerationResult(text=text, ids=ids)
+            pieces.put(_DONE)
+
+    thread = threading.Thread(target=worker, name="krait-generate", daemon=True)
+    thread.start()
+    try:
+        while True:
+            piece = pieces.get()
+            if piece is _DONE:
+                break
+            yield piece
+    finally:
+        aborted = False
+        if thread.is_alive():  # closed early (break, exception, garbage collection)
+            stop_requested.set()
+            impl.abort()  # also ends a long prefill
+            aborted = True
+        thread.join()
+        # A request that arrived as the generation was returning would stop the next call
+        # (krait_session_abort); one that did stop the generation is used up already.
+        if aborted and not isinstance(outcome.get("error"), KraitAbortedError):
+            impl.clear_abort()
+    if "error" in outcome:
+        raise outcome["error"]
+    return make_result(outcome["result"])
+
+
+class Conversation:
+    """A conversation with a SequenceModel (``model.conversation()`` / ``model.load_conversation()``).
+
+    Each reply renders the messages with the chat template and computes only the tokens its session
+    does not hold yet: with a KV cache (Llama family) the tokens after the longest common prefix, with
+    Mamba those after the last turn boundary it keeps a state for. Replies equal those of a fresh
+    model given the same messages. Calls on one conversation are serialised (safe from any thread).
+
+    Generation options of say(), reply() and regenerate() are generate()'s (greedy by default),
+    except max_new_tokens (default 256); a reply ends at the model's end-of-turn / EOS token.
+    With ``stream=True`` they return a generator of text pieces whose return value is the reply.
+    """
+
+    def __init__(self, model: SequenceModel, impl):
+        self._model = model  # keeps the model (and its adapters) alive
+        self._impl = impl
+
+    def __repr__(self) -> str:
+        return f"<krait.Conversation with {self._model._path!r}, {len(self.history)} messages>"
+
+    @property
+    def history(self) -> List[dict]:
+        """The messages so far: [{"role": ..., "content": ...}, ...] (a copy)."""
+        return self._impl.history
+
+    @property
+    def stats(self) -> dict:
+        """What the last reply cost: prompt_tokens (the rendered conversation), reused_tokens (already
+        held by the session), prefilled_tokens (computed: the difference) and generated_tokens."""
+        return self._impl.stats
+
+    def say(self, text: str, **options):
+        """Adds ``text`` as a user message and returns the assistant's reply (also added)."""
+        return self._run(lambda request, on_piece: self._impl.say(text, request, on_piece), options)
+
+    def reply(self, **options):
+        """The assistant's reply to the messages so far (added to them)."""
+        return self._run(lambda request, on_piece: self._impl.reply(request, on_piece), options)
+
+    def regenerate(self, **options):
+        """Replaces the last reply by a new one (with sampling and another seed, a different one)."""
+        return self._run(lambda request, on_piece: self._impl.regenerate(request, on_piece), options)
+
+    def add_message(self, role: str, content: str) -> None:
+        """Appends a message without replying (a system message, or a turn of a scripted history)."""
+        self._impl.add_message(role, content)
+
+    def undo(self) -> None:
+        """Removes the last user message and the reply to it."""
+        self._impl.undo()
+
+    def edit(self, index: int, content: str) -> None:
+        """Replaces message ``index``'s content and drops every message after it."""
+        self._impl.edit(int(index), content)
+
+    def save(self, path: Union[str, os.PathLike]) -> None:
+        """Writes the messages and the session state to ``path`` (a checked, versioned file that only
+        this model loads back: ``model.load_conversation(path)``). Written atomically."""
+        self._impl.save(os.fspath(path))
+
+    def abort(self) -> None:
+        """Asks the reply in progress (from another thread) to stop: it raises KraitAbortedError and the
+        messages stay as they were. A streaming reply is better stopped by closing its generator."""
+        self._impl.abort()
+
+    def _run(self, call, options):
+        opts = dict(options)
+        stream = bool(opts.pop("stream", False))
+        max_new_tokens = opts.pop("max_new_tokens", 256)
+        defaults = dict(temperature=0.0, top_k=50, top_p=1.0, min_p=0.0, repetition_penalty=1.0, seed=0, stop=None,
+                        stop_at_eos=True, adapters=None)
+        unknown = set(opts) - set(defaults)
+        if unknown:
+            raise TypeError("unexpected option(s): " + ", ".join(sorted(unknown)))
+        defaults.update(opts)
+        d = defaults
+        request = self._model._request([], max_new_tokens, d["temperature"], d["top_k"], d["top_p"], d["min_p"],
+                                       d["repetition_penalty"], d["seed"], d["stop"], stream, d["stop_at_eos"],
+                                       d["adapters"])
+        if stream:
+            return _streamed(lambda on_piece: call(request, on_piece), self._impl, lambda reply: reply)
+        return call(request, None)
 
 
 ImageLike = Union[str, "os.PathLike", bytes, bytearray, memoryview, "numpy.ndarray"]  # noqa: F821

@@ -1,5 +1,6 @@
 // krait._krait: the compiled half of the krait package (see krait/__init__.py for the API).
 #include "common.h"
+#include "conversation.h"
 
 using namespace krait_py;
 
@@ -8,6 +9,7 @@ PYBIND11_MODULE(_krait, m) {
     register_errors(m);
     bind_tokenizer(m);
     bind_adapters(m);
+    bind_conversation(m);
     bind_sequence_model(m);
     bind_classifier(m);
     m.def("cpu_kernels", [] { return std::string(krait_cpu_kernels()); },

@@ -13,44 +13,10 @@
 #include <optional>
 
 #include "common.h"
+#include "conversation.h"
+#include "generation.h"
 
 namespace krait_py {
-
-namespace {
-
-// State shared with the krait_token_fn callback during one generate() call.
-struct TokenSink {
-    std::string text;                 // every piece, concatenated
-    py::function* on_piece = nullptr; // Python callback (streaming), or null
-    std::exception_ptr error;         // raised by the Python side; re-raised after the C call returns
-};
-
-// Runs on the generating thread with the GIL released. Must not let an exception escape into C.
-int on_token(int32_t token_id, const char* piece, size_t piece_len, void* user_data) noexcept {
-    auto* sink = static_cast<TokenSink*>(user_data);
-    try {
-        sink->text.append(piece, piece_len);
-        py::gil_scoped_acquire gil;
-        // Ctrl-C during a long generation stops it between tokens.
-        if (PyErr_CheckSignals() != 0) throw py::error_already_set();
-        if (!sink->on_piece) return 0;
-        py::object stop = (*sink->on_piece)(token_id, utf8_str(piece, piece_len));
-        return PyObject_IsTrue(stop.ptr()) == 1 ? 1 : 0;
-    } catch (...) {
-        sink->error = std::current_exception();
-        return 1;  // stop generating; the error is raised once the library returns
-    }
-}
-
-}  // namespace
-
-// generate()'s arguments, checked and converted; reusable.
-struct GenerationRequest {
-    Ids prompt;
-    std::vector<std::string> stop_strings;
-    krait_generate_params params{};  // stop_strings, on_token and user_data are set per run
-    std::shared_ptr<ActiveSet> adapters = std::make_shared<ActiveSet>();  // empty: the base model
-};
 
 class SequenceModel {
 public:
@@ -71,6 +37,7 @@ public:
             sp.context_length = *context_length;
         }
         threads_ = threads;
+        session_params_ = sp;
 
         model_ = load_model(path, mp, KRAIT_MODEL_SEQUENCE, "a sequence model", info_);
         adapters_ = std::make_unique<AdapterRegistry>(model_);
@@ -172,26 +139,15 @@ public:
     // (ids, text): the new token ids and the text of the pieces ("" without a tokenizer).
     // on_piece(token_id, piece) -> truthy to stop; called on this thread, once per token.
     py::tuple run_generation(const GenerationRequest& req, std::optional<py::function> on_piece) {
-        krait_generate_params gp = req.params;
-        std::vector<const char*> stop_ptrs;
-        for (const auto& s : req.stop_strings) stop_ptrs.push_back(s.c_str());
-        gp.stop_strings = stop_ptrs.empty() ? nullptr : stop_ptrs.data();
-        gp.n_stop_strings = stop_ptrs.size();
-
         TokenSink sink;
         py::function callback;
         if (on_piece) {
             callback = *on_piece;
             sink.on_piece = &callback;
+            if (!tokenizer_) require_tokenizer("streaming text");
         }
-        // The library refuses a token callback on a model without tokenizer; without one there is
-        // no text to collect anyway.
-        if (tokenizer_) {
-            gp.on_token = on_token;
-            gp.user_data = &sink;
-        } else if (on_piece) {
-            require_tokenizer("streaming text");
-        }
+        std::vector<const char*> stop_ptrs;
+        const krait_generate_params gp = bind_run(req, sink, stop_ptrs, tokenizer_ != nullptr);
 
         // Room for max_new_tokens ids, left uninitialised: pages are only touched as ids are written,
         // so a generous max_new_tokens that ends early at EOS costs no memory.
@@ -237,6 +193,18 @@ public:
     }
     void unload_adapter(py::handle adapter_or_name) { adapters_->unload(adapter_or_name); }
     py::dict adapters() const { return adapters_->adapters(); }
+
+    // A conversation on a session of its own (same threads and context length as this model's),
+    // new or loaded from `load_path`.
+    std::shared_ptr<Conversation> conversation(const std::optional<std::string>& system,
+                                               const std::optional<std::string>& chat_template,
+                                               const std::string& variables_json,
+                                               const std::optional<std::string>& load_path) const {
+        require_tokenizer("a conversation");
+        krait_session_params sp = session_params_;
+        sp.n_threads = thread_count(threads_);
+        return std::make_shared<Conversation>(model_, sp, system, chat_template, variables_json, load_path);
+    }
 
     py::object tokenizer() const { return tokenizer_ ? py::cast(tokenizer_) : py::none(); }
 
@@ -294,6 +262,7 @@ private:
     std::string no_tokenizer_message_;
     krait_model_info info_{};
     std::optional<int64_t> threads_;
+    krait_session_params session_params_{};  // as given at construction (conversations copy it)
     std::mutex mu_;
 };
 
@@ -317,6 +286,8 @@ void bind_sequence_model(py::module_& m) {
         .def_property("threads", &SequenceModel::threads, &SequenceModel::set_threads)
         .def("apply_chat_template", &SequenceModel::apply_chat_template, py::arg("messages_json"),
              py::arg("add_generation_prompt"), py::arg("variables_json"), py::arg("chat_template"))
+        .def("conversation", &SequenceModel::conversation, py::arg("system"), py::arg("chat_template"),
+             py::arg("variables_json"), py::arg("load_path"))
         .def_property_readonly("tokenizer", &SequenceModel::tokenizer)
         .def_property_readonly("vocab_size", &SequenceModel::vocab_size)
         .def_property_readonly("info", &SequenceModel::info);

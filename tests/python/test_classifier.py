@@ -100,6 +100,21 @@ def test_forward_matches_transformers(case):
     assert float(np.abs(got - ref["logits"]).max()) <= tol
 
 
+@pytest.mark.parametrize("case", ["bf16", "f16"])
+def test_half_weights_as_stored_or_upcast(case):
+    """A BF16/F16 checkpoint kept in its stored precision (16-bit packed panels) gives the same logits
+    as upcast to F32 (each weight widens exactly; the sums run in F32 in the same order) in fewer bytes."""
+    ref = read_safetensors(VIT / case / "expected.safetensors")
+    stored = krait.Classifier(VIT / case, threads=1)
+    upcast = krait.Classifier(VIT / case, threads=1, weights="f32")
+    assert stored.info["source_dtype"] == case.upper()
+    assert stored.info["weight_bytes"] < upcast.info["weight_bytes"]
+    got = stored.forward(ref["pixel_values"])
+    np.testing.assert_array_equal(got, upcast.forward(ref["pixel_values"]))
+    with pytest.raises(krait.KraitError, match="weights"):
+        krait.Classifier(VIT / case, weights="f8")
+
+
 def test_forward_accepts_one_image_and_other_float_widths(clf):
     x = np.random.default_rng(1).standard_normal((2, 3, 8, 10)).astype(np.float32)
     batch = clf.forward(x)

@@ -172,3 +172,19 @@ def test_bad_options_are_refused(chat_model):
         conv.edit(5, "no such message")
     assert conv.history == []
 
+
+def test_changing_adapters_between_turns_recomputes_what_they_change():
+    """A turn computed with an adapter is not reused by a turn without it: the reply equals a fresh
+    computation with the adapters of that turn only."""
+    mamba = krait.SequenceModel(MAMBA_MODEL, threads=2)
+    lora = mamba.load_adapter(ROOT / "models" / "mamba-demo-lora-licenses", "licenses")
+    conv = mamba.conversation(chat_template=CHATML)
+    first = conv.say("The license", max_new_tokens=8, adapters={lora: 1.0})
+    messages = [{"role": "user", "content": "The license"}]
+    prompt = mamba.apply_chat_template(messages, chat_template=CHATML)
+    assert first == mamba.generate(prompt, max_new_tokens=8, temperature=0, adapters={lora: 1.0}).text
+    messages.append({"role": "assistant", "content": first})
+    second = conv.say("and then", max_new_tokens=8)
+    assert conv.stats["reused_tokens"] == 0  # the first turn was computed with the adapter
+    messages.append({"role": "user", "content": "and then"})
+    assert second == fresh_reply(mamba, messages, chat_template=CHATML, max_new_tokens=8)

@@ -470,7 +470,8 @@ class Classifier(_AdapterMethods):
     weights, optionally preprocessor_config.json). ``threads``: worker threads, None = all cores.
     ``max_image_pixels``: larger images are refused before decoding (None = the library's default,
     64 Mpx). ``batch_size``: images per forward pass in classify() (None = the library's default,
-    32; 0 = all images of a call at once).
+    32; 0 = all images of a call at once). ``weights``: "stored" (default) keeps F16/BF16 weights in
+    their stored precision (16-bit packed panels, half the memory of F32); "f32" upcasts them at load.
 
     An adapter may replace the classifier head (PEFT modules_to_save) with another label set: a call
     with it active returns logits and labels of that head (``labels_for(adapters)``, ``Adapter.labels``);
@@ -478,9 +479,9 @@ class Classifier(_AdapterMethods):
     """
 
     def __init__(self, path: Union[str, os.PathLike], device: str = "cpu", threads: Optional[int] = None, *,
-                 max_image_pixels: Optional[int] = None, batch_size: Optional[int] = None):
+                 max_image_pixels: Optional[int] = None, batch_size: Optional[int] = None, weights: str = "stored"):
         self._path = os.fspath(path)
-        self._impl = _krait.Classifier(self._path, device, threads, max_image_pixels, batch_size)
+        self._impl = _krait.Classifier(self._path, device, threads, max_image_pixels, batch_size, weights)
 
     def __repr__(self) -> str:
         info = self.info

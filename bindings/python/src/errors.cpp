@@ -20,6 +20,12 @@ krait_device parse_device(const std::string& device) {
     fail_argument("device must be \"cpu\" or \"cuda\", got \"" + device + "\"");
 }
 
+krait_weight_precision parse_weights(const std::string& weights) {
+    if (weights == "stored") return KRAIT_WEIGHTS_STORED;
+    if (weights == "f32") return KRAIT_WEIGHTS_F32;
+    fail_argument("weights must be \"stored\" or \"f32\", got \"" + weights + "\"");
+}
+
 const char* kind_name(krait_model_kind kind) {
     switch (kind) {
         case KRAIT_MODEL_SEQUENCE: return "sequence";

@@ -25,9 +25,7 @@ public:
         krait_model_params mp;
         krait_model_params_init(&mp);
         mp.device = parse_device(device);
-        if (weights == "stored") mp.weight_precision = KRAIT_WEIGHTS_STORED;
-        else if (weights == "f32") mp.weight_precision = KRAIT_WEIGHTS_F32;
-        else fail_argument("weights must be \"stored\" or \"f32\", got \"" + weights + "\"");
+        mp.weight_precision = parse_weights(weights);
         krait_session_params sp;
         krait_session_params_init(&sp);
         sp.n_threads = thread_count(threads);

@@ -11,10 +11,12 @@
 #include <pty.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -71,7 +73,8 @@ int collect_piece(int32_t, const char* piece, size_t len, void* user) {
 
 // The reply a fresh session gives, greedy, to `messages` rendered with the model's template
 // (or `tmpl`): what the CLI must print.
-std::string library_reply(const char* model_dir, const Messages& messages, const char* tmpl = nullptr) {
+std::string library_reply(const char* model_dir, const Messages& messages, const char* tmpl = nullptr,
+                          const char* adapter_dir = nullptr, int max_new_tokens = kMaxNewTokens) {
     krait_model* model = nullptr;
     EXPECT_EQ(krait_model_load(model_dir, nullptr, &model), KRAIT_OK) << krait_last_error();
     if (!model) return "<no model>";
@@ -95,17 +98,25 @@ std::string library_reply(const char* model_dir, const Messages& messages, const
     sp.n_threads = 1;
     krait_session* session = nullptr;
     EXPECT_EQ(krait_session_create(model, &sp, &session), KRAIT_OK) << krait_last_error();
+    krait_adapter* adapter = nullptr;
+    if (adapter_dir) {
+        EXPECT_EQ(krait_adapter_load(model, adapter_dir, nullptr, &adapter), KRAIT_OK) << krait_last_error();
+        const krait_adapter* active[] = {adapter};
+        const float scales[] = {1.0f};
+        EXPECT_EQ(krait_session_set_adapters(session, active, scales, 1), KRAIT_OK) << krait_last_error();
+    }
     krait_generate_params gp;
     krait_generate_params_init(&gp);
-    gp.max_new_tokens = kMaxNewTokens;
+    gp.max_new_tokens = max_new_tokens;
     gp.sampling.temperature = 0.0f;
     std::string reply;
     gp.on_token = collect_piece;
     gp.user_data = &reply;
-    std::vector<int32_t> out(kMaxNewTokens);
+    std::vector<int32_t> out(static_cast<size_t>(max_new_tokens));
     EXPECT_EQ(krait_session_generate(session, ids.data(), ids.size(), &gp, out.data(), out.size(), &n), KRAIT_OK)
         << krait_last_error();
     krait_session_free(session);
+    krait_adapter_free(adapter);
     krait_model_free(model);
     return reply;
 }
@@ -184,6 +195,17 @@ public:
     }
     bool started() const { return pid_ > 0 && master_ >= 0; }
 
+    // Types `text` at the prompt. libedit writes its prompt before it switches the terminal to raw
+    // mode: a Ctrl-D typed in between (canonical mode) would be lost in the switch, so this waits
+    // for the switch (the master shares the terminal's settings) before typing.
+    void type(const std::string& text) {
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(kDeadlineSeconds);
+        termios tio{};
+        while (tcgetattr(master_, &tio) == 0 && (tio.c_lflag & ICANON) && std::chrono::steady_clock::now() < deadline)
+            usleep(1000);
+        send(text);
+    }
+
     void send(const std::string& text) {
         size_t done = 0;
         while (done < text.size()) {
@@ -225,6 +247,18 @@ public:
     }
 
     std::string rest() const { return plain(out_).substr(consumed_); }
+
+    // Waits until something more than what expect() consumed is shown.
+    void expect_more() {
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(kDeadlineSeconds);
+        while (plain(out_).size() <= consumed_) {
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+            if (left.count() <= 0 || !read_some(static_cast<int>(left.count()))) {
+                ADD_FAILURE() << "no more output";
+                return;
+            }
+        }
+    }
 
 private:
     // False at the end of the output (the child closed the terminal) or on a timeout.
@@ -327,40 +361,40 @@ TEST_F(ChatCli, TerminalTurnsUndoRegenerateResetQuit) {
     ASSERT_TRUE(t.started());
     t.expect("/help");  // the banner
     t.expect("> ");
-    t.send(std::string(kQ1) + "\r");
+    t.type(std::string(kQ1) + "\r");
     expect_reply(t, r1);
 
-    t.send("/regenerate\r");  // greedy: the same reply
+    t.type("/regenerate\r");  // greedy: the same reply
     expect_reply(t, r1);
 
-    t.send(std::string(kQ2) + "\r");
+    t.type(std::string(kQ2) + "\r");
     expect_reply(t, r2);
 
-    t.send("/undo\r");
+    t.type("/undo\r");
     t.expect("taken back");
     t.expect("> ");
-    t.send(std::string(kQ3) + "\r");  // follows the first turn, not the second
+    t.type(std::string(kQ3) + "\r");  // follows the first turn, not the second
     expect_reply(t, r3);
 
-    t.send("\x03");  // Ctrl-C at the prompt: the chat goes on
-    t.send("/reset\r");
+    t.type("\x03");  // Ctrl-C at the prompt: the chat goes on
+    t.type("/reset\r");
     t.expect("cleared");
     t.expect("> ");
-    t.send(std::string(kQ2) + "\r");
+    t.type(std::string(kQ2) + "\r");
     expect_reply(t, r2_alone);
 
-    t.send("/frobnicate\r");
+    t.type("/frobnicate\r");
     const std::string unknown = t.expect("> ");
     EXPECT_NE(unknown.find("unknown command '/frobnicate'"), std::string::npos) << unknown;
     EXPECT_NE(unknown.find("/help"), std::string::npos) << unknown;
 
-    t.send("/help\r");
+    t.type("/help\r");
     const std::string help = t.expect("/quit");
     for (const char* c : {"/reset", "/undo", "/regenerate", "/system", "/save", "/load", "/adapter"})
         EXPECT_NE(help.find(c), std::string::npos) << c;
     t.expect("> ");
 
-    t.send("/quit\r");
+    t.type("/quit\r");
     EXPECT_EQ(t.finish(), 0) << t.rest();
 
     // libedit kept the lines typed.
@@ -373,7 +407,30 @@ TEST_F(ChatCli, TerminalCtrlDExits) {
     Terminal t(chat_args(kChatModel, {"--no-history"}), dir_.string());
     ASSERT_TRUE(t.started());
     t.expect("> ");
-    t.send("\x04");
+    t.type("\x04");
+    EXPECT_EQ(t.finish(), 0) << t.rest();
+}
+
+TEST_F(ChatCli, TerminalCtrlCStopsTheReplyNotTheChat) {
+    // mamba-demo with a plain template writes on and on (a reply of up to a million tokens): Ctrl-C
+    // once it has started stops it, and the chat goes on without that turn.
+    const std::string tmpl_path = (dir_ / "plain.jinja").string();
+    std::ofstream(tmpl_path) << kPlainTemplate;
+    std::vector<std::string> args = chat_args(kMambaModel, {"--template", tmpl_path, "--no-history"});
+    args[std::find(args.begin(), args.end(), "-n") - args.begin() + 1] = "1000000";
+    Terminal t(args, dir_.string());
+    ASSERT_TRUE(t.started());
+    t.expect("> ");
+    t.type("This module provides\r");
+    t.expect("This module provides\n");
+    t.expect_more();  // the reply has begun
+    t.send("\x03");
+    t.expect("interrupted");
+    t.expect("> ");
+    t.type("/history\r");
+    const std::string history = t.expect("> ");
+    EXPECT_NE(history.find("the conversation is empty"), std::string::npos) << history;
+    t.type("/quit\r");
     EXPECT_EQ(t.finish(), 0) << t.rest();
 }
 
@@ -422,6 +479,29 @@ TEST_F(ChatCli, ModelWithoutTemplateTakesTemplateFile) {
     EXPECT_EQ(r.status, 0) << r.err;
     const auto line = [](const std::string& s) { return s.empty() || s.back() != '\n' ? s + "\n" : s; };
     EXPECT_EQ(r.out, line(r1) + line(r2)) << r.err;
+}
+
+TEST_F(ChatCli, AdapterCommandSwitchesAdapters) {
+    const char* const adapter = "models/mamba-demo-lora-licenses";
+    const std::string tmpl_path = (dir_ / "plain.jinja").string();
+    std::ofstream(tmpl_path) << kPlainTemplate;
+    const std::string q = "This module provides";
+    const int n = 12;
+    const std::string with = library_reply(kMambaModel, {{"user", q}}, kPlainTemplate, adapter, n);
+    const std::string base = library_reply(kMambaModel, {{"user", q}}, kPlainTemplate, nullptr, n);
+    ASSERT_NE(with, base);
+    // --adapter makes it active from the start; /adapter off, then by folder, switch within one chat
+    // (the same question asked again after /undo, so each reply follows the same prompt).
+    const Piped r = run_piped(chat_args(kMambaModel, {"--template", tmpl_path, "-n", std::to_string(n), "--adapter", adapter}),
+                              q + "\n/undo\n/adapter off\n" + q + "\n/undo\n/adapter " + adapter + "\n" + q + "\n/adapter\n");
+    EXPECT_EQ(r.status, 0) << r.err;
+    const auto line = [](const std::string& s) { return s.empty() || s.back() != '\n' ? s + "\n" : s; };
+    EXPECT_EQ(r.out, line(with) + line(base) + line(with)) << r.err;
+    EXPECT_NE(r.err.find("* mamba-demo-lora-licenses"), std::string::npos) << r.err;  // the listing marks the active one
+
+    const Piped bad = run_piped(chat_args(kMambaModel, {"--template", tmpl_path}), "/adapter no-such-adapter\n");
+    EXPECT_EQ(bad.status, 1);
+    EXPECT_NE(bad.err.find("no-such-adapter"), std::string::npos) << bad.err;
 }
 
 TEST_F(ChatCli, UsageErrors) {

@@ -21,7 +21,7 @@ BASELINE="$ROOT/abi/krait.abi"
 # The structs that carry a struct_size and may grow at the end (krait.h, ABI RULES). Not here, so
 # frozen: krait_sampling_params (nested by value) and krait_classification (array element).
 GROWABLE="krait_model_params krait_model_info krait_session_params krait_generate_params krait_image
-          krait_adapter_params krait_adapter_info krait_adapter_target"
+          krait_adapter_params krait_adapter_info krait_adapter_target krait_conversation_stats"
 HEADERS="$ROOT/abi/include/krait"
 
 for tool in abidw abidiff; do

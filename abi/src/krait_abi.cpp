@@ -17,6 +17,7 @@
 #include "sdk/core/log.h"
 #include "sdk/image/image.h"
 #include "sdk/session/model.h"
+#include "sdk/session/conversation.h"
 #include "sdk/session/session.h"
 #include "sdk/core/utf8.h"
 
@@ -79,6 +80,8 @@ T read_params(const T* given, void (*init)(T*)) {
 constexpr uint32_t kModelInfoSize_1_0 = offsetof(krait_model_info, source_dtype) + sizeof(const char*);
 constexpr uint32_t kAdapterInfoSize_1_2 = offsetof(krait_adapter_info, num_labels) + sizeof(int64_t);
 constexpr uint32_t kAdapterTargetSize_1_2 = offsetof(krait_adapter_target, replaced) + sizeof(int32_t);
+constexpr uint32_t kConversationStatsSize_1_4 =
+    offsetof(krait_conversation_stats, generated_tokens) + sizeof(int64_t);
 
 // INVALID_ARGUMENT unless `size` (a caller's struct_size) is at least `minimum`.
 void check_info_size(uint32_t size, uint32_t minimum, const char* field, const char* type) {
@@ -479,6 +482,183 @@ krait_status krait_session_generate(krait_session* session, const int32_t* promp
         const krait_generate_params p = read_params(params, krait_generate_params_init);
         if (n_prompt) session->model.check_ids(prompt_ids, n_prompt);
         *n_out = session->generate(prompt_ids, n_prompt, p, out_ids, capacity);
+    });
+}
+
+/* ---- session state (since 1.4) ------------------------------------------------ */
+
+krait_status krait_session_snapshot(krait_session* session, krait_state** out_state) {
+    KRAIT_REQUIRE(session);
+    KRAIT_REQUIRE(out_state);
+    return guarded([&] {
+        require_sequence(session, "krait_session_snapshot");
+        *out_state = session->snapshot().release();
+    });
+}
+
+void krait_state_free(krait_state* state) { delete state; }
+
+krait_status krait_state_get_n_tokens(const krait_state* state, int64_t* out_n_tokens) {
+    KRAIT_REQUIRE(state);
+    KRAIT_REQUIRE(out_n_tokens);
+    *out_n_tokens = static_cast<int64_t>(state->context.size());
+    return KRAIT_OK;
+}
+
+krait_status krait_session_restore(krait_session* session, const krait_state* state) {
+    KRAIT_REQUIRE(session);
+    KRAIT_REQUIRE(state);
+    return guarded([&] {
+        require_sequence(session, "krait_session_restore");
+        session->restore(*state);
+    });
+}
+
+krait_status krait_session_get_tokens(const krait_session* session, int32_t* ids, size_t capacity, size_t* n_out) {
+    KRAIT_REQUIRE(session);
+    KRAIT_REQUIRE(n_out);
+    if (!ids && capacity > 0) return set_error(KRAIT_ERR_INVALID_ARGUMENT, "ids is NULL but capacity > 0");
+    return guarded([&] {
+        require_sequence(session, "krait_session_get_tokens");
+        const std::vector<int32_t>& tokens = session->tokens();
+        if (!output_fits(ids, capacity, tokens.size(), n_out, "ids", "ids")) return;
+        std::copy(tokens.begin(), tokens.end(), ids);
+        *n_out = tokens.size();
+    });
+}
+
+krait_status krait_session_truncate(krait_session* session, int64_t n_tokens) {
+    KRAIT_REQUIRE(session);
+    return guarded([&] {
+        require_sequence(session, "krait_session_truncate");
+        session->truncate(n_tokens);
+    });
+}
+
+krait_status krait_session_save_state(krait_session* session, const char* path) {
+    KRAIT_REQUIRE(session);
+    KRAIT_REQUIRE(path);
+    return guarded([&] {
+        require_sequence(session, "krait_session_save_state");
+        session->save_state(path);
+    });
+}
+
+krait_status krait_session_load_state(krait_session* session, const char* path) {
+    KRAIT_REQUIRE(session);
+    KRAIT_REQUIRE(path);
+    return guarded([&] {
+        require_sequence(session, "krait_session_load_state");
+        session->load_state(path);
+    });
+}
+
+/* ---- conversations (since 1.4) ------------------------------------------------ */
+
+krait_status krait_conversation_create(krait_session* session, const char* system_prompt, const char* template_src,
+                                       const char* extra_json, krait_conversation** out) {
+    KRAIT_REQUIRE(session);
+    KRAIT_REQUIRE(out);
+    return guarded([&] { *out = new krait_conversation(*session, system_prompt, template_src, extra_json); });
+}
+
+void krait_conversation_free(krait_conversation* conversation) { delete conversation; }
+
+krait_status krait_conversation_add_message(krait_conversation* conversation, const char* role, const char* content) {
+    KRAIT_REQUIRE(conversation);
+    KRAIT_REQUIRE(role);
+    KRAIT_REQUIRE(content);
+    return guarded([&] { conversation->add_message(role, content); });
+}
+
+krait_status krait_conversation_reply(krait_conversation* conversation, const krait_generate_params* params) {
+    KRAIT_REQUIRE(conversation);
+    return guarded([&] { conversation->reply(read_params(params, krait_generate_params_init)); });
+}
+
+krait_status krait_conversation_say(krait_conversation* conversation, const char* user_text,
+                                    const krait_generate_params* params) {
+    KRAIT_REQUIRE(conversation);
+    KRAIT_REQUIRE(user_text);
+    return guarded([&] { conversation->say(user_text, read_params(params, krait_generate_params_init)); });
+}
+
+krait_status krait_conversation_regenerate(krait_conversation* conversation, const krait_generate_params* params) {
+    KRAIT_REQUIRE(conversation);
+    return guarded([&] { conversation->regenerate(read_params(params, krait_generate_params_init)); });
+}
+
+krait_status krait_conversation_undo(krait_conversation* conversation) {
+    KRAIT_REQUIRE(conversation);
+    return guarded([&] { conversation->undo(); });
+}
+
+krait_status krait_conversation_edit(krait_conversation* conversation, size_t index, const char* content) {
+    KRAIT_REQUIRE(conversation);
+    KRAIT_REQUIRE(content);
+    return guarded([&] { conversation->edit(index, content); });
+}
+
+krait_status krait_conversation_get_n_messages(const krait_conversation* conversation, size_t* out_n) {
+    KRAIT_REQUIRE(conversation);
+    KRAIT_REQUIRE(out_n);
+    *out_n = conversation->messages().size();
+    return KRAIT_OK;
+}
+
+krait_status krait_conversation_get_message(const krait_conversation* conversation, size_t index, const char** role,
+                                            const char** content) {
+    KRAIT_REQUIRE(conversation);
+    const auto& messages = conversation->messages();
+    if (index >= messages.size())
+        return set_error(KRAIT_ERR_INVALID_ARGUMENT, "message " + std::to_string(index) +
+                                                         " does not exist (the conversation has " +
+                                                         std::to_string(messages.size()) + ")");
+    if (role) *role = messages[index].role.c_str();
+    if (content) *content = messages[index].content.c_str();
+    return KRAIT_OK;
+}
+
+krait_status krait_conversation_get_stats(const krait_conversation* conversation, krait_conversation_stats* stats) {
+    KRAIT_REQUIRE(conversation);
+    KRAIT_REQUIRE(stats);
+    return guarded([&] {
+        check_info_size(stats->struct_size, kConversationStatsSize_1_4, "stats->struct_size", "krait_conversation_stats");
+        const krait_conversation::Stats& s = conversation->stats();
+        krait_conversation_stats full{};
+        full.prompt_tokens = s.prompt_tokens;
+        full.reused_tokens = s.reused_tokens;
+        full.prefilled_tokens = s.prefilled_tokens;
+        full.generated_tokens = s.generated_tokens;
+        write_info(stats, full);
+    });
+}
+
+krait_status krait_conversation_save(const krait_conversation* conversation, const char* path) {
+    KRAIT_REQUIRE(conversation);
+    KRAIT_REQUIRE(path);
+    return guarded([&] { conversation->save(path); });
+}
+
+krait_status krait_conversation_load(krait_session* session, const char* path, const char* template_src,
+                                     const char* extra_json, krait_conversation** out) {
+    KRAIT_REQUIRE(session);
+    KRAIT_REQUIRE(path);
+    KRAIT_REQUIRE(out);
+    return guarded([&] { *out = krait_conversation::load(*session, path, template_src, extra_json).release(); });
+}
+
+krait_status krait_session_chat(krait_session* session, const char* messages_json,
+                                const krait_generate_params* params, char* text, size_t capacity, size_t* n_out) {
+    KRAIT_REQUIRE(session);
+    KRAIT_REQUIRE(messages_json);
+    KRAIT_REQUIRE(n_out);
+    if (!text && capacity > 0) return set_error(KRAIT_ERR_INVALID_ARGUMENT, "text is NULL but capacity > 0");
+    return guarded([&] {
+        const std::string reply =
+            krait_conversation::chat(*session, messages_json, read_params(params, krait_generate_params_init));
+        if (text) std::memcpy(text, reply.data(), std::min(capacity, reply.size()));
+        *n_out = reply.size();
     });
 }
 

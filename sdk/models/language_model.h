@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "sdk/adapters/adapter_targets.h"
@@ -51,6 +52,13 @@ public:
     virtual void truncate(int64_t n) = 0;
     // Bytes of memory held (for model/session info).
     virtual size_t bytes() const = 0;
+    // The floats that make up this state (its n_tokens() tokens), appended to `out`, in an order
+    // import_data() reads back (saved state files).
+    virtual void export_data(std::vector<float>& out) const = 0;
+    // Becomes the state of `n_tokens` tokens whose floats, as export_data() wrote them, are
+    // data[0, count). Throws KRAIT_ERR_FORMAT when `count` is not the size such a state has, and
+    // KRAIT_ERR_INVALID_ARGUMENT when n_tokens exceeds capacity(); the state is then unchanged.
+    virtual void import_data(const float* data, size_t count, int64_t n_tokens) = 0;
 
 protected:
     int64_t n_tokens_ = 0;
@@ -124,6 +132,12 @@ public:
 
     // The modules LoRA adapters may change, by the checkpoint's names.
     virtual const AdapterTargets& adapter_targets() const = 0;
+
+    // What a saved state must agree with to be used by this model: (name, value) pairs, the
+    // architecture first, then the shape values of the config that size its state and logits
+    // (vocabulary included). Two models with equal fingerprints have states of the same layout.
+    // The default lists info()'s; families add the values their states depend on.
+    virtual std::vector<std::pair<std::string, std::string>> fingerprint() const;
 };
 
 // The dynamic type of a state or workspace, checked: one made by another

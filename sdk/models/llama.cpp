@@ -46,6 +46,31 @@ void LlamaState::restore(const SequenceState& from) {
     n_tokens_ = other.n_tokens_;
 }
 
+void LlamaState::export_data(std::vector<float>& out) const {
+    const size_t rows = static_cast<size_t>(n_tokens_ * kv_dim_);
+    for (const std::vector<float>* cache : {&k, &v})
+        for (int64_t l = 0; l < layers_; ++l) {
+            const float* first = cache->data() + l * capacity_ * kv_dim_;
+            out.insert(out.end(), first, first + rows);
+        }
+}
+
+void LlamaState::import_data(const float* data, size_t count, int64_t n_tokens) {
+    if (n_tokens < 0 || count != static_cast<size_t>(2 * layers_ * n_tokens * kv_dim_))
+        fail_format("a KV cache of " + std::to_string(n_tokens) + " tokens holds " +
+                    std::to_string(2 * layers_ * std::max<int64_t>(n_tokens, 0) * kv_dim_) + " values, not " +
+                    std::to_string(count));
+    if (n_tokens > capacity_)
+        fail_argument("cannot restore " + std::to_string(n_tokens) + " tokens into a context of " +
+                      std::to_string(capacity_));
+    const size_t rows = static_cast<size_t>(n_tokens * kv_dim_);
+    for (int64_t l = 0; l < layers_; ++l) {
+        std::memcpy(k_rows(l), data + static_cast<size_t>(l) * rows, rows * sizeof(float));
+        std::memcpy(v_rows(l), data + static_cast<size_t>(layers_ + l) * rows, rows * sizeof(float));
+    }
+    n_tokens_ = n_tokens;
+}
+
 void LlamaState::truncate(int64_t n) {
     if (n < 0 || n > n_tokens_)
         fail_argument("cannot truncate a sequence of " + std::to_string(n_tokens_) + " tokens to " + std::to_string(n));
@@ -144,6 +169,18 @@ std::unique_ptr<LlamaModel> LlamaModel::load(const std::string& dir, const Progr
     info.weight_bytes = static_cast<int64_t>(w.mapped_bytes() + w.owned_bytes() + model->packed_.bytes());
     report(total_steps);
     return model;
+}
+
+std::vector<std::pair<std::string, std::string>> LlamaModel::fingerprint() const {
+    auto f = LanguageModel::fingerprint();
+    const LlamaConfig& c = config_;
+    f.emplace_back("model_type", c.model_type);
+    f.emplace_back("intermediate_size", std::to_string(c.intermediate_size));
+    f.emplace_back("num_attention_heads", std::to_string(c.num_heads));
+    f.emplace_back("num_key_value_heads", std::to_string(c.num_kv_heads));
+    f.emplace_back("head_dim", std::to_string(c.head_dim));
+    f.emplace_back("max_position_embeddings", std::to_string(c.max_positions));
+    return f;
 }
 
 std::unique_ptr<SequenceState> LlamaModel::new_state(int64_t context_length) const {

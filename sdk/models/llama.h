@@ -41,6 +41,8 @@ struct LlamaState final : SequenceState {
     void restore(const SequenceState& from) override;
     void truncate(int64_t n) override;
     size_t bytes() const override { return (k.size() + v.size()) * sizeof(float); }
+    void export_data(std::vector<float>& out) const override;  // per layer K rows, then per layer V rows
+    void import_data(const float* data, size_t count, int64_t n_tokens) override;
 
     float* k_rows(int64_t layer) { return k.data() + layer * capacity_ * kv_dim_; }  // [capacity, kv_dim]
     float* v_rows(int64_t layer) { return v.data() + layer * capacity_ * kv_dim_; }
@@ -79,6 +81,7 @@ public:
               float* logits, ThreadPool& pool, LmWorkspace& ws, const std::atomic<bool>* abort,
               const LoraSet* lora) const override;
     const AdapterTargets& adapter_targets() const override { return targets_; }
+    std::vector<std::pair<std::string, std::string>> fingerprint() const override;
 
     // Tokens per prefill chunk: bounds the activations of a long prompt (the
     // KV cache carries the context from chunk to chunk).

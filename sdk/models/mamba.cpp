@@ -27,6 +27,20 @@ void MambaState::restore(const SequenceState& from) {
     n_tokens_ = other.n_tokens_;
 }
 
+void MambaState::export_data(std::vector<float>& out) const {
+    out.insert(out.end(), conv.begin(), conv.end());
+    out.insert(out.end(), ssm.begin(), ssm.end());
+}
+
+void MambaState::import_data(const float* data, size_t count, int64_t n_tokens) {
+    if (n_tokens < 0 || count != conv.size() + ssm.size())
+        fail_format("a Mamba state of this model holds " + std::to_string(conv.size() + ssm.size()) +
+                    " values, not " + std::to_string(count));
+    std::copy(data, data + conv.size(), conv.begin());
+    std::copy(data + conv.size(), data + count, ssm.begin());
+    n_tokens_ = n_tokens;
+}
+
 void MambaState::truncate(int64_t n) {
     if (n == n_tokens_) return;
     if (n == 0) {
@@ -153,6 +167,15 @@ std::unique_ptr<MambaModel> MambaModel::load(const std::string& dir, const Progr
     info.weight_bytes = static_cast<int64_t>(w.mapped_bytes() + w.owned_bytes());
     report(total_steps);
     return model;
+}
+
+std::vector<std::pair<std::string, std::string>> MambaModel::fingerprint() const {
+    auto f = LanguageModel::fingerprint();
+    const MambaConfig& c = config_;
+    f.emplace_back("intermediate_size", std::to_string(c.intermediate_size));
+    f.emplace_back("conv_kernel", std::to_string(c.conv_kernel));
+    f.emplace_back("time_step_rank", std::to_string(c.time_step_rank));
+    return f;
 }
 
 MambaState MambaModel::new_state() const {

@@ -43,6 +43,8 @@ struct MambaState final : SequenceState {
     void restore(const SequenceState& from) override;
     void truncate(int64_t n) override;
     size_t bytes() const override { return (conv.size() + ssm.size()) * sizeof(float); }
+    void export_data(std::vector<float>& out) const override;  // conv, then ssm
+    void import_data(const float* data, size_t count, int64_t n_tokens) override;
     void advance(int64_t n) { n_tokens_ += n; }
 };
 
@@ -93,6 +95,7 @@ public:
     // The modules adapters may change: embeddings, in_proj, x_proj, dt_proj,
     // out_proj of every layer and lm_head, by transformers' names.
     const AdapterTargets& adapter_targets() const override { return targets_; }
+    std::vector<std::pair<std::string, std::string>> fingerprint() const override;
 
     // Tokens per chunk of eval(); public so tests can cross chunk boundaries.
     static constexpr int64_t kChunkTokens = 256;

@@ -11,6 +11,7 @@
 #include "sdk/sampling/incremental_detokenizer.h"
 #include "sdk/sampling/sampler.h"
 #include "sdk/sampling/text_stream.h"
+#include "sdk/session/state_file.h"
 
 using krait::fail_argument;
 
@@ -119,7 +120,7 @@ void krait_session::append_tokens(const int32_t* ids, size_t n_ids, float* last_
 }
 
 size_t krait_session::generate(const int32_t* prompt_ids, size_t n_prompt, const krait_generate_params& params,
-                               int32_t* out_ids, size_t capacity) {
+                               int32_t* out_ids, size_t capacity, const std::vector<int32_t>& end_ids) {
     if (params.max_new_tokens <= 0)
         fail_argument("max_new_tokens must be > 0, got " + std::to_string(params.max_new_tokens));
     if (params.n_stop_strings > 0 && !params.stop_strings) fail_argument("stop_strings is NULL but n_stop_strings > 0");
@@ -165,7 +166,8 @@ size_t krait_session::generate(const int32_t* prompt_ids, size_t n_prompt, const
         pending_.push_back(token);
         if (i < static_cast<int32_t>(capacity)) out_ids[i] = token;
 
-        const bool at_eos = params.stop_at_eos && std::find(eos.begin(), eos.end(), token) != eos.end();
+        const bool at_eos = params.stop_at_eos && (std::find(eos.begin(), eos.end(), token) != eos.end() ||
+                                                   std::find(end_ids.begin(), end_ids.end(), token) != end_ids.end());
         // A full context (KV cache) cannot take the new token: the generation ends with it.
         const bool context_full = state_->capacity() >= 0 && state_->n_tokens() + 1 > state_->capacity();
         bool done = at_eos || context_full || i + 1 == params.max_new_tokens;
@@ -190,6 +192,113 @@ size_t krait_session::generate(const int32_t* prompt_ids, size_t n_prompt, const
         pending_.clear();
     }
     return generated.size();
+}
+
+// ---- state ---------------------------------------------------------------------
+
+std::unique_ptr<krait_state> krait_session::snapshot() const {
+    auto s = std::make_unique<krait_state>();
+    s->model = &model;
+    s->sequence = state_->snapshot();
+    s->context = context_;
+    s->n_pending = pending_.size();
+    s->last_logits = last_logits_;
+    return s;
+}
+
+void krait_session::restore(const krait_state& from) {
+    if (from.model != &model)
+        krait::check_fingerprint(krait::encode_fingerprint(from.model->lm->fingerprint()), model.lm->fingerprint(),
+                                 "the state");
+    // Copies first, so that a failure (a state longer than the context) changes nothing.
+    std::vector<int32_t> context = from.context;
+    std::vector<int32_t> pending(context.end() - static_cast<std::ptrdiff_t>(from.n_pending), context.end());
+    std::vector<float> logits = from.last_logits;
+    state_->restore(*from.sequence);
+    context_ = std::move(context);
+    pending_ = std::move(pending);
+    last_logits_ = std::move(logits);
+}
+
+void krait_session::truncate(int64_t n) {
+    const auto size = static_cast<int64_t>(context_.size());
+    if (n < 0 || n > size)
+        fail_argument("cannot truncate a context of " + std::to_string(size) + " tokens to " + std::to_string(n));
+    const int64_t consumed = state_tokens();
+    if (n >= consumed) {  // only pending tokens go: the state and its logits stay valid
+        pending_.resize(static_cast<size_t>(n - consumed));
+        context_.resize(static_cast<size_t>(n));
+        return;
+    }
+    if (n == 0) {
+        reset();
+        return;
+    }
+    if (state_->capacity() < 0)
+        krait::fail_unsupported("cannot truncate this session's context from " + std::to_string(size) + " to " +
+                                std::to_string(n) + " tokens: a recurrent state (" + model.lm->info().architecture +
+                                ") holds no per-token history; restore a snapshot taken at " + std::to_string(n) +
+                                " tokens, or truncate to 0");
+    // A KV cache forgets rows; the last kept token becomes pending, so the next call runs it again
+    // and has its logits (the logits after token n are not kept).
+    state_->truncate(n - 1);
+    context_.resize(static_cast<size_t>(n));
+    pending_.assign(1, context_.back());
+}
+
+void krait_session::write_state(krait::ByteWriter& out) const {
+    out.array(context_);
+    out.u64(pending_.size());
+    out.u64(static_cast<uint64_t>(state_->n_tokens()));
+    out.array(last_logits_);
+    std::vector<float> data;
+    state_->export_data(data);
+    out.array(data);
+}
+
+std::unique_ptr<krait_state> krait_session::read_state(krait::ByteReader& in) const {
+    const std::string& origin = in.origin();
+    auto s = std::make_unique<krait_state>();
+    s->model = &model;
+    s->context = in.array<int32_t>("the tokens");
+    s->n_pending = static_cast<size_t>(in.u64());
+    const uint64_t consumed = in.u64();
+    s->last_logits = in.array<float>("the logits");
+    const std::vector<float> data = in.array<float>("the state tensors");
+    if (s->n_pending > s->context.size() || consumed != s->context.size() - s->n_pending)
+        krait::fail_format(origin + ": inconsistent token counts (" + std::to_string(s->context.size()) + " tokens, " +
+                           std::to_string(s->n_pending) + " pending, " + std::to_string(consumed) + " in the state)");
+    const auto vocab = static_cast<size_t>(model.vocab_size());
+    if (!(s->last_logits.size() == vocab || (consumed == 0 && s->last_logits.empty())))
+        krait::fail_format(origin + ": " + std::to_string(s->last_logits.size()) + " logits, the vocabulary has " +
+                           std::to_string(vocab));
+    for (size_t i = 0; i < s->context.size(); ++i)
+        if (s->context[i] < 0 || static_cast<size_t>(s->context[i]) >= vocab)
+            krait::fail_format(origin + ": token " + std::to_string(i) + " is " + std::to_string(s->context[i]) +
+                               ", outside the vocabulary of " + std::to_string(vocab));
+    const int64_t capacity = state_->capacity();
+    if (capacity >= 0 && static_cast<int64_t>(consumed) > capacity)
+        fail_argument(origin + " holds " + std::to_string(consumed) + " tokens, more than the session's context length of " +
+                      std::to_string(capacity));
+    s->sequence = model.lm->new_state(std::max<int64_t>(static_cast<int64_t>(consumed), 1));
+    s->sequence->import_data(data.data(), data.size(), static_cast<int64_t>(consumed));
+    return s;
+}
+
+void krait_session::save_state(const std::string& path) const {
+    krait::ByteWriter out;
+    out.str(krait::encode_fingerprint(model.lm->fingerprint()));
+    write_state(out);
+    krait::write_state_file(path, krait::StateFileKind::Session, out.bytes());
+}
+
+void krait_session::load_state(const std::string& path) {
+    const std::string payload = krait::read_state_file(path, krait::StateFileKind::Session);
+    krait::ByteReader in(payload, krait::quote(path));
+    krait::check_fingerprint(in.str(), model.lm->fingerprint(), in.origin());
+    std::unique_ptr<krait_state> s = read_state(in);
+    if (in.remaining() != 0) krait::fail_format(in.origin() + ": " + std::to_string(in.remaining()) + " bytes after the state");
+    restore(*s);
 }
 
 // ---- classifiers ---------------------------------------------------------------

@@ -20,6 +20,22 @@
 #include "sdk/models/language_model.h"
 #include "sdk/session/model.h"
 
+namespace krait {
+class ByteWriter;
+class ByteReader;
+}  // namespace krait
+
+// A saved state of a sequence session (krait_session_snapshot): the model state, the context
+// tokens (the last n_pending of which are not yet run through the model: the token a generation
+// ended with, or a truncation's last one) and the logits after the tokens that were run.
+struct krait_state {
+    const krait_model* model = nullptr;
+    std::unique_ptr<krait::SequenceState> sequence;
+    std::vector<int32_t> context;
+    size_t n_pending = 0;
+    std::vector<float> last_logits;
+};
+
 struct krait_session {
     krait_session(krait_model& model, const krait_session_params& params);
     ~krait_session();
@@ -35,9 +51,31 @@ struct krait_session {
     void forward(const int32_t* ids, int64_t batch, int64_t length, float* logits);
     void reset();
     void append(const int32_t* ids, size_t n_ids, float* last_logits);
-    // Returns the number of new tokens; writes min(that, capacity) ids to out_ids.
+    // Returns the number of new tokens; writes min(that, capacity) ids to out_ids. `end_ids`: more
+    // tokens that end the generation as EOS does when params.stop_at_eos (a chat template's
+    // end-of-turn token).
     size_t generate(const int32_t* prompt_ids, size_t n_prompt, const krait_generate_params& params, int32_t* out_ids,
-                    size_t capacity);
+                    size_t capacity, const std::vector<int32_t>& end_ids = {});
+
+    // ---- state of a sequence session (krait_session_snapshot ... _load_state, since 1.4).
+    std::unique_ptr<krait_state> snapshot() const;
+    // Refuses (INVALID_ARGUMENT) a state of a model with another fingerprint or one longer than the
+    // context length; the session is then unchanged.
+    void restore(const krait_state& from);
+    const std::vector<int32_t>& tokens() const { return context_; }
+    // Tokens already run through the model (the context minus the pending ones).
+    int64_t state_tokens() const { return static_cast<int64_t>(context_.size() - pending_.size()); }
+    size_t n_pending() const { return pending_.size(); }
+    // A recurrent state (Mamba): it cannot forget tokens.
+    bool recurrent() const { return state_->capacity() < 0; }
+    // Keeps the first n tokens of the context (see krait_session_truncate).
+    void truncate(int64_t n);
+    // The session's state as a file payload (after the fingerprint) and back: read_state checks
+    // everything and returns the state without changing the session.
+    void write_state(krait::ByteWriter& out) const;
+    std::unique_ptr<krait_state> read_state(krait::ByteReader& in) const;
+    void save_state(const std::string& path) const;
+    void load_state(const std::string& path);
 
     // ---- classifiers (the caller has checked the kind and the arguments' presence).
     // pixels [batch, 3, height, width] -> logits [batch, num_labels].

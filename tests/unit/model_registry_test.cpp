@@ -150,6 +150,8 @@ TEST(SequenceState, AStateOfAnotherModelIsRefused) {
         void restore(const SequenceState&) override {}
         void truncate(int64_t) override {}
         size_t bytes() const override { return 0; }
+        void export_data(std::vector<float>&) const override {}
+        void import_data(const float*, size_t, int64_t) override {}
     } foreign;
     EXPECT_EQ(error_of([&] { a->restore(foreign); }).status(), KRAIT_ERR_INVALID_ARGUMENT);
     krait::ThreadPool pool(1);

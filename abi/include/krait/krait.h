@@ -64,9 +64,10 @@
 **    only the fields that fit in it and takes defaults for the rest, so an
 **    older caller's smaller struct gets the defaults of the newer fields.
 **  * Info structs written by the library (krait_model_info,
-**    krait_adapter_info, krait_adapter_target): the caller sets struct_size
-**    to sizeof() of the struct in its header. The library writes only the
-**    fields that fit in it and never writes struct_size itself. A struct_size
+**    krait_adapter_info, krait_adapter_target, krait_conversation_stats): the
+**    caller sets struct_size to sizeof() of the struct in its header. The
+**    library writes only the fields that fit in it and never writes
+**    struct_size itself. A struct_size
 **    smaller than the struct had in the version that introduced it (0
 **    included) is refused with KRAIT_ERR_INVALID_ARGUMENT.
 **  * Arrays of structs: krait_image elements are struct_size bytes apart, so
@@ -566,6 +567,248 @@ KRAIT_API void krait_generate_params_init(krait_generate_params* params);
 KRAIT_API krait_status krait_session_generate(krait_session* session, const int32_t* prompt_ids, size_t n_prompt,
                                               const krait_generate_params* params, int32_t* out_ids, size_t capacity,
                                               size_t* n_out);
+
+/* ---- Session state: snapshot, restore, truncate, save, load (since 1.4) -- */
+/*
+** A sequence session's state is what its context holds: the model's state (a
+** KV cache, or Mamba's fixed-size recurrent state), the context tokens and the
+** logits after them. It can be copied (snapshot), put back (restore), cut
+** (truncate) and written to a file (save_state / load_state) to resume later,
+** also in another process. All of these are sequence-session calls: on a
+** classifier session they return KRAIT_ERR_WRONG_KIND. None is abortable (an
+** abort request stays pending, see krait_session_abort). Like every session
+** call, one thread at a time per session.
+**
+** State files are versioned and checked: a magic number, the format version,
+** the model's fingerprint (architecture, the config's shape values and the
+** vocabulary size), the tokens, the state tensors and a CRC-32 of it all. A
+** file from another model is refused with KRAIT_ERR_INVALID_ARGUMENT naming
+** the value that differs; a file that is not a state file, is truncated, was
+** altered or has another format version with KRAIT_ERR_FORMAT; in every case
+** the session is left unchanged. The fingerprint cannot tell two models of
+** the same shape apart (a fine-tuned copy): restoring a state of another model
+** of the same shape is the caller's mistake, and gives meaningless output.
+** Files are written to a temporary file next to the target, then renamed over
+** it, so a reader never sees a partial file. Numbers are little-endian.
+*/
+
+/* A copy of a sequence session's state (krait_session_snapshot). Immutable;
+** may be restored into any session of the same model (or of a model with
+** the same fingerprint), any number of times. Holds its own memory (a KV
+** cache copy holds only the rows in use). */
+typedef struct krait_state krait_state;
+
+/* Copies the session's state into a new krait_state (*out, released with
+** krait_state_free). The session is unchanged. The state keeps a pointer to
+** the session's model: free it before the model.
+** Errors: INVALID_ARGUMENT (NULL), WRONG_KIND, OUT_OF_MEMORY. Since 1.4. */
+KRAIT_API krait_status krait_session_snapshot(krait_session* session, krait_state** out_state);
+
+/* NULL is a no-op. Cannot fail. Since 1.4. */
+KRAIT_API void krait_state_free(krait_state* state);
+
+/* The number of context tokens the state holds. Thread-safe (the state is
+** immutable). Errors: INVALID_ARGUMENT (NULL). Since 1.4. */
+KRAIT_API krait_status krait_state_get_n_tokens(const krait_state* state, int64_t* out_n_tokens);
+
+/* Makes the session's state equal to `state` (its context tokens, model
+** state and logits): the next generate or append continues exactly as the
+** session it was taken from would have. `state` is only read and may be
+** restored again. Errors: INVALID_ARGUMENT (NULL; a state of a model with
+** another fingerprint, the message naming the value that differs; a state
+** holding more tokens than this session's context length), WRONG_KIND; the
+** session is unchanged on error. Since 1.4. */
+KRAIT_API krait_status krait_session_restore(krait_session* session, const krait_state* state);
+
+/* The session's context tokens, oldest first: every token appended or
+** generated since the last reset (a generation's last token included),
+** as under "Caller-owned buffers" (*n_out = the number of tokens; ids NULL
+** with capacity 0 is a size query). Errors: INVALID_ARGUMENT (NULL n_out, or
+** ids NULL with capacity > 0), BUFFER_TOO_SMALL, WRONG_KIND. Since 1.4. */
+KRAIT_API krait_status krait_session_get_tokens(const krait_session* session, int32_t* ids, size_t capacity,
+                                                size_t* n_out);
+
+/* Keeps the first `n_tokens` tokens of the context and forgets the rest, as
+** if only they had been appended (the next call's logits follow token
+** n_tokens - 1). A KV cache truncates to any length; a recurrent state
+** (Mamba) holds no per-token history and accepts only 0, the tokens it has
+** not run yet (the last token of a generation) or the whole context:
+** otherwise UNSUPPORTED (restore a snapshot instead). 0 is krait_session_reset.
+** Errors: INVALID_ARGUMENT (NULL, n_tokens < 0 or > the context's length),
+** UNSUPPORTED, WRONG_KIND; the session is unchanged on error. Since 1.4. */
+KRAIT_API krait_status krait_session_truncate(krait_session* session, int64_t n_tokens);
+
+/* Writes the session's state to the file `path` (replaced atomically if it
+** exists; see the format above). The session is unchanged.
+** Errors: INVALID_ARGUMENT (NULL), IO (the file cannot be written; `path` is
+** then unchanged), WRONG_KIND. Since 1.4. */
+KRAIT_API krait_status krait_session_save_state(krait_session* session, const char* path);
+
+/* Replaces the session's state with the one saved in `path` by
+** krait_session_save_state (from this or another process, a session of the
+** same model). Errors: INVALID_ARGUMENT (NULL; a file of another model, the
+** message naming the value that differs; more tokens than the session's
+** context length), IO (missing or unreadable file), FORMAT (not a state
+** file, truncated, altered, another format version, a conversation file),
+** WRONG_KIND; the session is unchanged on error. Since 1.4. */
+KRAIT_API krait_status krait_session_load_state(krait_session* session, const char* path);
+
+/* ---- Conversations (since 1.4) ------------------------------------------- */
+/*
+** A conversation holds the messages of a chat (role, content) on a sequence
+** session and generates the assistant's replies. Each reply renders the
+** messages with the chat template (add_generation_prompt), tokenizes them
+** and prefills only the tokens the session does not already hold: with a KV
+** cache the longest common token prefix of what the session holds and the
+** new prompt is kept; with a recurrent state (Mamba) the conversation keeps a
+** snapshot of the session at each turn boundary (fixed size) and restores the
+** longest one whose tokens begin the new prompt, else starts from scratch.
+** So a turn costs the new tokens, not the whole history, and its reply is
+** what a fresh session prefilled with the whole prompt gives (greedy decoding:
+** the same tokens; the logits agree to float rounding, as batched prefill and
+** step-by-step decoding sum in different orders).
+**
+** A reply ends at EOS (the model's eos ids), at the model's end-of-turn token
+** (tokenizer_config.json's eos_token, e.g. <|im_end|>), at a stop string or at
+** max_new_tokens; its text (the end token and stop string excluded) is what
+** was streamed through params->on_token, and becomes an "assistant" message.
+** Sampling, stop strings, streaming and krait_session_abort() behave as in
+** krait_session_generate; the session's adapters apply. A reply that fails or
+** is aborted leaves the messages unchanged (the session may hold less).
+**
+** Ownership and threads: a conversation borrows its session, which must
+** outlive it (free the conversation first). It reads the session's context at
+** every reply instead of assuming it, so the caller may use the session in
+** between (generate, reset, restore) and several conversations may share one
+** session: each stays correct and only reuses less. Calls on a conversation
+** are calls on its session: one thread at a time, never overlapping another
+** call on the session; krait_session_abort() on the session stops a reply.
+** Needs a model with a tokenizer (else UNSUPPORTED) and a chat template (the
+** model's own, or one passed as template_src).
+*/
+typedef struct krait_conversation krait_conversation;
+
+/* Creates a conversation on `session` (*out, released with
+** krait_conversation_free). system_prompt: NULL for none, else the first
+** message, role "system". template_src: NULL for the model's own chat
+** template, else a Jinja template to use instead. extra_json: NULL, or a JSON
+** object of extra template variables (as krait_model_apply_chat_template).
+** The session's context is not changed.
+** Errors: INVALID_ARGUMENT (NULL session or out, a model without a template
+** and no template_src, a template syntax error, malformed extra_json),
+** UNSUPPORTED (a Jinja construct not implemented, a model without
+** tokenizer.json), WRONG_KIND. Since 1.4. */
+KRAIT_API krait_status krait_conversation_create(krait_session* session, const char* system_prompt,
+                                                 const char* template_src, const char* extra_json,
+                                                 krait_conversation** out);
+
+/* NULL is a no-op. The session is not freed and keeps its context.
+** Cannot fail. Since 1.4. */
+KRAIT_API void krait_conversation_free(krait_conversation* conversation);
+
+/* Appends a message (role "user", "assistant", "system", "tool", ...: any
+** role the template accepts; content UTF-8). Nothing is computed until the
+** next reply. Errors: INVALID_ARGUMENT (NULL, empty role). Since 1.4. */
+KRAIT_API krait_status krait_conversation_add_message(krait_conversation* conversation, const char* role,
+                                                      const char* content);
+
+/* Generates the assistant's reply to the messages so far (streamed through
+** params->on_token; params NULL for defaults) and appends it as an
+** "assistant" message. Errors: INVALID_ARGUMENT (NULL conversation, no
+** messages, max_new_tokens <= 0 and the other generate parameter errors, the
+** template refusing the messages, a prompt that does not fit the context
+** length), UNSUPPORTED (a Jinja construct not implemented), ABORTED; the
+** messages are unchanged on error. Since 1.4. */
+KRAIT_API krait_status krait_conversation_reply(krait_conversation* conversation,
+                                                const krait_generate_params* params);
+
+/* krait_conversation_add_message(conversation, "user", user_text), then
+** krait_conversation_reply(); on an error neither message stays. Errors: as
+** krait_conversation_reply, and INVALID_ARGUMENT for a NULL user_text.
+** Since 1.4. */
+KRAIT_API krait_status krait_conversation_say(krait_conversation* conversation, const char* user_text,
+                                              const krait_generate_params* params);
+
+/* Drops the last message, which must be an assistant reply, and replies
+** again (with other sampling settings or seed, say). Errors: as
+** krait_conversation_reply, and INVALID_ARGUMENT when the last message is not
+** an assistant's; the old reply stays on error. Since 1.4. */
+KRAIT_API krait_status krait_conversation_regenerate(krait_conversation* conversation,
+                                                     const krait_generate_params* params);
+
+/* Removes the last user message and every message after it (the reply to
+** it). Computes nothing: the next reply reuses what it can. Errors:
+** INVALID_ARGUMENT (NULL, no user message). Since 1.4. */
+KRAIT_API krait_status krait_conversation_undo(krait_conversation* conversation);
+
+/* Replaces the content of message `index` (0 = the first, the system
+** prompt if any) and drops every later message. Computes nothing: the next
+** reply reuses the prefix up to the edit (a Mamba session: the nearest
+** turn-boundary snapshot before it). Errors: INVALID_ARGUMENT (NULL, index
+** out of range). Since 1.4. */
+KRAIT_API krait_status krait_conversation_edit(krait_conversation* conversation, size_t index, const char* content);
+
+/* The number of messages. Errors: INVALID_ARGUMENT (NULL). Since 1.4. */
+KRAIT_API krait_status krait_conversation_get_n_messages(const krait_conversation* conversation, size_t* out_n);
+
+/* Message `index`: *role and *content (either may be NULL if not wanted) are
+** owned by the conversation and valid until the next call that changes its
+** messages (add_message, reply, say, regenerate, undo, edit) or its free.
+** Errors: INVALID_ARGUMENT (NULL conversation, index out of range).
+** Since 1.4. */
+KRAIT_API krait_status krait_conversation_get_message(const krait_conversation* conversation, size_t index,
+                                                      const char** role, const char** content);
+
+/* What the last successful reply cost (all 0 before the first). An info
+** struct (ABI RULES): the caller sets struct_size. */
+typedef struct krait_conversation_stats {
+    uint32_t struct_size;     /* set by the caller to sizeof(krait_conversation_stats); never written */
+    int64_t prompt_tokens;    /* tokens of the rendered prompt of the last reply */
+    int64_t reused_tokens;    /* of those, already held by the session (common prefix or snapshot) */
+    int64_t prefilled_tokens; /* of those, run through the model: prompt_tokens - reused_tokens */
+    int64_t generated_tokens; /* tokens generated, the end token included */
+} krait_conversation_stats;
+
+/* Fills `stats` (whose struct_size the caller sets). Errors: INVALID_ARGUMENT
+** (NULL, struct_size smaller than in 1.4, 0 included). Since 1.4. */
+KRAIT_API krait_status krait_conversation_get_stats(const krait_conversation* conversation,
+                                                    krait_conversation_stats* stats);
+
+/* Writes the messages and the session's state to `path`, in the checked
+** format of krait_session_save_state (replaced atomically). Errors:
+** INVALID_ARGUMENT (NULL), IO. Since 1.4. */
+KRAIT_API krait_status krait_conversation_save(const krait_conversation* conversation, const char* path);
+
+/* Creates a conversation on `session` from a file written by
+** krait_conversation_save (template_src and extra_json as in
+** krait_conversation_create; they are not saved in the file) and replaces the
+** session's state with the saved one, so the next reply reuses it.
+** Errors: as krait_session_load_state (INVALID_ARGUMENT for a file of
+** another model, FORMAT for a damaged one, IO), and as
+** krait_conversation_create; on error nothing is created and the session is
+** unchanged. Since 1.4. */
+KRAIT_API krait_status krait_conversation_load(krait_session* session, const char* path, const char* template_src,
+                                               const char* extra_json, krait_conversation** out);
+
+/* One reply to a list of messages, without a conversation object: renders
+** `messages_json` (a JSON array as for krait_model_apply_chat_template) with
+** the model's chat template and add_generation_prompt, keeps the longest
+** common token prefix of what the session holds and that prompt (a KV cache;
+** a Mamba session only when it ran no token past it), prefills the rest and
+** generates as krait_conversation_reply does (streaming, sampling, stop
+** strings, end-of-turn token, abort, adapters). Calling it again with the
+** reply and a new user message appended reuses the session's state.
+** Writes the reply's UTF-8 text to `text`, cut (not refused) to `capacity`
+** bytes, no NUL terminator; *n_out = the reply's full length in bytes (the
+** whole text also went through params->on_token). text NULL with capacity 0
+** generates and only reports the length. params NULL for defaults.
+** Errors: INVALID_ARGUMENT (NULL session, messages_json or n_out, text NULL
+** with capacity > 0, malformed JSON or not a non-empty array, a model
+** without a chat template, the generate parameter errors, a prompt that does
+** not fit the context), UNSUPPORTED, WRONG_KIND, ABORTED. Since 1.4. */
+KRAIT_API krait_status krait_session_chat(krait_session* session, const char* messages_json,
+                                          const krait_generate_params* params, char* text, size_t capacity,
+                                          size_t* n_out);
 
 /* ---- Classifiers (KRAIT_MODEL_CLASSIFIER) ------------------------------- */
 /*

@@ -1,0 +1,245 @@
+#include "sdk/session/conversation.h"
+
+#include <algorithm>
+#include <fstream>
+#include <iterator>
+
+#include "sdk/core/error.h"
+#include "sdk/session/state_file.h"
+
+using krait::fail_argument;
+using krait::chat::OrderedJson;
+
+namespace {
+
+// Turn-boundary snapshots kept by a conversation on a recurrent model (each is the model's
+// fixed-size state plus the tokens): enough for undo / regenerate / edit of recent turns.
+constexpr size_t kMaxSnapshots = 64;
+
+OrderedJson parse_extra(const char* extra_json) {
+    if (!extra_json) return OrderedJson::object();
+    OrderedJson extra;
+    try {
+        extra = OrderedJson::parse(extra_json);
+    } catch (const OrderedJson::parse_error& e) {
+        fail_argument(std::string("extra_json is not valid JSON: ") + e.what());
+    }
+    if (!extra.is_object()) fail_argument("extra_json must be a JSON object");
+    return extra;
+}
+
+// The id of tokenizer_config.json's eos_token (a string or {"content": ...}) when the tokenizer
+// has it: chat models end a turn with it (<|im_end|>, <|eot_id|>, </s>, ...).
+std::vector<int32_t> end_of_turn_ids(const krait_model& model) {
+    std::vector<int32_t> ids;
+    std::ifstream in(model.dir + "/tokenizer_config.json");
+    if (!in) return ids;
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const nlohmann::json config = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (!config.is_object() || !config.contains("eos_token")) return ids;
+    const nlohmann::json& eos = config["eos_token"];
+    std::string token;
+    if (eos.is_string()) token = eos.get<std::string>();
+    else if (eos.is_object() && eos.contains("content") && eos["content"].is_string())
+        token = eos["content"].get<std::string>();
+    if (token.empty()) return ids;
+    if (const auto id = model.tokenizer.impl->token_to_id(token)) ids.push_back(*id);
+    return ids;
+}
+
+// Wraps the caller's on_token: collects the streamed text (the reply) and passes every token on.
+struct Collector {
+    const krait_generate_params* caller;
+    std::string text;
+    static int on_token(int32_t id, const char* piece, size_t len, void* user) {
+        auto* self = static_cast<Collector*>(user);
+        self->text.append(piece, len);
+        return self->caller->on_token ? self->caller->on_token(id, piece, len, self->caller->user_data) : 0;
+    }
+};
+
+size_t common_prefix(const std::vector<int32_t>& a, const std::vector<int32_t>& b) {
+    const size_t n = std::min(a.size(), b.size());
+    size_t i = 0;
+    while (i < n && a[i] == b[i]) ++i;
+    return i;
+}
+
+}  // namespace
+
+krait_conversation::krait_conversation(krait_session& s, const char* system_prompt, const char* template_src,
+                                       const char* extra_json)
+    : session(s) {
+    session.model.require_sequence("krait_conversation_create");
+    if (!session.model.tokenizer.impl)
+        krait::fail_unsupported("a conversation needs a tokenizer; " + session.model.dir + " has no tokenizer.json");
+    extra_ = parse_extra(extra_json);
+    if (template_src) {
+        own_template_.emplace(krait::chat::ChatTemplate::with_source(template_src, session.model.dir));
+        template_ = &*own_template_;
+    } else {
+        template_ = &session.model.chat_template();
+    }
+    end_ids_ = end_of_turn_ids(session.model);
+    if (system_prompt) messages_.push_back({"system", system_prompt});
+}
+
+krait_conversation::~krait_conversation() = default;
+
+void krait_conversation::add_message(const std::string& role, const std::string& content) {
+    if (role.empty()) fail_argument("role must not be empty");
+    messages_.push_back({role, content});
+}
+
+std::string krait_conversation::render(bool add_generation_prompt) const {
+    OrderedJson messages = OrderedJson::array();
+    for (const Message& m : messages_) messages.push_back({{"role", m.role}, {"content", m.content}});
+    return template_->render(messages, add_generation_prompt, extra_);
+}
+
+void krait_conversation::prefill(const std::vector<int32_t>& prompt) {
+    const std::vector<int32_t>& held = session.tokens();
+    const size_t common = common_prefix(held, prompt);
+    const bool recurrent = session.recurrent();
+    // How much of the prompt the session can keep by truncating: a KV cache any prefix; a
+    // recurrent state only what it has not run yet (pending tokens) or nothing.
+    size_t keep = common;
+    if (recurrent && static_cast<int64_t>(common) < session.state_tokens()) keep = 0;
+    // A turn-boundary snapshot that covers more of the prompt.
+    const krait_state* best = nullptr;
+    for (const auto& s : snapshots_) {
+        const size_t n = s->context.size();
+        if (n > keep && n <= prompt.size() && (!best || n > best->context.size()) &&
+            std::equal(s->context.begin(), s->context.end(), prompt.begin()))
+            best = s.get();
+    }
+    if (best) session.restore(*best);
+    else session.truncate(static_cast<int64_t>(keep));
+
+    const size_t have = session.tokens().size();
+    stats_.prompt_tokens = static_cast<int64_t>(prompt.size());
+    stats_.reused_tokens = session.state_tokens();
+    stats_.prefilled_tokens = stats_.prompt_tokens - stats_.reused_tokens;
+    if (have < prompt.size() || session.n_pending() > 0) {
+        // krait_session_append's path: runs the pending tokens and the rest of the prompt in one
+        // prefill (an abort empties the session, which the next reply handles).
+        session.append(prompt.data() + have, prompt.size() - have, nullptr);
+    }
+    if (recurrent) {
+        snapshots_.push_back(session.snapshot());
+        if (snapshots_.size() > kMaxSnapshots) snapshots_.erase(snapshots_.begin());
+    }
+}
+
+std::string krait_conversation::generate_reply(const std::string& rendered, const krait_generate_params& params) {
+    if (params.max_new_tokens <= 0)
+        fail_argument("max_new_tokens must be > 0, got " + std::to_string(params.max_new_tokens));
+    const std::vector<int32_t> prompt = session.model.tokenizer.impl->encode(rendered, /*add_special_tokens=*/false);
+    if (prompt.empty()) fail_argument("the chat template rendered an empty prompt");
+    session.model.check_ids(prompt.data(), prompt.size());
+    stats_ = Stats{};
+    prefill(prompt);
+
+    Collector collector{&params, {}};
+    krait_generate_params p = params;
+    p.on_token = &Collector::on_token;
+    p.user_data = &collector;
+    const size_t generated = session.generate(nullptr, 0, p, nullptr, 0, end_ids_);
+    stats_.generated_tokens = static_cast<int64_t>(generated);
+    return std::move(collector.text);
+}
+
+void krait_conversation::reply(const krait_generate_params& params) {
+    if (messages_.empty()) fail_argument("the conversation has no messages to reply to");
+    if (params.max_new_tokens <= 0)
+        fail_argument("max_new_tokens must be > 0, got " + std::to_string(params.max_new_tokens));
+    std::string text = generate_reply(render(/*add_generation_prompt=*/true), params);
+    messages_.push_back({"assistant", std::move(text)});
+}
+
+std::string krait_conversation::chat(krait_session& session, const char* messages_json,
+                                     const krait_generate_params& params) {
+    krait_conversation once(session, nullptr, nullptr, nullptr);
+    OrderedJson messages;
+    try {
+        messages = OrderedJson::parse(messages_json);
+    } catch (const OrderedJson::parse_error& e) {
+        fail_argument(std::string("messages_json is not valid JSON: ") + e.what());
+    }
+    if (!messages.is_array() || messages.empty()) fail_argument("messages_json must be a non-empty JSON array");
+    if (params.max_new_tokens <= 0)
+        fail_argument("max_new_tokens must be > 0, got " + std::to_string(params.max_new_tokens));
+    return once.generate_reply(once.template_->render(messages, /*add_generation_prompt=*/true, once.extra_), params);
+}
+
+void krait_conversation::say(const std::string& user_text, const krait_generate_params& params) {
+    messages_.push_back({"user", user_text});
+    try {
+        reply(params);
+    } catch (...) {
+        messages_.pop_back();
+        throw;
+    }
+}
+
+void krait_conversation::regenerate(const krait_generate_params& params) {
+    if (messages_.empty() || messages_.back().role != "assistant")
+        fail_argument("regenerate: the last message is not an assistant reply");
+    Message last = std::move(messages_.back());
+    messages_.pop_back();
+    try {
+        reply(params);
+    } catch (...) {
+        messages_.push_back(std::move(last));
+        throw;
+    }
+}
+
+void krait_conversation::undo() {
+    for (size_t i = messages_.size(); i-- > 0;)
+        if (messages_[i].role == "user") {
+            messages_.resize(i);
+            return;
+        }
+    fail_argument("undo: the conversation has no user message");
+}
+
+void krait_conversation::edit(size_t index, const std::string& content) {
+    if (index >= messages_.size())
+        fail_argument("edit: message " + std::to_string(index) + " does not exist (the conversation has " +
+                      std::to_string(messages_.size()) + ")");
+    messages_[index].content = content;
+    messages_.resize(index + 1);
+}
+
+void krait_conversation::save(const std::string& path) const {
+    krait::ByteWriter out;
+    out.str(krait::encode_fingerprint(session.model.lm->fingerprint()));
+    nlohmann::json messages = nlohmann::json::array();
+    for (const Message& m : messages_) messages.push_back({{"role", m.role}, {"content", m.content}});
+    out.str(messages.dump());
+    session.write_state(out);
+    krait::write_state_file(path, krait::StateFileKind::Conversation, out.bytes());
+}
+
+std::unique_ptr<krait_conversation> krait_conversation::load(krait_session& session, const std::string& path,
+                                                             const char* template_src, const char* extra_json) {
+    session.model.require_sequence("krait_conversation_load");
+    auto conversation = std::make_unique<krait_conversation>(session, nullptr, template_src, extra_json);
+    const std::string payload = krait::read_state_file(path, krait::StateFileKind::Conversation);
+    krait::ByteReader in(payload, krait::quote(path));
+    krait::check_fingerprint(in.str(), session.model.lm->fingerprint(), in.origin());
+    const nlohmann::json messages = nlohmann::json::parse(in.str(), nullptr, /*allow_exceptions=*/false);
+    if (!messages.is_array()) krait::fail_format(in.origin() + ": the messages are not a JSON array");
+    for (const auto& m : messages) {
+        if (!m.is_object() || !m.contains("role") || !m["role"].is_string() || !m.contains("content") ||
+            !m["content"].is_string())
+            krait::fail_format(in.origin() + ": a message is not {\"role\": string, \"content\": string}");
+        conversation->messages_.push_back({m["role"].get<std::string>(), m["content"].get<std::string>()});
+    }
+    std::unique_ptr<krait_state> state = session.read_state(in);
+    if (in.remaining() != 0)
+        krait::fail_format(in.origin() + ": " + std::to_string(in.remaining()) + " bytes after the conversation");
+    session.restore(*state);
+    return conversation;
+}

@@ -39,6 +39,7 @@
 #include <functional>
 #include <iostream>
 #include <limits>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -943,29 +944,6 @@ int cmd_classify(int argc, char** argv, int first) {
 
 // ---- krait chat --------------------------------------------------------------------
 
-// A JSON string literal of UTF-8 text.
-std::string json_string(std::string_view s) {
-    std::string out = "\"";
-    for (const unsigned char c : s) {
-        switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
-            default:
-                if (c < 0x20) {
-                    char buf[8];
-                    std::snprintf(buf, sizeof buf, "\\u%04x", c);
-                    out += buf;
-                } else {
-                    out += static_cast<char>(c);
-                }
-        }
-    }
-    return out + "\"";
-}
-
 struct ChatMessage {
     std::string role;
     std::string content;
@@ -975,131 +953,96 @@ void check_status(krait_status s) {
     if (s != KRAIT_OK) throw krait::Exception(s, krait_last_error());
 }
 
-// The conversation the chat holds: its messages (system prompt first, when there is one),
-// each reply rendered with the chat template (the model's, or --template's) and streamed
-// through the caller's krait_generate_params.
-//
-// Until the library's conversation API (krait_conversation_*) is available this renders
-// the whole conversation every turn and prefills it from an empty context.
+// The conversation the chat holds: a krait_conversation on the chat's session (the library
+// renders the messages with the chat template, the model's or --template's, and prefills only
+// what the session does not hold yet), recreated from its messages when the system prompt or
+// the adapters change.
 class ChatConversation {
 public:
-    ChatConversation(const krait::Model& model, krait::Session& session, std::string system, std::string template_src)
-        : model_(model), session_(session), template_src_(std::move(template_src)) {
-        set_system(system);
+    ChatConversation(krait::Session& session, const std::string& system, std::string template_src)
+        : session_(session), template_src_(std::move(template_src)) {
+        conv_.reset(create(system));
     }
 
-    size_t n_messages() const { return messages_.size(); }
-    const ChatMessage& message(size_t i) const { return messages_.at(i); }
-    std::string system() const {
-        return !messages_.empty() && messages_[0].role == "system" ? messages_[0].content : std::string();
+    size_t n_messages() const {
+        size_t n = 0;
+        check_status(krait_conversation_get_n_messages(conv_.get(), &n));
+        return n;
     }
-    bool has_turns() const { return messages_.size() > (system().empty() && !has_system() ? 0u : 1u); }
+    ChatMessage message(size_t i) const {
+        const char* role = nullptr;
+        const char* content = nullptr;
+        check_status(krait_conversation_get_message(conv_.get(), i, &role, &content));
+        return {role, content};
+    }
+    std::string system() const {
+        if (n_messages() == 0) return "";
+        ChatMessage m = message(0);
+        return m.role == "system" ? m.content : "";
+    }
+    krait_conversation_stats stats() const {
+        krait_conversation_stats st{};
+        st.struct_size = sizeof st;
+        check_status(krait_conversation_get_stats(conv_.get(), &st));
+        return st;
+    }
 
     void say(const std::string& text, const krait_generate_params& params) {
-        messages_.push_back({"user", text});
-        try {
-            reply(params);
-        } catch (...) {
-            messages_.pop_back();
-            throw;
-        }
+        check_status(krait_conversation_say(conv_.get(), text.c_str(), &params));
     }
-
-    // Answers the last user message again (the reply it had is dropped).
     void regenerate(const krait_generate_params& params) {
-        if (messages_.empty() || messages_.back().role != "assistant")
-            throw krait::Exception(KRAIT_ERR_INVALID_ARGUMENT, "there is no reply to regenerate");
-        const ChatMessage old = messages_.back();
-        messages_.pop_back();
-        try {
-            reply(params);
-        } catch (...) {
-            messages_.push_back(old);
-            throw;
-        }
+        check_status(krait_conversation_regenerate(conv_.get(), &params));
     }
-
-    // Takes back the last turn: the last reply and the user message before it.
-    void undo() {
-        if (!messages_.empty() && messages_.back().role == "assistant") messages_.pop_back();
-        if (messages_.empty() || messages_.back().role != "user")
-            throw krait::Exception(KRAIT_ERR_INVALID_ARGUMENT, "there is no turn to undo");
-        messages_.pop_back();
-    }
+    void undo() { check_status(krait_conversation_undo(conv_.get())); }
 
     // Forgets every turn; the system prompt stays.
-    void reset() {
-        const std::string sys = system();
-        const bool had = has_system();
-        messages_.clear();
-        if (had) messages_.push_back({"system", sys});
-    }
+    void reset() { rebuild(system(), /*keep_turns=*/false); }
 
     // Sets (or with "" removes) the system prompt; the turns stay.
-    void set_system(const std::string& text) {
-        if (has_system()) messages_.erase(messages_.begin());
-        if (!text.empty()) messages_.insert(messages_.begin(), ChatMessage{"system", text});
+    void set_system(const std::string& text) { rebuild(text, /*keep_turns=*/true); }
+
+    // The same messages on a fresh context: after an adapter change, nothing computed before is reused.
+    void restart() {
+        check_status(krait_session_reset(session_.get()));
+        rebuild(system(), /*keep_turns=*/true);
     }
 
-    // After an adapter change: nothing computed before may be reused (here, nothing ever is).
-    void restart() {}
-
-    void save(const std::string&) const {
-        throw krait::Exception(KRAIT_ERR_UNSUPPORTED, "saving a conversation needs krait_conversation_save (library 1.4 conversations)");
-    }
-    void load(const std::string&) {
-        throw krait::Exception(KRAIT_ERR_UNSUPPORTED, "loading a conversation needs krait_conversation_load (library 1.4 conversations)");
+    void save(const std::string& path) const { check_status(krait_conversation_save(conv_.get(), path.c_str())); }
+    void load(const std::string& path) {
+        krait_conversation* c = nullptr;
+        check_status(krait_conversation_load(session_.get(), path.c_str(), tmpl(), nullptr, &c));
+        conv_.reset(c);
     }
 
 private:
-    bool has_system() const { return !messages_.empty() && messages_[0].role == "system"; }
-
-    std::string render() const {
-        std::string json = "[";
-        for (size_t i = 0; i < messages_.size(); ++i) {
-            if (i) json += ",";
-            json += "{\"role\":" + json_string(messages_[i].role) + ",\"content\":" + json_string(messages_[i].content) + "}";
-        }
-        json += "]";
-        const char* tmpl = template_src_.empty() ? nullptr : template_src_.c_str();
-        size_t n = 0;
-        krait_status s = krait_model_apply_chat_template(model_.get(), json.c_str(), 1, nullptr, tmpl, nullptr, 0, &n);
-        if (s != KRAIT_OK && s != KRAIT_ERR_BUFFER_TOO_SMALL) check_status(s);
-        std::string text(n, '\0');
-        check_status(krait_model_apply_chat_template(model_.get(), json.c_str(), 1, nullptr, tmpl, text.data(), text.size(), &n));
-        text.resize(n);
-        return text;
-    }
-
-    struct Capture {
-        const krait_generate_params* outer;
-        std::string text;
+    struct Free {
+        void operator()(krait_conversation* c) const noexcept { krait_conversation_free(c); }
     };
 
-    static int capture_token(int32_t id, const char* piece, size_t len, void* user) {
-        Capture* c = static_cast<Capture*>(user);
-        c->text.append(piece, len);
-        return c->outer->on_token ? c->outer->on_token(id, piece, len, c->outer->user_data) : 0;
+    const char* tmpl() const { return template_src_.empty() ? nullptr : template_src_.c_str(); }
+
+    krait_conversation* create(const std::string& system) const {
+        krait_conversation* c = nullptr;
+        check_status(krait_conversation_create(session_.get(), system.empty() ? nullptr : system.c_str(), tmpl(), nullptr, &c));
+        return c;
     }
 
-    void reply(const krait_generate_params& params) {
-        const std::vector<int32_t> ids = model_.tokenizer().encode(render(), /*add_special_tokens=*/false);
-        Capture capture{&params, {}};
-        krait_generate_params p = params;
-        p.on_token = capture_token;
-        p.user_data = &capture;
-        std::vector<int32_t> out(static_cast<size_t>(params.max_new_tokens));
-        size_t n = 0;
-        check_status(krait_session_reset(session_.get()));
-        const krait_status s = krait_session_generate(session_.get(), ids.data(), ids.size(), &p, out.data(), out.size(), &n);
-        check_status(s);  // an interrupted reply is dropped, as krait_conversation_reply does
-        messages_.push_back({"assistant", capture.text});
+    void rebuild(const std::string& system, bool keep_turns) {
+        std::unique_ptr<krait_conversation, Free> fresh(create(system));
+        if (keep_turns) {
+            const size_t n = n_messages();
+            for (size_t i = 0; i < n; ++i) {
+                const ChatMessage m = message(i);
+                if (i == 0 && m.role == "system") continue;
+                check_status(krait_conversation_add_message(fresh.get(), m.role.c_str(), m.content.c_str()));
+            }
+        }
+        conv_ = std::move(fresh);
     }
 
-    const krait::Model& model_;
     krait::Session& session_;
     std::string template_src_;
-    std::vector<ChatMessage> messages_;
+    std::unique_ptr<krait_conversation, Free> conv_;
 };
 
 // Lines from the user: libedit (line editing, history) on a terminal, plain lines otherwise.
@@ -1188,7 +1131,7 @@ const char* const kChatCommandsHelp =
     "  /history           show the conversation\n"
     "  /help              this list\n"
     "  /quit              leave (also /exit, or Ctrl-D)\n"
-    "Ctrl-C stops a reply. A message that starts with '/' is sent as '//...'.\n";
+    "Ctrl-C stops a reply. To send a message that starts with '/', type '//' instead.\n";
 
 // The streamed reply: text to stdout as it comes, timestamps for the statistics.
 struct ChatStream {
@@ -1289,7 +1232,14 @@ public:
                 std::snprintf(buf, sizeof buf, " in %s", duration_text(total_s).c_str());
             stats += buf;
         }
-        if (aborted) stats += ", interrupted";
+        if (aborted) {
+            stats += ", interrupted";
+        } else {
+            // What the turn cost: the rendered prompt, and how much of it the session already held.
+            const krait_conversation_stats cost = conv_.stats();
+            stats += "; prompt " + std::to_string(cost.prompt_tokens) + " tokens, " + std::to_string(cost.reused_tokens) +
+                     " reused";
+        }
         note(status_tty_ ? "[" + stats + "]" : stats);
         if (aborted) interrupted_ = true;
         return !aborted;
@@ -1547,7 +1497,7 @@ int cmd_chat(int argc, char** argv, int first) {
     params.stop_strings = stop_ptrs.empty() ? nullptr : stop_ptrs.data();
     params.n_stop_strings = stop_ptrs.size();
 
-    ChatConversation conv(model, session, system, template_src);
+    ChatConversation conv(session, system, template_src);
     const bool interactive = !have_prompt && isatty(STDIN_FILENO) == 1;
     Chat chat(model, session, conv, params, adapters, interactive);
 

@@ -353,6 +353,8 @@ TEST_F(ChatCli, TerminalTurnsUndoRegenerateResetQuit) {
     const std::string r2 = library_reply(kChatModel, {{"user", kQ1}, {"assistant", r1}, {"user", kQ2}});
     const std::string r3 = library_reply(kChatModel, {{"user", kQ1}, {"assistant", r1}, {"user", kQ3}});
     const std::string r2_alone = library_reply(kChatModel, {{"user", kQ2}});
+    const std::string r4 = library_reply(
+        kChatModel, {{"user", kQ1}, {"assistant", r1}, {"user", kQ3}, {"assistant", r3}, {"user", kQ2}});
     ASSERT_FALSE(r1.empty());
     ASSERT_NE(r2, r3);  // /undo must show
 
@@ -375,6 +377,20 @@ TEST_F(ChatCli, TerminalTurnsUndoRegenerateResetQuit) {
     t.expect("> ");
     t.type(std::string(kQ3) + "\r");  // follows the first turn, not the second
     expect_reply(t, r3);
+
+    // Saved, forgotten, loaded back: the conversation goes on from where it was saved.
+    const std::string saved_path = (dir_ / "conversation.krait").string();
+    t.type("/save " + saved_path + "\r");
+    t.expect("saved");
+    t.expect("> ");
+    t.type("/reset\r");
+    t.expect("cleared");
+    t.expect("> ");
+    t.type("/load " + saved_path + "\r");
+    t.expect("loaded");
+    t.expect("> ");
+    t.type(std::string(kQ2) + "\r");
+    expect_reply(t, r4);
 
     t.type("\x03");  // Ctrl-C at the prompt: the chat goes on
     t.type("/reset\r");
@@ -462,6 +478,31 @@ TEST_F(ChatCli, PipedLinesAreTurnsAndCommands) {
     EXPECT_EQ(u.status, 1) << u.err;
     EXPECT_NE(u.err.find("unknown command '/nope'"), std::string::npos) << u.err;
     EXPECT_EQ(u.out, r1 + "\n");
+}
+
+TEST_F(ChatCli, SavedConversationsContinueInAnotherProcess) {
+    const std::string r1 = library_reply(kChatModel, {{"user", kQ1}});
+    const std::string r2 = library_reply(kChatModel, {{"user", kQ1}, {"assistant", r1}, {"user", kQ2}});
+    const std::string path = (dir_ / "conversation.krait").string();
+    const Piped first = run_piped(chat_args(kChatModel, {}), std::string(kQ1) + "\n/save " + path + "\n");
+    EXPECT_EQ(first.status, 0) << first.err;
+    EXPECT_EQ(first.out, r1 + "\n");
+    const Piped second = run_piped(chat_args(kChatModel, {}), "/load " + path + "\n/history\n" + kQ2 + "\n");
+    EXPECT_EQ(second.status, 0) << second.err;
+    EXPECT_EQ(second.out, "user: " + std::string(kQ1) + "\nassistant: " + r1 + "\n" + r2 + "\n") << second.err;
+
+    // A damaged file and a missing one are refused with the library's message; the chat goes on.
+    {
+        std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+        f.seekp(-3, std::ios::end);
+        f.put('\x5a');
+    }
+    const Piped damaged = run_piped(chat_args(kChatModel, {}),
+                                    "/load " + path + "\n/load " + (dir_ / "missing").string() + "\n" + kQ1 + "\n");
+    EXPECT_EQ(damaged.status, 1);
+    EXPECT_NE(damaged.err.find("krait: error:"), std::string::npos) << damaged.err;
+    EXPECT_NE(damaged.err.find("missing"), std::string::npos) << damaged.err;
+    EXPECT_EQ(damaged.out, r1 + "\n") << damaged.err;  // a fresh conversation, as before the failed loads
 }
 
 TEST_F(ChatCli, ModelWithoutTemplateTakesTemplateFile) {

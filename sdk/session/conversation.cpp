@@ -13,8 +13,9 @@ using krait::chat::OrderedJson;
 namespace {
 
 // Turn-boundary snapshots kept by a conversation on a recurrent model (each is the model's
-// fixed-size state plus the tokens): enough for undo / regenerate / edit of recent turns.
-constexpr size_t kMaxSnapshots = 64;
+// fixed-size state, ~2.8 MB for mamba-130m, plus the tokens and logits): enough for undo /
+// regenerate / edit of the recent turns; an edit further back re-prefills from the start.
+constexpr size_t kMaxSnapshots = 16;
 
 OrderedJson parse_extra(const char* extra_json) {
     if (!extra_json) return OrderedJson::object();

@@ -119,7 +119,7 @@ int collect(int32_t, const char* piece, size_t len, void* user) {
     return 0;
 }
 
-Fresh fresh_reply(krait_model* m, const Case& c, const nlohmann::json& messages) {
+Fresh fresh_reply(krait_model* m, const Case& c, const nlohmann::json& messages, const krait_adapter* adapter) {
     Fresh f;
     const std::string json = messages.dump();
     size_t n = 0;
@@ -133,6 +133,9 @@ Fresh fresh_reply(krait_model* m, const Case& c, const nlohmann::json& messages)
     EXPECT_EQ(krait_tokenizer_encode(tok, text.data(), text.size(), 0, f.prompt.data(), f.prompt.size(), &n), KRAIT_OK);
     f.prompt.resize(n);
     Session s(m);
+    if (adapter) {
+        EXPECT_EQ(krait_session_set_adapters(s.session, &adapter, nullptr, 1), KRAIT_OK);
+    }
     krait_generate_params gp = greedy_params(c.max_new_tokens);
     gp.on_token = collect;
     gp.user_data = &f.text;
@@ -146,8 +149,12 @@ Fresh fresh_reply(krait_model* m, const Case& c, const nlohmann::json& messages)
 }
 
 // The logits after `tokens` then one more token, from a fresh prefill.
-std::vector<float> fresh_logits(krait_model* m, std::vector<int32_t> tokens, int32_t next) {
+std::vector<float> fresh_logits(krait_model* m, std::vector<int32_t> tokens, int32_t next,
+                                const krait_adapter* adapter) {
     Session s(m);
+    if (adapter) {
+        EXPECT_EQ(krait_session_set_adapters(s.session, &adapter, nullptr, 1), KRAIT_OK);
+    }
     tokens.push_back(next);
     std::vector<float> logits(static_cast<size_t>(vocab_of(m)));
     EXPECT_EQ(krait_session_append(s.session, tokens.data(), tokens.size(), logits.data(), logits.size()), KRAIT_OK)
@@ -164,14 +171,15 @@ krait_conversation_stats stats_of(const krait_conversation* c) {
 
 // One turn checked against a fresh session: the same reply, the session holding the prompt and
 // the reply's tokens, and the logits one token later within the case's tolerance.
+// `adapter`: the one the conversation's session has active (nullptr: none).
 void expect_matches_fresh(krait_model* m, const Case& c, krait_session* s, const krait_conversation* conv,
-                          const std::string& where) {
+                          const std::string& where, const krait_adapter* adapter = nullptr) {
     nlohmann::json messages = messages_of(conv);
     ASSERT_FALSE(messages.empty());
     ASSERT_EQ(messages.back()["role"], "assistant") << where;
     const std::string reply = messages.back()["content"];
     messages.erase(messages.size() - 1);
-    const Fresh f = fresh_reply(m, c, messages);
+    const Fresh f = fresh_reply(m, c, messages, adapter);
     EXPECT_EQ(reply, f.text) << where;
     std::vector<int32_t> expected = f.prompt;
     expected.insert(expected.end(), f.generated.begin(), f.generated.end());
@@ -190,7 +198,7 @@ void expect_matches_fresh(krait_model* m, const Case& c, krait_session* s, const
     ASSERT_EQ(krait_session_append(s, &next, 1, got.data(), got.size()), KRAIT_OK) << krait_last_error();
     ASSERT_EQ(krait_session_restore(s, keep), KRAIT_OK);
     krait_state_free(keep);
-    const std::vector<float> want = fresh_logits(m, held, next);
+    const std::vector<float> want = fresh_logits(m, held, next, adapter);
     float worst = 0.0f;
     for (size_t i = 0; i < got.size(); ++i) worst = std::max(worst, std::fabs(got[i] - want[i]));
     EXPECT_LE(worst, c.logits_tolerance) << where;
@@ -347,12 +355,55 @@ TEST_P(ConversationAbi, SaveAndLoadResumeTheConversation) {
     std::remove(path.c_str());
 }
 
+// A stop string ends the reply before it (the session holds tokens past the reply's text); the next
+// turn still equals a fresh session, the session's extra tokens given back (KV: truncated; Mamba:
+// the turn's snapshot restored).
+TEST_P(ConversationAbi, StopStringsCutTheReplyAndTheNextTurnIsRight) {
+    const Case c = GetParam();
+    Model m(c.dir);
+    Session s(m.model);
+    Conversation conv(s.session, c);
+    const krait_generate_params gp = greedy_params(c.max_new_tokens);
+    ASSERT_EQ(krait_conversation_say(conv.conv, kQuestions[0].c_str(), &gp), KRAIT_OK) << krait_last_error();
+    const std::string full = messages_of(conv.conv).back()["content"];
+    ASSERT_GE(full.size(), 6u) << full;
+    const std::string stop = full.substr(full.size() / 2, 3);
+    const char* stops[] = {stop.c_str()};
+    krait_generate_params cut = gp;
+    cut.stop_strings = stops;
+    cut.n_stop_strings = 1;
+    ASSERT_EQ(krait_conversation_regenerate(conv.conv, &cut), KRAIT_OK) << krait_last_error();
+    EXPECT_EQ(messages_of(conv.conv).back()["content"], full.substr(0, full.find(stop)));
+    ASSERT_EQ(krait_conversation_say(conv.conv, kQuestions[1].c_str(), &gp), KRAIT_OK) << krait_last_error();
+    expect_matches_fresh(m.model, c, s.session, conv.conv, "after a stop string");
+    EXPECT_LT(stats_of(conv.conv).prefilled_tokens, stats_of(conv.conv).prompt_tokens);
+}
+
 INSTANTIATE_TEST_SUITE_P(DemoModels, ConversationAbi, ::testing::Values(kLlama, kMamba),
                          [](const auto& info) {
                              return std::string(info.param.dir).find("mamba") != std::string::npos
                                         ? std::string("Mamba")
                                         : std::string("Llama");
                          });
+
+// The session's adapters apply to the conversation's replies, as to a fresh session with them.
+TEST(ConversationAbiAdapters, RepliesUseTheSessionsAdapters) {
+    Model m(kMamba.dir);
+    krait_adapter* adapter = nullptr;
+    ASSERT_EQ(krait_adapter_load(m.model, "models/mamba-demo-lora-licenses", nullptr, &adapter), KRAIT_OK)
+        << krait_last_error();
+    Session s(m.model);
+    const krait_adapter* active = adapter;
+    ASSERT_EQ(krait_session_set_adapters(s.session, &active, nullptr, 1), KRAIT_OK);
+    Conversation conv(s.session, kMamba);
+    const krait_generate_params gp = greedy_params(kMamba.max_new_tokens);
+    for (size_t turn = 0; turn < 3; ++turn) {
+        ASSERT_EQ(krait_conversation_say(conv.conv, kQuestions[turn].c_str(), &gp), KRAIT_OK) << krait_last_error();
+        expect_matches_fresh(m.model, kMamba, s.session, conv.conv, std::string("adapter turn ") + std::to_string(turn),
+                             adapter);
+    }
+    krait_adapter_free(adapter);
+}
 
 TEST(ConversationAbiForeign, AConversationOfAnotherModelIsRefused) {
     Model llama(kLlama.dir), mamba(kMamba.dir);

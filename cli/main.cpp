@@ -1497,7 +1497,16 @@ int cmd_chat(int argc, char** argv, int first) {
     params.stop_strings = stop_ptrs.empty() ? nullptr : stop_ptrs.data();
     params.n_stop_strings = stop_ptrs.size();
 
-    ChatConversation conv(session, system, template_src);
+    std::optional<ChatConversation> conv_holder;
+    try {
+        conv_holder.emplace(session, system, template_src);
+    } catch (const krait::Exception& e) {
+        const std::string message = e.what();
+        if (template_src.empty() && message.find("no chat template") != std::string::npos)
+            throw krait::Exception(e.status(), message + " (krait chat --template FILE)");
+        throw;
+    }
+    ChatConversation& conv = *conv_holder;
     const bool interactive = !have_prompt && isatty(STDIN_FILENO) == 1;
     Chat chat(model, session, conv, params, adapters, interactive);
 
@@ -1515,7 +1524,10 @@ int cmd_chat(int argc, char** argv, int first) {
         std::fprintf(stderr, "krait chat: %s (%s). /help lists the commands; Ctrl-C stops a reply, Ctrl-D leaves.\n",
                      model_dir.c_str(), info.architecture ? info.architecture : "?");
     }
-    LineReader reader(interactive, no_history ? std::string() : !history_file.empty() ? history_file : default_history_path());
+    // The history is libedit's: kept only for a chat at a terminal.
+    const std::string history_path =
+        !interactive || no_history ? std::string() : !history_file.empty() ? history_file : default_history_path();
+    LineReader reader(interactive, history_path);
     std::string line;
     while (reader.read(line, "> ")) {
         g_interrupted.store(false);  // a Ctrl-C at the prompt does nothing

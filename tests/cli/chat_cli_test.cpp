@@ -509,7 +509,7 @@ TEST_F(ChatCli, ModelWithoutTemplateTakesTemplateFile) {
     // mamba-demo ships no chat template: refused with a message, then fine with --template.
     const Piped refused = run_piped(chat_args(kMambaModel, {"-p", "Hello"}), "");
     EXPECT_EQ(refused.status, 1);
-    EXPECT_NE(refused.err.find("template"), std::string::npos) << refused.err;
+    EXPECT_NE(refused.err.find("--template FILE"), std::string::npos) << refused.err;
 
     const std::string tmpl_path = (dir_ / "plain.jinja").string();
     std::ofstream(tmpl_path) << kPlainTemplate;

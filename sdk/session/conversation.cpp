@@ -127,6 +127,8 @@ void krait_conversation::prefill(const std::vector<int32_t>& prompt) {
         session.append(prompt.data() + have, prompt.size() - have, nullptr);
     }
     if (recurrent) {
+        // One snapshot per distinct prompt (a regenerated turn keeps its own, freshest last).
+        std::erase_if(snapshots_, [&](const auto& s) { return s->context == prompt; });
         snapshots_.push_back(session.snapshot());
         if (snapshots_.size() > kMaxSnapshots) snapshots_.erase(snapshots_.begin());
     }

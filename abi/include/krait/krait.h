@@ -594,8 +594,9 @@ KRAIT_API krait_status krait_session_generate(krait_session* session, const int3
 
 /* A copy of a sequence session's state (krait_session_snapshot). Immutable;
 ** may be restored into any session of the same model (or of a model with
-** the same fingerprint), any number of times. Holds its own memory (a KV
-** cache copy holds only the rows in use). */
+** the same fingerprint), any number of times, also into several sessions
+** at once from different threads (restoring only reads it). Holds its own
+** memory (a KV cache copy holds only the rows in use). */
 typedef struct krait_state krait_state;
 
 /* Copies the session's state into a new krait_state (*out, released with

@@ -1,6 +1,7 @@
 #include "sdk/adapters/lora_adapter.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <filesystem>
 #include <map>
@@ -12,6 +13,11 @@
 #include "sdk/core/utf8.h"
 
 namespace krait {
+
+LoraAdapter::LoraAdapter() {
+    static std::atomic<uint64_t> next_serial{1};
+    serial_ = next_serial.fetch_add(1, std::memory_order_relaxed);
+}
 
 namespace {
 

@@ -62,15 +62,19 @@ public:
     const ModuleReplacement* head() const;
     int64_t max_rank() const;
     int64_t num_parameters() const;
+    // Unique in the process (never reused, unlike an address): tells which adapters computed a
+    // session's state (krait_session's AdapterStamp).
+    uint64_t serial() const { return serial_; }
 
 private:
-    LoraAdapter() = default;
+    LoraAdapter();
 
     std::string name_, dir_;
     LoraConfig config_;
     const AdapterTargets* targets_ = nullptr;
     std::vector<LoraModule> modules_;
     std::vector<ModuleReplacement> replacements_;
+    uint64_t serial_;
 };
 
 }  // namespace krait

@@ -104,13 +104,15 @@ void krait_conversation::prefill(const std::vector<int32_t>& prompt) {
     const bool recurrent = session.recurrent();
     // How much of the prompt the session can keep by truncating: a KV cache any prefix; a
     // recurrent state only what it has not run yet (pending tokens) or nothing.
-    size_t keep = common;
+    // Nothing computed with other adapters than the active ones is reused (a turn run with an
+    // adapter is recomputed when the next turn runs without it).
+    size_t keep = session.state_fits_adapters() ? common : 0;
     if (recurrent && static_cast<int64_t>(common) < session.state_tokens()) keep = 0;
     // A turn-boundary snapshot that covers more of the prompt.
     const krait_state* best = nullptr;
     for (const auto& s : snapshots_) {
         const size_t n = s->context.size();
-        if (n > keep && n <= prompt.size() && (!best || n > best->context.size()) &&
+        if (n > keep && n <= prompt.size() && (!best || n > best->context.size()) && session.state_fits_adapters(*s) &&
             std::equal(s->context.begin(), s->context.end(), prompt.begin()))
             best = s.get();
     }

@@ -78,6 +78,7 @@ void krait_session::forward(const int32_t* ids, int64_t batch, int64_t length, f
 
 void krait_session::reset() {
     state_->reset();
+    state_stamp_ = AdapterStamp{};
     context_.clear();
     pending_.clear();
     last_logits_.clear();
@@ -91,6 +92,8 @@ void krait_session::consume(const int32_t* ids, size_t n, bool abortable) {
                       " tokens, more than the session's context length of " + std::to_string(capacity) + " (" +
                       std::to_string(state_->n_tokens()) + " already + " + std::to_string(n) + " new)");
     last_logits_.resize(static_cast<size_t>(model.vocab_size()));
+    if (state_->n_tokens() == 0) state_stamp_ = active_stamp_;
+    else if (!(state_stamp_ == active_stamp_)) state_stamp_.known = false;  // tokens from two adapter sets
     try {
         model.lm->prefill(ids, static_cast<int64_t>(n), *state_, last_logits_.data(), *pool_, *workspace_,
                           abortable ? &abort_requested : nullptr, lora_.get());
@@ -199,6 +202,7 @@ size_t krait_session::generate(const int32_t* prompt_ids, size_t n_prompt, const
 std::unique_ptr<krait_state> krait_session::snapshot() const {
     auto s = std::make_unique<krait_state>();
     s->model = &model;
+    s->stamp = state_stamp_;
     s->sequence = state_->snapshot();
     s->context = context_;
     s->n_pending = pending_.size();
@@ -214,7 +218,9 @@ void krait_session::restore(const krait_state& from) {
     std::vector<int32_t> context = from.context;
     std::vector<int32_t> pending(context.end() - static_cast<std::ptrdiff_t>(from.n_pending), context.end());
     std::vector<float> logits = from.last_logits;
+    AdapterStamp stamp = from.stamp;
     state_->restore(*from.sequence);
+    state_stamp_ = std::move(stamp);
     context_ = std::move(context);
     pending_ = std::move(pending);
     last_logits_ = std::move(logits);
@@ -251,6 +257,9 @@ void krait_session::write_state(krait::ByteWriter& out) const {
     out.u64(pending_.size());
     out.u64(static_cast<uint64_t>(state_->n_tokens()));
     out.array(last_logits_);
+    // Adapters do not outlive the process: a state computed with any is marked so, and a
+    // conversation loading it recomputes instead of reusing it.
+    out.u64(state_stamp_.known && state_stamp_.adapters.empty() ? 0 : 1);
     std::vector<float> data;
     state_->export_data(data);
     out.array(data);
@@ -264,6 +273,9 @@ std::unique_ptr<krait_state> krait_session::read_state(krait::ByteReader& in) co
     s->n_pending = static_cast<size_t>(in.u64());
     const uint64_t consumed = in.u64();
     s->last_logits = in.array<float>("the logits");
+    const uint64_t with_adapters = in.u64();
+    if (with_adapters > 1) krait::fail_format(origin + ": bad adapter flag " + std::to_string(with_adapters));
+    s->stamp.known = with_adapters == 0;
     const std::vector<float> data = in.array<float>("the state tensors");
     if (s->n_pending > s->context.size() || consumed != s->context.size() - s->n_pending)
         krait::fail_format(origin + ": inconsistent token counts (" + std::to_string(s->context.size()) + " tokens, " +
@@ -338,6 +350,8 @@ void krait_session::classifier_forward(const float* pixels, int64_t batch, int64
 }
 
 void krait_session::set_adapters(std::vector<krait::ActiveAdapter> active) {
+    active_stamp_ = AdapterStamp{};
+    for (const krait::ActiveAdapter& a : active) active_stamp_.adapters.emplace_back(a.adapter->serial(), a.scale);
     if (active.empty()) {
         lora_.reset();
         return;

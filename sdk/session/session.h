@@ -28,8 +28,17 @@ class ByteReader;
 // A saved state of a sequence session (krait_session_snapshot): the model state, the context
 // tokens (the last n_pending of which are not yet run through the model: the token a generation
 // ended with, or a truncation's last one) and the logits after the tokens that were run.
+// Which adapters (serial, scale) computed a state, so that a conversation reuses a state only
+// when it was computed with the adapters active now. Empty = the base model.
+struct AdapterStamp {
+    std::vector<std::pair<uint64_t, float>> adapters;
+    bool known = true;  // false: computed under several adapter sets, or loaded from a file saved with adapters
+    bool operator==(const AdapterStamp&) const = default;
+};
+
 struct krait_state {
     const krait_model* model = nullptr;
+    AdapterStamp stamp;  // the adapters that computed `sequence`
     std::unique_ptr<krait::SequenceState> sequence;
     std::vector<int32_t> context;
     size_t n_pending = 0;
@@ -66,6 +75,12 @@ struct krait_session {
     // Tokens already run through the model (the context minus the pending ones).
     int64_t state_tokens() const { return static_cast<int64_t>(context_.size() - pending_.size()); }
     size_t n_pending() const { return pending_.size(); }
+    // Whether the state (or `s`) was computed only with the adapters active now (an empty state
+    // always is): what a conversation may reuse.
+    bool state_fits_adapters() const { return state_tokens() == 0 || (state_stamp_.known && state_stamp_ == active_stamp_); }
+    bool state_fits_adapters(const krait_state& s) const {
+        return s.context.size() == s.n_pending || (s.stamp.known && s.stamp == active_stamp_);
+    }
     // A recurrent state (Mamba): it cannot forget tokens.
     bool recurrent() const { return state_->capacity() < 0; }
     // Keeps the first n tokens of the context (see krait_session_truncate).
@@ -119,6 +134,8 @@ private:
     std::vector<float> last_logits_;    // [vocab] after the last consumed token
 
     std::shared_ptr<const krait::LoraSet> lora_;  // null = no adapters
+    AdapterStamp active_stamp_;  // of lora_
+    AdapterStamp state_stamp_;   // the adapters that computed state_ (see consume)
     int64_t max_image_pixels_ = KRAIT_DEFAULT_MAX_IMAGE_PIXELS;
     int32_t max_batch_ = 0;  // 0 = all images of a call in one pass
 };

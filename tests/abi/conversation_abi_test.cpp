@@ -405,6 +405,60 @@ TEST(ConversationAbiAdapters, RepliesUseTheSessionsAdapters) {
     krait_adapter_free(adapter);
 }
 
+// State computed with other adapters than the active ones is never reused: a turn run with the
+// adapter, then one without it, then with it again: each equals a fresh session with that turn's
+// adapters, logits included; a state saved with an adapter active is recomputed after loading.
+TEST(ConversationAbiAdapters, ChangingAdaptersBetweenTurnsRecomputes) {
+    Model m(kMamba.dir);
+    krait_adapter* adapter = nullptr;
+    ASSERT_EQ(krait_adapter_load(m.model, "models/mamba-demo-lora-licenses", nullptr, &adapter), KRAIT_OK)
+        << krait_last_error();
+    Session s(m.model);
+    const krait_adapter* active = adapter;
+    Conversation conv(s.session, kMamba);
+    const krait_generate_params gp = greedy_params(kMamba.max_new_tokens);
+    const krait_adapter* turn_adapter[] = {adapter, nullptr, adapter, adapter};
+    int64_t first_prompt = 0;
+    for (size_t turn = 0; turn < 4; ++turn) {
+        const krait_adapter* a = turn_adapter[turn];
+        ASSERT_EQ(krait_session_set_adapters(s.session, a ? &active : nullptr, nullptr, a ? 1 : 0), KRAIT_OK);
+        ASSERT_EQ(krait_conversation_say(conv.conv, kQuestions[turn].c_str(), &gp), KRAIT_OK) << krait_last_error();
+        const std::string where = std::string("turn ") + std::to_string(turn);
+        expect_matches_fresh(m.model, kMamba, s.session, conv.conv, where, a);
+        const krait_conversation_stats st = stats_of(conv.conv);
+        if (turn == 0) first_prompt = st.prompt_tokens;
+        // Turn 1 (no adapter) has no state computed without it; turn 2 (the adapter again) may reuse
+        // only turn 0's snapshot, the last one computed with it; turn 3 reuses turn 2's.
+        if (turn == 1) {
+            EXPECT_EQ(st.reused_tokens, 0) << where;
+        }
+        if (turn == 2) {
+            EXPECT_EQ(st.reused_tokens, first_prompt) << where;
+        }
+        if (turn == 3) {
+            EXPECT_GT(st.reused_tokens, first_prompt) << where;
+        }
+    }
+
+    // Saved with the adapter active: loaded into another session (adapters are not saved), the next
+    // reply recomputes, with or without the adapter.
+    const std::string path = (std::filesystem::temp_directory_path() /
+                              (std::string("krait_conversation_adapter_") + std::to_string(::getpid()) + ".krc"))
+                                 .string();
+    ASSERT_EQ(krait_conversation_save(conv.conv, path.c_str()), KRAIT_OK) << krait_last_error();
+    Session t(m.model);
+    ASSERT_EQ(krait_session_set_adapters(t.session, &active, nullptr, 1), KRAIT_OK);
+    krait_conversation* loaded = nullptr;
+    ASSERT_EQ(krait_conversation_load(t.session, path.c_str(), kMamba.tmpl, nullptr, &loaded), KRAIT_OK)
+        << krait_last_error();
+    std::remove(path.c_str());
+    ASSERT_EQ(krait_conversation_say(loaded, kQuestions[4].c_str(), &gp), KRAIT_OK) << krait_last_error();
+    EXPECT_EQ(stats_of(loaded).reused_tokens, 0);
+    expect_matches_fresh(m.model, kMamba, t.session, loaded, "loaded", adapter);
+    krait_conversation_free(loaded);
+    krait_adapter_free(adapter);
+}
+
 TEST(ConversationAbiForeign, AConversationOfAnotherModelIsRefused) {
     Model llama(kLlama.dir), mamba(kMamba.dir);
     Session l(llama.model), s(mamba.model);

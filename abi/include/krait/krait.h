@@ -674,8 +674,12 @@ KRAIT_API krait_status krait_session_load_state(krait_session* session, const ch
 ** max_new_tokens; its text (the end token and stop string excluded) is what
 ** was streamed through params->on_token, and becomes an "assistant" message.
 ** Sampling, stop strings, streaming and krait_session_abort() behave as in
-** krait_session_generate; the session's adapters apply. A reply that fails or
-** is aborted leaves the messages unchanged (the session may hold less).
+** krait_session_generate; the session's adapters apply, and only state
+** computed with the adapters (and scales) active now is reused: after a
+** change of adapters the reply recomputes the prompt (a state loaded from a
+** file saved with adapters active is recomputed too: adapters are not
+** saved). A reply that fails or is aborted leaves the messages unchanged (the
+** session may hold less).
 **
 ** Ownership and threads: a conversation borrows its session, which must
 ** outlive it (free the conversation first). It reads the session's context at

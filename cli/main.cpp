@@ -955,8 +955,7 @@ void check_status(krait_status s) {
 
 // The conversation the chat holds: a krait_conversation on the chat's session (the library
 // renders the messages with the chat template, the model's or --template's, and prefills only
-// what the session does not hold yet), recreated from its messages when the system prompt or
-// the adapters change.
+// what the session does not hold yet), recreated from its messages when the system prompt changes.
 class ChatConversation {
 public:
     ChatConversation(krait::Session& session, const std::string& system, std::string template_src)
@@ -1000,12 +999,6 @@ public:
 
     // Sets (or with "" removes) the system prompt; the turns stay.
     void set_system(const std::string& text) { rebuild(text, /*keep_turns=*/true); }
-
-    // The same messages on a fresh context: after an adapter change, nothing computed before is reused.
-    void restart() {
-        check_status(krait_session_reset(session_.get()));
-        rebuild(system(), /*keep_turns=*/true);
-    }
 
     void save(const std::string& path) const { check_status(krait_conversation_save(conv_.get(), path.c_str())); }
     void load(const std::string& path) {
@@ -1340,7 +1333,7 @@ private:
         }
         check_status(krait_session_set_adapters(session_.get(), handles.empty() ? nullptr : handles.data(),
                                                 scales.empty() ? nullptr : scales.data(), handles.size()));
-        conv_.restart();
+        // The conversation reuses only state computed with the adapters active now (library 1.4).
     }
 
     void adapter(const std::string& arg) {

@@ -8,6 +8,7 @@ DEBIAN_PACKAGES=(
   build-essential cmake pkg-config
   libeigen3-dev nlohmann-json3-dev libicu-dev libonig-dev libstb-dev
   libgtest-dev libgmock-dev pybind11-dev
+  libedit-dev
   abigail-tools
   qemu-user
 )

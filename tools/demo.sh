@@ -36,18 +36,15 @@ build/cli/krait classify -m models/mambavision-digits --adapter models/mambavisi
   models/samples/*.png --top-k 2
 
 echo
-echo "== models/chat-demo: a two-turn conversation (greedy; the prompt is the model's ChatML-style template)"
-# The model's chat template (tokenizer_config.json) written out by hand: <|endoftext|>, then
-# <|im_start|>role\ncontent<|im_end|>\n per message, then <|im_start|>assistant\n for the reply.
-# The second prompt holds the first question and the model's own first reply.
-chat() {  # chat PROMPT: the reply (the CLI prints only the continuation; <|im_end|> ends it)
-  build/cli/krait generate -m models/chat-demo -p "$1" -n 32 --temperature 0 --no-special 2>build/chat.log ||
-    { cat build/chat.log >&2; return 1; }
-}
+echo "== models/chat-demo: a two-turn conversation with krait chat (greedy, the model's own chat template)"
+# Two lines on stdin are two user turns of one conversation: each reply is formatted by the model's
+# chat template (tokenizer_config.json) and the second turn reuses the session's state from the first
+# (krait chat prints each reply's cost on stderr: prompt tokens, and how many were reused).
 Q1="How much is the red teapot?"
 Q2="And how many are in stock?"
-printf -v P1 '<|endoftext|><|im_start|>user\n%s<|im_end|>\n<|im_start|>assistant\n' "$Q1"
-R1=$(chat "$P1")
-printf -v P2 '%s%s<|im_end|>\n<|im_start|>user\n%s<|im_end|>\n<|im_start|>assistant\n' "$P1" "$R1" "$Q2"
-R2=$(chat "$P2")
+printf '%s\n%s\n' "$Q1" "$Q2" |
+  build/cli/krait chat -m models/chat-demo --temperature 0 -n 32 >build/chat.out 2>build/chat.log ||
+  { cat build/chat.log >&2; exit 1; }
+{ IFS= read -r R1; IFS= read -r R2; } <build/chat.out
 printf 'user:      %s\nassistant: %s\nuser:      %s\nassistant: %s\n' "$Q1" "$R1" "$Q2" "$R2"
+{ grep -o 'prompt [0-9]* tokens, [0-9]* reused' build/chat.log || true; } | sed 's/^/  turn cost: /'

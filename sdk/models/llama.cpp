@@ -22,7 +22,8 @@ LlamaState::LlamaState(int64_t layers, int64_t capacity, int64_t kv_dim)
 
 std::unique_ptr<SequenceState> LlamaState::snapshot() const {
     auto s = std::make_unique<LlamaState>(layers_, n_tokens_, kv_dim_);
-    for (int64_t l = 0; l < layers_; ++l) {
+    // (An empty cache copies nothing: its buffers may be null, which memcpy must not see.)
+    for (int64_t l = 0; n_tokens_ > 0 && l < layers_; ++l) {
         const size_t rows = static_cast<size_t>(n_tokens_ * kv_dim_);
         std::memcpy(s->k_rows(l), k.data() + l * capacity_ * kv_dim_, rows * sizeof(float));
         std::memcpy(s->v_rows(l), v.data() + l * capacity_ * kv_dim_, rows * sizeof(float));
@@ -38,7 +39,7 @@ void LlamaState::restore(const SequenceState& from) {
     if (other.n_tokens_ > capacity_)
         fail_argument("cannot restore " + std::to_string(other.n_tokens_) + " tokens into a context of " +
                       std::to_string(capacity_));
-    for (int64_t l = 0; l < layers_; ++l) {
+    for (int64_t l = 0; other.n_tokens_ > 0 && l < layers_; ++l) {
         const size_t rows = static_cast<size_t>(other.n_tokens_ * kv_dim_);
         std::memmove(k_rows(l), other.k.data() + l * other.capacity_ * kv_dim_, rows * sizeof(float));
         std::memmove(v_rows(l), other.v.data() + l * other.capacity_ * kv_dim_, rows * sizeof(float));
@@ -64,7 +65,7 @@ void LlamaState::import_data(const float* data, size_t count, int64_t n_tokens) 
         fail_argument("cannot restore " + std::to_string(n_tokens) + " tokens into a context of " +
                       std::to_string(capacity_));
     const size_t rows = static_cast<size_t>(n_tokens * kv_dim_);
-    for (int64_t l = 0; l < layers_; ++l) {
+    for (int64_t l = 0; rows > 0 && l < layers_; ++l) {
         std::memcpy(k_rows(l), data + static_cast<size_t>(l) * rows, rows * sizeof(float));
         std::memcpy(v_rows(l), data + static_cast<size_t>(layers_ + l) * rows, rows * sizeof(float));
     }

@@ -9,7 +9,9 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
+#include <iterator>
 #include <limits>
 #include <optional>
 #include <thread>
@@ -340,6 +342,24 @@ std::vector<krait::Adapter> apply_adapters(const krait::Model& model, krait::Ses
                   adapters.size(), adapters.size() == 1 ? "" : "s", swap_s * 1e6);
     report.emplace_back(line);
     return adapters;
+}
+
+std::vector<Option> sampling_options(krait_sampling_params& sampling, const char* seed_repeats) {
+    return {
+        {nullptr, "--temperature", "T", "sampling temperature, 0 = greedy (default 0.8)", float_setter(sampling.temperature, 0.0, 1e6)},
+        {nullptr, "--top-k", "K", "keep the K most likely tokens, 0 = off (default " + std::to_string(sampling.top_k) + ")", int_setter<int32_t>(sampling.top_k, 0, std::numeric_limits<int32_t>::max())},
+        {nullptr, "--top-p", "P", "nucleus sampling, 1 = off (default " + number(sampling.top_p) + ")", float_setter(sampling.top_p, 0.0, 1.0, /*lo_open=*/true)},
+        {nullptr, "--min-p", "P", "drop tokens below P * p_max, 0 = off (default " + number(sampling.min_p) + ")", float_setter(sampling.min_p, 0.0, 1.0)},
+        {nullptr, "--repeat-penalty", "R", "repetition penalty, 1 = off (default " + number(sampling.repetition_penalty) + ")", float_setter(sampling.repetition_penalty, 0.0, 1e6, /*lo_open=*/true)},
+        {nullptr, "--seed", "S", std::string("random seed: same seed, same ") + seed_repeats + " (default " + std::to_string(sampling.seed) + ")", int_setter<uint64_t>(sampling.seed, 0, std::numeric_limits<uint64_t>::max())},
+    };
+}
+
+void insert_options_after(Command& cmd, const char* long_name, std::vector<Option> options) {
+    auto at = std::find_if(cmd.options.begin(), cmd.options.end(),
+                           [&](const Option& o) { return o.long_name && std::strcmp(o.long_name, long_name) == 0; });
+    if (at != cmd.options.end()) ++at;
+    cmd.options.insert(at, std::make_move_iterator(options.begin()), std::make_move_iterator(options.end()));
 }
 
 }  // namespace krait_cli

@@ -96,6 +96,12 @@ struct Command {
     std::function<std::string(const std::string&)> positional = {};
 };
 
+// --temperature, --top-k, --top-p, --min-p, --repeat-penalty and --seed, setting `sampling` (whose
+// values are the defaults shown); `seed_repeats` names what one seed reproduces ("text", "replies").
+std::vector<Option> sampling_options(krait_sampling_params& sampling, const char* seed_repeats);
+// Inserts `options` after the option called `long_name` (at the end if there is none).
+void insert_options_after(Command& cmd, const char* long_name, std::vector<Option> options);
+
 // The --help text of a subcommand.
 void print_command_usage(FILE* out, const Command& cmd);
 

@@ -511,12 +511,6 @@ int cmd_chat(int argc, char** argv, int first) {
                     {nullptr, "--template", "FILE", "Jinja chat template to use instead of the model's (needed when it has none)", string_setter(template_file)},
                     {"-n", "--max-new-tokens", "N", "tokens per reply at most (default 512)", int_setter<int32_t>(max_new_tokens, 1, 1 << 30)},
                     {nullptr, "--max-tokens", "N", "same as --max-new-tokens (as generate spells it)", int_setter<int32_t>(max_new_tokens, 1, 1 << 30)},
-                    {nullptr, "--temperature", "T", "sampling temperature, 0 = greedy (default 0.8)", float_setter(gen.sampling.temperature, 0.0, 1e6)},
-                    {nullptr, "--top-k", "K", "keep the K most likely tokens, 0 = off (default " + std::to_string(gen.sampling.top_k) + ")", int_setter<int32_t>(gen.sampling.top_k, 0, std::numeric_limits<int32_t>::max())},
-                    {nullptr, "--top-p", "P", "nucleus sampling, 1 = off (default " + number(gen.sampling.top_p) + ")", float_setter(gen.sampling.top_p, 0.0, 1.0, /*lo_open=*/true)},
-                    {nullptr, "--min-p", "P", "drop tokens below P * p_max, 0 = off (default " + number(gen.sampling.min_p) + ")", float_setter(gen.sampling.min_p, 0.0, 1.0)},
-                    {nullptr, "--repeat-penalty", "R", "repetition penalty, 1 = off (default " + number(gen.sampling.repetition_penalty) + ")", float_setter(gen.sampling.repetition_penalty, 0.0, 1e6, /*lo_open=*/true)},
-                    {nullptr, "--seed", "S", "random seed: same seed, same replies (default " + std::to_string(gen.sampling.seed) + ")", int_setter<uint64_t>(gen.sampling.seed, 0, std::numeric_limits<uint64_t>::max())},
                     {nullptr, "--stop", "STR", "end a reply once its text ends with STR (repeatable)",
                      [&stops](const std::string& s) -> std::string {
                          if (s.empty()) return "the stop string must not be empty";
@@ -530,6 +524,7 @@ int cmd_chat(int argc, char** argv, int first) {
                     {nullptr, "--no-history", nullptr, "keep no history file", flag_setter(no_history)},
                     {"-v", "--verbose", nullptr, "also print the library's info messages", flag_setter(verbose)},
                 }};
+    insert_options_after(cmd, "--max-tokens", sampling_options(gen.sampling, "replies"));
     switch (parse_options(cmd, argc, argv, first)) {
         case ParseResult::help:
             std::printf("\nIn the chat:\n%s", kChatCommandsHelp);

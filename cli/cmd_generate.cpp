@@ -31,12 +31,6 @@ int cmd_generate(int argc, char** argv, int first) {
                     {"-m", "--model", "DIR", "model directory (config.json, *.safetensors, tokenizer.json)", string_setter(model_dir)},
                     {"-p", "--prompt", "TEXT", "the prompt", string_setter(prompt)},
                     {"-n", "--max-tokens", "N", "tokens to generate at most (default 64)", int_setter<int32_t>(max_new_tokens, 1, 1 << 30)},
-                    {nullptr, "--temperature", "T", "sampling temperature, 0 = greedy (default 0.8)", float_setter(gen.sampling.temperature, 0.0, 1e6)},
-                    {nullptr, "--top-k", "K", "keep the K most likely tokens, 0 = off (default " + std::to_string(gen.sampling.top_k) + ")", int_setter<int32_t>(gen.sampling.top_k, 0, std::numeric_limits<int32_t>::max())},
-                    {nullptr, "--top-p", "P", "nucleus sampling, 1 = off (default " + number(gen.sampling.top_p) + ")", float_setter(gen.sampling.top_p, 0.0, 1.0, /*lo_open=*/true)},
-                    {nullptr, "--min-p", "P", "drop tokens below P * p_max, 0 = off (default " + number(gen.sampling.min_p) + ")", float_setter(gen.sampling.min_p, 0.0, 1.0)},
-                    {nullptr, "--repeat-penalty", "R", "repetition penalty, 1 = off (default " + number(gen.sampling.repetition_penalty) + ")", float_setter(gen.sampling.repetition_penalty, 0.0, 1e6, /*lo_open=*/true)},
-                    {nullptr, "--seed", "S", "random seed: same seed, same text (default " + std::to_string(gen.sampling.seed) + ")", int_setter<uint64_t>(gen.sampling.seed, 0, std::numeric_limits<uint64_t>::max())},
                     {nullptr, "--threads", "N", "worker threads, 0 = all cores (default 0)", int_setter<int32_t>(threads, 0, 4096)},
                     {nullptr, "--context-length", "N", "tokens the context holds (a transformer's KV cache), 0 = the model's default (default 0)", int_setter<int64_t>(context_length, 0, int64_t{1} << 30)},
                     {nullptr, "--stop", "STR", "stop once the text ends with STR (repeatable)",
@@ -50,6 +44,7 @@ int cmd_generate(int argc, char** argv, int first) {
                     {nullptr, "--adapter", "DIR[=SCALE]", kAdapterHelp, adapter_setter(adapter_args)},
                     {"-v", "--verbose", nullptr, "also print the library's info messages", flag_setter(verbose)},
                 }};
+    insert_options_after(cmd, "--max-tokens", sampling_options(gen.sampling, "text"));
     switch (parse_options(cmd, argc, argv, first)) {
         case ParseResult::help: return kExitOk;
         case ParseResult::usage_error: return kExitUsage;

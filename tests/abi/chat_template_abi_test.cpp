@@ -9,15 +9,12 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "demo_handles.h"
 #include "krait/krait.h"
 
 namespace {
 
-struct Model {
-    explicit Model(const char* dir) { EXPECT_EQ(krait_model_load(dir, nullptr, &model), KRAIT_OK) << krait_last_error(); }
-    ~Model() { krait_model_free(model); }
-    krait_model* model = nullptr;
-};
+using krait_test::Model;
 
 // Renders through the size query then a buffer of exactly that size, as the header describes.
 krait_status render(const krait_model* model, const std::string& messages, int add_generation_prompt, const char* extra,

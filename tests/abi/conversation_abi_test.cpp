@@ -13,9 +13,14 @@
 #include <string>
 #include <vector>
 
+#include "demo_handles.h"
 #include "krait/krait.h"
 
 namespace {
+
+using krait_test::Model;
+using krait_test::Session;
+using krait_test::vocab_of;
 
 const char* const kChatMl =
     "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + "
@@ -47,23 +52,6 @@ const std::vector<std::string> kQuestions = {
     "And how many are in stock?",
 };
 
-struct Model {
-    explicit Model(const char* dir) { EXPECT_EQ(krait_model_load(dir, nullptr, &model), KRAIT_OK) << krait_last_error(); }
-    ~Model() { krait_model_free(model); }
-    krait_model* model = nullptr;
-};
-
-struct Session {
-    explicit Session(krait_model* m) {
-        krait_session_params p;
-        krait_session_params_init(&p);
-        p.n_threads = 2;
-        EXPECT_EQ(krait_session_create(m, &p, &session), KRAIT_OK) << krait_last_error();
-    }
-    ~Session() { krait_session_free(session); }
-    krait_session* session = nullptr;
-};
-
 struct Conversation {
     Conversation(krait_session* s, const Case& c, const char* system = nullptr) {
         EXPECT_EQ(krait_conversation_create(s, system, c.tmpl, nullptr, &conv), KRAIT_OK) << krait_last_error();
@@ -78,13 +66,6 @@ krait_generate_params greedy_params(int32_t n) {
     gp.max_new_tokens = n;
     gp.sampling.temperature = 0.0f;
     return gp;
-}
-
-int64_t vocab_of(const krait_model* m) {
-    krait_model_info info;
-    info.struct_size = sizeof info;
-    EXPECT_EQ(krait_model_get_info(m, &info), KRAIT_OK);
-    return info.vocab_size;
 }
 
 nlohmann::json messages_of(const krait_conversation* c) {

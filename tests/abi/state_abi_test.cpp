@@ -12,33 +12,14 @@
 #include <string>
 #include <vector>
 
+#include "demo_handles.h"
 #include "krait/krait.h"
 
 namespace {
 
-struct Model {
-    explicit Model(const char* dir) { EXPECT_EQ(krait_model_load(dir, nullptr, &model), KRAIT_OK) << krait_last_error(); }
-    ~Model() { krait_model_free(model); }
-    krait_model* model = nullptr;
-};
-
-struct Session {
-    explicit Session(krait_model* m) {
-        krait_session_params p;
-        krait_session_params_init(&p);
-        p.n_threads = 2;
-        EXPECT_EQ(krait_session_create(m, &p, &session), KRAIT_OK) << krait_last_error();
-    }
-    ~Session() { krait_session_free(session); }
-    krait_session* session = nullptr;
-};
-
-int64_t vocab_of(const krait_model* m) {
-    krait_model_info info;
-    info.struct_size = sizeof info;
-    EXPECT_EQ(krait_model_get_info(m, &info), KRAIT_OK);
-    return info.vocab_size;
-}
+using krait_test::Model;
+using krait_test::Session;
+using krait_test::vocab_of;
 
 std::vector<int32_t> encode(const krait_model* m, const std::string& text) {
     const krait_tokenizer* tok = nullptr;

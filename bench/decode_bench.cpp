@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "krait/krait.h"
+#include "read_bandwidth.h"
 
 namespace {
 
@@ -154,31 +155,6 @@ double decode_rate(const std::string& dir, krait_weight_precision precision, int
     return best;
 }
 
-// Read bandwidth from DRAM, GB/s: `threads` threads each summing their share of a 512 MB buffer (best of 3).
-double read_bandwidth(int threads) {
-    const size_t n = (size_t{512} << 20) / sizeof(uint64_t);
-    std::vector<uint64_t> buf(n, 1);
-    double best = 0;
-    for (int r = 0; r < 3; ++r) {
-        std::atomic<uint64_t> total{0};
-        const auto part = [&](size_t t) {
-            uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-            const size_t b = n / static_cast<size_t>(threads) * t, e = b + n / static_cast<size_t>(threads);
-            for (size_t i = b; i + 4 <= e; i += 4) s0 += buf[i], s1 += buf[i + 1], s2 += buf[i + 2], s3 += buf[i + 3];
-            total += s0 + s1 + s2 + s3;
-        };
-        const auto t0 = Clock::now();
-        std::vector<std::thread> others;
-        for (int t = 1; t < threads; ++t) others.emplace_back(part, static_cast<size_t>(t));
-        part(0);
-        for (auto& th : others) th.join();
-        const double dt = std::chrono::duration<double>(Clock::now() - t0).count();
-        if (total == 12345) std::printf(" ");
-        best = std::max(best, static_cast<double>(n * sizeof(uint64_t)) / dt / 1e9);
-    }
-    return best;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -216,7 +192,7 @@ int main(int argc, char** argv) {
     fs::remove_all(dir);
     // The DRAM bound: a decode step reads every weight once (the head is the tied embedding), so at most
     // bandwidth / weight_bytes steps per second.
-    const double bw = read_bandwidth(threads);
+    const double bw = krait_bench::read_bandwidth_gbs(threads);
     std::printf("{\"threads\": %d, \"layers\": %lld, \"hidden\": %lld, \"weight_bytes_bf16\": %lld, "
                 "\"weight_bytes_f32\": %lld, \"decode_tok_s_bf16\": %.2f, \"decode_tok_s_f32\": %.2f, "
                 "\"bf16_over_f32\": %.2f, \"read_gb_s\": %.1f, \"bound_tok_s_bf16\": %.2f, "

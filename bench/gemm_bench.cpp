@@ -40,6 +40,7 @@
 #include "kernels/cpu/dispatch.h"
 #include "sdk/core/thread_pool.h"
 #include "sdk/models/blocks.h"
+#include "read_bandwidth.h"
 
 namespace {
 
@@ -234,26 +235,6 @@ void bench_convs(int repeats, double min_s, double peak) {
                 load_average().c_str());
 }
 
-// Read bandwidth from DRAM, GB/s: `threads` threads each summing their share of a 512 MB buffer (best of 3).
-double read_bandwidth(int threads) {
-    const size_t n = (size_t{512} << 20) / sizeof(uint64_t);
-    std::vector<uint64_t> buf(n, 1);
-    double best = 0;
-    for (int r = 0; r < 3; ++r) {
-        std::atomic<uint64_t> total{0};
-        const auto t0 = Clock::now();
-        split_run(threads, static_cast<int64_t>(n), [&](int64_t b, int64_t e) {
-            uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-            for (int64_t i = b; i + 4 <= e; i += 4) s0 += buf[i], s1 += buf[i + 1], s2 += buf[i + 2], s3 += buf[i + 3];
-            total += s0 + s1 + s2 + s3;
-        });
-        const double dt = seconds_since(t0);
-        if (total == 12345) std::printf(" ");
-        best = std::max(best, static_cast<double>(n * sizeof(uint64_t)) / dt / 1e9);
-    }
-    return best;
-}
-
 // M = 1 through F32 panels, BF16 panels and BF16 rows (linear_half), weights from DRAM.
 void bench_decode(int repeats, double min_s, int threads) {
     const Shape shapes[] = {
@@ -261,7 +242,7 @@ void bench_decode(int repeats, double min_s, int threads) {
         {"smollm2", "down 1536->576", 1, 1536, 576},    {"tinyllama", "q/o 2048->2048", 1, 2048, 2048},
         {"tinyllama", "gate/up 2048->5632", 1, 2048, 5632}, {"tinyllama", "down 5632->2048", 1, 5632, 2048},
     };
-    const double bw = read_bandwidth(threads);
+    const double bw = krait_bench::read_bandwidth_gbs(threads);
     std::printf("read bandwidth (%d thread(s), 512 MB buffer): %.1f GB/s; bound at M = 1: F32 %.1f GFLOP/s, "
                 "BF16 %.1f GFLOP/s (2 FLOP per weight of 4 or 2 bytes)\n\n",
                 threads, bw, bw / 2.0, bw);

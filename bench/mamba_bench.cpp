@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "krait/krait.h"
+#include "read_bandwidth.h"
 
 namespace {
 
@@ -27,39 +28,6 @@ double seconds_since(Clock::time_point t0) { return std::chrono::duration<double
 [[noreturn]] void die(const char* what) {
     std::fprintf(stderr, "krait-bench-mamba: %s: %s\n", what, krait_last_error());
     std::exit(1);
-}
-
-// Read bandwidth: `threads` threads each sum their slice of a buffer much
-// larger than the caches (what decode does with the weights).
-double read_bandwidth_gbs(int threads, size_t bytes, int repeats) {
-    const size_t n = bytes / sizeof(float);
-    std::vector<float> buf(n, 1.0f);
-    double best = 0;
-    for (int r = 0; r < repeats; ++r) {
-        std::vector<double> sums(threads);
-        const auto t0 = Clock::now();
-        std::vector<std::thread> pool;
-        for (int t = 0; t < threads; ++t) {
-            pool.emplace_back([&, t] {
-                const size_t begin = n * t / threads, end = n * (t + 1) / threads;
-                // 64 independent partial sums: several SIMD accumulators, so the
-                // loop is limited by memory, not by the latency of one add chain.
-                float acc[64] = {};
-                for (size_t i = begin; i + 64 <= end; i += 64)
-                    for (int k = 0; k < 64; ++k) acc[k] += buf[i + k];
-                double s = 0;
-                for (float a : acc) s += a;
-                sums[t] = s;
-            });
-        }
-        for (auto& th : pool) th.join();
-        const double dt = seconds_since(t0);
-        double total = 0;
-        for (double s : sums) total += s;
-        if (total < 0) std::printf("%f", total);  // keep the loads
-        best = std::max(best, static_cast<double>(bytes) / dt / 1e9);
-    }
-    return best;
 }
 
 // Peak fp32 FMA rate: each thread runs 128 independent fused multiply-adds
@@ -164,7 +132,7 @@ int main(int argc, char** argv) {
         decode_best = std::max(decode_best, (stamps.t.size() - 1) / dt);
     }
 
-    const double bw = read_bandwidth_gbs(threads, size_t{1} << 30, 5);
+    const double bw = krait_bench::read_bandwidth_gbs(threads, size_t{1} << 30, 5);
     const double bound = bw * 1e9 / static_cast<double>(info.weight_bytes);
     double peak = 0;
     for (int r = 0; r < 3; ++r) peak = std::max(peak, peak_gflops(threads));

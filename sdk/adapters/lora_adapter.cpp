@@ -282,6 +282,7 @@ std::shared_ptr<const LoraAdapter> LoraAdapter::load(const std::string& dir, con
         switch (target->kind) {
             case TargetKind::Linear: {
                 m.down = std::move(A);
+                m.down_packed = kernels::pack_weights(m.down.data(), r, target->in);
                 const int64_t out = target->out;
                 std::vector<float> B = std::move(m.up);  // [out, r] -> [r, out]
                 m.up.resize(B.size());

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/cpu/gemm.h"
 #include "sdk/adapters/adapter_targets.h"
 #include "sdk/adapters/lora_config.h"
 
@@ -30,6 +31,10 @@ struct LoraModule {
     // Conv1d:    down = A as K taps [K][r, in] (tap k = A[:, :, k]), up = B [out, r / groups]
     // Embedding: down = A^T [V, r] (row per token), up = B [D, r]
     std::vector<float> down, up;
+    // Linear: A packed for kernels::gemm_packed ([r, in] as rank output features), which the down
+    // projection runs on: one FMA chain per output whatever the number of rows, so a token's update
+    // does not depend on how its sequence was cut into calls (decode steps vs one prefill).
+    kernels::PackedWeights down_packed;
 };
 
 // A whole module replaced (peft modules_to_save), e.g. a new classifier head.

@@ -129,11 +129,13 @@ std::unique_ptr<LlamaModel> LlamaModel::load(const std::string& dir, const Progr
         L.up_proj = linear(p + "mlp.up_proj", D, F, c.mlp_bias);
         L.down_proj = linear(p + "mlp.down_proj", F, D, c.mlp_bias);
         L.window = c.layer_sliding[static_cast<size_t>(i)] ? c.sliding_window : 0;
-        // F16/BF16 weights kept as stored go into panels of their own type (half the bytes of F32 panels), which
-        // then serve every call, prefill and decode; their mapped rows are given back (one copy held). Packed
-        // before being registered, so adapters see the packed weight. F32 linears keep Eigen / linear().
+        // Every linear goes into packed panels, F32 or F16/BF16 as stored (half the bytes), which then serve
+        // every call, prefill and decode; the row-major weights are given back (one copy held). At one row the
+        // panels stream at the memory bound as Eigen's GEMV does (docs/PERFORMANCE.md), prefill gains the
+        // packed GEMM, and a token's result does not depend on how many rows its call had (kernels/cpu/gemm.h).
+        // Packed before being registered, so adapters see the packed weight.
         for (Linear* l : {&L.q_proj, &L.k_proj, &L.v_proj, &L.o_proj, &L.gate_proj, &L.up_proj, &L.down_proj})
-            if (l->weight_half) model->packed_.pack_replacing(*l, w);
+            model->packed_.pack_replacing(*l, w);
         for (auto [name, layer] : {std::pair{"self_attn.q_proj", &L.q_proj}, {"self_attn.k_proj", &L.k_proj},
                                    {"self_attn.v_proj", &L.v_proj}, {"self_attn.o_proj", &L.o_proj},
                                    {"mlp.gate_proj", &L.gate_proj}, {"mlp.up_proj", &L.up_proj},
@@ -155,7 +157,7 @@ std::unique_ptr<LlamaModel> LlamaModel::load(const std::string& dir, const Progr
     } else {
         const StoredWeight h = w.get_stored("lm_head.weight", {V, D});
         model->lm_head_ = make_linear(h.f32, h.half, h.type, nullptr, D, V);
-        if (h.half) model->packed_.pack_replacing(model->lm_head_, w);
+        model->packed_.pack_replacing(model->lm_head_, w);
     }
     // A tied head shares the embedding's rows (gathered per token), so it keeps reading them in place.
     register_linear(targets, "lm_head", model->lm_head_);

@@ -129,10 +129,14 @@ std::unique_ptr<MambaModel> MambaModel::load(const std::string& dir, const Progr
         ssm.A = A;
         ssm.D = w.get(p + "mixer.D", {E});
         L.out_proj = linear(p + "mixer.out_proj", E, D, c.use_bias);
-        // F16/BF16 weights kept as stored: panels of their own type replace the mapped rows and serve every
-        // call (as in llama.cpp); packed before being registered, so adapters see the packed weight.
-        for (Linear* l : {&L.in_proj, &L.ssm.x_proj, &L.ssm.dt_proj, &L.out_proj})
-            if (l->weight_half) model->packed_.pack_replacing(*l, w);
+        // Every linear goes into packed panels (F32, or F16/BF16 as stored) that replace the row-major weight
+        // and serve every call, prefill and decode alike. Besides one copy of the weights and the faster
+        // prefill GEMM, this makes a token's state independent of how the sequence was cut into calls:
+        // gemm_packed computes each output as one FMA chain whatever the number of rows (kernels/cpu/gemm.h),
+        // so decoding tokens one by one gives the bits a batched prefill gives, and a conversation that
+        // resumes a snapshot equals a fresh session bit for bit. Packed before being registered, so adapters
+        // see the packed weight.
+        for (Linear* l : {&L.in_proj, &L.ssm.x_proj, &L.ssm.dt_proj, &L.out_proj}) model->packed_.pack_replacing(*l, w);
         register_linear(targets, p + "mixer.in_proj", L.in_proj);
         register_linear(targets, p + "mixer.x_proj", L.ssm.x_proj);
         register_linear(targets, p + "mixer.dt_proj", L.ssm.dt_proj);
@@ -152,7 +156,7 @@ std::unique_ptr<MambaModel> MambaModel::load(const std::string& dir, const Progr
     } else {
         const StoredWeight h = w.get_stored("lm_head.weight", {V, D});
         model->lm_head_ = make_linear(h.f32, h.half, h.type, nullptr, D, V);
-        if (h.half) model->packed_.pack_replacing(model->lm_head_, w);
+        model->packed_.pack_replacing(model->lm_head_, w);
     }
     register_linear(targets, "lm_head", model->lm_head_);
     targets.add_unsupported("backbone.norm_f", TargetKind::Linear,

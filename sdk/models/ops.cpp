@@ -135,9 +135,14 @@ void run_linear(ThreadPool& pool, const Linear& layer, const float* x, int64_t r
         int64_t offset = 0;
         for (const LoraTerm& term : active->terms) {
             const int64_t rank = term.module->rank;
-            const Linear down{term.module->down.data(), nullptr, layer.in_features, rank};
-            kernels::active().linear(linear_params(down, x + r0 * x_stride, r1 - r0, x_stride, t + r0 * R + offset, R, false), 0,
-                            rank);
+            kernels::GemmParams down;  // t[rows, rank] = x A^T, on the packed A (one FMA chain per output)
+            down.rows = r1 - r0;
+            down.x = x + r0 * x_stride;
+            down.x_stride = x_stride;
+            down.weights = &term.module->down_packed;
+            down.y = t + r0 * R + offset;
+            down.y_stride = R;
+            kernels::active().gemm_packed(down, 0, rank);
             for (int64_t r = r0; r < r1; ++r)
                 for (int64_t j = 0; j < rank; ++j) t[r * R + offset + j] *= term.scale;
             offset += rank;

@@ -34,16 +34,15 @@ struct Case {
     // same tokens (largest absolute difference; logits are of magnitude ~10).
     // KV cache: 1e-5 (issue 10). The K/V rows of earlier turns are the same; only how the rows were
     // computed differs (decode steps and short prefills vs one chunked prefill), measured <= 1.9e-6.
-    // Mamba: not bitwise. The conversation ran each reply's tokens one decode step at a time, the
-    // fresh session runs them in one batched prefill whose selective scan and causal conv sum in
-    // another order, so the recurrent state (and everything after it) agrees only to float
-    // rounding: measured <= 4.3e-6 over 10 turns on mamba-demo; 2e-5 leaves margin for other
-    // kernel variants. Greedy replies are identical either way (checked token for token).
+    // Mamba: bitwise (0). Each linear runs the packed GEMM, which computes every output as one FMA
+    // chain whatever the number of rows (kernels/cpu/gemm.h), and the conv and the selective scan
+    // go token by token in the same order either way, so the reply's tokens decoded one at a time
+    // leave the bits one batched prefill leaves.
     float logits_tolerance;
 };
 
 const Case kLlama{"models/chat-demo", nullptr, 40, 1e-5f};
-const Case kMamba{"models/mamba-demo", kChatMl, 10, 2e-5f};
+const Case kMamba{"models/mamba-demo", kChatMl, 10, 0.0f};
 
 const std::vector<std::string> kQuestions = {
     "How much is the red teapot?",   "And how many are in stock?",     "What about the blue one?",

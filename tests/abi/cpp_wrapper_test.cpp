@@ -131,8 +131,11 @@ TEST(CppWrapper, InfoOfFixture) {
     const int64_t D = 32, E = 64, N = 16, K = 4, R = 2, V = 97;
     const int64_t per_layer = D + 2 * E * D + E * K + E + (R + 2 * N) * E + E * R + E + E * N + E + D * E;
     EXPECT_EQ(info.num_parameters, V * D + 2 * per_layer + D);
-    // What the model holds: the F32 file in place, plus A = -exp(A_log) [E, N] per layer derived at load.
-    EXPECT_EQ(info.weight_bytes, (info.num_parameters + 2 * E * N) * 4);
+    // What the model holds: the F32 parameters, plus A = -exp(A_log) [E, N] per layer derived at load, plus
+    // the zero padding of the packed linears (panels of 32 output features, kernels/cpu/gemm.h): x_proj's
+    // R + 2N = 34 outputs take 64, over K = E inputs; the others are multiples of 32.
+    const int64_t x_proj_padding = (64 - (R + 2 * N)) * E;
+    EXPECT_EQ(info.weight_bytes, (info.num_parameters + 2 * E * N + 2 * x_proj_padding) * 4);
 }
 
 TEST(CppWrapper, ModelWithoutTokenizerThrowsUnsupported) {

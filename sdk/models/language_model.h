@@ -15,6 +15,7 @@
 // decode step (length 1); prefill() and decode_step() name the last two.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -62,6 +63,19 @@ public:
 
 protected:
     int64_t n_tokens_ = 0;
+};
+
+// The input rows of one eval: token ids [batch, length] looked up in the model's embedding, or the
+// embedding rows given directly ([batch, length, hidden_size]: a vision-language assistant's prompt,
+// with image features in the rows of its image tokens). `stride`: tokens between batch rows.
+struct TokenRows {
+    const int32_t* ids = nullptr;       // set one of the two
+    const float* embeddings = nullptr;
+    int64_t stride = 0;
+    // The same rows from token `start` on (for a prefill cut into chunks).
+    TokenRows from(int64_t start, int64_t hidden_size) const {
+        return ids ? TokenRows{ids + start, nullptr, stride} : TokenRows{nullptr, embeddings + start * hidden_size, stride};
+    }
 };
 
 // Scratch buffers of one session; contents unspecified between calls.
@@ -117,6 +131,14 @@ public:
                       float* logits, ThreadPool& pool, LmWorkspace& ws, const std::atomic<bool>* abort,
                       const LoraSet* lora) const = 0;
 
+    // As eval(), the input given as embedding rows [batch, length, hidden_size] instead of ids (what
+    // embed() returns for ids, some rows replaced: image features). Same errors.
+    virtual void eval_embedded(const float* embeddings, int64_t batch, int64_t length, SequenceState* const* states,
+                               Logits mode, float* logits, ThreadPool& pool, LmWorkspace& ws,
+                               const std::atomic<bool>* abort, const LoraSet* lora) const = 0;
+    // The input embedding rows of `n` ids (in range): out [n, hidden_size], the embedding's adapters applied.
+    virtual void embed(const int32_t* ids, int64_t n, float* out, ThreadPool& pool, const LoraSet* lora) const = 0;
+
     // The prompt `ids` into `state`; logits [vocab] after its last token.
     void prefill(const int32_t* ids, int64_t n, SequenceState& state, float* last_logits, ThreadPool& pool,
                  LmWorkspace& ws, const std::atomic<bool>* abort, const LoraSet* lora) const {
@@ -139,6 +161,23 @@ public:
     // The default lists info()'s; families add the values their states depend on.
     virtual std::vector<std::pair<std::string, std::string>> fingerprint() const;
 };
+
+// Cuts an eval of `length` tokens into chunks of at most `chunk_tokens` (bounding the activations of a
+// long prompt; the state carries the sequence from chunk to chunk) and calls
+// run(start, n, chunk_mode, out, out_row_stride) for each in order: the chunk's first token, its
+// length, and where its logits go (`mode` All: its rows of [batch, length, vocab]; Last: [batch,
+// vocab] from the last chunk only, the others None).
+template <class Run>
+void for_each_chunk(int64_t length, int64_t chunk_tokens, int64_t vocab, LanguageModel::Logits mode, float* logits,
+                    Run&& run) {
+    using Logits = LanguageModel::Logits;
+    for (int64_t start = 0; start < length; start += chunk_tokens) {
+        const int64_t n = std::min(chunk_tokens, length - start);
+        if (mode == Logits::All) run(start, n, Logits::All, logits + start * vocab, length * vocab);
+        else if (mode == Logits::Last) run(start, n, start + n == length ? Logits::Last : Logits::None, logits, vocab);
+        else run(start, n, Logits::None, nullptr, int64_t{0});
+    }
+}
 
 // The dynamic type of a state or workspace, checked: one made by another
 // model is a caller's mistake, reported (KRAIT_ERR_INVALID_ARGUMENT) instead

@@ -209,8 +209,24 @@ std::unique_ptr<SequenceState> LlamaModel::new_state(int64_t context_length) con
 // ---- Forward ------------------------------------------------------------------------------------------------
 
 void LlamaModel::eval(const int32_t* ids, int64_t batch, int64_t length, SequenceState* const* states, Logits mode,
-                      float* logits, ThreadPool& pool, LmWorkspace& lm_ws, const std::atomic<bool>* abort,
+                      float* logits, ThreadPool& pool, LmWorkspace& ws, const std::atomic<bool>* abort,
                       const LoraSet* lora) const {
+    eval_rows(TokenRows{ids, nullptr, length}, batch, length, states, mode, logits, pool, ws, abort, lora);
+}
+
+void LlamaModel::eval_embedded(const float* embeddings, int64_t batch, int64_t length, SequenceState* const* states,
+                               Logits mode, float* logits, ThreadPool& pool, LmWorkspace& ws,
+                               const std::atomic<bool>* abort, const LoraSet* lora) const {
+    eval_rows(TokenRows{nullptr, embeddings, length}, batch, length, states, mode, logits, pool, ws, abort, lora);
+}
+
+void LlamaModel::embed(const int32_t* ids, int64_t n, float* out, ThreadPool& pool, const LoraSet* lora) const {
+    run_embedding(pool, embed_tokens_, ids, 1, n, n, out, lora);
+}
+
+void LlamaModel::eval_rows(const TokenRows& in, int64_t batch, int64_t length, SequenceState* const* states,
+                           Logits mode, float* logits, ThreadPool& pool, LmWorkspace& lm_ws,
+                           const std::atomic<bool>* abort, const LoraSet* lora) const {
     auto& ws = checked_cast<LlamaWorkspace>(lm_ws, "llama");
     std::vector<LlamaState*> typed(static_cast<size_t>(batch));
     for (int64_t b = 0; b < batch; ++b) {
@@ -222,27 +238,14 @@ void LlamaModel::eval(const int32_t* ids, int64_t batch, int64_t length, Sequenc
                           std::to_string(s.n_tokens()) + " already + " + std::to_string(length) + " new)");
         typed[static_cast<size_t>(b)] = &s;
     }
-    const int64_t V = config_.vocab_size;
-    for (int64_t start = 0; start < length; start += kChunkTokens) {
-        const int64_t n = std::min(kChunkTokens, length - start);
-        const bool last_chunk = start + n == length;
-        Logits chunk_mode = mode;
-        float* out = nullptr;
-        int64_t out_row_stride = 0;  // floats between batch rows of the output
-        if (mode == Logits::All) {
-            out = logits + start * V;
-            out_row_stride = length * V;
-        } else if (mode == Logits::Last) {
-            chunk_mode = last_chunk ? Logits::Last : Logits::None;
-            out = logits;
-            out_row_stride = V;
-        }
-        eval_chunk(ids + start, batch, n, length, typed.data(), chunk_mode, out, out_row_stride, pool, ws, abort, lora);
-    }
+    for_each_chunk(length, kChunkTokens, config_.vocab_size, mode, logits,
+                   [&](int64_t start, int64_t n, Logits chunk_mode, float* out, int64_t out_row_stride) {
+                       eval_chunk(in.from(start, config_.hidden_size), batch, n, typed.data(), chunk_mode, out,
+                                  out_row_stride, pool, ws, abort, lora);
+                   });
 }
 
-void LlamaModel::eval_chunk(const int32_t* ids, int64_t batch, int64_t length, int64_t ids_stride,
-                            LlamaState* const* states, Logits mode, float* logits, int64_t logits_row_stride,
+void LlamaModel::eval_chunk(const TokenRows& in, int64_t batch, int64_t length, LlamaState* const* states, Logits mode, float* logits, int64_t logits_row_stride,
                             ThreadPool& pool, LlamaWorkspace& ws, const std::atomic<bool>* abort,
                             const LoraSet* lora) const {
     const auto& c = config_;
@@ -280,7 +283,7 @@ void LlamaModel::eval_chunk(const int32_t* ids, int64_t batch, int64_t length, i
         if (abort && abort->load(std::memory_order_relaxed)) fail(KRAIT_ERR_ABORTED, "the call was aborted");
     };
 
-    run_embedding(pool, embed_tokens_, ids, batch, length, ids_stride, residual, lora);
+    run_input_rows(pool, embed_tokens_, in, batch, length, residual, lora);
 
     for (int64_t l = 0; l < c.num_layers; ++l) {
         check_abort();

@@ -80,6 +80,10 @@ public:
     void eval(const int32_t* ids, int64_t batch, int64_t length, SequenceState* const* states, Logits mode,
               float* logits, ThreadPool& pool, LmWorkspace& ws, const std::atomic<bool>* abort,
               const LoraSet* lora) const override;
+    void eval_embedded(const float* embeddings, int64_t batch, int64_t length, SequenceState* const* states,
+                       Logits mode, float* logits, ThreadPool& pool, LmWorkspace& ws, const std::atomic<bool>* abort,
+                       const LoraSet* lora) const override;
+    void embed(const int32_t* ids, int64_t n, float* out, ThreadPool& pool, const LoraSet* lora) const override;
     const AdapterTargets& adapter_targets() const override { return targets_; }
     std::vector<std::pair<std::string, std::string>> fingerprint() const override;
 
@@ -99,7 +103,10 @@ private:
     };
 
     LlamaModel() = default;
-    void eval_chunk(const int32_t* ids, int64_t batch, int64_t length, int64_t ids_stride, LlamaState* const* states,
+    void eval_rows(const TokenRows& in, int64_t batch, int64_t length, SequenceState* const* states, Logits mode,
+                   float* logits, ThreadPool& pool, LmWorkspace& ws, const std::atomic<bool>* abort,
+                   const LoraSet* lora) const;
+    void eval_chunk(const TokenRows& in, int64_t batch, int64_t length, LlamaState* const* states,
                     Logits mode, float* logits, int64_t logits_row_stride, ThreadPool& pool, LlamaWorkspace& ws,
                     const std::atomic<bool>* abort, const LoraSet* lora) const;
 

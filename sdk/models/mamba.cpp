@@ -206,27 +206,33 @@ void MambaModel::eval(const int32_t* ids, int64_t batch, int64_t length, Sequenc
 void MambaModel::eval(const int32_t* ids, int64_t batch, int64_t length, MambaState* const* states, Logits mode,
                       float* logits, ThreadPool& pool, MambaWorkspace& ws, const std::atomic<bool>* abort,
                       const LoraSet* lora) const {
-    const int64_t V = config_.vocab_size;
-    for (int64_t start = 0; start < length; start += kChunkTokens) {
-        const int64_t n = std::min(kChunkTokens, length - start);
-        const bool last_chunk = start + n == length;
-        Logits chunk_mode = mode;
-        float* out = nullptr;
-        int64_t out_row_stride = 0;  // floats between batch rows of the output
-        if (mode == Logits::All) {
-            out = logits + start * V;
-            out_row_stride = length * V;
-        } else if (mode == Logits::Last) {
-            chunk_mode = last_chunk ? Logits::Last : Logits::None;
-            out = logits;
-            out_row_stride = V;
-        }
-        eval_chunk(ids + start, batch, n, length, states, chunk_mode, out, out_row_stride, pool, ws, abort, lora);
-    }
+    eval_rows(TokenRows{ids, nullptr, length}, batch, length, states, mode, logits, pool, ws, abort, lora);
 }
 
-void MambaModel::eval_chunk(const int32_t* ids, int64_t batch, int64_t length, int64_t ids_stride,
-                            MambaState* const* states, Logits mode, float* logits, int64_t logits_row_stride,
+void MambaModel::eval_embedded(const float* embeddings, int64_t batch, int64_t length, SequenceState* const* states,
+                               Logits mode, float* logits, ThreadPool& pool, LmWorkspace& ws,
+                               const std::atomic<bool>* abort, const LoraSet* lora) const {
+    std::vector<MambaState*> typed(static_cast<size_t>(batch));
+    for (int64_t b = 0; b < batch; ++b) typed[static_cast<size_t>(b)] = &checked_cast<MambaState>(*states[b], "mamba");
+    eval_rows(TokenRows{nullptr, embeddings, length}, batch, length, typed.data(), mode, logits, pool,
+              checked_cast<MambaWorkspace>(ws, "mamba"), abort, lora);
+}
+
+void MambaModel::embed(const int32_t* ids, int64_t n, float* out, ThreadPool& pool, const LoraSet* lora) const {
+    run_embedding(pool, embeddings_, ids, 1, n, n, out, lora);
+}
+
+void MambaModel::eval_rows(const TokenRows& in, int64_t batch, int64_t length, MambaState* const* states, Logits mode,
+                           float* logits, ThreadPool& pool, MambaWorkspace& ws, const std::atomic<bool>* abort,
+                           const LoraSet* lora) const {
+    for_each_chunk(length, kChunkTokens, config_.vocab_size, mode, logits,
+                   [&](int64_t start, int64_t n, Logits chunk_mode, float* out, int64_t out_row_stride) {
+                       eval_chunk(in.from(start, config_.hidden_size), batch, n, states, chunk_mode, out,
+                                  out_row_stride, pool, ws, abort, lora);
+                   });
+}
+
+void MambaModel::eval_chunk(const TokenRows& in, int64_t batch, int64_t length, MambaState* const* states, Logits mode, float* logits, int64_t logits_row_stride,
                             ThreadPool& pool, MambaWorkspace& ws, const std::atomic<bool>* abort, const LoraSet* lora) const {
     const auto& c = config_;
     const int64_t D = c.hidden_size, E = c.intermediate_size, N = c.state_size, K = c.conv_kernel,
@@ -244,7 +250,7 @@ void MambaModel::eval_chunk(const int32_t* ids, int64_t batch, int64_t length, i
         if (abort && abort->load(std::memory_order_relaxed)) fail(KRAIT_ERR_ABORTED, "the call was aborted");
     };
 
-    run_embedding(pool, embeddings_, ids, batch, length, ids_stride, residual, lora);
+    run_input_rows(pool, embeddings_, in, batch, length, residual, lora);
 
     for (int64_t l = 0; l < c.num_layers; ++l) {
         check_abort();

@@ -80,6 +80,10 @@ public:
     void eval(const int32_t* ids, int64_t batch, int64_t length, SequenceState* const* states, Logits mode,
               float* logits, ThreadPool& pool, LmWorkspace& ws, const std::atomic<bool>* abort,
               const LoraSet* lora) const override;
+    void eval_embedded(const float* embeddings, int64_t batch, int64_t length, SequenceState* const* states,
+                       Logits mode, float* logits, ThreadPool& pool, LmWorkspace& ws, const std::atomic<bool>* abort,
+                       const LoraSet* lora) const override;
+    void embed(const int32_t* ids, int64_t n, float* out, ThreadPool& pool, const LoraSet* lora) const override;
 
     // Runs `batch` sequences of `length` tokens (ids [batch, length]) on from
     // states[b] (updated in place). Logits::All writes [batch, length, vocab],
@@ -113,7 +117,10 @@ private:
     };
 
     MambaModel() = default;
-    void eval_chunk(const int32_t* ids, int64_t batch, int64_t length, int64_t ids_stride, MambaState* const* states,
+    void eval_rows(const TokenRows& in, int64_t batch, int64_t length, MambaState* const* states, Logits mode,
+                   float* logits, ThreadPool& pool, MambaWorkspace& ws, const std::atomic<bool>* abort,
+                   const LoraSet* lora) const;
+    void eval_chunk(const TokenRows& in, int64_t batch, int64_t length, MambaState* const* states,
                     Logits mode, float* logits, int64_t logits_row_stride, ThreadPool& pool, MambaWorkspace& ws,
                     const std::atomic<bool>* abort, const LoraSet* lora) const;
 

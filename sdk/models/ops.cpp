@@ -168,6 +168,14 @@ void run_linear(ThreadPool& pool, const Linear& layer, const float* x, int64_t r
     });
 }
 
+void run_input_rows(ThreadPool& pool, const Embedding& table, const TokenRows& in, int64_t batch, int64_t length,
+                    float* out, const LoraSet* lora) {
+    if (in.ids) return run_embedding(pool, table, in.ids, batch, length, in.stride, out, lora);
+    const int64_t D = table.dim;
+    for (int64_t b = 0; b < batch; ++b)
+        std::memcpy(out + b * length * D, in.embeddings + b * in.stride * D, sizeof(float) * static_cast<size_t>(length * D));
+}
+
 void run_embedding(ThreadPool& pool, const Embedding& table, const int32_t* ids, int64_t batch, int64_t length,
                    int64_t ids_stride, float* out, const LoraSet* lora) {
     const SlotAdapters* active = lora ? lora->find(table.slot) : nullptr;

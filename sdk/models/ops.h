@@ -16,6 +16,7 @@
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/linear.h"
 #include "kernels/cpu/winograd.h"
+#include "sdk/models/language_model.h"
 #include "sdk/adapters/lora_set.h"
 #include "sdk/core/thread_pool.h"
 #include "sdk/models/weight_loader.h"
@@ -107,6 +108,11 @@ void run_linear_block(const Linear& layer, const float* x, int64_t rows, int64_t
 // Ids must be in range (checked by the caller).
 void run_embedding(ThreadPool& pool, const Embedding& table, const int32_t* ids, int64_t batch, int64_t length,
                    int64_t ids_stride, float* out, const LoraSet* lora = nullptr);
+
+// The input rows of an eval (language_model.h's TokenRows) into out [batch * length, dim]: the ids'
+// embeddings (run_embedding), or the given embedding rows copied.
+void run_input_rows(ThreadPool& pool, const Embedding& table, const TokenRows& in, int64_t batch, int64_t length,
+                    float* out, const LoraSet* lora);
 
 // Registers a Linear's slot: `name` as the checkpoint names the module.
 void register_linear(AdapterTargets& targets, const std::string& name, Linear& layer, bool is_head = false);

@@ -1,0 +1,191 @@
+#!/usr/bin/env python3
+"""Krait conformance fixtures for LLaVA (LlavaForConditionalGeneration): tiny random checkpoints saved by
+transformers, with transformers' outputs on them.
+
+Run:  tools/setup_tools_env.sh && .venv/bin/python tools/gen_llava_fixtures.py
+Writes (deleting what it wrote before; README.md is kept):
+  tests/fixtures/llava/<case>/   config.json + model.safetensors, the tensors named in one of three layouts:
+                                 "saved" as save_pretrained of transformers 5.24 writes them (vision_tower.*,
+                                 multi_modal_projector.*, language_model.model.*, language_model.lm_head.*),
+                                 "v5" as transformers 5 names them in memory (model.vision_tower.*,
+                                 model.multi_modal_projector.*, model.language_model.*, lm_head.*), "hub" as the
+                                 llava-hf checkpoints on the hub have them (vision_tower.vision_model.*, the rest
+                                 as "saved"); and expected.safetensors:
+      input_ids      I32 [2, L]            batch 2 as LlavaProcessor makes it: each image's token repeated once
+                                           per feature row; row 0 holds one image, row 1 two
+      pixel_values   F32 [3, 3, S, S]      the three images, in the order their tokens appear (row-major)
+      logits         F32 [2, L, V]         the full forward of both rows
+      prompt         I32 [P]               row 0 (one image) ...
+      greedy         I32 [G]               ... and its greedy continuation (model.generate, do_sample=False)
+      features       F32 [3, rows, D_lm]   the projected image features (get_image_features)
+  tests/fixtures/llava/manifest.json   every case: what it covers, sizes, feature rows per image
+
+Reference = transformers 5.24 on CPU, float32, eager attention. Self-checks before anything is written:
+  * the logits of a model reloaded from the written files equal the in-memory ones (the renamed layouts load
+    through transformers' own key mapping);
+  * every greedy step has a top-1 / top-2 gap >= MIN_GREEDY_MARGIN (the seed is changed otherwise).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+import torch  # noqa: E402
+from safetensors.torch import load_file, save_file  # noqa: E402
+import transformers  # noqa: E402
+from transformers import (  # noqa: E402
+    CLIPVisionConfig,
+    LlamaConfig,
+    LlavaConfig,
+    LlavaForConditionalGeneration,
+    Qwen2Config,
+    SiglipVisionConfig,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "tests" / "fixtures" / "llava"
+MIN_GREEDY_MARGIN = 2e-3
+VOCAB = 120
+IMAGE_TOKEN = 119  # the last id, as LLaVA-1.5 appends <image> to the vocabulary
+
+CLIP = dict(image_size=30, patch_size=6, hidden_size=40, intermediate_size=72, num_hidden_layers=3,
+            num_attention_heads=5, hidden_act="quick_gelu", layer_norm_eps=1e-5, projection_dim=24)
+SIGLIP = dict(image_size=30, patch_size=6, hidden_size=40, intermediate_size=72, num_hidden_layers=3,
+              num_attention_heads=5, hidden_act="gelu_pytorch_tanh", layer_norm_eps=1e-6)
+TEXT = dict(vocab_size=VOCAB, hidden_size=48, intermediate_size=80, num_hidden_layers=2, num_attention_heads=4,
+            num_key_value_heads=2, max_position_embeddings=256, rms_norm_eps=1e-5, tie_word_embeddings=False,
+            bos_token_id=1, eos_token_id=2, pad_token_id=None)
+
+
+def config(vision="clip", text="llama", layer=-2, strategy="default", act="gelu", bias=True):
+    vc = CLIPVisionConfig(**CLIP) if vision == "clip" else SiglipVisionConfig(**SIGLIP)
+    tc = LlamaConfig(**TEXT) if text == "llama" else Qwen2Config(**TEXT)
+    return LlavaConfig(vision_config=vc, text_config=tc, image_token_index=IMAGE_TOKEN, vision_feature_layer=layer,
+                       vision_feature_select_strategy=strategy, projector_hidden_act=act,
+                       multimodal_projector_bias=bias, image_seq_length=1)  # image_seq_length is never used
+
+
+# name -> (what it covers, config, key layout: "saved", "v5" or "hub")
+CASES = {
+    "llava_clip_llama": ("transformers 5 in-memory key layout; CLIP tower, layer -2, default strategy (CLS dropped), "
+                         "GQA Llama", config(), "v5"),
+    "llava_legacy": ("the key layout of the llava-hf checkpoints on the hub (vision_tower.vision_model.*, "
+                     "multi_modal_projector.*, language_model.model.*, language_model.lm_head.*)", config(), "hub"),
+    "llava_layers_full": ("vision_feature_layer [-3, -1] concatenated on channels, full strategy (CLS kept), "
+                          "projector without bias, gelu_pytorch_tanh; layout as saved",
+                          config(layer=[-3, -1], strategy="full", act="gelu_pytorch_tanh", bias=False), "saved"),
+    "llava_siglip_qwen2": ("SigLIP tower (no CLS), full strategy, qwen2 LM (q/k/v biases), layer -1; layout as saved",
+                           config(vision="siglip", text="qwen2", layer=-1, strategy="full"), "saved"),
+}
+
+
+def renamed(key: str, layout: str) -> str:
+    """A tensor name as save_pretrained wrote it, in `layout`."""
+    if layout == "saved":
+        return key
+    if layout == "hub":
+        return "vision_tower.vision_model." + key[len("vision_tower."):] if key.startswith("vision_tower.") else key
+    for saved, v5 in [("vision_tower.", "model.vision_tower."), ("multi_modal_projector.", "model.multi_modal_projector."),
+                      ("language_model.model.", "model.language_model."), ("language_model.lm_head.", "lm_head.")]:
+        if key.startswith(saved):
+            return v5 + key[len(saved):]
+    raise ValueError(key)
+
+
+def feature_rows(cfg) -> int:
+    vc = cfg.vision_config
+    rows = (vc.image_size // vc.patch_size) ** 2 + (1 if vc.model_type == "clip_vision_model" else 0)  # + CLS
+    if cfg.vision_feature_select_strategy == "default":
+        rows -= 1  # transformers drops the first row (CLIP's CLS; a SigLIP tower would lose a patch)
+    return rows
+
+
+def make_inputs(cfg, gen: torch.Generator):
+    n = feature_rows(cfg)
+    text = lambda k: torch.randint(3, IMAGE_TOKEN, (k,), generator=gen)  # noqa: E731
+    img = torch.full((n,), IMAGE_TOKEN)
+    row0 = torch.cat([text(4), img, text(9)])
+    row1 = torch.cat([img, text(3), img, text(3)])
+    L = max(len(row0), len(row1))
+    row0 = torch.cat([row0, text(L - len(row0))])
+    row1 = torch.cat([row1, text(L - len(row1))])
+    ids = torch.stack([row0, row1])
+    s = cfg.vision_config.image_size
+    pixels = torch.randn(3, 3, s, s, generator=gen)
+    prompt = torch.cat([text(3), img, text(5)])
+    return ids, pixels, prompt
+
+
+def greedy(model, prompt, pixels, steps=8):
+    with torch.no_grad():
+        out = model.generate(input_ids=prompt[None], pixel_values=pixels, max_new_tokens=steps, do_sample=False,
+                             output_scores=True, return_dict_in_generate=True, pad_token_id=0, eos_token_id=None)
+    margin = min(float((lambda t: t[0] - t[1])(torch.topk(s[0], 2).values)) for s in out.scores)
+    return out.sequences[0, len(prompt):].to(torch.int32), margin
+
+
+def build(name, cfg, layout):
+    for seed in range(100):
+        torch.manual_seed(1000 + seed)
+        model = LlavaForConditionalGeneration(cfg).eval()
+        # Larger-than-default weights so that the image features move the logits visibly.
+        with torch.no_grad():
+            for p in model.parameters():
+                if p.dim() >= 2:
+                    p.normal_(0.0, 0.1)
+        gen = torch.Generator().manual_seed(seed)
+        ids, pixels, prompt = make_inputs(cfg, gen)
+        with torch.no_grad():
+            logits = model(input_ids=ids, pixel_values=pixels).logits
+            feats = model.model.get_image_features(pixel_values=pixels, vision_feature_layer=cfg.vision_feature_layer,
+                                                   vision_feature_select_strategy=cfg.vision_feature_select_strategy)
+        feats = torch.stack(list(feats.pooler_output if hasattr(feats, "pooler_output") else feats))
+        cont, margin = greedy(model, prompt, pixels[:1])
+        if margin >= MIN_GREEDY_MARGIN:
+            break
+    else:
+        raise SystemExit(f"{name}: no seed gave a greedy margin >= {MIN_GREEDY_MARGIN}")
+
+    d = OUT / name
+    model.save_pretrained(d, safe_serialization=True)
+    if layout != "saved":
+        tensors = load_file(d / "model.safetensors")
+        save_file({renamed(k, layout): v.contiguous() for k, v in tensors.items()}, d / "model.safetensors",
+                  metadata={"format": "pt"})
+    # Reloaded from the written files (renamed layouts through transformers' key mapping): same logits.
+    again = LlavaForConditionalGeneration.from_pretrained(d).eval()
+    with torch.no_grad():
+        relogits = again(input_ids=ids, pixel_values=pixels).logits
+    assert torch.equal(relogits, logits), f"{name}: reloaded model differs"
+    save_file({
+        "input_ids": ids.to(torch.int32).contiguous(),
+        "pixel_values": pixels.contiguous(),
+        "logits": logits.float().contiguous(),
+        "prompt": prompt.to(torch.int32).contiguous(),
+        "greedy": cont.contiguous(),
+        "features": feats.float().contiguous(),
+    }, d / "expected.safetensors")
+    return dict(covers=CASES[name][0], layout=layout, feature_rows=feature_rows(cfg), length=ids.shape[1], seed=seed,
+                greedy_margin=round(margin, 5), feature_shape=list(feats.shape))
+
+
+def main():
+    OUT.mkdir(parents=True, exist_ok=True)
+    for child in OUT.iterdir():
+        if child.name != "README.md":
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
+    manifest = {"transformers": transformers.__version__, "torch": torch.__version__.split("+")[0], "cases": {}}
+    for name, (_, cfg, layout) in CASES.items():
+        manifest["cases"][name] = build(name, cfg, layout)
+        print(name, manifest["cases"][name])
+    (OUT / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

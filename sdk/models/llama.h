@@ -26,6 +26,7 @@
 #include "sdk/models/language_model.h"
 #include "sdk/models/llama_config.h"
 #include "sdk/models/ops.h"
+#include "sdk/models/registry.h"
 #include "sdk/models/weight_loader.h"
 
 namespace krait {
@@ -70,6 +71,8 @@ public:
     // or upcast to F32 (false); see LoadOptions::keep_stored_weights.
     static std::unique_ptr<LlamaModel> load(const std::string& dir, const Progress& progress = nullptr,
                                        bool keep_stored = true);
+    // The same from a config and weights that may be part of another model's (registry.h's ModelSource).
+    static std::unique_ptr<LlamaModel> load(const ModelSource& source, const Progress& progress, bool keep_stored);
 
     const LlamaConfig& config() const { return config_; }
 

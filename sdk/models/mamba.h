@@ -23,6 +23,7 @@
 
 #include "sdk/adapters/adapter_targets.h"
 #include "sdk/core/thread_pool.h"
+#include "sdk/models/registry.h"
 #include "sdk/models/blocks.h"
 #include "sdk/models/language_model.h"
 #include "sdk/models/mamba_config.h"
@@ -64,6 +65,8 @@ public:
     // or upcast to F32 (false); see LoadOptions::keep_stored_weights.
     static std::unique_ptr<MambaModel> load(const std::string& dir, const Progress& progress = nullptr,
                                        bool keep_stored = true);
+    // The same from a config and weights that may be part of another model's (registry.h's ModelSource).
+    static std::unique_ptr<MambaModel> load(const ModelSource& source, const Progress& progress, bool keep_stored);
 
     const MambaConfig& config() const { return config_; }
     int64_t num_parameters() const { return loader_->parameters_loaded(); }

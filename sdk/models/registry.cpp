@@ -6,13 +6,30 @@
 #include "sdk/core/error.h"
 #include "sdk/core/text_file.h"
 #include "sdk/core/utf8.h"
+#include "sdk/models/weight_loader.h"
 
 namespace krait {
 
+ModelSource ModelSource::from_dir(const std::string& dir) {
+    ModelSource s;
+    s.dir = dir;
+    s.config_origin = (std::filesystem::path(dir) / "config.json").string();
+    s.config_text = read_text_file(s.config_origin, dir + ": no config.json");
+    return s;
+}
+
+std::unique_ptr<WeightLoader> ModelSource::weights(bool keep_stored) const {
+    auto w = std::make_unique<WeightLoader>(dir, keep_stored);
+    for (const auto& [from, to] : weight_prefixes) w->map_prefix(from, to);
+    return w;
+}
+
 const ModelFamily& family_for_dir(const std::string& dir) {
-    namespace fs = std::filesystem;
-    const auto path = (fs::path(dir) / "config.json").string();
-    const nlohmann::json config = parse_json_object(read_text_file(path, dir + ": no config.json"), path);
+    const ModelSource source = ModelSource::from_dir(dir);
+    return family_for_config(parse_json_object(source.config_text, source.config_origin), source.config_origin);
+}
+
+const ModelFamily& family_for_config(const nlohmann::json& config, const std::string& path) {
     const auto& families = model_families();
     if (!config.contains("model_type")) {
         for (const auto& f : families)

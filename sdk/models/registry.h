@@ -35,6 +35,19 @@ struct LoadOptions {
     bool keep_stored_weights = true;
 };
 
+// Where a model's config and weights come from: a directory of its own (ModelSource::from_dir), or a
+// part of another model's (LLaVA's text_config, its tensors under language_model.*).
+struct ModelSource {
+    std::string dir;            // the safetensors files
+    std::string config_text;    // the model's config, JSON text
+    std::string config_origin;  // names it in messages: ".../config.json" or ".../config.json: text_config"
+    std::vector<std::pair<std::string, std::string>> weight_prefixes;  // WeightLoader::map_prefix rules
+    // The directory's own config.json (KRAIT_ERR_IO when absent).
+    static ModelSource from_dir(const std::string& dir);
+    // A WeightLoader over `dir` with the prefix rules.
+    std::unique_ptr<class WeightLoader> weights(bool keep_stored) const;
+};
+
 struct ModelFamily {
     std::string name;                      // "mamba", "vit", ... (for messages and docs)
     std::vector<std::string> model_types;  // config.json model_type values it reads
@@ -44,7 +57,7 @@ struct ModelFamily {
     std::function<bool(const nlohmann::json& config)> claims_untyped_config;
 
     // KRAIT_MODEL_SEQUENCE families set this one ...
-    std::function<std::unique_ptr<LanguageModel>(const std::string& dir, const LoadOptions&)> load_language_model;
+    std::function<std::unique_ptr<LanguageModel>(const ModelSource& source, const LoadOptions&)> load_language_model;
     // ... KRAIT_MODEL_CLASSIFIER families these two: the model, and how its
     // images are prepared (from preprocessor_config.json or config.json).
     std::function<std::unique_ptr<ClassifierModel>(const std::string& dir, const LoadOptions&)> load_classifier;
@@ -59,6 +72,8 @@ const std::vector<ModelFamily>& model_families();
 // is not a string, KRAIT_ERR_UNSUPPORTED naming the model_type (and the ones
 // this build reads) when no family claims it.
 const ModelFamily& family_for_dir(const std::string& dir);
+// The same for a config held in memory (a nested one such as LLaVA's text_config); `origin` names it.
+const ModelFamily& family_for_config(const nlohmann::json& config, const std::string& origin);
 
 // The built-in families' descriptions, each defined in its family's own file.
 ModelFamily mamba_family();

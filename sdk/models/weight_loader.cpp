@@ -29,13 +29,20 @@ void drop_pages(const void* data, size_t bytes) {
 WeightLoader::WeightLoader(const std::string& model_dir, bool keep_stored)
     : dir_(model_dir), files_(WeightFiles::open_dir(model_dir)), keep_stored_(keep_stored) {}
 
+std::string WeightLoader::stored_name(const std::string& name) const {
+    for (const auto& [from, to] : prefixes_)
+        if (name.compare(0, from.size(), from) == 0) return to + name.substr(from.size());
+    return name;
+}
+
 const float* WeightLoader::get(const std::string& name, const std::vector<int64_t>& shape) {
     const float* p = get_optional(name, shape);
-    if (!p) fail_format(dir_ + ": missing tensor " + krait::quote(name) + " (expected shape " + shape_to_string(shape) + ")");
+    if (!p) fail_format(dir_ + ": missing tensor " + krait::quote(stored_name(name)) + " (expected shape " + shape_to_string(shape) + ")");
     return p;
 }
 
-const TensorInfo* WeightLoader::find_checked(const std::string& name, const std::vector<int64_t>& shape) {
+const TensorInfo* WeightLoader::find_checked(const std::string& logical_name, const std::vector<int64_t>& shape) {
+    const std::string name = stored_name(logical_name);
     const TensorInfo* t = files_->find(name);
     if (!t) return nullptr;
     const std::string where = *t->file + ": tensor " + krait::quote(name);
@@ -72,7 +79,7 @@ const float* WeightLoader::get_optional(const std::string& name, const std::vect
 }
 
 StoredWeight WeightLoader::get_stored(const std::string& name, const std::vector<int64_t>& shape) {
-    const TensorInfo* t = files_->find(name);
+    const TensorInfo* t = files_->find(stored_name(name));
     const bool half = t && (t->dtype == DType::F16 || t->dtype == DType::BF16);
     if (!keep_stored_ || !half || reinterpret_cast<uintptr_t>(t->data) % alignof(uint16_t) != 0) {
         StoredWeight w;

@@ -37,14 +37,22 @@ public:
     // converted to F32 (false: the "upcast to F32" load option).
     explicit WeightLoader(const std::string& model_dir, bool keep_stored = true);
 
+    // Reads every tensor whose name starts with `from` under the name `to` + the rest instead: a model
+    // stored inside another one's checkpoint (LLaVA's language model: "model.layers.0..." is
+    // "model.language_model.layers.0..." or "language_model.model.layers.0..."). Rules are tried in the
+    // order added; the first whose prefix matches applies. Messages name the tensor as stored.
+    void map_prefix(const std::string& from, const std::string& to) { prefixes_.emplace_back(from, to); }
+
     // The tensor `name` as F32 with exactly `shape`. Throws KRAIT_ERR_FORMAT
     // naming the file and tensor if absent, of a non-float dtype, or mis-shaped.
     const float* get(const std::string& name, const std::vector<int64_t>& shape);
     // As get(), or nullptr when absent (optional tensors such as biases).
     const float* get_optional(const std::string& name, const std::vector<int64_t>& shape);
-    bool has(const std::string& name) const { return files_->find(name) != nullptr; }
+    bool has(const std::string& name) const { return files_->find(stored_name(name)) != nullptr; }
     // Shape of a present tensor (for reading sizes out of the weights).
-    const TensorInfo* info(const std::string& name) const { return files_->find(name); }
+    const TensorInfo* info(const std::string& name) const { return files_->find(stored_name(name)); }
+    // The name a tensor has in the files (map_prefix applied).
+    std::string stored_name(const std::string& name) const;
 
     // The tensor `name` with exactly `shape`, in its stored precision where
     // that is F16/BF16 (and 2-byte aligned) and the loader keeps weights as
@@ -81,6 +89,7 @@ private:
     bool keep_stored_ = true;
     size_t mapped_bytes_ = 0;
     size_t owned_bytes_ = 0;
+    std::vector<std::pair<std::string, std::string>> prefixes_;  // map_prefix rules: from, to
 
     // The checked tensor (nullptr when absent), counted in parameters_.
     const TensorInfo* find_checked(const std::string& name, const std::vector<int64_t>& shape);

@@ -51,7 +51,7 @@ krait_model::krait_model(const std::string& model_dir, const krait_model_params&
                                        classifier->source_dtype() + ")");
         return;
     }
-    lm = family->load_language_model(model_dir, options);
+    lm = family->load_language_model(krait::ModelSource::from_dir(model_dir), options);
     const fs::path tok = fs::path(model_dir) / "tokenizer.json";
     // tokenizer.json plus the added / special tokens of tokenizer_config.json when there is one.
     if (fs::exists(tok)) tokenizer.impl = krait::Tokenizer::from_directory(model_dir);

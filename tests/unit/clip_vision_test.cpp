@@ -9,6 +9,9 @@
 // float32 error.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <atomic>
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -259,6 +262,29 @@ TEST(ClipVision, Bf16StoredEqualsUpcast) {
             std::memcpy(block.data() + row * r.D, a.data() + row * r.D * 4 + i * r.D, sizeof(float) * r.D);
         EXPECT_TRUE(all_close(block.data(), r.state(i), kTolerance)) << "state " << i;
     }
+}
+
+TEST(ClipVision, ProgressCancelsAndAbortStops) {
+    const std::string dir = fixture("clip_vision/siglip_f32");
+    const ClipVisionConfig cfg = config_of(dir);
+    std::vector<float> seen;
+    auto model = ClipVisionModel::load(cfg, dir, "", true, [&](float f) { return seen.push_back(f), true; });
+    ASSERT_GE(seen.size(), 2u);
+    EXPECT_EQ(seen.front(), 0.0f);
+    EXPECT_EQ(seen.back(), 1.0f);
+    EXPECT_TRUE(std::is_sorted(seen.begin(), seen.end()));
+    expect_status(KRAIT_ERR_CANCELLED, "cancelled",
+                  [&] { ClipVisionModel::load(cfg, dir, "", true, [](float f) { return f < 0.5f; }); });
+    const Reference r = read_reference("siglip_f32");
+    krait::ThreadPool pool(1);
+    krait::ClassifierWorkspace ws;
+    std::atomic<bool> abort{true};
+    std::vector<float> out(r.post.size());
+    expect_status(KRAIT_ERR_ABORTED, "aborted",
+                  [&] { model->encode(r.pixels.data(), r.B, r.S, r.S, out.data(), pool, ws, &abort); });
+    expect_status(KRAIT_ERR_ABORTED, "aborted", [&] {
+        model->encode_hidden_states(r.pixels.data(), r.B, r.S, r.S, {2}, out.data(), pool, ws, &abort);
+    });
 }
 
 TEST(ClipVision, MissingOrMisShapedTensorsAreRefusedByName) {

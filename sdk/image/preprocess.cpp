@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -57,12 +58,18 @@ void channel_triple(const json& j, const char* key, float out[3], bool positive,
                 fail_format(origin + ": field " + krait::quote(field) + " must be positive, got " + it->dump());
 }
 
-// HF size dicts: an int (square), {height, width}, {shortest_edge}.
+// HF size dicts: an int (square, or the shortest edge for processors whose default_to_square is False),
+// {height, width}, {shortest_edge}.
 void hf_size(const json& v, const std::string& field, const std::string& origin, ResizeMode& mode, int64_t& h,
-             int64_t& w, int64_t& shortest) {
+             int64_t& w, int64_t& shortest, bool default_to_square = true) {
     if (v.is_number_integer()) {
-        mode = ResizeMode::Exact;
-        h = w = positive_int(v, field, origin);
+        if (default_to_square) {
+            mode = ResizeMode::Exact;
+            h = w = positive_int(v, field, origin);
+        } else {
+            mode = ResizeMode::ShortestEdge;
+            shortest = positive_int(v, field, origin);
+        }
         return;
     }
     if (!v.is_object()) fail_format(origin + ": field " + krait::quote(field) + " must be an integer or an object, got " + v.dump());
@@ -83,6 +90,49 @@ void hf_size(const json& v, const std::string& field, const std::string& origin,
         return;
     }
     fail_format(origin + ": field " + krait::quote(field) + " must hold 'height' and 'width' or 'shortest_edge', got " + v.dump());
+}
+
+// Class attributes of the HF image processors read here (transformers' *ImageProcessorPil classes): the
+// values of absent fields. The class is named by image_processor_type (either backend: "...Fast" / "...Pil")
+// or, in older files, feature_extractor_type; anything else gets ViTImageProcessor's.
+struct HfProcessorDefaults {
+    ResizeMode resize_mode = ResizeMode::Exact;  // of the default size (224 square or shortest edge 224)
+    bool default_to_square = true;               // an integer 'size' is a square (else the shortest edge)
+    Resample resample = Resample::Bilinear;
+    bool do_center_crop = false;
+    int64_t crop_size = 0;  // default square crop, 0 = none
+    float mean[3] = {0.5f, 0.5f, 0.5f};
+    float std[3] = {0.5f, 0.5f, 0.5f};
+};
+
+HfProcessorDefaults hf_processor_defaults(const json& j, const std::string& origin) {
+    std::string cls;
+    for (const char* key : {"image_processor_type", "feature_extractor_type"}) {
+        const auto it = j.find(key);
+        if (it == j.end() || it->is_null()) continue;
+        if (!it->is_string()) fail_format(origin + ": field " + krait::quote(key) + " must be a string, got " + it->dump());
+        cls = it->get<std::string>();
+        break;
+    }
+    for (const char* suffix : {"Fast", "Pil"})
+        if (cls.size() > std::strlen(suffix) && cls.compare(cls.size() - std::strlen(suffix), std::string::npos, suffix) == 0)
+            cls.resize(cls.size() - std::strlen(suffix));
+    HfProcessorDefaults d;
+    if (cls == "CLIPImageProcessor" || cls == "CLIPFeatureExtractor") {
+        // OPENAI_CLIP_MEAN / OPENAI_CLIP_STD; size {"shortest_edge": 224}, crop 224x224.
+        const float mean[3] = {0.48145466f, 0.4578275f, 0.40821073f}, std[3] = {0.26862954f, 0.26130258f, 0.27577711f};
+        for (int i = 0; i < 3; ++i) d.mean[i] = mean[i], d.std[i] = std[i];
+        d.resize_mode = ResizeMode::ShortestEdge;
+        d.default_to_square = false;
+        d.resample = Resample::Bicubic;
+        d.do_center_crop = true;
+        d.crop_size = 224;
+    } else if (cls == "SiglipImageProcessor") {
+        // size {"height": 224, "width": 224}, IMAGENET_STANDARD mean/std (0.5), no crop.
+        d.default_to_square = false;
+        d.resample = Resample::Bicubic;
+    }
+    return d;
 }
 
 json parse_object(const std::string& text, const std::string& origin) {
@@ -133,20 +183,28 @@ PreprocessConfig preprocess_config_from_hf_json(const std::string& text, const s
         fail_unsupported(origin + ": field 'crop_pct' (ConvNext-style resize) is not supported");
     if (get_bool(j, "do_pad", false, origin))
         fail_unsupported(origin + ": field 'do_pad' true is not supported");
-    PreprocessConfig c;  // ViTImageProcessor's class defaults
-    c.resize_h = 224;
-    c.resize_w = 224;
+    // The processor class's defaults fill absent fields (and say what an integer 'size' means).
+    const HfProcessorDefaults d = hf_processor_defaults(j, origin);
+    PreprocessConfig c;
+    c.resize_mode = d.resize_mode;
+    c.resize_h = c.resize_w = 224;
+    c.shortest_edge = d.resize_mode == ResizeMode::ShortestEdge ? 224 : 0;
+    c.resample = d.resample;
+    for (int i = 0; i < 3; ++i) c.mean[i] = d.mean[i], c.std[i] = d.std[i];
     c.do_resize = get_bool(j, "do_resize", true, origin);
     if (j.contains("size") && !j["size"].is_null())
-        hf_size(j["size"], "size", origin, c.resize_mode, c.resize_h, c.resize_w, c.shortest_edge);
+        hf_size(j["size"], "size", origin, c.resize_mode, c.resize_h, c.resize_w, c.shortest_edge,
+                d.default_to_square);
     if (j.contains("resample") && !j["resample"].is_null()) {
         if (!j["resample"].is_number_integer())
             fail_format(origin + ": field 'resample' must be a PIL resampling integer, got " + j["resample"].dump());
         c.resample = resample_from_pil(j["resample"].get<int64_t>(), origin + ": field 'resample'");
     }
-    c.do_center_crop = get_bool(j, "do_center_crop", false, origin);
+    c.do_center_crop = get_bool(j, "do_center_crop", d.do_center_crop, origin);
     c.crop_rounding = CropRounding::Floor;
-    if (c.do_center_crop) {
+    if (c.do_center_crop && d.crop_size > 0 && (!j.contains("crop_size") || j["crop_size"].is_null())) {
+        c.crop_h = c.crop_w = d.crop_size;
+    } else if (c.do_center_crop) {
         if (!j.contains("crop_size") || j["crop_size"].is_null())
             fail_format(origin + ": field 'crop_size' is missing while do_center_crop is true");
         ResizeMode m = ResizeMode::Exact;

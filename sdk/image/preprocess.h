@@ -60,8 +60,11 @@ struct PreprocessConfig {
 
 // Where a model directory keeps its preprocessing settings; each model family says which.
 enum class PreprocessSource {
-    // preprocessor_config.json (HF image-processor fields); when the file is absent,
-    // ViTImageProcessor's defaults with size model_h x model_w. ViT, CLIP, SigLIP, ...
+    // preprocessor_config.json (HF image-processor fields); absent fields take the defaults of the
+    // class its image_processor_type / feature_extractor_type names (CLIPImageProcessor: bicubic,
+    // shortest edge 224, center crop 224, OpenAI mean/std, an integer size is the shortest edge;
+    // SiglipImageProcessor: bicubic 224x224, mean/std 0.5; otherwise ViTImageProcessor's). When the
+    // file is absent, ViTImageProcessor's defaults with size model_h x model_w. ViT, CLIP, SigLIP, ...
     HfImageProcessor,
     // timm-style fields in config.json (MambaVision): mean, std, crop_pct, crop_mode ("center" |
     // "squash" | "border"), interpolation; absent fields take the published models' values

@@ -1,5 +1,5 @@
-// ImageEncoder: the interface every vision tower implements (ViT, MambaVision;
-// CLIP and SigLIP next): pixels in, one feature vector per output token out.
+// ImageEncoder: the interface every vision tower implements (ViT, MambaVision,
+// CLIP and SigLIP): pixels in, one feature vector per output token out.
 // An image classifier is an encoder plus a head (sdk/models/classifier.h); a
 // vision-language assistant feeds the features to a projector instead.
 //

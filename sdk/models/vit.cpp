@@ -12,34 +12,13 @@
 #include "sdk/core/text_file.h"
 #include "sdk/core/utf8.h"
 #include "sdk/models/registry.h"
+#include "sdk/models/vision_config.h"
 
 namespace krait {
 
 namespace {
 using nlohmann::json;
 
-
-
-// image_size / patch_size: an integer or a [height, width] pair, as ViTConfig accepts.
-std::pair<int64_t, int64_t> size_field(const json& j, const char* key, int64_t fallback, const std::string& origin) {
-    if (!j.contains(key) || j[key].is_null()) return {fallback, fallback};
-    const json& v = j[key];
-    if (v.is_number_integer()) return {v.get<int64_t>(), v.get<int64_t>()};
-    if (v.is_array() && v.size() == 2 && v[0].is_number_integer() && v[1].is_number_integer())
-        return {v[0].get<int64_t>(), v[1].get<int64_t>()};
-    fail_format(origin + ": " + krait::quote(key) + " must be an integer or [height, width], got " + v.dump());
-}
-
-Activation activation_from_name(const std::string& name, const std::string& origin) {
-    // transformers' ACT2FN names; gelu_new / gelu_pytorch_tanh / gelu_fast are all the tanh approximation.
-    if (name == "gelu") return Activation::GeluErf;
-    if (name == "gelu_new" || name == "gelu_pytorch_tanh" || name == "gelu_fast") return Activation::GeluTanh;
-    if (name == "quick_gelu") return Activation::QuickGelu;
-    if (name == "relu") return Activation::Relu;
-    if (name == "silu" || name == "swish") return Activation::Silu;
-    fail_unsupported(origin + ": 'hidden_act' \"" + name +
-                     "\" is not supported (gelu, gelu_new, gelu_pytorch_tanh, gelu_fast, quick_gelu, relu, silu)");
-}
 
 // torch's cubic convolution coefficients (upsample_bicubic2d, A = -0.75) for
 // the four taps at offsets -1, 0, 1, 2 around the floor of the source index.
@@ -109,8 +88,8 @@ ViTConfig ViTConfig::from_json_text(const std::string& text, const std::string& 
 
     // Defaults are transformers' ViTConfig defaults (ViT-B/16 at 224).
     ViTConfig c;
-    std::tie(c.image_size_h, c.image_size_w) = size_field(j, "image_size", 224, origin);
-    const auto [patch_h, patch_w] = size_field(j, "patch_size", 16, origin);
+    std::tie(c.image_size_h, c.image_size_w) = json_size_field(j, "image_size", 224, origin);
+    const auto [patch_h, patch_w] = json_size_field(j, "patch_size", 16, origin);
     c.num_channels = json_int(j, "num_channels", 3, origin);
     c.hidden_size = json_int(j, "hidden_size", 768, origin);
     c.num_layers = json_int(j, "num_hidden_layers", 12, origin);
@@ -120,17 +99,8 @@ ViTConfig ViTConfig::from_json_text(const std::string& text, const std::string& 
         if (!j["qkv_bias"].is_boolean()) fail_format(origin + ": 'qkv_bias' must be true or false");
         c.qkv_bias = j["qkv_bias"].get<bool>();
     }
-    if (j.contains("hidden_act") && !j["hidden_act"].is_null()) {
-        if (!j["hidden_act"].is_string()) fail_format(origin + ": 'hidden_act' must be a string");
-        c.act = activation_from_name(j["hidden_act"].get<std::string>(), origin);
-    }
-    if (j.contains("layer_norm_eps") && !j["layer_norm_eps"].is_null()) {
-        if (!j["layer_norm_eps"].is_number()) fail_format(origin + ": 'layer_norm_eps' must be a number");
-        const double eps = j["layer_norm_eps"].get<double>();
-        if (!(eps > 0.0) || !(eps < 1.0))
-            fail_format(origin + ": 'layer_norm_eps' is " + j["layer_norm_eps"].dump() + ", expected in (0, 1)");
-        c.layer_norm_eps = static_cast<float>(eps);
-    }
+    c.act = json_activation(j, c.act, origin);
+    c.layer_norm_eps = json_layer_norm_eps(j, c.layer_norm_eps, origin);
 
     require_range(origin, "patch_size", patch_h, 1, 1024);
     require_range(origin, "patch_size", patch_w, 1, 1024);

@@ -10,6 +10,7 @@ const std::vector<ModelFamily>& model_families() {
         llama_family(),
         vit_family(),
         mambavision_family(),
+        llava_family(),
     };
     return families;
 }

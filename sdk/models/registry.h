@@ -22,6 +22,8 @@
 
 namespace krait {
 
+class AssistantModel;  // sdk/models/assistant.h
+
 // What every loader is given besides the directory.
 struct LoadOptions {
     // Called with the fraction of weights prepared; returning false cancels the
@@ -62,6 +64,8 @@ struct ModelFamily {
     // images are prepared (from preprocessor_config.json or config.json).
     std::function<std::unique_ptr<ClassifierModel>(const std::string& dir, const LoadOptions&)> load_classifier;
     std::function<PreprocessConfig(const std::string& dir, const ClassifierModel& model)> load_preprocess;
+    // ... and KRAIT_MODEL_ASSISTANT families this one (the model brings its language model and preprocessing).
+    std::function<std::unique_ptr<AssistantModel>(const std::string& dir, const LoadOptions&)> load_assistant;
 };
 
 // Every registered family, in registration order (sdk/models/families.cpp).
@@ -80,5 +84,6 @@ ModelFamily mamba_family();
 ModelFamily llama_family();
 ModelFamily vit_family();
 ModelFamily mambavision_family();
+ModelFamily llava_family();
 
 }  // namespace krait

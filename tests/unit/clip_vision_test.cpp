@@ -47,7 +47,7 @@ const json& manifest() {
 json case_info(const std::string& name) {
     for (const auto& c : manifest()["cases"])
         if (c["name"] == name) return c;
-    throw std::runtime_error("no case " + name + " in the CLIP vision manifest");
+    throw std::runtime_error(std::string("no case ") + name + " in the CLIP vision manifest");
 }
 
 std::vector<std::string> case_names() {
@@ -64,7 +64,7 @@ ClipVisionConfig config_of(const std::string& dir) {
 }
 
 std::unique_ptr<ClipVisionModel> load_case(const std::string& name, bool keep_stored = true) {
-    const std::string dir = fixture("clip_vision/" + name);
+    const std::string dir = fixture(std::string("clip_vision/") + name);
     return ClipVisionModel::load(config_of(dir), dir, case_info(name)["prefix"].get<std::string>(), keep_stored);
 }
 
@@ -78,7 +78,7 @@ struct Reference {
 };
 
 Reference read_reference(const std::string& name) {
-    Expected e(fixture("clip_vision/" + name));
+    Expected e(fixture(std::string("clip_vision/") + name));
     Reference r;
     const auto& hs = e.tensor("hidden_states").shape;
     r.L1 = hs[0], r.B = hs[1], r.T = hs[2], r.D = hs[3];
@@ -179,7 +179,7 @@ TEST_P(ClipVisionConformance, WrongImageSizeAndLayerIndicesAreRefused) {
         model->encode_hidden_states(pixels.data(), 1, S + 6, S + 6, {0}, out.data(), pool, ws, nullptr);
     });
     for (int64_t bad : {int64_t{-1}, L + 1}) {
-        expect_status(KRAIT_ERR_INVALID_ARGUMENT, "hidden state " + std::to_string(bad), [&] {
+        expect_status(KRAIT_ERR_INVALID_ARGUMENT, std::string("hidden state ") + std::to_string(bad), [&] {
             model->encode_hidden_states(pixels.data(), 1, S, S, {0, bad}, out.data(), pool, ws, nullptr);
         });
     }
@@ -362,7 +362,7 @@ TEST(ClipVisionPreprocess, MatchesTheImageProcessors) {
             const std::string sample = s.get<std::string>();
             SCOPED_TRACE(name + "/" + sample);
             const krait::Image img =
-                krait::load_image_file(fixture("images/samples/" + sample), krait::kDefaultMaxImagePixels);
+                krait::load_image_file(fixture(std::string("images/samples/") + sample), krait::kDefaultMaxImagePixels);
             const krait::TensorInfo& t = ref.tensors().at(name + "/" + sample);
             const auto [oh, ow] = krait::preprocess_output_size(cfg, img.height, img.width);
             ASSERT_EQ(t.shape, (std::vector<int64_t>{3, oh, ow}));

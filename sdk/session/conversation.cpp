@@ -100,7 +100,9 @@ std::string krait_conversation::render(bool add_generation_prompt) const {
 
 void krait_conversation::prefill(const std::vector<int32_t>& prompt) {
     const std::vector<int32_t>& held = session.tokens();
-    const size_t common = common_prefix(held, prompt);
+    size_t common = common_prefix(held, prompt);
+    // Rows that came from images are not identified by their (image) token ids: never reused for text.
+    if (session.image_from() >= 0) common = std::min(common, static_cast<size_t>(session.image_from()));
     const bool recurrent = session.recurrent();
     // How much of the prompt the session can keep by truncating: a KV cache any prefix; a
     // recurrent state only what it has not run yet (pending tokens) or nothing.

@@ -51,7 +51,13 @@ krait_model::krait_model(const std::string& model_dir, const krait_model_params&
                                        classifier->source_dtype() + ")");
         return;
     }
-    lm = family->load_language_model(krait::ModelSource::from_dir(model_dir), options);
+    if (kind == KRAIT_MODEL_ASSISTANT) {
+        assistant = family->load_assistant(model_dir, options);
+        lm = assistant->language_model();
+        preprocess = assistant->preprocess();
+    } else {
+        lm = family->load_language_model(krait::ModelSource::from_dir(model_dir), options);
+    }
     const fs::path tok = fs::path(model_dir) / "tokenizer.json";
     // tokenizer.json plus the added / special tokens of tokenizer_config.json when there is one.
     if (fs::exists(tok)) tokenizer.impl = krait::Tokenizer::from_directory(model_dir);
@@ -74,16 +80,33 @@ const krait::chat::ChatTemplate& krait_model::chat_template() const {
     return *chat_template_;
 }
 
+namespace {
+const char* kind_name(krait_model_kind kind) {
+    switch (kind) {
+        case KRAIT_MODEL_SEQUENCE: return "a sequence model";
+        case KRAIT_MODEL_CLASSIFIER: return "an image classifier";
+        case KRAIT_MODEL_ASSISTANT: return "a vision-language assistant";
+        default: return "a model of unknown kind";
+    }
+}
+}  // namespace
+
 void krait_model::require_sequence(const char* call) const {
-    if (kind != KRAIT_MODEL_SEQUENCE)
-        krait::fail(KRAIT_ERR_WRONG_KIND, std::string(call) + " needs a sequence model; " + dir + " is an image classifier (" +
-                                              family->name + ")");
+    if (kind != KRAIT_MODEL_SEQUENCE && kind != KRAIT_MODEL_ASSISTANT)
+        krait::fail(KRAIT_ERR_WRONG_KIND, std::string(call) + " needs a sequence model; " + dir + " is " + kind_name(kind) +
+                                              " (" + family->name + ")");
 }
 
 void krait_model::require_classifier(const char* call) const {
     if (kind != KRAIT_MODEL_CLASSIFIER)
-        krait::fail(KRAIT_ERR_WRONG_KIND, std::string(call) + " needs an image classifier; " + dir + " is a sequence model (" +
-                                              family->name + ")");
+        krait::fail(KRAIT_ERR_WRONG_KIND, std::string(call) + " needs an image classifier; " + dir + " is " +
+                                              kind_name(kind) + " (" + family->name + ")");
+}
+
+void krait_model::require_assistant(const char* call) const {
+    if (kind != KRAIT_MODEL_ASSISTANT)
+        krait::fail(KRAIT_ERR_WRONG_KIND, std::string(call) + " needs a vision-language assistant; " + dir + " is " +
+                                              kind_name(kind) + " (" + family->name + ")");
 }
 
 void krait_model::check_ids(const int32_t* ids, size_t n) const {

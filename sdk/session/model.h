@@ -12,6 +12,7 @@
 #include "sdk/adapters/lora_adapter.h"
 #include "sdk/chat/chat_template.h"
 #include "sdk/image/preprocess.h"
+#include "sdk/models/assistant.h"
 #include "sdk/models/classifier.h"
 #include "sdk/models/language_model.h"
 #include "sdk/models/registry.h"
@@ -32,15 +33,19 @@ struct krait_model {
     krait_model_kind kind = KRAIT_MODEL_SEQUENCE;
     std::string dir;
     const krait::ModelFamily* family = nullptr;  // the registry's entry that loaded it
-    // Exactly one of these is set, as `kind` says.
-    std::unique_ptr<krait::LanguageModel> lm;            // KRAIT_MODEL_SEQUENCE
+    // As `kind` says: a language model (lm), a classifier, or an assistant: its image encoder and
+    // projector (assistant) and its language model (lm, shared with it).
+    std::shared_ptr<krait::LanguageModel> lm;            // KRAIT_MODEL_SEQUENCE, KRAIT_MODEL_ASSISTANT
     std::unique_ptr<krait::ClassifierModel> classifier;  // KRAIT_MODEL_CLASSIFIER
-    krait::PreprocessConfig preprocess;                  // classifier only: image -> model input
+    std::unique_ptr<krait::AssistantModel> assistant;    // KRAIT_MODEL_ASSISTANT
+    krait::PreprocessConfig preprocess;                  // classifier and assistant: image -> model input
     krait_tokenizer tokenizer;  // impl is null when the directory has no tokenizer.json
 
-    // Throw KRAIT_ERR_WRONG_KIND naming the call when the model is of the other kind.
+    // Throw KRAIT_ERR_WRONG_KIND naming the call when the model is not of the kind it needs. The
+    // sequence calls serve assistants too (their language model, text only).
     void require_sequence(const char* call) const;
     void require_classifier(const char* call) const;
+    void require_assistant(const char* call) const;
 
     // Throws KRAIT_ERR_INVALID_ARGUMENT naming the first id outside [0, vocab).
     void check_ids(const int32_t* ids, size_t n) const;

@@ -48,7 +48,7 @@ krait_session::krait_session(krait_model& m, const krait_session_params& params)
     set_threads(params.n_threads);
     if (params.context_length < 0)
         fail_argument("context_length must be >= 0 (0 = the model's default), got " + std::to_string(params.context_length));
-    if (model.kind == KRAIT_MODEL_SEQUENCE) {
+    if (model.kind == KRAIT_MODEL_SEQUENCE || model.kind == KRAIT_MODEL_ASSISTANT) {
         state_ = model.lm->new_state(params.context_length > 0 ? params.context_length
                                                                : model.lm->default_context_length());
         workspace_ = model.lm->new_workspace();
@@ -82,9 +82,10 @@ void krait_session::reset() {
     context_.clear();
     pending_.clear();
     last_logits_.clear();
+    image_from_ = -1;
 }
 
-void krait_session::consume(const int32_t* ids, size_t n, bool abortable) {
+void krait_session::consume(const int32_t* ids, size_t n, bool abortable, const float* embeddings) {
     // A context that cannot take the tokens is refused before anything runs, so it stays as it was.
     const int64_t capacity = state_->capacity();
     if (capacity >= 0 && state_->n_tokens() + static_cast<int64_t>(n) > capacity)
@@ -95,8 +96,15 @@ void krait_session::consume(const int32_t* ids, size_t n, bool abortable) {
     if (state_->n_tokens() == 0) state_stamp_ = active_stamp_;
     else if (!(state_stamp_ == active_stamp_)) state_stamp_.known = false;  // tokens from two adapter sets
     try {
-        model.lm->prefill(ids, static_cast<int64_t>(n), *state_, last_logits_.data(), *pool_, *workspace_,
-                          abortable ? &abort_requested : nullptr, lora_.get());
+        if (embeddings) {
+            krait::SequenceState* s = state_.get();
+            model.lm->eval_embedded(embeddings, 1, static_cast<int64_t>(n), &s, krait::LanguageModel::Logits::Last,
+                                    last_logits_.data(), *pool_, *workspace_, abortable ? &abort_requested : nullptr,
+                                    lora_.get());
+        } else {
+            model.lm->prefill(ids, static_cast<int64_t>(n), *state_, last_logits_.data(), *pool_, *workspace_,
+                              abortable ? &abort_requested : nullptr, lora_.get());
+        }
     } catch (...) {
         // A half-run prefill leaves the state inconsistent with context_: start over.
         reset();
@@ -119,6 +127,84 @@ void krait_session::append_tokens(const int32_t* ids, size_t n_ids, float* last_
     consume(run.data(), run.size(), /*abortable=*/true);
     pending_.clear();
     context_.insert(context_.end(), ids, ids + n_ids);
+    if (last_logits) std::memcpy(last_logits, last_logits_.data(), last_logits_.size() * sizeof(float));
+}
+
+// ---- assistants -----------------------------------------------------------------
+
+void krait_session::encode_images(const float* pixels, int64_t n, int64_t height, int64_t width, float* features) {
+    const AbortableCall call(abort_requested);
+    call.check();
+    model.assistant->encode_images(pixels, n, height, width, features, *pool_, image_workspace(), &abort_requested,
+                                   lora_.get());
+}
+
+krait::ClassifierWorkspace& krait_session::image_workspace() {
+    if (classifier_workspaces_.empty()) classifier_workspaces_.emplace_back();
+    return classifier_workspaces_.front();
+}
+
+void krait_session::assistant_forward(const int32_t* ids, int64_t batch, int64_t length, const float* pixels,
+                                      int64_t n_images, int64_t height, int64_t width, float* logits) {
+    const AbortableCall call(abort_requested);
+    call.check();
+    const krait::AssistantModel& a = *model.assistant;
+    std::vector<int64_t> per_row(static_cast<size_t>(batch));
+    int64_t total = 0;
+    for (int64_t b = 0; b < batch; ++b) total += per_row[static_cast<size_t>(b)] =
+        krait::count_prompt_images(a, ids + b * length, length, -1);
+    if (total != n_images) krait::count_prompt_images(a, ids, batch * length, n_images);  // names both counts
+    const int64_t D = model.lm->info().hidden_size, R = a.image_rows();
+    std::vector<float> rows(static_cast<size_t>(n_images * R * D));
+    a.encode_images(pixels, n_images, height, width, rows.data(), *pool_, image_workspace(), &abort_requested,
+                    lora_.get());
+    std::vector<float> embeddings(static_cast<size_t>(batch * length * D));
+    int64_t used = 0;
+    for (int64_t b = 0; b < batch; ++b) {
+        krait::prompt_embedding_rows(a, ids + b * length, length, rows.data() + used * R * D,
+                                     embeddings.data() + b * length * D, *pool_, lora_.get());
+        used += per_row[static_cast<size_t>(b)];
+    }
+    // Stateless, as forward(): fresh states, the session's own context untouched.
+    std::vector<std::unique_ptr<krait::SequenceState>> states;
+    std::vector<krait::SequenceState*> ptrs;
+    for (int64_t b = 0; b < batch; ++b) {
+        states.push_back(model.lm->new_state(length));
+        ptrs.push_back(states.back().get());
+    }
+    model.lm->eval_embedded(embeddings.data(), batch, length, ptrs.data(), krait::LanguageModel::Logits::All, logits,
+                            *pool_, *workspace_, &abort_requested, lora_.get());
+}
+
+void krait_session::append_images(const int32_t* ids, size_t n_ids, const float* pixels, int64_t n_images,
+                                  int64_t height, int64_t width, float* last_logits) {
+    const AbortableCall call(abort_requested);
+    if (abort_requested.load()) {
+        reset();  // as append() does: one outcome for every ABORTED append
+        krait::fail(KRAIT_ERR_ABORTED, "the call was aborted");
+    }
+    const krait::AssistantModel& a = *model.assistant;
+    const auto n = static_cast<int64_t>(n_ids);
+    krait::count_prompt_images(a, ids, n, n_images);
+    const int64_t D = model.lm->info().hidden_size, R = a.image_rows();
+    std::vector<float> rows(static_cast<size_t>(n_images * R * D));
+    a.encode_images(pixels, n_images, height, width, rows.data(), *pool_, image_workspace(), &abort_requested,
+                    lora_.get());
+    // The pending tokens (text) first, then the new ids, image tokens taking the image rows.
+    std::vector<int32_t> run = pending_;
+    run.insert(run.end(), ids, ids + n_ids);
+    std::vector<float> embeddings(run.size() * static_cast<size_t>(D));
+    const auto p = static_cast<int64_t>(pending_.size());
+    if (p > 0) model.lm->embed(pending_.data(), p, embeddings.data(), *pool_, lora_.get());
+    krait::prompt_embedding_rows(a, ids, n, rows.data(), embeddings.data() + p * D, *pool_, lora_.get());
+    const int64_t at = static_cast<int64_t>(context_.size());
+    consume(run.data(), run.size(), /*abortable=*/true, embeddings.data());
+    pending_.clear();
+    context_.insert(context_.end(), ids, ids + n_ids);
+    if (n_images > 0 && image_from_ < 0) {
+        const int32_t image = a.image_token_id();
+        image_from_ = at + (std::find(ids, ids + n_ids, image) - ids);
+    }
     if (last_logits) std::memcpy(last_logits, last_logits_.data(), last_logits_.size() * sizeof(float));
 }
 
@@ -207,6 +293,7 @@ std::unique_ptr<krait_state> krait_session::snapshot() const {
     s->context = context_;
     s->n_pending = pending_.size();
     s->last_logits = last_logits_;
+    s->image_from = image_from_;
     return s;
 }
 
@@ -224,6 +311,7 @@ void krait_session::restore(const krait_state& from) {
     context_ = std::move(context);
     pending_ = std::move(pending);
     last_logits_ = std::move(logits);
+    image_from_ = from.image_from;
 }
 
 void krait_session::truncate(int64_t n) {
@@ -231,7 +319,7 @@ void krait_session::truncate(int64_t n) {
     if (n < 0 || n > size)
         fail_argument("cannot truncate a context of " + std::to_string(size) + " tokens to " + std::to_string(n));
     const int64_t consumed = state_tokens();
-    if (n >= consumed) {  // only pending tokens go: the state and its logits stay valid
+    if (n >= consumed) {  // (image rows are never pending: image_from_ < consumed <= n)  // only pending tokens go: the state and its logits stay valid
         pending_.resize(static_cast<size_t>(n - consumed));
         context_.resize(static_cast<size_t>(n));
         return;
@@ -248,11 +336,16 @@ void krait_session::truncate(int64_t n) {
     // A KV cache forgets rows; the last kept token becomes pending, so the next call runs it again
     // and has its logits (the logits after token n are not kept).
     state_->truncate(n - 1);
+    if (image_from_ >= n) image_from_ = -1;  // the image rows went with their tokens
     context_.resize(static_cast<size_t>(n));
     pending_.assign(1, context_.back());
 }
 
 void krait_session::write_state(krait::ByteWriter& out) const {
+    if (image_from_ >= 0)
+        krait::fail_unsupported("the context holds image features from position " + std::to_string(image_from_) +
+                                " on, which a state file cannot identify (the image tokens do not say which image): "
+                                "save before adding images, or keep the session (krait_session_snapshot)");
     out.array(context_);
     out.u64(pending_.size());
     out.u64(static_cast<uint64_t>(state_->n_tokens()));

@@ -43,6 +43,7 @@ struct krait_state {
     std::vector<int32_t> context;
     size_t n_pending = 0;
     std::vector<float> last_logits;
+    int64_t image_from = -1;  // krait_session::image_from()
 };
 
 struct krait_session {
@@ -65,6 +66,20 @@ struct krait_session {
     // end-of-turn token).
     size_t generate(const int32_t* prompt_ids, size_t n_prompt, const krait_generate_params& params, int32_t* out_ids,
                     size_t capacity, const std::vector<int32_t>& end_ids = {});
+
+    // ---- assistants (krait_session_assistant_forward, _append_images, _encode_images; since 1.5).
+    // pixels [n_images, 3, height, width], model-ready. Ids hold each image as its token repeated
+    // image_rows() times; their number must match n_images (checked).
+    void assistant_forward(const int32_t* ids, int64_t batch, int64_t length, const float* pixels, int64_t n_images,
+                           int64_t height, int64_t width, float* logits);
+    void append_images(const int32_t* ids, size_t n_ids, const float* pixels, int64_t n_images, int64_t height,
+                       int64_t width, float* last_logits);
+    // features [n, image_rows, hidden_size]: what the language model reads for each image.
+    void encode_images(const float* pixels, int64_t n, int64_t height, int64_t width, float* features);
+    // The first context position whose row came from an image (append_images), -1 if none: the
+    // tokens from there on do not identify the context (two images have the same tokens), so
+    // conversations do not reuse them and the state cannot be saved to a file.
+    int64_t image_from() const { return image_from_; }
 
     // ---- state of a sequence session (krait_session_snapshot ... _load_state, since 1.4).
     std::unique_ptr<krait_state> snapshot() const;
@@ -118,12 +133,15 @@ struct krait_session {
     std::atomic<bool> abort_requested{false};
 
 private:
+    // The scratch buffers of the image encoder (the first classifier workspace), made on first use.
+    krait::ClassifierWorkspace& image_workspace();
     // append() without its own AbortableCall, for generate()'s prefill.
     void append_tokens(const int32_t* ids, size_t n_ids, float* last_logits);
     // Feeds tokens into the context state and refreshes last_logits_. An
     // abortable (prefill) run that is aborted resets the session; single
     // decode steps are not abortable, so an abort lands between tokens.
-    void consume(const int32_t* ids, size_t n, bool abortable);
+    // `embeddings` [n, hidden_size]: the rows to run instead of the ids' embeddings (images), or null.
+    void consume(const int32_t* ids, size_t n, bool abortable, const float* embeddings = nullptr);
 
     std::unique_ptr<krait::ThreadPool> pool_;
     std::unique_ptr<krait::LmWorkspace> workspace_;  // sequence models only
@@ -132,6 +150,7 @@ private:
     std::vector<int32_t> context_;      // every token in the context (for the repetition penalty)
     std::vector<int32_t> pending_;      // generated tokens in context_ not yet run through the model
     std::vector<float> last_logits_;    // [vocab] after the last consumed token
+    int64_t image_from_ = -1;           // see image_from()
 
     std::shared_ptr<const krait::LoraSet> lora_;  // null = no adapters
     AdapterStamp active_stamp_;  // of lora_

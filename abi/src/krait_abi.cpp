@@ -232,6 +232,7 @@ krait_status krait_model_get_info(const krait_model* model, krait_model_info* in
         krait_model_info full{};
         full.struct_size = sizeof full;
         full.kind = model->kind;
+        full.image_token_id = -1;  // assistants set it below
         if (model->kind == KRAIT_MODEL_CLASSIFIER) {
             const krait::ClassifierModel& c = *model->classifier;
             full.architecture = c.architecture();
@@ -255,6 +256,15 @@ krait_status krait_model_get_info(const krait_model* model, krait_model_info* in
             full.eos_token_id = c.eos_token_id;
             full.source_dtype = c.source_dtype.c_str();
             full.weight_bytes = c.weight_bytes;
+            if (const krait::AssistantModel* a = model->assistant.get()) {
+                full.architecture = a->architecture();
+                full.num_parameters += a->num_parameters();
+                full.weight_bytes += a->weight_bytes();
+                full.image_height = a->image_height();
+                full.image_width = a->image_width();
+                full.image_token_id = a->image_token_id();
+                full.image_rows = a->image_rows();
+            }
         }
         write_info(info, full);
     });
@@ -708,6 +718,34 @@ krait_status krait_session_classify_encoded(krait_session* session, const void* 
         });
 }
 
+namespace {
+
+// The fields of a krait_image (struct_size checked by the caller): INVALID_ARGUMENT naming the field.
+void check_image_fields(const krait_image& im, const std::string& name, int64_t max_pixels) {
+    if (!im.pixels) krait::fail_argument(name + "pixels is NULL");
+    if (im.width <= 0 || im.height <= 0)
+        krait::fail_argument(name + "width and height must be > 0, got " + std::to_string(im.width) + " x " +
+                             std::to_string(im.height));
+    if (im.channels != 1 && im.channels != 3 && im.channels != 4)
+        krait::fail_argument(name + "channels must be 1, 3 or 4, got " + std::to_string(im.channels));
+    const int64_t row_bytes = static_cast<int64_t>(im.width) * im.channels;
+    if (im.row_stride != 0 && im.row_stride < row_bytes)
+        krait::fail_argument(name + "row_stride " + std::to_string(im.row_stride) + " is less than width * channels = " +
+                             std::to_string(row_bytes));
+    const int64_t pixels = static_cast<int64_t>(im.width) * im.height;
+    if (pixels > max_pixels)
+        krait::fail_argument(name + std::to_string(im.width) + " x " + std::to_string(im.height) + " = " +
+                             std::to_string(pixels) + " pixels is more than max_image_pixels (" +
+                             std::to_string(max_pixels) + ")");
+}
+
+krait::Image image_of(const krait_image& im, int64_t max_pixels) {
+    const int64_t stride_bytes = im.row_stride != 0 ? im.row_stride : static_cast<int64_t>(im.width) * im.channels;
+    return krait::image_from_pixels(im.pixels, im.width, im.height, stride_bytes, im.channels, max_pixels);
+}
+
+}  // namespace
+
 krait_status krait_session_classify_pixels(krait_session* session, const krait_image* images, size_t n, int32_t top_k,
                                            krait_classification* out, size_t capacity, size_t* n_out) {
     KRAIT_REQUIRE(images);
@@ -724,35 +762,16 @@ krait_status krait_session_classify_pixels(krait_session* session, const krait_i
             if (stride < kMinSize)
                 krait::fail_argument("images[0].struct_size is " + std::to_string(stride) +
                                      ": set it to sizeof(krait_image)");
-            const int64_t max_pixels = session->max_image_pixels();
             for (size_t i = 0; i < n; ++i) {
                 const krait_image& im = *at(i);
                 const std::string name = "image " + std::to_string(i) + ": ";
                 if (im.struct_size != stride)
                     krait::fail_argument(name + "struct_size " + std::to_string(im.struct_size) + " differs from images[0]'s " +
                                          std::to_string(stride));
-                if (!im.pixels) krait::fail_argument(name + "pixels is NULL");
-                if (im.width <= 0 || im.height <= 0)
-                    krait::fail_argument(name + "width and height must be > 0, got " + std::to_string(im.width) + " x " +
-                                         std::to_string(im.height));
-                if (im.channels != 1 && im.channels != 3 && im.channels != 4)
-                    krait::fail_argument(name + "channels must be 1, 3 or 4, got " + std::to_string(im.channels));
-                const int64_t row_bytes = static_cast<int64_t>(im.width) * im.channels;
-                if (im.row_stride != 0 && im.row_stride < row_bytes)
-                    krait::fail_argument(name + "row_stride " + std::to_string(im.row_stride) + " is less than width * channels = " +
-                                         std::to_string(row_bytes));
-                const int64_t pixels = static_cast<int64_t>(im.width) * im.height;
-                if (pixels > max_pixels)
-                    krait::fail_argument(name + std::to_string(im.width) + " x " + std::to_string(im.height) + " = " +
-                                         std::to_string(pixels) + " pixels is more than max_image_pixels (" +
-                                         std::to_string(max_pixels) + ")");
+                check_image_fields(im, name, session->max_image_pixels());
             }
         },
-        [at](size_t i, int64_t max_pixels) {
-            const krait_image& im = *at(i);
-            const int64_t stride_bytes = im.row_stride != 0 ? im.row_stride : static_cast<int64_t>(im.width) * im.channels;
-            return krait::image_from_pixels(im.pixels, im.width, im.height, stride_bytes, im.channels, max_pixels);
-        });
+        [at](size_t i, int64_t max_pixels) { return image_of(*at(i), max_pixels); });
 }
 
 krait_status krait_session_classifier_forward(krait_session* session, const float* pixels, int64_t batch,
@@ -782,6 +801,128 @@ krait_status krait_session_get_num_labels(const krait_session* session, int64_t*
     return guarded([&] {
         require_classifier(session, "krait_session_get_num_labels");
         *out_num_labels = session->num_labels();
+    });
+}
+
+/* ---- assistants ----------------------------------------------------------- */
+
+namespace {
+
+void require_assistant(const krait_session* s, const char* call) { s->model.require_assistant(call); }
+
+// The model-ready pixels of one decoded image into the caller's buffer (the output protocol above).
+krait_status preprocess_into(const krait_model* model, float* pixels, size_t capacity, size_t* n_out,
+                             const std::function<krait::Image()>& decode) {
+    return guarded([&] {
+        if (model->kind == KRAIT_MODEL_SEQUENCE)
+            krait::fail(KRAIT_ERR_WRONG_KIND, "krait_model_preprocess_image*: " + model->dir +
+                                                  " is a sequence model; images need an assistant or a classifier");
+        const krait::Image image = decode();
+        const auto [h, w] = krait::preprocess_output_size(model->preprocess, image.height, image.width);
+        if (!output_fits(pixels, capacity, checked_product({3, h, w}, "the image"), n_out, "pixels", "floats")) return;
+        krait::preprocess(image, model->preprocess, pixels);
+        *n_out = static_cast<size_t>(3 * h * w);
+    });
+}
+
+// Checks the images of an assistant call: sizes, and pixels given when there are images.
+void check_images(const float* pixels, int64_t n_images, int64_t height, int64_t width) {
+    if (n_images < 0) krait::fail_argument("n_images must be >= 0, got " + std::to_string(n_images));
+    if (n_images > 0 && !pixels) krait::fail_argument("pixels is NULL but n_images is " + std::to_string(n_images));
+    if (n_images > 0 && (height <= 0 || width <= 0))
+        krait::fail_argument("height and width must be > 0, got " + std::to_string(height) + " x " + std::to_string(width));
+}
+
+}  // namespace
+
+krait_status krait_model_preprocess_image_file(const krait_model* model, const char* path, float* pixels,
+                                               size_t capacity, size_t* n_out) {
+    KRAIT_REQUIRE(model);
+    KRAIT_REQUIRE(path);
+    KRAIT_REQUIRE(n_out);
+    return preprocess_into(model, pixels, capacity, n_out,
+                           [&] { return krait::load_image_file(path, KRAIT_DEFAULT_MAX_IMAGE_PIXELS); });
+}
+
+krait_status krait_model_preprocess_image_encoded(const krait_model* model, const void* data, size_t size,
+                                                  float* pixels, size_t capacity, size_t* n_out) {
+    KRAIT_REQUIRE(model);
+    KRAIT_REQUIRE(data);
+    KRAIT_REQUIRE(n_out);
+    if (size == 0) return set_error(KRAIT_ERR_INVALID_ARGUMENT, "size is 0 (no bytes)");
+    return preprocess_into(model, pixels, capacity, n_out, [&] {
+        return krait::decode_image(static_cast<const uint8_t*>(data), size, KRAIT_DEFAULT_MAX_IMAGE_PIXELS,
+                                   "encoded image (" + std::to_string(size) + " bytes)");
+    });
+}
+
+krait_status krait_model_preprocess_image_pixels(const krait_model* model, const krait_image* image, float* pixels,
+                                                 size_t capacity, size_t* n_out) {
+    KRAIT_REQUIRE(model);
+    KRAIT_REQUIRE(image);
+    KRAIT_REQUIRE(n_out);
+    constexpr size_t kMinSize = offsetof(krait_image, channels) + sizeof(int32_t);
+    if (image->struct_size < kMinSize)
+        return set_error(KRAIT_ERR_INVALID_ARGUMENT, "image->struct_size is " + std::to_string(image->struct_size) +
+                                                         ": set it to sizeof(krait_image)");
+    return preprocess_into(model, pixels, capacity, n_out, [&] {
+        check_image_fields(*image, "image: ", KRAIT_DEFAULT_MAX_IMAGE_PIXELS);
+        return image_of(*image, KRAIT_DEFAULT_MAX_IMAGE_PIXELS);
+    });
+}
+
+krait_status krait_session_assistant_forward(krait_session* session, const int32_t* ids, int64_t batch, int64_t length,
+                                             const float* pixels, int64_t n_images, int64_t height, int64_t width,
+                                             float* logits, size_t capacity, size_t* n_out) {
+    KRAIT_REQUIRE(session);
+    KRAIT_REQUIRE(ids);
+    KRAIT_REQUIRE(n_out);
+    return guarded([&] {
+        require_assistant(session, "krait_session_assistant_forward");
+        if (batch <= 0 || length <= 0)
+            krait::fail_argument("batch and length must be > 0, got " + std::to_string(batch) + " x " + std::to_string(length));
+        check_images(pixels, n_images, height, width);
+        const size_t n_ids = checked_product({batch, length}, "batch * length");
+        const size_t needed = checked_product({batch, length, session->model.vocab_size()}, "the logits");
+        if (!output_fits(logits, capacity, needed, n_out, "logits", "floats")) return;
+        session->model.check_ids(ids, n_ids);
+        session->assistant_forward(ids, batch, length, pixels, n_images, height, width, logits);
+        *n_out = needed;
+    });
+}
+
+krait_status krait_session_append_images(krait_session* session, const int32_t* ids, size_t n_ids, const float* pixels,
+                                         int64_t n_images, int64_t height, int64_t width, float* logits,
+                                         size_t capacity) {
+    KRAIT_REQUIRE(session);
+    KRAIT_REQUIRE(ids);
+    if (n_ids == 0) return set_error(KRAIT_ERR_INVALID_ARGUMENT, "n_ids must be > 0");
+    return guarded([&] {
+        require_assistant(session, "krait_session_append_images");
+        check_images(pixels, n_images, height, width);
+        const size_t vocab = static_cast<size_t>(session->model.vocab_size());
+        if (logits && capacity < vocab)
+            krait::fail(KRAIT_ERR_BUFFER_TOO_SMALL,
+                        "logits buffer holds " + std::to_string(capacity) + " floats, " + std::to_string(vocab) + " needed");
+        session->model.check_ids(ids, n_ids);
+        session->append_images(ids, n_ids, pixels, n_images, height, width, logits);
+    });
+}
+
+krait_status krait_session_encode_images(krait_session* session, const float* pixels, int64_t n, int64_t height,
+                                         int64_t width, float* features, size_t capacity, size_t* n_out) {
+    KRAIT_REQUIRE(session);
+    KRAIT_REQUIRE(pixels);
+    KRAIT_REQUIRE(n_out);
+    return guarded([&] {
+        require_assistant(session, "krait_session_encode_images");
+        if (n <= 0) krait::fail_argument("n must be > 0, got " + std::to_string(n));
+        check_images(pixels, n, height, width);
+        const krait::AssistantModel& a = *session->model.assistant;
+        const size_t needed = checked_product({n, a.image_rows(), session->model.lm->info().hidden_size}, "the features");
+        if (!output_fits(features, capacity, needed, n_out, "features", "floats")) return;
+        session->encode_images(pixels, n, height, width, features);
+        *n_out = needed;
     });
 }
 

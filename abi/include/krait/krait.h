@@ -106,7 +106,7 @@ extern "C" {
 /* Compile-time version of this header. The ABI is stable within a major
 ** version: a program built against 1.x runs against any library 1.y, y >= x. */
 #define KRAIT_VERSION_MAJOR 1
-#define KRAIT_VERSION_MINOR 4
+#define KRAIT_VERSION_MINOR 5
 #define KRAIT_VERSION_PATCH 0
 #define KRAIT_VERSION_NUMBER \
     (KRAIT_VERSION_MAJOR * 1000000 + KRAIT_VERSION_MINOR * 1000 + KRAIT_VERSION_PATCH)
@@ -203,7 +203,7 @@ typedef enum krait_device {
 typedef enum krait_model_kind {
     KRAIT_MODEL_SEQUENCE = 0,   /* language model: Mamba, Llama, Mistral, Qwen2 */
     KRAIT_MODEL_CLASSIFIER = 1, /* image classifier: ViT, MambaVision (see "Classifiers") */
-    KRAIT_MODEL_ASSISTANT = 2,  /* reserved for vision-language assistants */
+    KRAIT_MODEL_ASSISTANT = 2,  /* vision-language assistant: LLaVA (since 1.5; see "Assistants") */
     KRAIT_MODEL_KIND_FORCE_32BIT = 0x7fffffff
 } krait_model_kind;
 
@@ -259,7 +259,8 @@ KRAIT_API void krait_model_params_init(krait_model_params* params);
 ** chooses the kind: "mamba", "llama", "mistral" and "qwen2" give
 ** KRAIT_MODEL_SEQUENCE (with tokenizer_config.json's added tokens); "vit" and
 ** "mambavision" give KRAIT_MODEL_CLASSIFIER (preprocessing is then read from
-** preprocessor_config.json or the model's config, see "Classifiers"). Weights are memory-mapped;
+** preprocessor_config.json or the model's config, see "Classifiers"); "llava"
+** gives KRAIT_MODEL_ASSISTANT (since 1.5, see "Assistants"). Weights are memory-mapped;
 ** F32 tensors are used in place; F16/BF16 ones are used in place too or
 ** converted to F32 once at load, as params->weight_precision says.
 ** Every tensor's presence, dtype and shape is checked against the config
@@ -294,8 +295,12 @@ typedef struct krait_model_info {
     /* Added in 1.1 (classifiers; 0 for other kinds): */
     int64_t num_labels;        /* classes of the model's own head (an adapter may bring another head:
                                ** krait_session_get_num_labels) */
-    int64_t image_height;      /* the input size the model was trained at (config image_size or resolution) */
+    int64_t image_height;      /* the input size the model was trained at (config image_size or resolution);
+                               ** assistants: their image encoder's (since 1.5) */
     int64_t image_width;
+    /* Added in 1.5 (assistants; -1 and 0 for other kinds): */
+    int32_t image_token_id;    /* the token each image is written as in a prompt (config image_token_index) */
+    int64_t image_rows;        /* rows each image becomes: its token is repeated this many times */
 } krait_model_info;
 
 /* Fills `info` (whose struct_size the caller sets) with facts about `model`:
@@ -912,6 +917,90 @@ KRAIT_API krait_status krait_session_classifier_forward(krait_session* session, 
 ** Thread-safe with respect to the model; not during a call on the same
 ** session. Errors: INVALID_ARGUMENT (NULL), WRONG_KIND. */
 KRAIT_API krait_status krait_session_get_num_labels(const krait_session* session, int64_t* out_num_labels);
+
+/* ---- Assistants (KRAIT_MODEL_ASSISTANT, since 1.5) ------------------------ */
+/*
+** A vision-language assistant: LLaVA checkpoints as transformers saves them
+** (LlavaForConditionalGeneration: a CLIP or SigLIP vision tower, a projector,
+** and a language model of any family Krait loads: llama, mistral, qwen2).
+** An image becomes image_rows feature rows (krait_model_info) that take the
+** place of image tokens in the prompt: as transformers' LlavaProcessor writes
+** prompts, each image is its image_token_id repeated image_rows times, and the
+** images are taken in the order their tokens appear. The number of images
+** must match the prompt's image tokens (INVALID_ARGUMENT naming both counts).
+**
+** Images go in as model-ready pixels, float32 [n, 3, image_height,
+** image_width] (NCHW), made from files, encoded bytes or raw pixels by the
+** krait_model_preprocess_image* calls, which apply the model's
+** preprocessor_config.json (CLIP: shortest-edge bicubic resize, center crop,
+** rescale, normalize; SigLIP: resize to a square) as transformers does.
+**
+** Every sequence call works on an assistant session too, on its language
+** model (text only): generate, append, snapshot / restore, conversations.
+** krait_session_append_images adds a prompt with images to the context, and
+** krait_session_generate (with an empty prompt, or more text) continues it.
+** The rows that came from images are not identified by their tokens, so a
+** conversation never reuses them and krait_session_save_state refuses a
+** context that holds them (UNSUPPORTED); snapshot / restore keep them.
+** Classifier calls on an assistant session return KRAIT_ERR_WRONG_KIND, and so
+** do these calls on other sessions.
+*/
+
+/* An image made model-ready for `model` (an assistant or a classifier): the
+** file at `path` (PNG, JPEG, BMP, GIF: first frame), decoded and preprocessed
+** as the model's configuration says, into `pixels` [3, image_height,
+** image_width] float32 (capacity in floats; *n_out = 3 * image_height *
+** image_width; NULL with capacity 0 is a size query). Thread-safe.
+** Errors: INVALID_ARGUMENT (NULL), IO (unreadable file), FORMAT (not an image
+** of a supported format, or corrupt), BUFFER_TOO_SMALL. Since 1.5. */
+KRAIT_API krait_status krait_model_preprocess_image_file(const krait_model* model, const char* path, float* pixels,
+                                                         size_t capacity, size_t* n_out);
+
+/* The same from an encoded image in memory (`size` bytes at `data`). Since 1.5. */
+KRAIT_API krait_status krait_model_preprocess_image_encoded(const krait_model* model, const void* data, size_t size,
+                                                            float* pixels, size_t capacity, size_t* n_out);
+
+/* The same from raw 8-bit pixels (krait_image). Errors also: INVALID_ARGUMENT
+** for bad krait_image fields. Since 1.5. */
+KRAIT_API krait_status krait_model_preprocess_image_pixels(const krait_model* model, const krait_image* image,
+                                                           float* pixels, size_t capacity, size_t* n_out);
+
+/* The language model's logits for a batch of prompts with images, as
+** LlavaForConditionalGeneration(input_ids, pixel_values).logits: `ids` int32
+** [batch, length] (each image as image_rows copies of image_token_id),
+** `pixels` float32 [n_images, 3, height, width] (the images of row 0, then row
+** 1, ...; NULL when n_images is 0) -> float32 logits [batch, length,
+** vocab_size] (capacity in floats; *n_out their count; NULL with capacity 0
+** is a size query). Stateless: the session's context is neither used nor
+** changed. Errors: INVALID_ARGUMENT (NULL, sizes <= 0, an id out of range,
+** images and image tokens that do not match, height x width other than the
+** encoder's), BUFFER_TOO_SMALL, WRONG_KIND, ABORTED. Since 1.5. */
+KRAIT_API krait_status krait_session_assistant_forward(krait_session* session, const int32_t* ids, int64_t batch,
+                                                       int64_t length, const float* pixels, int64_t n_images,
+                                                       int64_t height, int64_t width, float* logits, size_t capacity,
+                                                       size_t* n_out);
+
+/* Appends a prompt with images to the session's context (as
+** krait_session_append, in one prefill): `ids` [n_ids] hold the n_images
+** images' tokens, `pixels` [n_images, 3, height, width] (NULL when n_images
+** is 0). When `logits` is not NULL, writes the logits after the last token
+** ([vocab_size] floats). Then krait_session_generate continues from there.
+** Errors: as krait_session_append, and INVALID_ARGUMENT for images that do
+** not match the image tokens or have another size; the context is unchanged
+** on every error but ABORTED (which empties it, as krait_session_append).
+** Since 1.5. */
+KRAIT_API krait_status krait_session_append_images(krait_session* session, const int32_t* ids, size_t n_ids,
+                                                   const float* pixels, int64_t n_images, int64_t height,
+                                                   int64_t width, float* logits, size_t capacity);
+
+/* The rows the language model reads for each image: `pixels` [n, 3, height,
+** width] -> float32 `features` [n, image_rows, hidden_size] (the projector's
+** output; capacity in floats, *n_out their count, NULL with capacity 0 a size
+** query). Errors: INVALID_ARGUMENT (NULL, n <= 0, another size),
+** BUFFER_TOO_SMALL, WRONG_KIND, ABORTED. Since 1.5. */
+KRAIT_API krait_status krait_session_encode_images(krait_session* session, const float* pixels, int64_t n,
+                                                   int64_t height, int64_t width, float* features, size_t capacity,
+                                                   size_t* n_out);
 
 /* ======================================================================== */
 /* LoRA adapters (added in 1.2)                                              */

@@ -18,8 +18,11 @@
 **    exception ever unwinds through the library.
 **
 ** Lifetimes and threading are those of the C ABI (see krait.h): a Model must
-** outlive its Sessions and any Tokenizer borrowed from it; a Session is used
-** by one thread at a time, except Session::abort() and Session::clear_abort().
+** outlive its Sessions, States, Adapters and any Tokenizer borrowed from it;
+** a Session must outlive the Conversations on it; a Session is used by one
+** thread at a time (its Conversations' calls count as calls on it), except
+** Session::abort() and Session::clear_abort(). A State is immutable and
+** thread-safe.
 **
 **     krait::Model model = krait::Model::load("models/mamba-130m");
 **     krait::Tokenizer tok = model.tokenizer();
@@ -30,6 +33,13 @@
 **         std::cout << piece << std::flush;
 **         return false;  // false: keep going
 **     });
+**
+**     krait::State state = session.snapshot();   // the context so far
+**     session.generate({}, opt);                 // continues the context
+**     session.restore(state);                    // back to the snapshot
+**
+**     krait::Conversation chat(session, "You are a shop assistant.");
+**     std::string reply = chat.say("How much is the red teapot?", opt);
 **
 **     krait::Model vit = krait::Model::load("models/vit-digits");   // an image classifier
 **     krait::Session classifier(vit);
@@ -84,6 +94,12 @@ struct SessionDeleter {
 };
 struct AdapterDeleter {
     void operator()(krait_adapter* a) const noexcept { krait_adapter_free(a); }
+};
+struct StateDeleter {
+    void operator()(krait_state* s) const noexcept { krait_state_free(s); }
+};
+struct ConversationDeleter {
+    void operator()(krait_conversation* c) const noexcept { krait_conversation_free(c); }
 };
 /* A tokenizer borrowed from a model must never be freed: the deleter knows
 ** which kind it holds. */
@@ -360,6 +376,73 @@ struct GenerateOptions {
     }
 };
 
+namespace detail {
+
+/* The krait_generate_params of one call: `options` with their stop strings
+** as C pointers and `on_token` (may be empty) behind the C callback. Points
+** into itself, `options` and `on_token`: neither copied nor moved, and used
+** while both live. After the C call, rethrow() raises the callback's
+** exception, if any, before the status is checked. */
+struct GenerateCall {
+    krait_generate_params params;
+    std::vector<const char*> stops;
+    CallbackBox<const TokenFn> box;
+
+    GenerateCall(const GenerateOptions& options, const TokenFn& on_token) : box{&on_token, nullptr} {
+        stops.reserve(options.stop_strings.size());
+        for (const std::string& s : options.stop_strings) stops.push_back(s.c_str());
+        krait_generate_params_init(&params);
+        params.max_new_tokens = options.max_new_tokens;
+        params.sampling = options.sampling;
+        params.sampling.struct_size = sizeof params.sampling;
+        params.stop_strings = stops.empty() ? nullptr : stops.data();
+        params.n_stop_strings = stops.size();
+        params.stop_at_eos = options.stop_at_eos ? 1 : 0;
+        if (on_token) {
+            params.on_token = [](int32_t id, const char* piece, size_t len, void* user) -> int {
+                return invoke_callback(static_cast<CallbackBox<const TokenFn>*>(user), id, std::string_view(piece, len));
+            };
+            params.user_data = &box;
+        }
+    }
+    GenerateCall(const GenerateCall&) = delete;
+    GenerateCall& operator=(const GenerateCall&) = delete;
+
+    void rethrow() const {
+        if (box.error) std::rethrow_exception(box.error);
+    }
+};
+
+}  // namespace detail
+
+/* ---- State -------------------------------------------------------------- */
+
+/* A copy of a sequence session's state (Session::snapshot): its context
+** tokens, the model's state (KV cache or recurrent state) and the logits
+** after them. Immutable: restoring only reads it, so it may be restored any
+** number of times, into any Session of the same model, also from several
+** threads at once. Move-only; owns its memory (krait_state_free). Its Model
+** must outlive it. */
+class State {
+public:
+    /* Takes ownership of a handle from krait_session_snapshot. */
+    explicit State(krait_state* handle) noexcept : handle_(handle) {}
+
+    const krait_state* get() const noexcept { return handle_.get(); }
+    krait_state* release() noexcept { return handle_.release(); }
+    explicit operator bool() const noexcept { return handle_ != nullptr; }
+
+    /* The number of context tokens it holds. Thread-safe. */
+    int64_t n_tokens() const {
+        int64_t n = 0;
+        detail::check(krait_state_get_n_tokens(handle_.get(), &n));
+        return n;
+    }
+
+private:
+    std::unique_ptr<krait_state, detail::StateDeleter> handle_;
+};
+
 /* One predicted class (krait_classification with an owned label). */
 struct Classification {
     int32_t label_id = 0;
@@ -459,36 +542,53 @@ public:
     ** `on_token` (may be empty) streams each token as it is produced. */
     std::vector<int32_t> generate(const std::vector<int32_t>& prompt, const GenerateOptions& options = {},
                                   const TokenFn& on_token = {}) {
-        std::vector<const char*> stops;
-        stops.reserve(options.stop_strings.size());
-        for (const std::string& s : options.stop_strings) stops.push_back(s.c_str());
-
-        krait_generate_params p;
-        krait_generate_params_init(&p);
-        p.max_new_tokens = options.max_new_tokens;
-        p.sampling = options.sampling;
-        p.sampling.struct_size = sizeof p.sampling;
-        p.stop_strings = stops.empty() ? nullptr : stops.data();
-        p.n_stop_strings = stops.size();
-        p.stop_at_eos = options.stop_at_eos ? 1 : 0;
-        detail::CallbackBox<const TokenFn> box{&on_token, nullptr};
-        if (on_token) {
-            p.on_token = [](int32_t id, const char* piece, size_t len, void* user) -> int {
-                return detail::invoke_callback(static_cast<detail::CallbackBox<const TokenFn>*>(user), id,
-                                               std::string_view(piece, len));
-            };
-            p.user_data = &box;
-        }
-
+        detail::GenerateCall call(options, on_token);
         std::vector<int32_t> out(options.max_new_tokens > 0 ? static_cast<size_t>(options.max_new_tokens) : 0);
         size_t n = 0;
-        const krait_status s = krait_session_generate(handle_.get(), prompt.data(), prompt.size(), &p,
+        const krait_status s = krait_session_generate(handle_.get(), prompt.data(), prompt.size(), &call.params,
                                                       out.empty() ? nullptr : out.data(), out.size(), &n);
-        if (box.error) std::rethrow_exception(box.error);
+        call.rethrow();
         detail::check(s);
         out.resize(n < out.size() ? n : out.size());
         return out;
     }
+
+    /* ---- state (sequence sessions; see "Session state" in krait.h) ---- */
+
+    /* The context's tokens, oldest first (every token appended or generated
+    ** since the last reset, a generation's last token included). */
+    std::vector<int32_t> tokens() const {
+        size_t n = 0;
+        detail::check(krait_session_get_tokens(handle_.get(), nullptr, 0, &n));  // size query
+        std::vector<int32_t> ids(n);
+        if (n) detail::check(krait_session_get_tokens(handle_.get(), ids.data(), ids.size(), &n));
+        ids.resize(n);
+        return ids;
+    }
+
+    /* A copy of the session's state; the session is unchanged. */
+    State snapshot() const {
+        krait_state* s = nullptr;
+        detail::check(krait_session_snapshot(handle_.get(), &s));
+        return State(s);
+    }
+
+    /* Makes the session's state equal to `state` (of this model; the message
+    ** of the INVALID_ARGUMENT names what differs otherwise). Unchanged on error. */
+    void restore(const State& state) { detail::check(krait_session_restore(handle_.get(), state.get())); }
+
+    /* Keeps the first n_tokens tokens of the context. A recurrent state (Mamba)
+    ** accepts only 0, the whole context or the tokens not run yet: otherwise
+    ** KRAIT_ERR_UNSUPPORTED (restore a snapshot instead). Unchanged on error. */
+    void truncate(int64_t n_tokens) { detail::check(krait_session_truncate(handle_.get(), n_tokens)); }
+
+    /* Writes the state to `path` (atomically replaced); the session is unchanged. */
+    void save_state(const std::string& path) const { detail::check(krait_session_save_state(handle_.get(), path.c_str())); }
+
+    /* Replaces the state with the one saved in `path`: KRAIT_ERR_INVALID_ARGUMENT
+    ** for a file of another model, KRAIT_ERR_FORMAT for a damaged one,
+    ** KRAIT_ERR_IO for a missing one; the session is unchanged on error. */
+    void load_state(const std::string& path) { detail::check(krait_session_load_state(handle_.get(), path.c_str())); }
 
     /* ---- classifiers ---- */
 
@@ -554,6 +654,130 @@ private:
 
     std::unique_ptr<krait_session, detail::SessionDeleter> handle_;
     int64_t vocab_size_ = 0;
+};
+
+/* ---- Conversation ------------------------------------------------------- */
+
+/* One message of a Conversation. */
+struct Message {
+    std::string role;
+    std::string content;
+};
+
+/* A chat on a sequence Session (see "Conversations" in krait.h): holds the
+** messages, renders them with the chat template and generates the
+** assistant's replies, prefilling only what the session does not hold yet.
+** Borrows the Session, which must outlive it; its calls are calls on that
+** session (one thread at a time; Session::abort() stops a reply). A reply
+** that fails or is aborted throws and leaves the messages unchanged.
+** Move-only (krait_conversation_free; the session keeps its context). */
+class Conversation {
+public:
+    /* A new conversation on `session`. system_prompt: "" for none.
+    ** template_src: "" for the model's own chat template. extra_json: ""
+    ** or a JSON object of extra template variables. */
+    explicit Conversation(Session& session, const std::string& system_prompt = "", const std::string& template_src = "",
+                          const std::string& extra_json = "") {
+        krait_conversation* c = nullptr;
+        detail::check(krait_conversation_create(session.get(), system_prompt.empty() ? nullptr : system_prompt.c_str(),
+                                                template_src.empty() ? nullptr : template_src.c_str(),
+                                                extra_json.empty() ? nullptr : extra_json.c_str(), &c));
+        handle_.reset(c);
+    }
+    /* A conversation on a temporary Session would outlive it. */
+    explicit Conversation(Session&& session, const std::string& = "", const std::string& = "",
+                          const std::string& = "") = delete;
+
+    /* A conversation saved by save(), its state loaded into `session` (which
+    ** is unchanged on error). The template is not saved: pass the same. */
+    static Conversation load(Session& session, const std::string& path, const std::string& template_src = "",
+                             const std::string& extra_json = "") {
+        krait_conversation* c = nullptr;
+        detail::check(krait_conversation_load(session.get(), path.c_str(),
+                                              template_src.empty() ? nullptr : template_src.c_str(),
+                                              extra_json.empty() ? nullptr : extra_json.c_str(), &c));
+        return Conversation(c);
+    }
+    static Conversation load(Session&& session, const std::string& path, const std::string& template_src = "",
+                             const std::string& extra_json = "") = delete;
+
+    /* Takes ownership of a handle from krait_conversation_create / _load. */
+    explicit Conversation(krait_conversation* handle) noexcept : handle_(handle) {}
+
+    krait_conversation* get() const noexcept { return handle_.get(); }
+    explicit operator bool() const noexcept { return handle_ != nullptr; }
+
+    /* Appends a message without replying. */
+    void add_message(const std::string& role, const std::string& content) {
+        detail::check(krait_conversation_add_message(handle_.get(), role.c_str(), content.c_str()));
+    }
+
+    /* Each returns the assistant's reply (also appended as a message), streamed
+    ** through `on_token` (may be empty) as it is generated. An exception thrown
+    ** by on_token stops the reply like a stop it asked for (the reply so far is
+    ** kept as the message) and is rethrown here. */
+    std::string say(const std::string& user_text, const GenerateOptions& options = {}, const TokenFn& on_token = {}) {
+        return run(options, on_token, [&](const krait_generate_params* p) {
+            return krait_conversation_say(handle_.get(), user_text.c_str(), p);
+        });
+    }
+    std::string reply(const GenerateOptions& options = {}, const TokenFn& on_token = {}) {
+        return run(options, on_token,
+                   [&](const krait_generate_params* p) { return krait_conversation_reply(handle_.get(), p); });
+    }
+    /* Replaces the last reply by a new one. */
+    std::string regenerate(const GenerateOptions& options = {}, const TokenFn& on_token = {}) {
+        return run(options, on_token,
+                   [&](const krait_generate_params* p) { return krait_conversation_regenerate(handle_.get(), p); });
+    }
+
+    /* Removes the last user message and the reply to it. */
+    void undo() { detail::check(krait_conversation_undo(handle_.get())); }
+    /* Replaces message `index`'s content and drops every later message. */
+    void edit(size_t index, const std::string& content) {
+        detail::check(krait_conversation_edit(handle_.get(), index, content.c_str()));
+    }
+
+    /* The messages so far (copies). */
+    std::vector<Message> messages() const {
+        size_t n = 0;
+        detail::check(krait_conversation_get_n_messages(handle_.get(), &n));
+        std::vector<Message> out;
+        out.reserve(n);
+        for (size_t i = 0; i < n; ++i) out.push_back(message(i));
+        return out;
+    }
+    Message message(size_t index) const {
+        const char* role = nullptr;
+        const char* content = nullptr;
+        detail::check(krait_conversation_get_message(handle_.get(), index, &role, &content));
+        return Message{role ? role : "", content ? content : ""};
+    }
+
+    /* What the last reply cost (prompt, reused, prefilled, generated tokens). */
+    krait_conversation_stats stats() const {
+        krait_conversation_stats st{};
+        st.struct_size = sizeof st;
+        detail::check(krait_conversation_get_stats(handle_.get(), &st));
+        return st;
+    }
+
+    /* Writes the messages and the session's state to `path` (atomically). */
+    void save(const std::string& path) const { detail::check(krait_conversation_save(handle_.get(), path.c_str())); }
+
+private:
+    template <class Call>
+    std::string run(const GenerateOptions& options, const TokenFn& on_token, const Call& call) {
+        detail::GenerateCall gc(options, on_token);
+        const krait_status s = call(&gc.params);
+        gc.rethrow();
+        detail::check(s);
+        size_t n = 0;
+        detail::check(krait_conversation_get_n_messages(handle_.get(), &n));
+        return n ? message(n - 1).content : std::string();
+    }
+
+    std::unique_ptr<krait_conversation, detail::ConversationDeleter> handle_;
 };
 
 }  // namespace krait

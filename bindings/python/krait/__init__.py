@@ -18,6 +18,13 @@ bindings of the C ABI).
     model.forward(ids, adapters={"style": 0.5, "other": 1.5})
     model.unload_adapter(style)
 
+    # A session that keeps its context between calls, with snapshots and state files:
+    session = model.session()
+    session.append("Once upon a time")                      # float32 logits [vocab] after it
+    state = session.snapshot()                              # -> krait.State
+    print(session.generate(max_new_tokens=20).text)         # continues the context
+    session.restore(state)                                  # back to the snapshot
+
 Every failure raises krait.KraitError (or a subclass) with the library's message and ``.status``.
 Compute calls (load, forward, generate, classify, encode/decode, load_adapter) release the GIL.
 """
@@ -56,6 +63,8 @@ __all__ = [
     "Adapter",
     "AdapterTarget",
     "Conversation",
+    "Session",
+    "State",
     "GenerationResult",
     *_errors.__all__,
 ]
@@ -312,6 +321,13 @@ class SequenceModel(_AdapterMethods):
                                        os.fspath(path))
         return Conversation(self, impl)
 
+    def session(self) -> "Session":
+        """A new session on this model with an empty context, on a session of its own (the model's
+        threads and context length): ``.append()`` and ``.generate()`` extend its context, which
+        ``.snapshot()`` / ``.restore()``, ``.truncate()`` and ``.save_state()`` / ``.load_state()``
+        copy, cut and keep. See Session."""
+        return Session(self, self._impl.session())
+
     def chat(self, messages: Sequence[Mapping], *, chat_template: Optional[str] = None,
              variables: Optional[Mapping] = None, max_new_tokens: int = 256, stream: bool = False, **options):
         """The assistant's reply to ``messages`` (dicts with "role" and "content" text), formatted by
@@ -456,6 +472,122 @@ class Conversation:
         if stream:
             return _streamed(lambda on_piece: call(request, on_piece), self._impl, lambda reply: reply)
         return call(request, None)
+
+
+#: An immutable copy of a Session's state (``session.snapshot()``): its context tokens, the model's
+#: state (a KV cache or Mamba's recurrent state) and the logits after them. ``n_tokens``: how many
+#: context tokens it holds. It keeps its model alive and may be restored (``Session.restore``) into
+#: any session of that model, any number of times, also from several threads at once.
+State = _krait.State
+State.__module__ = __name__
+
+
+class Session:
+    """A session on a SequenceModel that keeps its context between calls (``model.session()``).
+
+    ``append()`` prefills tokens, ``generate()`` continues after the context (the new tokens join it),
+    and the context can be copied (``snapshot()`` -> State), put back (``restore()``), cut
+    (``truncate()``), cleared (``reset()``) and kept in a file (``save_state()`` / ``load_state()``,
+    a checked, versioned file that only a model of the same shape loads back, also in another
+    process). A Mamba model holds no per-token history: it truncates only to 0, to the whole context
+    or to before the last generated token (else KraitUnsupportedError: restore a snapshot instead).
+    A failed restore, truncate or load leaves the session unchanged (a state of another model raises
+    KraitInvalidArgumentError, a damaged file KraitFormatError). Calls on one session are serialised
+    (safe from any thread); each releases the GIL.
+    """
+
+    def __init__(self, model: SequenceModel, impl):
+        self._model = model  # keeps the model (and its adapters) alive; prepares generate()'s requests
+        self._impl = impl
+
+    def __repr__(self) -> str:
+        return f"<krait.Session with {self._model._path!r}, {self.n_tokens} tokens>"
+
+    def __len__(self) -> int:
+        return self._impl.n_tokens
+
+    @property
+    def n_tokens(self) -> int:
+        """The number of tokens in the context."""
+        return self._impl.n_tokens
+
+    @property
+    def tokens(self) -> List[int]:
+        """The context's token ids, oldest first: everything appended or generated since the last
+        reset (a generation's last token included). A copy."""
+        return self._impl.tokens
+
+    def append(self, prompt: Union[str, bytes, IdsLike]):
+        """Appends ``prompt`` to the context in one pass (text is encoded with the model's tokenizer
+        without special tokens; or token ids) and returns the float32 logits [vocab_size] after its
+        last token. Runs on the base model (no adapters). Abortable: an aborted append leaves the
+        context empty."""
+        return self._impl.append(prompt)
+
+    def generate(
+        self,
+        prompt: Union[None, str, bytes, IdsLike] = None,
+        max_new_tokens: int = 20,
+        temperature: float = 0.0,
+        top_k: Optional[int] = 50,
+        top_p: Optional[float] = 1.0,
+        min_p: Optional[float] = 0.0,
+        repetition_penalty: Optional[float] = 1.0,
+        seed: Optional[int] = 0,
+        stop: Union[None, str, Iterable[str]] = None,
+        stream: bool = False,
+        stop_at_eos: bool = True,
+        *,
+        adapters: AdaptersLike = None,
+    ) -> Union[GenerationResult, Iterator[str]]:
+        """Generates after the context extended by ``prompt`` (None or empty: the context alone, which
+        must then not be empty); the prompt and the new tokens stay in the context. Options, result
+        and streaming are those of SequenceModel.generate(). ``adapters`` are active for this call
+        only: a context computed with them keeps their effect afterwards."""
+        request = self._model._request([] if prompt is None else prompt, max_new_tokens, temperature, top_k, top_p,
+                                       min_p, repetition_penalty, seed, stop, stream, stop_at_eos, adapters)
+        if stream:
+            return _streamed(lambda on_piece: self._impl.generate(request, on_piece), self._impl,
+                             lambda result: GenerationResult(text=result[1], ids=result[0]))
+        ids, text = self._impl.generate(request, None)
+        return GenerationResult(text=text, ids=ids)
+
+    def snapshot(self) -> State:
+        """A copy of the session's state (the session is unchanged)."""
+        return self._impl.snapshot()
+
+    def restore(self, state: State) -> None:
+        """Makes the session's state equal to ``state`` (from ``snapshot()`` on any session of this
+        model): the next call continues exactly as the snapshotted session would have."""
+        self._impl.restore(state)
+
+    def truncate(self, n_tokens: int) -> None:
+        """Keeps the first ``n_tokens`` tokens of the context and forgets the rest (see the class
+        docstring for Mamba's limits). 0 is reset()."""
+        self._impl.truncate(int(n_tokens))
+
+    def reset(self) -> None:
+        """Empties the context."""
+        self._impl.reset()
+
+    def save_state(self, path: Union[str, os.PathLike]) -> None:
+        """Writes the session's state to ``path`` (replaced atomically). Adapters are not saved."""
+        self._impl.save_state(os.fspath(path))
+
+    def load_state(self, path: Union[str, os.PathLike]) -> None:
+        """Replaces the session's state with the one ``save_state()`` wrote to ``path`` (with this
+        model, in any process). On any error the session is unchanged."""
+        self._impl.load_state(os.fspath(path))
+
+    def abort(self) -> None:
+        """Asks the append() or generate() running on this session (from another thread), or the next
+        one to start, to stop with KraitAbortedError (as SequenceModel.abort()). A streaming
+        generation is better stopped by closing its generator."""
+        self._impl.abort()
+
+    def clear_abort(self) -> None:
+        """Withdraws an abort() request that no call has used yet (a no-op if there is none)."""
+        self._impl.clear_abort()
 
 
 ImageLike = Union[str, "os.PathLike", bytes, bytearray, memoryview, "numpy.ndarray"]  # noqa: F821

@@ -1,5 +1,7 @@
 #include "generation.h"
 
+#include <algorithm>
+
 namespace krait_py {
 
 namespace {
@@ -35,6 +37,53 @@ krait_generate_params bind_run(const GenerationRequest& req, TokenSink& sink, st
         gp.user_data = &sink;
     }
     return gp;
+}
+
+Ids prompt_ids(py::handle prompt, const Tokenizer* tokenizer, const std::string& no_tokenizer_message, int64_t vocab) {
+    if (!PyUnicode_Check(prompt.ptr()) && !PyBytes_Check(prompt.ptr()) && !PyByteArray_Check(prompt.ptr()))
+        return to_ids(prompt, "prompt", vocab, /*allow_2d=*/false);
+    const std::string text = text_bytes(prompt, "prompt");
+    if (!tokenizer) fail(KRAIT_ERR_UNSUPPORTED, "cannot use a text prompt without a tokenizer: " + no_tokenizer_message);
+    Ids ids;
+    ids.data = tokenizer->encode_bytes(text, /*add_special_tokens=*/false);
+    ids.rows = 1;
+    ids.cols = static_cast<int64_t>(ids.data.size());
+    return ids;
+}
+
+py::tuple run_generation_on(krait_session* session, std::mutex& mu, const GenerationRequest& req,
+                            std::optional<py::function> on_piece, bool has_tokenizer, bool from_scratch) {
+    TokenSink sink;
+    py::function callback;
+    if (on_piece) {
+        callback = *on_piece;
+        sink.on_piece = &callback;
+    }
+    std::vector<const char*> stop_ptrs;
+    const krait_generate_params gp = bind_run(req, sink, stop_ptrs, has_tokenizer);
+
+    // Room for max_new_tokens ids, left uninitialised: pages are only touched as ids are written,
+    // so a generous max_new_tokens that ends early at EOS costs no memory.
+    const size_t capacity = static_cast<size_t>(gp.max_new_tokens);
+    std::unique_ptr<int32_t[]> out(new int32_t[capacity]);
+    size_t n = 0;
+    krait_status status = KRAIT_OK;
+    std::string message;
+    {
+        py::gil_scoped_release nogil;
+        std::lock_guard<std::mutex> lock(mu);
+        ScopedAdapters scoped(session, *req.adapters);
+        if (from_scratch) status = krait_session_reset(session);
+        if (status == KRAIT_OK)
+            status = krait_session_generate(session, req.prompt.ptr(), req.prompt.data.size(), &gp, out.get(), capacity, &n);
+        if (status != KRAIT_OK) message = krait_last_error();
+    }
+    if (sink.error) std::rethrow_exception(sink.error);  // the callback's exception comes first
+    if (status != KRAIT_OK) fail(status, message);
+    n = std::min(n, capacity);
+    py::list ids(n);
+    for (size_t i = 0; i < n; ++i) ids[i] = py::int_(out[i]);
+    return py::make_tuple(ids, utf8_str(sink.text.data(), sink.text.size()));
 }
 
 }  // namespace krait_py

@@ -1,9 +1,12 @@
-// Generation options shared by SequenceModel.generate() and the Conversation calls: the request
-// checked once on the caller's thread, and the token callback that streams pieces to Python.
+// Generation options shared by SequenceModel.generate(), Session.generate() and the Conversation
+// calls: the request checked once on the caller's thread, the token callback that streams pieces to
+// Python, and the generation run itself.
 #pragma once
 
 #include <exception>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,5 +34,16 @@ struct TokenSink {
 // tokenizer there is no text to collect and the library refuses a token callback.
 krait_generate_params bind_run(const GenerationRequest& req, TokenSink& sink, std::vector<const char*>& stop_ptrs,
                                bool has_tokenizer);
+
+// A prompt as token ids: str or bytes (encoded with `tokenizer`, no special tokens; without a
+// tokenizer UNSUPPORTED, quoting `no_tokenizer_message`) or a 1-D integer array-like.
+Ids prompt_ids(py::handle prompt, const Tokenizer* tokenizer, const std::string& no_tokenizer_message, int64_t vocab);
+
+// Runs `req` on `session` under `mu` (taken after releasing the GIL), with the request's adapters
+// active for the call; from an empty context if `from_scratch`, else after the session's context.
+// Returns (ids, text): the new token ids and the text of the pieces ("" without a tokenizer).
+// on_piece(token_id, piece) -> truthy to stop; called on this thread, once per token.
+py::tuple run_generation_on(krait_session* session, std::mutex& mu, const GenerationRequest& req,
+                            std::optional<py::function> on_piece, bool has_tokenizer, bool from_scratch);
 
 }  // namespace krait_py

@@ -1,6 +1,7 @@
 // krait._krait: the compiled half of the krait package (see krait/__init__.py for the API).
 #include "common.h"
 #include "conversation.h"
+#include "session.h"
 
 using namespace krait_py;
 
@@ -10,6 +11,7 @@ PYBIND11_MODULE(_krait, m) {
     bind_tokenizer(m);
     bind_adapters(m);
     bind_conversation(m);
+    bind_session(m);
     bind_sequence_model(m);
     bind_classifier(m);
     m.def("cpu_kernels", [] { return std::string(krait_cpu_kernels()); },

@@ -15,6 +15,7 @@
 #include "common.h"
 #include "conversation.h"
 #include "generation.h"
+#include "session.h"
 
 namespace krait_py {
 
@@ -86,15 +87,7 @@ public:
                                                           bool streaming, py::handle adapters) {
         auto req = std::make_shared<GenerationRequest>();
         req->adapters = adapters_->resolve(adapters);
-        if (PyUnicode_Check(prompt.ptr()) || PyBytes_Check(prompt.ptr()) || PyByteArray_Check(prompt.ptr())) {
-            const std::string text = text_bytes(prompt, "prompt");
-            require_tokenizer("a text prompt");
-            req->prompt.data = tokenizer_->encode_bytes(text, /*add_special_tokens=*/false);
-            req->prompt.rows = 1;
-            req->prompt.cols = static_cast<int64_t>(req->prompt.data.size());
-        } else {
-            req->prompt = to_ids(prompt, "prompt", info_.vocab_size, /*allow_2d=*/false);
-        }
+        req->prompt = prompt_ids(prompt, tokenizer_.get(), no_tokenizer_message_, info_.vocab_size);
         if (max_new_tokens <= 0 || max_new_tokens > std::numeric_limits<int32_t>::max())
             fail_argument("max_new_tokens must be in [1, 2**31), got " + std::to_string(max_new_tokens));
         for (size_t i = 0; i < stop.size(); ++i) {
@@ -134,42 +127,11 @@ public:
     }
 
     // Runs a prepared request from an empty context (like transformers' generate). Returns
-    // (ids, text): the new token ids and the text of the pieces ("" without a tokenizer).
-    // on_piece(token_id, piece) -> truthy to stop; called on this thread, once per token.
+    // (ids, text) as run_generation_on (generation.h).
     py::tuple run_generation(const GenerationRequest& req, std::optional<py::function> on_piece) {
-        TokenSink sink;
-        py::function callback;
-        if (on_piece) {
-            callback = *on_piece;
-            sink.on_piece = &callback;
-            if (!tokenizer_) require_tokenizer("streaming text");
-        }
-        std::vector<const char*> stop_ptrs;
-        const krait_generate_params gp = bind_run(req, sink, stop_ptrs, tokenizer_ != nullptr);
-
-        // Room for max_new_tokens ids, left uninitialised: pages are only touched as ids are written,
-        // so a generous max_new_tokens that ends early at EOS costs no memory.
-        const size_t capacity = static_cast<size_t>(gp.max_new_tokens);
-        std::unique_ptr<int32_t[]> out(new int32_t[capacity]);
-        size_t n = 0;
-        krait_status status;
-        std::string message;
-        {
-            py::gil_scoped_release nogil;
-            std::lock_guard<std::mutex> lock(mu_);
-            ScopedAdapters scoped(session_.get(), *req.adapters);
-            status = krait_session_reset(session_.get());
-            if (status == KRAIT_OK)
-                status = krait_session_generate(session_.get(), req.prompt.ptr(), req.prompt.data.size(), &gp, out.get(),
-                                                capacity, &n);
-            if (status != KRAIT_OK) message = krait_last_error();
-        }
-        if (sink.error) std::rethrow_exception(sink.error);  // the callback's exception comes first
-        if (status != KRAIT_OK) fail(status, message);
-        n = std::min(n, capacity);
-        py::list ids(n);
-        for (size_t i = 0; i < n; ++i) ids[i] = py::int_(out[i]);
-        return py::make_tuple(ids, utf8_str(sink.text.data(), sink.text.size()));
+        if (on_piece && !tokenizer_) require_tokenizer("streaming text");
+        return run_generation_on(session_.get(), mu_, req, std::move(on_piece), tokenizer_ != nullptr,
+                                 /*from_scratch=*/true);
     }
 
     void abort() { krait_session_abort(session_.get()); }              // any thread, no lock (krait.h)
@@ -202,6 +164,13 @@ public:
         krait_session_params sp = session_params_;
         sp.n_threads = thread_count(threads_);
         return std::make_shared<Conversation>(model_, sp, system, chat_template, variables_json, load_path);
+    }
+
+    // A session of its own with an empty context (same threads and context length as this model's).
+    std::shared_ptr<Session> session() const {
+        krait_session_params sp = session_params_;
+        sp.n_threads = thread_count(threads_);
+        return std::make_shared<Session>(model_, sp, tokenizer_, no_tokenizer_message_, info_.vocab_size);
     }
 
     py::object tokenizer() const { return tokenizer_ ? py::cast(tokenizer_) : py::none(); }
@@ -286,6 +255,7 @@ void bind_sequence_model(py::module_& m) {
              py::arg("add_generation_prompt"), py::arg("variables_json"), py::arg("chat_template"))
         .def("conversation", &SequenceModel::conversation, py::arg("system"), py::arg("chat_template"),
              py::arg("variables_json"), py::arg("load_path"))
+        .def("session", &SequenceModel::session)
         .def_property_readonly("tokenizer", &SequenceModel::tokenizer)
         .def_property_readonly("vocab_size", &SequenceModel::vocab_size)
         .def_property_readonly("info", &SequenceModel::info);

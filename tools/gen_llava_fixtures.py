@@ -18,6 +18,13 @@ Writes (deleting what it wrote before; README.md is kept):
       prompt         I32 [P]               row 0 (one image) ...
       greedy         I32 [G]               ... and its greedy continuation (model.generate, do_sample=False)
       features       F32 [3, rows, D_lm]   the projected image features (get_image_features)
+      processed      F32 [1, 3, S, S]      the case's image processor (saved as preprocessor_config.json:
+                                           CLIP's, shortest edge S + center crop, or SigLIP's, S x S) on
+                                           tests/fixtures/images/samples/photo_300x199.png, with its PIL
+                                           backend (CLIPImageProcessorPil / SiglipImageProcessorPil), the
+                                           pipeline Krait follows; transformers 5's default classes resize
+                                           with torchvision instead and differ by one 8-bit level on some
+                                           pixels (printed as "torchvision vs PIL")
   tests/fixtures/llava/manifest.json   every case: what it covers, sizes, feature rows per image
 
 Reference = transformers 5.24 on CPU, float32, eager attention. Self-checks before anything is written:
@@ -39,17 +46,23 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 import torch  # noqa: E402
 from safetensors.torch import load_file, save_file  # noqa: E402
 import transformers  # noqa: E402
+from PIL import Image  # noqa: E402
 from transformers import (  # noqa: E402
+    CLIPImageProcessor,
+    CLIPImageProcessorPil,
     CLIPVisionConfig,
     LlamaConfig,
     LlavaConfig,
     LlavaForConditionalGeneration,
     Qwen2Config,
+    SiglipImageProcessor,
+    SiglipImageProcessorPil,
     SiglipVisionConfig,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "tests" / "fixtures" / "llava"
+SAMPLE = ROOT / "tests" / "fixtures" / "images" / "samples" / "photo_300x199.png"
 MIN_GREEDY_MARGIN = 2e-3
 VOCAB = 120
 IMAGE_TOKEN = 119  # the last id, as LLaVA-1.5 appends <image> to the vocabulary
@@ -163,7 +176,22 @@ def build(name, cfg, layout):
     with torch.no_grad():
         relogits = again(input_ids=ids, pixel_values=pixels).logits
     assert torch.equal(relogits, logits), f"{name}: reloaded model differs"
+    s = cfg.vision_config.image_size
+    if cfg.vision_config.model_type == "clip_vision_model":
+        kw = dict(size={"shortest_edge": s}, crop_size={"height": s, "width": s})
+        processor, default = CLIPImageProcessorPil(**kw), CLIPImageProcessor(**kw)
+    else:
+        kw = dict(size={"height": s, "width": s})
+        processor, default = SiglipImageProcessorPil(**kw), SiglipImageProcessor(**kw)
+    processor.save_pretrained(d)
+    image = Image.open(SAMPLE).convert("RGB")
+    processed = processor(images=image, return_tensors="pt")["pixel_values"]
+    other = default(images=image, return_tensors="pt")["pixel_values"]
+    diff = (other - processed).abs()
+    print(f"{name}: torchvision vs PIL processor: max |diff| {float(diff.max()):.4g}, "
+          f"{int((diff > 1e-6).sum())} of {diff.numel()} values differ")
     save_file({
+        "processed": processed.float().contiguous(),
         "input_ids": ids.to(torch.int32).contiguous(),
         "pixel_values": pixels.contiguous(),
         "logits": logits.float().contiguous(),

@@ -1,0 +1,279 @@
+// The assistant C ABI (since 1.5) on the tiny LLaVA checkpoints of tools/gen_llava_fixtures.py,
+// against transformers' outputs stored with them: forward logits (1e-5 relative, as the SDK
+// conformance test), projected image features, greedy continuations after a prompt with an image
+// (exact), the image processor's output (1e-6: the same Pillow-exact resize, float32 rounding of
+// rescale/normalize), and bad input: wrong image counts and sizes, wrong kinds, NULLs, a context
+// with images saved to a file; the session usable after each refusal.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "krait/krait.h"
+#include "tests/abi/demo_handles.h"
+#include "tests/common/reference_tensors.h"
+
+namespace {
+
+using krait::testing::read_tensor;
+using krait_test::Model;
+using krait_test::Session;
+
+std::string fixture(const std::string& relative) { return "tests/fixtures/" + relative; }
+
+// A case's expected.safetensors (transformers' outputs).
+struct Expected {
+    explicit Expected(const std::string& dir) : file(dir + "/expected.safetensors") {}
+    template <class T>
+    std::vector<T> values(const std::string& name, std::vector<int64_t>* shape = nullptr) const {
+        return read_tensor<T>(file, name, shape);
+    }
+    std::string file;
+};
+
+// max |got - want| <= rel * max(1, max |want|).
+::testing::AssertionResult all_close(const float* got, const std::vector<float>& want, float rel) {
+    float scale = 1.0f, worst = 0.0f;
+    for (float w : want) scale = std::max(scale, std::fabs(w));
+    for (size_t i = 0; i < want.size(); ++i) {
+        if (!std::isfinite(got[i])) return ::testing::AssertionFailure() << "non-finite value at " << i;
+        worst = std::max(worst, std::fabs(got[i] - want[i]));
+    }
+    if (worst <= rel * scale) return ::testing::AssertionSuccess();
+    return ::testing::AssertionFailure() << "max difference " << worst << ", allowed " << rel * scale;
+}
+
+const char* const kCases[] = {"llava_clip_llama", "llava_legacy", "llava_layers_full", "llava_siglip_qwen2"};
+const std::string kPhoto = fixture("images/samples/photo_300x199.png");
+
+krait_model_info info_of(const krait_model* m) {
+    krait_model_info info{};
+    info.struct_size = sizeof info;
+    EXPECT_EQ(krait_model_get_info(m, &info), KRAIT_OK);
+    return info;
+}
+
+std::vector<int32_t> greedy(krait_session* s, int32_t n) {
+    krait_generate_params gp;
+    krait_generate_params_init(&gp);
+    gp.max_new_tokens = n;
+    gp.stop_at_eos = 0;
+    gp.sampling.temperature = 0.0f;
+    std::vector<int32_t> out(static_cast<size_t>(n));
+    size_t got = 0;
+    EXPECT_EQ(krait_session_generate(s, nullptr, 0, &gp, out.data(), out.size(), &got), KRAIT_OK) << krait_last_error();
+    out.resize(got);
+    return out;
+}
+
+class AssistantAbi : public ::testing::TestWithParam<const char*> {
+protected:
+    std::string dir() const { return fixture(std::string("llava/") + GetParam()); }
+};
+
+TEST_P(AssistantAbi, ForwardLogitsMatchTransformers) {
+    Model m(dir().c_str());
+    Session s(m.model);
+    const Expected e(dir());
+    std::vector<int64_t> ids_shape, px;
+    const auto ids = e.values<int32_t>("input_ids", &ids_shape);
+    const int64_t B = ids_shape[0], L = ids_shape[1];
+    const auto pixels = e.values<float>("pixel_values", &px);
+    const auto want = e.values<float>("logits");
+    size_t n = 0;
+    ASSERT_EQ(krait_session_assistant_forward(s.session, ids.data(), B, L, pixels.data(), px[0], px[2],
+                                              px[3], nullptr, 0, &n),
+              KRAIT_OK);  // size query
+    ASSERT_EQ(n, want.size());
+    std::vector<float> got(n);
+    ASSERT_EQ(krait_session_assistant_forward(s.session, ids.data(), B, L, pixels.data(), px[0], px[2],
+                                              px[3], got.data(), got.size(), &n),
+              KRAIT_OK)
+        << krait_last_error();
+    EXPECT_TRUE(all_close(got.data(), want, 1e-5f));
+}
+
+TEST_P(AssistantAbi, GreedyAfterAPromptWithAnImageMatchesTransformers) {
+    Model m(dir().c_str());
+    Session s(m.model);
+    const Expected e(dir());
+    const auto prompt = e.values<int32_t>("prompt");
+    const auto want = e.values<int32_t>("greedy");
+    std::vector<int64_t> px;
+    const auto pixels = e.values<float>("pixel_values", &px);  // image 0 is the prompt's
+    ASSERT_EQ(krait_session_append_images(s.session, prompt.data(), prompt.size(), pixels.data(), 1, px[2],
+                                          px[3], nullptr, 0),
+              KRAIT_OK)
+        << krait_last_error();
+    EXPECT_EQ(greedy(s.session, static_cast<int32_t>(want.size())), want);
+
+    // A snapshot keeps the image rows: restored, the same continuation again.
+    ASSERT_EQ(krait_session_reset(s.session), KRAIT_OK);
+    ASSERT_EQ(krait_session_append_images(s.session, prompt.data(), prompt.size(), pixels.data(), 1, px[2],
+                                          px[3], nullptr, 0),
+              KRAIT_OK);
+    krait_state* snap = nullptr;
+    ASSERT_EQ(krait_session_snapshot(s.session, &snap), KRAIT_OK);
+    greedy(s.session, 3);
+    ASSERT_EQ(krait_session_restore(s.session, snap), KRAIT_OK);
+    krait_state_free(snap);
+    EXPECT_EQ(greedy(s.session, static_cast<int32_t>(want.size())), want);
+}
+
+TEST_P(AssistantAbi, EncodedImagesAreTheProjectedFeatures) {
+    Model m(dir().c_str());
+    Session s(m.model);
+    const Expected e(dir());
+    std::vector<int64_t> px;
+    const auto pixels = e.values<float>("pixel_values", &px);
+    const auto want = e.values<float>("features");
+    std::vector<float> got(want.size());
+    size_t n = 0;
+    ASSERT_EQ(krait_session_encode_images(s.session, pixels.data(), px[0], px[2], px[3], got.data(),
+                                          got.size(), &n),
+              KRAIT_OK)
+        << krait_last_error();
+    EXPECT_EQ(n, want.size());
+    EXPECT_TRUE(all_close(got.data(), want, 1e-5f));
+}
+
+TEST_P(AssistantAbi, ImagesArePreprocessedAsTransformersProcessorDoes) {
+    Model m(dir().c_str());
+    const Expected e(dir());
+    const auto want = e.values<float>("processed");
+    size_t n = 0;
+    ASSERT_EQ(krait_model_preprocess_image_file(m.model, kPhoto.c_str(), nullptr, 0, &n), KRAIT_OK);
+    ASSERT_EQ(n, want.size());
+    std::vector<float> from_file(n), from_bytes(n);
+    ASSERT_EQ(krait_model_preprocess_image_file(m.model, kPhoto.c_str(), from_file.data(), n, &n), KRAIT_OK)
+        << krait_last_error();
+    float worst = 0.0f;
+    for (size_t i = 0; i < n; ++i) worst = std::max(worst, std::fabs(from_file[i] - want[i]));
+    EXPECT_LE(worst, 1e-6f);
+    std::ifstream f(kPhoto, std::ios::binary);
+    const std::vector<char> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    ASSERT_EQ(krait_model_preprocess_image_encoded(m.model, bytes.data(), bytes.size(), from_bytes.data(), n, &n),
+              KRAIT_OK);
+    EXPECT_EQ(from_bytes, from_file);
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, AssistantAbi, ::testing::ValuesIn(kCases));
+
+TEST(AssistantAbiInfo, DescribesTheAssistant) {
+    Model m(fixture("llava/llava_clip_llama").c_str());
+    const krait_model_info info = info_of(m.model);
+    EXPECT_EQ(info.kind, KRAIT_MODEL_ASSISTANT);
+    EXPECT_STREQ(info.architecture, "llava");
+    EXPECT_EQ(info.vocab_size, 120);
+    EXPECT_EQ(info.image_token_id, 119);
+    EXPECT_EQ(info.image_rows, 25);
+    EXPECT_EQ(info.image_height, 30);
+    EXPECT_EQ(info.image_width, 30);
+    Model mamba("models/mamba-demo");
+    EXPECT_EQ(info_of(mamba.model).image_token_id, -1);
+    EXPECT_EQ(info_of(mamba.model).image_rows, 0);
+}
+
+class AssistantAbiBadInput : public ::testing::Test {
+protected:
+    AssistantAbiBadInput() : m(fixture("llava/llava_clip_llama").c_str()), s(m.model), e(fixture("llava/llava_clip_llama")) {
+        prompt = e.values<int32_t>("prompt");
+        pixels = e.values<float>("pixel_values");
+        want = e.values<int32_t>("greedy");
+    }
+    // After a refusal the session still gives transformers' continuation.
+    void expect_usable() {
+        ASSERT_EQ(krait_session_reset(s.session), KRAIT_OK);
+        ASSERT_EQ(krait_session_append_images(s.session, prompt.data(), prompt.size(), pixels.data(), 1, 30, 30,
+                                              nullptr, 0),
+                  KRAIT_OK)
+            << krait_last_error();
+        EXPECT_EQ(greedy(s.session, static_cast<int32_t>(want.size())), want);
+    }
+    Model m;
+    Session s;
+    Expected e;
+    std::vector<int32_t> prompt, want;
+    std::vector<float> pixels;
+};
+
+TEST_F(AssistantAbiBadInput, MoreOrFewerImagesThanTheirTokensAreRefusedNamingBothCounts) {
+    for (int64_t n_images : {0, 2}) {
+        EXPECT_EQ(krait_session_append_images(s.session, prompt.data(), prompt.size(), n_images ? pixels.data() : nullptr,
+                                              n_images, 30, 30, nullptr, 0),
+                  KRAIT_ERR_INVALID_ARGUMENT);
+        const std::string msg = krait_last_error();
+        EXPECT_NE(msg.find("holds 1 image"), std::string::npos) << msg;
+        EXPECT_NE(msg.find(std::to_string(n_images) + " image"), std::string::npos) << msg;
+        std::vector<int32_t> held(4);
+        size_t n = 0;
+        ASSERT_EQ(krait_session_get_tokens(s.session, held.data(), held.size(), &n), KRAIT_OK);
+        EXPECT_EQ(n, 0u) << "the refused prompt reached the context";
+    }
+    std::vector<int32_t> cut = prompt;
+    cut.erase(std::find(cut.begin(), cut.end(), 119));  // 24 image tokens: not a whole image
+    EXPECT_EQ(krait_session_append_images(s.session, cut.data(), cut.size(), pixels.data(), 1, 30, 30, nullptr, 0),
+              KRAIT_ERR_INVALID_ARGUMENT);
+    EXPECT_NE(std::string(krait_last_error()).find("24 image tokens"), std::string::npos) << krait_last_error();
+    expect_usable();
+}
+
+TEST_F(AssistantAbiBadInput, ImagesOfAnotherSizeAndNullsAreRefused) {
+    EXPECT_EQ(krait_session_append_images(s.session, prompt.data(), prompt.size(), pixels.data(), 1, 32, 32, nullptr, 0),
+              KRAIT_ERR_INVALID_ARGUMENT);
+    EXPECT_NE(std::string(krait_last_error()).find("32x32"), std::string::npos) << krait_last_error();
+    EXPECT_EQ(krait_session_append_images(s.session, prompt.data(), prompt.size(), nullptr, 1, 30, 30, nullptr, 0),
+              KRAIT_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(krait_session_append_images(nullptr, prompt.data(), prompt.size(), pixels.data(), 1, 30, 30, nullptr, 0),
+              KRAIT_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(krait_session_append_images(s.session, nullptr, 3, pixels.data(), 1, 30, 30, nullptr, 0),
+              KRAIT_ERR_INVALID_ARGUMENT);
+    size_t n = 0;
+    EXPECT_EQ(krait_session_encode_images(s.session, pixels.data(), 0, 30, 30, nullptr, 0, &n), KRAIT_ERR_INVALID_ARGUMENT);
+    std::vector<int32_t> bad = prompt;
+    bad[0] = 120;  // out of the vocabulary
+    EXPECT_EQ(krait_session_append_images(s.session, bad.data(), bad.size(), pixels.data(), 1, 30, 30, nullptr, 0),
+              KRAIT_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(krait_model_preprocess_image_file(m.model, "no/such/image.png", nullptr, 0, &n), KRAIT_ERR_IO);
+    const char junk[] = "not an image";
+    EXPECT_EQ(krait_model_preprocess_image_encoded(m.model, junk, sizeof junk, nullptr, 0, &n), KRAIT_ERR_FORMAT);
+    expect_usable();
+}
+
+TEST_F(AssistantAbiBadInput, AContextWithImagesIsNotSavedToAFile) {
+    ASSERT_EQ(krait_session_append_images(s.session, prompt.data(), prompt.size(), pixels.data(), 1, 30, 30, nullptr, 0),
+              KRAIT_OK);
+    const std::string path = ::testing::TempDir() + "assistant_state.bin";
+    EXPECT_EQ(krait_session_save_state(s.session, path.c_str()), KRAIT_ERR_UNSUPPORTED);
+    EXPECT_NE(std::string(krait_last_error()).find("image features"), std::string::npos) << krait_last_error();
+    // Text only (no image rows) saves as on a sequence model.
+    ASSERT_EQ(krait_session_reset(s.session), KRAIT_OK);
+    const int32_t text[] = {5, 6, 7};
+    ASSERT_EQ(krait_session_append(s.session, text, 3, nullptr, 0), KRAIT_OK);
+    EXPECT_EQ(krait_session_save_state(s.session, path.c_str()), KRAIT_OK) << krait_last_error();
+    expect_usable();
+}
+
+TEST(AssistantAbiKinds, AssistantAndClassifierCallsRefuseTheOtherKinds) {
+    Model llava(fixture("llava/llava_clip_llama").c_str());
+    Session s(llava.model);
+    std::vector<float> pixels(3 * 30 * 30, 0.0f), logits(16);
+    size_t n = 0;
+    EXPECT_EQ(krait_session_classifier_forward(s.session, pixels.data(), 1, 30, 30, logits.data(), logits.size(), &n),
+              KRAIT_ERR_WRONG_KIND);
+    Model mamba("models/mamba-demo");
+    Session ms(mamba.model);
+    const int32_t ids[] = {1, 2, 3};
+    EXPECT_EQ(krait_session_append_images(ms.session, ids, 3, nullptr, 0, 0, 0, nullptr, 0), KRAIT_ERR_WRONG_KIND);
+    EXPECT_NE(std::string(krait_last_error()).find("needs a vision-language assistant"), std::string::npos)
+        << krait_last_error();
+    EXPECT_EQ(krait_model_preprocess_image_file(mamba.model, kPhoto.c_str(), nullptr, 0, &n), KRAIT_ERR_WRONG_KIND);
+    // Text calls work on the assistant's language model.
+    ASSERT_EQ(krait_session_append(s.session, ids, 3, nullptr, 0), KRAIT_OK) << krait_last_error();
+}
+
+}  // namespace

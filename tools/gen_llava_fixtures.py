@@ -25,6 +25,16 @@ Writes (deleting what it wrote before; README.md is kept):
                                            pipeline Krait follows; transformers 5's default classes resize
                                            with torchvision instead and differ by one 8-bit level on some
                                            pixels (printed as "torchvision vs PIL")
+  tests/fixtures/llava/llava_chat/  a chat-ready assistant (CLIP + Llama as llava_clip_llama) with a tokenizer
+                                 (byte-level BPE over printable ASCII, trained here; <s> </s> <image> are ids
+                                 0 1 2), a LLaVA-1.5-style chat template in tokenizer_config.json and
+                                 preprocessor_config.json; expected.safetensors holds a two-turn conversation as
+                                 LlavaProcessor (PIL image processor) + generate make it:
+      turn1_ids / turn1_reply   I32   the first prompt (a user message: an image part, then text; each <image>
+                                      expanded to the image's rows) and the greedy reply (up to 8 tokens, ends at </s>)
+      turn2_ids / turn2_reply   I32   the second prompt (the first reply as decoded, then a text-only question
+                                      about the same picture) and its greedy reply
+      image                     U8    [H, W, 3] the picture (tests/fixtures/images/samples/photo_300x199.png)
   tests/fixtures/llava/manifest.json   every case: what it covers, sizes, feature rows per image
 
 Reference = transformers 5.24 on CPU, float32, eager attention. Self-checks before anything is written:
@@ -203,6 +213,100 @@ def build(name, cfg, layout):
                 greedy_margin=round(margin, 5), feature_shape=list(feats.shape))
 
 
+CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{% if message['role'] == 'system' %}{{ message['content'] + '\n' }}"
+    "{% else %}{{ message['role'].upper() + ': ' }}"
+    "{% if message['content'] is string %}{{ message['content'] }}"
+    "{% else %}{% for part in message['content'] %}{% if part['type'] == 'image' %}{{ '<image>\n' }}{% endif %}{% endfor %}"
+    "{% for part in message['content'] %}{% if part['type'] == 'text' %}{{ part['text'] }}{% endif %}{% endfor %}"
+    "{% endif %}{{ '</s>\n' if message['role'] == 'assistant' else '\n' }}{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}{{ 'ASSISTANT:' }}{% endif %}"
+)
+CHAT_TEXTS = ["What colour is the big shape in this picture?", "And how many shapes are there?",
+              "USER: ASSISTANT: red green blue one two three four five circle square triangle left right top"]
+
+
+def build_chat():
+    """The llava_chat case: a tokenizer and chat template next to a tiny LLaVA, and a two-turn conversation."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import LlavaProcessor, PreTrainedTokenizerFast
+
+    # Byte-level BPE whose alphabet is printable ASCII, space and newline only, so that every token decodes
+    # to ASCII (a random model's reply is then always valid text).
+    alphabet = [chr(c) for c in range(33, 127)] + ["\u0120", "\u010a"]
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=True, use_regex=True)
+    trainer = trainers.BpeTrainer(vocab_size=160, min_frequency=1, special_tokens=["<s>", "</s>", "<image>"],
+                                  initial_alphabet=alphabet, show_progress=False)
+    tok.train_from_iterator(CHAT_TEXTS * 4, trainer=trainer)
+    spec = json.loads(tok.to_str())
+    spec["decoder"] = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True}
+    tok = Tokenizer.from_str(json.dumps(spec))
+    assert [tok.token_to_id(t) for t in ("<s>", "</s>", "<image>")] == [0, 1, 2]
+    hf_tok = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<s>",
+                                     unk_token=None, extra_special_tokens={"image_token": "<image>"},
+                                     chat_template=CHAT_TEMPLATE)
+    vocab = len(hf_tok)
+    cfg = LlavaConfig(vision_config=CLIPVisionConfig(**CLIP),
+                      text_config=LlamaConfig(**{**TEXT, "vocab_size": vocab, "bos_token_id": 0, "eos_token_id": 1}),
+                      image_token_index=2, vision_feature_layer=-2, vision_feature_select_strategy="default",
+                      projector_hidden_act="gelu", image_seq_length=1)
+    s = cfg.vision_config.image_size
+    image_processor = CLIPImageProcessorPil(size={"shortest_edge": s}, crop_size={"height": s, "width": s})
+    processor = LlavaProcessor(image_processor=image_processor, tokenizer=hf_tok, patch_size=CLIP["patch_size"],
+                               vision_feature_select_strategy="default", num_additional_image_tokens=1,
+                               chat_template=CHAT_TEMPLATE)
+    image = Image.open(SAMPLE).convert("RGB")
+
+    def turn(model, messages):
+        text = hf_tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        enc = processor(text=text, images=[image], return_tensors="pt")
+        with torch.no_grad():
+            out = model.generate(**enc, max_new_tokens=8, do_sample=False, eos_token_id=1, pad_token_id=0,
+                                 output_scores=True, return_dict_in_generate=True)
+        reply = out.sequences[0, enc["input_ids"].shape[1]:]
+        margin = min(float((lambda t: t[0] - t[1])(torch.topk(sc[0], 2).values)) for sc in out.scores)
+        return enc["input_ids"][0], reply, margin
+
+    for seed in range(200):
+        torch.manual_seed(2000 + seed)
+        model = LlavaForConditionalGeneration(cfg).eval()
+        with torch.no_grad():
+            for prm in model.parameters():
+                if prm.dim() >= 2:
+                    prm.normal_(0.0, 0.1)
+        messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": CHAT_TEXTS[0]}]}]
+        ids1, reply1, m1 = turn(model, messages)
+        text1 = hf_tok.decode(reply1, skip_special_tokens=True)
+        messages += [{"role": "assistant", "content": text1}, {"role": "user", "content": CHAT_TEXTS[1]}]
+        ids2, reply2, m2 = turn(model, messages)
+        # Replies of several tokens, the first one's text non-empty, and clear greedy margins.
+        if min(m1, m2) >= MIN_GREEDY_MARGIN and len(reply1) >= 3 and text1.strip():
+            break
+    else:
+        raise SystemExit(f"llava_chat: no seed gave a greedy margin >= {MIN_GREEDY_MARGIN}")
+    d = OUT / "llava_chat"
+    model.save_pretrained(d, safe_serialization=True)
+    hf_tok.save_pretrained(d)
+    tc_path = d / "tokenizer_config.json"
+    tc = json.loads(tc_path.read_text())
+    tc["tokenizer_class"] = "PreTrainedTokenizerFast"
+    tc["chat_template"] = CHAT_TEMPLATE  # kept in tokenizer_config.json, where Krait and transformers read it
+    tc_path.write_text(json.dumps(tc, indent=2) + "\n")
+    (d / "chat_template.jinja").unlink(missing_ok=True)
+    image_processor.save_pretrained(d)
+    import numpy as np
+    save_file({
+        "turn1_ids": ids1.to(torch.int32).contiguous(), "turn1_reply": reply1.to(torch.int32).contiguous(),
+        "turn2_ids": ids2.to(torch.int32).contiguous(), "turn2_reply": reply2.to(torch.int32).contiguous(),
+        "image": torch.from_numpy(np.asarray(image).copy()).contiguous(),
+    }, d / "expected.safetensors")
+    return dict(covers="a two-turn chat with an image part, tokenizer and chat template", seed=seed, vocab=vocab,
+                turn1=[len(ids1), len(reply1)], turn2=[len(ids2), len(reply2)], reply1=text1,
+                greedy_margin=round(min(m1, m2), 5))
+
+
 def main():
     OUT.mkdir(parents=True, exist_ok=True)
     for child in OUT.iterdir():
@@ -212,6 +316,8 @@ def main():
     for name, (_, cfg, layout) in CASES.items():
         manifest["cases"][name] = build(name, cfg, layout)
         print(name, manifest["cases"][name])
+    manifest["cases"]["llava_chat"] = build_chat()
+    print("llava_chat", manifest["cases"]["llava_chat"])
     (OUT / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
 
 

@@ -593,6 +593,17 @@ krait_status krait_conversation_say(krait_conversation* conversation, const char
     return guarded([&] { conversation->say(user_text, read_params(params, krait_generate_params_init)); });
 }
 
+krait_status krait_conversation_say_images(krait_conversation* conversation, const char* user_text, const float* pixels,
+                                           int64_t n_images, int64_t height, int64_t width,
+                                           const krait_generate_params* params) {
+    KRAIT_REQUIRE(conversation);
+    KRAIT_REQUIRE(user_text);
+    return guarded([&] {
+        conversation->say_with_images(user_text, pixels, n_images, height, width,
+                                      read_params(params, krait_generate_params_init));
+    });
+}
+
 krait_status krait_conversation_regenerate(krait_conversation* conversation, const krait_generate_params* params) {
     KRAIT_REQUIRE(conversation);
     return guarded([&] { conversation->regenerate(read_params(params, krait_generate_params_init)); });

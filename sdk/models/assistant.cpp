@@ -6,6 +6,17 @@
 
 namespace krait {
 
+uint64_t image_hash(const float* pixels, int64_t height, int64_t width) {
+    uint64_t h = 1469598103934665603ull;  // FNV-1a 64
+    auto mix = [&h](const unsigned char* p, size_t n) {
+        for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 1099511628211ull;
+    };
+    mix(reinterpret_cast<const unsigned char*>(&height), sizeof height);
+    mix(reinterpret_cast<const unsigned char*>(&width), sizeof width);
+    mix(reinterpret_cast<const unsigned char*>(pixels), sizeof(float) * static_cast<size_t>(3 * height * width));
+    return h;
+}
+
 int64_t count_prompt_images(const AssistantModel& model, const int32_t* ids, int64_t n, int64_t n_images) {
     const int32_t image = model.image_token_id();
     const int64_t rows = model.image_rows();

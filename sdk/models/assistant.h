@@ -49,6 +49,10 @@ public:
                                const LoraSet* lora) const = 0;
 };
 
+// A 64-bit hash of model-ready pixels [3, height, width] (FNV-1a over their bytes and the size): what
+// identifies an image in a context (two different images with the same tokens) and in caches.
+uint64_t image_hash(const float* pixels, int64_t height, int64_t width);
+
 // The number of images a prompt of `n` ids holds: its image tokens / image_rows. Throws
 // KRAIT_ERR_INVALID_ARGUMENT when the image tokens are not whole images, or (n_images >= 0) when
 // they are not n_images images, naming both counts.

@@ -82,27 +82,59 @@ krait_conversation::krait_conversation(krait_session& s, const char* system_prom
         template_ = &session.model.chat_template();
     }
     end_ids_ = end_of_turn_ids(session.model);
-    if (system_prompt) messages_.push_back({"system", system_prompt});
+    if (system_prompt) messages_.push_back({"system", system_prompt, {}});
 }
 
 krait_conversation::~krait_conversation() = default;
 
 void krait_conversation::add_message(const std::string& role, const std::string& content) {
     if (role.empty()) fail_argument("role must not be empty");
-    messages_.push_back({role, content});
+    messages_.push_back({role, content, {}});
 }
 
 std::string krait_conversation::render(bool add_generation_prompt) const {
     OrderedJson messages = OrderedJson::array();
-    for (const Message& m : messages_) messages.push_back({{"role", m.role}, {"content", m.content}});
+    for (const Message& m : messages_) {
+        if (m.images.empty()) {
+            messages.push_back({{"role", m.role}, {"content", m.content}});
+            continue;
+        }
+        OrderedJson parts = OrderedJson::array();
+        for (size_t i = 0; i < m.images.size(); ++i) parts.push_back({{"type", "image"}});
+        parts.push_back({{"type", "text"}, {"text", m.content}});
+        messages.push_back({{"role", m.role}, {"content", std::move(parts)}});
+    }
     return template_->render(messages, add_generation_prompt, extra_);
 }
 
-void krait_conversation::prefill(const std::vector<int32_t>& prompt) {
+// The longest prefix of `prompt` whose state `held_tokens` + `held_images` can stand for: equal tokens,
+// and every image inside it the same image (its tokens alone do not say which), ending outside images.
+size_t reusable_prefix(const std::vector<int32_t>& held_tokens, const std::vector<ImageSpan>& held_images,
+                       const std::vector<int32_t>& prompt, const std::vector<ImageSpan>& spans) {
+    size_t common = common_prefix(held_tokens, prompt);
+    for (const ImageSpan& h : held_images) {
+        if (static_cast<size_t>(h.position) >= common) break;
+        const bool same = std::find(spans.begin(), spans.end(), h) != spans.end();
+        if (!same || static_cast<size_t>(h.position + h.rows) > common) {
+            common = static_cast<size_t>(h.position);
+            break;
+        }
+    }
+    // A prompt image cut by the prefix: stop before it.
+    for (const ImageSpan& s : spans)
+        if (static_cast<size_t>(s.position) < common && static_cast<size_t>(s.position + s.rows) > common)
+            common = static_cast<size_t>(s.position);
+    return common;
+}
+
+void krait_conversation::prefill(const std::vector<int32_t>& prompt, const std::vector<ImageSpan>& spans,
+                                 const std::vector<const Image*>& images) {
     const std::vector<int32_t>& held = session.tokens();
-    size_t common = common_prefix(held, prompt);
-    // Rows that came from images are not identified by their (image) token ids: never reused for text.
-    if (session.image_from() >= 0) common = std::min(common, static_cast<size_t>(session.image_from()));
+    size_t common = reusable_prefix(held, session.images(), prompt, spans);
+    // A KV cache truncated to `keep` runs token keep - 1 again (it becomes pending): it must be text.
+    if (common < static_cast<size_t>(session.state_tokens()))
+        for (const ImageSpan& s : spans)
+            if (static_cast<size_t>(s.position + s.rows) == common) common = static_cast<size_t>(s.position);
     const bool recurrent = session.recurrent();
     // How much of the prompt the session can keep by truncating: a KV cache any prefix; a
     // recurrent state only what it has not run yet (pending tokens) or nothing.
@@ -115,7 +147,7 @@ void krait_conversation::prefill(const std::vector<int32_t>& prompt) {
     for (const auto& s : snapshots_) {
         const size_t n = s->context.size();
         if (n > keep && n <= prompt.size() && (!best || n > best->context.size()) && session.state_fits_adapters(*s) &&
-            std::equal(s->context.begin(), s->context.end(), prompt.begin()))
+            reusable_prefix(s->context, s->images, prompt, spans) == n && s->n_pending == 0)
             best = s.get();
     }
     if (best) session.restore(*best);
@@ -127,8 +159,25 @@ void krait_conversation::prefill(const std::vector<int32_t>& prompt) {
     stats_.prefilled_tokens = stats_.prompt_tokens - stats_.reused_tokens;
     if (have < prompt.size() || session.n_pending() > 0) {
         // krait_session_append's path: runs the pending tokens and the rest of the prompt in one
-        // prefill (an abort empties the session, which the next reply handles).
-        session.append(prompt.data() + have, prompt.size() - have, nullptr);
+        // prefill (an abort empties the session, which the next reply handles); the images of the
+        // rest go with it.
+        std::vector<float> pixels;
+        int64_t n_images = 0, height = 0, width = 0;
+        for (size_t i = 0; i < spans.size(); ++i) {
+            if (static_cast<size_t>(spans[i].position) < have) continue;
+            const Image& im = *images[i];
+            if (n_images > 0 && (im.height != height || im.width != width))
+                fail_argument("the images of a prompt must have one size");
+            height = im.height;
+            width = im.width;
+            pixels.insert(pixels.end(), im.pixels.begin(), im.pixels.end());
+            ++n_images;
+        }
+        if (n_images > 0)
+            session.append_images(prompt.data() + have, prompt.size() - have, pixels.data(), n_images, height, width,
+                                  nullptr);
+        else
+            session.append(prompt.data() + have, prompt.size() - have, nullptr);
     }
     if (recurrent) {
         // One snapshot per distinct prompt (a regenerated turn keeps its own, freshest last).
@@ -141,11 +190,41 @@ void krait_conversation::prefill(const std::vector<int32_t>& prompt) {
 std::string krait_conversation::generate_reply(const std::string& rendered, const krait_generate_params& params) {
     if (params.max_new_tokens <= 0)
         fail_argument("max_new_tokens must be > 0, got " + std::to_string(params.max_new_tokens));
-    const std::vector<int32_t> prompt = session.model.tokenizer.impl->encode(rendered, /*add_special_tokens=*/false);
+    std::vector<int32_t> prompt = session.model.tokenizer.impl->encode(rendered, /*add_special_tokens=*/false);
     if (prompt.empty()) fail_argument("the chat template rendered an empty prompt");
     session.model.check_ids(prompt.data(), prompt.size());
+    // An assistant's prompt: each image token the template wrote becomes the image's rows, and the
+    // images of the messages must match them one for one.
+    std::vector<ImageSpan> spans;
+    std::vector<const Image*> images;
+    for (const Message& m : messages_)
+        for (const auto& im : m.images) images.push_back(im.get());
+    if (const krait::AssistantModel* a = session.model.assistant.get()) {
+        const int32_t image = a->image_token_id();
+        const int64_t R = a->image_rows();
+        const auto markers = static_cast<size_t>(std::count(prompt.begin(), prompt.end(), image));
+        if (markers != images.size())
+            fail_argument("the chat template wrote " + std::to_string(markers) + " image token" +
+                          (markers == 1 ? "" : "s") + " (id " + std::to_string(image) + ") for " +
+                          std::to_string(images.size()) + " image" + (images.size() == 1 ? "" : "s") +
+                          " in the messages: the template must render each image part as the image token");
+        std::vector<int32_t> expanded;
+        size_t next = 0;
+        for (const int32_t id : prompt) {
+            if (id != image) {
+                expanded.push_back(id);
+                continue;
+            }
+            spans.push_back({static_cast<int64_t>(expanded.size()), R, images[next++]->hash});
+            expanded.insert(expanded.end(), static_cast<size_t>(R), image);
+        }
+        prompt = std::move(expanded);
+    } else if (!images.empty()) {
+        krait::fail(KRAIT_ERR_WRONG_KIND, "images in a conversation need a vision-language assistant; " +
+                                              session.model.dir + " is a sequence model");
+    }
     stats_ = Stats{};
-    prefill(prompt);
+    prefill(prompt, spans, images);
 
     Collector collector{&params, {}};
     krait_generate_params p = params;
@@ -161,7 +240,7 @@ void krait_conversation::reply(const krait_generate_params& params) {
     if (params.max_new_tokens <= 0)
         fail_argument("max_new_tokens must be > 0, got " + std::to_string(params.max_new_tokens));
     std::string text = generate_reply(render(/*add_generation_prompt=*/true), params);
-    messages_.push_back({"assistant", std::move(text)});
+    messages_.push_back({"assistant", std::move(text), {}});
 }
 
 std::string krait_conversation::chat(krait_session& session, const char* messages_json,
@@ -179,8 +258,39 @@ std::string krait_conversation::chat(krait_session& session, const char* message
     return once.generate_reply(once.template_->render(messages, /*add_generation_prompt=*/true, once.extra_), params);
 }
 
+void krait_conversation::say_with_images(const std::string& user_text, const float* pixels, int64_t n_images,
+                                         int64_t height, int64_t width, const krait_generate_params& params) {
+    const krait::AssistantModel* a = session.model.assistant.get();
+    if (!a)
+        krait::fail(KRAIT_ERR_WRONG_KIND, "images in a conversation need a vision-language assistant; " +
+                                              session.model.dir + " is not one");
+    if (n_images < 0) fail_argument("n_images must be >= 0, got " + std::to_string(n_images));
+    if (n_images > 0 && !pixels) fail_argument("pixels is NULL but n_images is " + std::to_string(n_images));
+    if (n_images > 0 && (height != a->image_height() || width != a->image_width()))
+        fail_argument("images of " + std::to_string(height) + "x" + std::to_string(width) + ": the assistant takes " +
+                      std::to_string(a->image_height()) + "x" + std::to_string(a->image_width()) +
+                      " (krait_model_preprocess_image* makes them)");
+    Message m{"user", user_text, {}};
+    const size_t floats = static_cast<size_t>(3 * height * width);
+    for (int64_t i = 0; i < n_images; ++i) {
+        auto im = std::make_shared<Image>();
+        im->pixels.assign(pixels + static_cast<size_t>(i) * floats, pixels + static_cast<size_t>(i + 1) * floats);
+        im->height = height;
+        im->width = width;
+        im->hash = krait::image_hash(im->pixels.data(), height, width);
+        m.images.push_back(std::move(im));
+    }
+    messages_.push_back(std::move(m));
+    try {
+        reply(params);
+    } catch (...) {
+        messages_.pop_back();
+        throw;
+    }
+}
+
 void krait_conversation::say(const std::string& user_text, const krait_generate_params& params) {
-    messages_.push_back({"user", user_text});
+    messages_.push_back({"user", user_text, {}});
     try {
         reply(params);
     } catch (...) {
@@ -220,6 +330,10 @@ void krait_conversation::edit(size_t index, const std::string& content) {
 }
 
 void krait_conversation::save(const std::string& path) const {
+    for (const Message& m : messages_)
+        if (!m.images.empty())
+            krait::fail_unsupported("a conversation with images cannot be saved to a file yet (its images would have "
+                                    "to be stored with it)");
     krait::ByteWriter out;
     out.str(krait::encode_fingerprint(session.model.lm->fingerprint()));
     nlohmann::json messages = nlohmann::json::array();
@@ -242,7 +356,7 @@ std::unique_ptr<krait_conversation> krait_conversation::load(krait_session& sess
         if (!m.is_object() || !m.contains("role") || !m["role"].is_string() || !m.contains("content") ||
             !m["content"].is_string())
             krait::fail_format(in.origin() + ": a message is not {\"role\": string, \"content\": string}");
-        conversation->messages_.push_back({m["role"].get<std::string>(), m["content"].get<std::string>()});
+        conversation->messages_.push_back({m["role"].get<std::string>(), m["content"].get<std::string>(), {}});
     }
     std::unique_ptr<krait_state> state = session.read_state(in);
     if (in.remaining() != 0)

@@ -27,8 +27,18 @@
 #include "sdk/session/session.h"
 
 struct krait_conversation {
+    // A picture of a message, model-ready (krait_model_preprocess_image*): pixels [3, height, width].
+    struct Image {
+        std::vector<float> pixels;
+        int64_t height = 0, width = 0;
+        uint64_t hash = 0;  // krait::image_hash
+    };
+    // A message: its text and (assistants) its images, rendered as content parts: the images first,
+    // then the text ([{"type": "image"}, ..., {"type": "text", "text": content}]), as LLaVA's
+    // templates expect. A message without images renders its content as a plain string.
     struct Message {
         std::string role, content;
+        std::vector<std::shared_ptr<const Image>> images;
     };
     // What the last reply cost (krait_conversation_stats).
     struct Stats {
@@ -53,6 +63,10 @@ struct krait_conversation {
     // included) the messages are unchanged.
     void reply(const krait_generate_params& params);
     void say(const std::string& user_text, const krait_generate_params& params);
+    // say() with images in the user message (assistants only: WRONG_KIND otherwise): pixels
+    // [n_images, 3, height, width] in the assistant's input size (INVALID_ARGUMENT otherwise).
+    void say_with_images(const std::string& user_text, const float* pixels, int64_t n_images, int64_t height,
+                         int64_t width, const krait_generate_params& params);
     void regenerate(const krait_generate_params& params);
     void undo();
     void edit(size_t index, const std::string& content);
@@ -77,8 +91,10 @@ struct krait_conversation {
 private:
     // Tokenizes `rendered`, prefills what the session lacks, generates; returns the streamed text.
     std::string generate_reply(const std::string& rendered, const krait_generate_params& params);
-    // Brings the session to hold `prompt` (reusing what it can) with the logits after it.
-    void prefill(const std::vector<int32_t>& prompt);
+    // Brings the session to hold `prompt` (reusing what it can) with the logits after it. `spans`: where
+    // the prompt's images are (positions in `prompt`), `images` their pixels, in the same order.
+    void prefill(const std::vector<int32_t>& prompt, const std::vector<ImageSpan>& spans,
+                 const std::vector<const Image*>& images);
 
     const krait::chat::ChatTemplate* template_ = nullptr;  // own_template_ or the model's
     std::optional<krait::chat::ChatTemplate> own_template_;

@@ -82,7 +82,7 @@ void krait_session::reset() {
     context_.clear();
     pending_.clear();
     last_logits_.clear();
-    image_from_ = -1;
+    images_.clear();
 }
 
 void krait_session::consume(const int32_t* ids, size_t n, bool abortable, const float* embeddings) {
@@ -201,9 +201,18 @@ void krait_session::append_images(const int32_t* ids, size_t n_ids, const float*
     consume(run.data(), run.size(), /*abortable=*/true, embeddings.data());
     pending_.clear();
     context_.insert(context_.end(), ids, ids + n_ids);
-    if (n_images > 0 && image_from_ < 0) {
-        const int32_t image = a.image_token_id();
-        image_from_ = at + (std::find(ids, ids + n_ids, image) - ids);
+    // Image i's rows are the i-th run of R image tokens (count_prompt_images checked the total).
+    const int32_t image = a.image_token_id();
+    const size_t floats = static_cast<size_t>(3 * height * width);
+    int64_t i = 0;
+    for (int64_t pos = 0; pos < n && i < n_images;) {
+        if (ids[pos] != image) {
+            ++pos;
+            continue;
+        }
+        images_.push_back({at + pos, R, krait::image_hash(pixels + static_cast<size_t>(i) * floats, height, width)});
+        pos += R;
+        ++i;
     }
     if (last_logits) std::memcpy(last_logits, last_logits_.data(), last_logits_.size() * sizeof(float));
 }
@@ -293,7 +302,7 @@ std::unique_ptr<krait_state> krait_session::snapshot() const {
     s->context = context_;
     s->n_pending = pending_.size();
     s->last_logits = last_logits_;
-    s->image_from = image_from_;
+    s->images = images_;
     return s;
 }
 
@@ -311,7 +320,7 @@ void krait_session::restore(const krait_state& from) {
     context_ = std::move(context);
     pending_ = std::move(pending);
     last_logits_ = std::move(logits);
-    image_from_ = from.image_from;
+    images_ = from.images;
 }
 
 void krait_session::truncate(int64_t n) {
@@ -319,7 +328,7 @@ void krait_session::truncate(int64_t n) {
     if (n < 0 || n > size)
         fail_argument("cannot truncate a context of " + std::to_string(size) + " tokens to " + std::to_string(n));
     const int64_t consumed = state_tokens();
-    if (n >= consumed) {  // (image rows are never pending: image_from_ < consumed <= n)  // only pending tokens go: the state and its logits stay valid
+    if (n >= consumed) {  // only pending tokens go (never image rows): the state and its logits stay valid
         pending_.resize(static_cast<size_t>(n - consumed));
         context_.resize(static_cast<size_t>(n));
         return;
@@ -336,14 +345,15 @@ void krait_session::truncate(int64_t n) {
     // A KV cache forgets rows; the last kept token becomes pending, so the next call runs it again
     // and has its logits (the logits after token n are not kept).
     state_->truncate(n - 1);
-    if (image_from_ >= n) image_from_ = -1;  // the image rows went with their tokens
+    // The images whose rows are cut go with their tokens (the conversation never cuts inside one).
+    std::erase_if(images_, [n](const ImageSpan& s) { return s.position + s.rows > n; });
     context_.resize(static_cast<size_t>(n));
     pending_.assign(1, context_.back());
 }
 
 void krait_session::write_state(krait::ByteWriter& out) const {
-    if (image_from_ >= 0)
-        krait::fail_unsupported("the context holds image features from position " + std::to_string(image_from_) +
+    if (!images_.empty())
+        krait::fail_unsupported("the context holds image features from position " + std::to_string(image_from()) +
                                 " on, which a state file cannot identify (the image tokens do not say which image): "
                                 "save before adding images, or keep the session (krait_session_snapshot)");
     out.array(context_);

@@ -36,6 +36,14 @@ struct AdapterStamp {
     bool operator==(const AdapterStamp&) const = default;
 };
 
+// Where the rows of one image sit in a context: image_rows tokens from `position`, and which image.
+struct ImageSpan {
+    int64_t position = 0;
+    int64_t rows = 0;
+    uint64_t hash = 0;  // krait::image_hash of its pixels
+    bool operator==(const ImageSpan&) const = default;
+};
+
 struct krait_state {
     const krait_model* model = nullptr;
     AdapterStamp stamp;  // the adapters that computed `sequence`
@@ -43,7 +51,7 @@ struct krait_state {
     std::vector<int32_t> context;
     size_t n_pending = 0;
     std::vector<float> last_logits;
-    int64_t image_from = -1;  // krait_session::image_from()
+    std::vector<ImageSpan> images;  // krait_session::images()
 };
 
 struct krait_session {
@@ -76,10 +84,12 @@ struct krait_session {
                        int64_t width, float* last_logits);
     // features [n, image_rows, hidden_size]: what the language model reads for each image.
     void encode_images(const float* pixels, int64_t n, int64_t height, int64_t width, float* features);
-    // The first context position whose row came from an image (append_images), -1 if none: the
-    // tokens from there on do not identify the context (two images have the same tokens), so
-    // conversations do not reuse them and the state cannot be saved to a file.
-    int64_t image_from() const { return image_from_; }
+    // The images in the context, in order (append_images): their tokens alone do not identify the
+    // context (two images have the same tokens), so conversations compare these too, and a state
+    // holding any cannot be saved to a file.
+    const std::vector<ImageSpan>& images() const { return images_; }
+    // The first context position whose row came from an image, -1 if none.
+    int64_t image_from() const { return images_.empty() ? -1 : images_.front().position; }
 
     // ---- state of a sequence session (krait_session_snapshot ... _load_state, since 1.4).
     std::unique_ptr<krait_state> snapshot() const;
@@ -150,7 +160,7 @@ private:
     std::vector<int32_t> context_;      // every token in the context (for the repetition penalty)
     std::vector<int32_t> pending_;      // generated tokens in context_ not yet run through the model
     std::vector<float> last_logits_;    // [vocab] after the last consumed token
-    int64_t image_from_ = -1;           // see image_from()
+    std::vector<ImageSpan> images_;     // see images()
 
     std::shared_ptr<const krait::LoraSet> lora_;  // null = no adapters
     AdapterStamp active_stamp_;  // of lora_

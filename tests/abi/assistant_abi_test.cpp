@@ -277,3 +277,114 @@ TEST(AssistantAbiKinds, AssistantAndClassifierCallsRefuseTheOtherKinds) {
 }
 
 }  // namespace
+
+// ---- conversations with pictures (llava_chat: a tokenizer and a LLaVA-1.5-style template) ------------
+
+class AssistantAbiChat : public ::testing::Test {
+protected:
+    AssistantAbiChat() : m(fixture("llava/llava_chat").c_str()), s(m.model), e(fixture("llava/llava_chat")) {
+        std::vector<int64_t> shape;
+        const auto rgb = e.values<uint8_t>("image", &shape);
+        krait_image im{};
+        im.struct_size = sizeof im;
+        im.pixels = rgb.data();
+        im.height = static_cast<int32_t>(shape[0]);
+        im.width = static_cast<int32_t>(shape[1]);
+        im.channels = 3;
+        pixels.resize(3 * 30 * 30);
+        size_t n = 0;
+        EXPECT_EQ(krait_model_preprocess_image_pixels(m.model, &im, pixels.data(), pixels.size(), &n), KRAIT_OK)
+            << krait_last_error();
+        krait_generate_params_init(&gp);
+        gp.max_new_tokens = 8;
+        gp.sampling.temperature = 0.0f;
+    }
+    std::vector<int32_t> held() {
+        size_t n = 0;
+        EXPECT_EQ(krait_session_get_tokens(s.session, nullptr, 0, &n), KRAIT_OK);
+        std::vector<int32_t> ids(n);
+        EXPECT_EQ(krait_session_get_tokens(s.session, ids.data(), ids.size(), &n), KRAIT_OK);
+        return ids;
+    }
+    std::vector<int32_t> expected_turn(int turn) {
+        const std::string t = "turn" + std::to_string(turn);
+        std::vector<int32_t> ids = e.values<int32_t>(t + "_ids");
+        const auto reply = e.values<int32_t>(t + "_reply");
+        ids.insert(ids.end(), reply.begin(), reply.end());
+        return ids;
+    }
+    static constexpr const char* kQuestion1 = "What colour is the big shape in this picture?";
+    static constexpr const char* kQuestion2 = "And how many shapes are there?";
+    Model m;
+    Session s;
+    Expected e;
+    std::vector<float> pixels;
+    krait_generate_params gp;
+};
+
+TEST_F(AssistantAbiChat, TwoTurnsAboutAPictureMatchTransformersAndTheSecondDoesNotRunTheImageAgain) {
+    krait_conversation* conv = nullptr;
+    ASSERT_EQ(krait_conversation_create(s.session, nullptr, nullptr, nullptr, &conv), KRAIT_OK) << krait_last_error();
+    ASSERT_EQ(krait_conversation_say_images(conv, kQuestion1, pixels.data(), 1, 30, 30, &gp), KRAIT_OK)
+        << krait_last_error();
+    EXPECT_EQ(held(), expected_turn(1));  // LlavaProcessor's prompt + transformers' greedy reply
+    const size_t first_prompt = e.values<int32_t>("turn1_ids").size();
+
+    ASSERT_EQ(krait_conversation_say(conv, kQuestion2, &gp), KRAIT_OK) << krait_last_error();
+    EXPECT_EQ(held(), expected_turn(2));
+    krait_conversation_stats st{};
+    st.struct_size = sizeof st;
+    ASSERT_EQ(krait_conversation_get_stats(conv, &st), KRAIT_OK);
+    // The first prompt is kept (its last token runs again: a KV cache cut after a prefix recomputes the
+    // token before the cut to have its logits; the reply's tokens re-tokenize differently here).
+    EXPECT_GE(st.reused_tokens, static_cast<int64_t>(first_prompt) - 1) << "the picture's rows were computed again";
+
+    // Regenerate: the same greedy reply, from the state of the prompt (no image rows run again).
+    ASSERT_EQ(krait_conversation_regenerate(conv, &gp), KRAIT_OK) << krait_last_error();
+    EXPECT_EQ(held(), expected_turn(2));
+    ASSERT_EQ(krait_conversation_get_stats(conv, &st), KRAIT_OK);
+    EXPECT_LT(st.prefilled_tokens, 25) << "regenerate ran the image again";
+
+    const std::string path = ::testing::TempDir() + "assistant_conversation.bin";
+    EXPECT_EQ(krait_conversation_save(conv, path.c_str()), KRAIT_ERR_UNSUPPORTED);
+    krait_conversation_free(conv);
+}
+
+TEST_F(AssistantAbiChat, AnotherPictureIsNotMistakenForTheFirst) {
+    krait_conversation* conv = nullptr;
+    ASSERT_EQ(krait_conversation_create(s.session, nullptr, nullptr, nullptr, &conv), KRAIT_OK);
+    std::vector<float> other(pixels.size());
+    for (size_t i = 0; i < other.size(); ++i) other[i] = -pixels[i];
+    ASSERT_EQ(krait_conversation_say_images(conv, kQuestion1, other.data(), 1, 30, 30, &gp), KRAIT_OK);
+    // Same text, the real picture: nothing of the other picture's rows may be reused.
+    ASSERT_EQ(krait_conversation_undo(conv), KRAIT_OK);
+    ASSERT_EQ(krait_conversation_say_images(conv, kQuestion1, pixels.data(), 1, 30, 30, &gp), KRAIT_OK);
+    EXPECT_EQ(held(), expected_turn(1));
+    krait_conversation_stats st{};
+    st.struct_size = sizeof st;
+    ASSERT_EQ(krait_conversation_get_stats(conv, &st), KRAIT_OK);
+    EXPECT_GE(st.prefilled_tokens, 25) << "the other picture's rows were reused";
+    krait_conversation_free(conv);
+}
+
+TEST_F(AssistantAbiChat, ImagesTheTemplateDoesNotWriteAreRefused) {
+    krait_conversation* conv = nullptr;
+    // A caller's template that drops image parts: 0 image tokens for 1 image.
+    const char* text_only = "{% for m in messages %}{{ m['role'] }}: {{ m['content'] if m['content'] is string "
+                            "else m['content'][-1]['text'] }}\n{% endfor %}ASSISTANT:";
+    ASSERT_EQ(krait_conversation_create(s.session, nullptr, text_only, nullptr, &conv), KRAIT_OK) << krait_last_error();
+    EXPECT_EQ(krait_conversation_say_images(conv, kQuestion1, pixels.data(), 1, 30, 30, &gp), KRAIT_ERR_INVALID_ARGUMENT);
+    EXPECT_NE(std::string(krait_last_error()).find("wrote 0 image tokens"), std::string::npos) << krait_last_error();
+    size_t n = 0;
+    ASSERT_EQ(krait_conversation_get_n_messages(conv, &n), KRAIT_OK);
+    EXPECT_EQ(n, 0u) << "the refused message was kept";
+    EXPECT_EQ(krait_conversation_say_images(conv, kQuestion1, pixels.data(), 1, 32, 32, &gp), KRAIT_ERR_INVALID_ARGUMENT);
+    krait_conversation_free(conv);
+    // Pictures on a text model's conversation: the wrong kind.
+    Model mamba("models/mamba-demo");
+    Session ms(mamba.model);
+    ASSERT_EQ(krait_conversation_create(ms.session, nullptr, "{{ messages[0]['content'] }}", nullptr, &conv), KRAIT_OK)
+        << krait_last_error();
+    EXPECT_EQ(krait_conversation_say_images(conv, "hi", pixels.data(), 1, 30, 30, &gp), KRAIT_ERR_WRONG_KIND);
+    krait_conversation_free(conv);
+}

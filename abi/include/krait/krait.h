@@ -741,6 +741,23 @@ KRAIT_API krait_status krait_conversation_reply(krait_conversation* conversation
 KRAIT_API krait_status krait_conversation_say(krait_conversation* conversation, const char* user_text,
                                               const krait_generate_params* params);
 
+/* krait_conversation_say with pictures in the user message, on an assistant
+** session (see "Assistants"): `pixels` [n_images, 3, image_height,
+** image_width] float32, model-ready (krait_model_preprocess_image*), copied.
+** The message renders as content parts, the images first, then the text
+** ([{"type": "image"}, ..., {"type": "text", "text": user_text}]); the
+** template must write each image part as the image token, which becomes the
+** image's rows. Later replies reuse the image's state (a KV cache keeps it;
+** a Mamba model restores the turn's snapshot): a new question about the same
+** picture does not run it again. A conversation with images cannot be saved
+** (krait_conversation_save: UNSUPPORTED). Errors: as krait_conversation_say,
+** and WRONG_KIND (not an assistant), INVALID_ARGUMENT (pixels NULL with
+** n_images > 0, another image size, a template that does not write one image
+** token per image: the message names both counts). Since 1.5. */
+KRAIT_API krait_status krait_conversation_say_images(krait_conversation* conversation, const char* user_text,
+                                                     const float* pixels, int64_t n_images, int64_t height,
+                                                     int64_t width, const krait_generate_params* params);
+
 /* Drops the last message, which must be an assistant reply, and replies
 ** again (with other sampling settings or seed, say). Errors: as
 ** krait_conversation_reply, and INVALID_ARGUMENT when the last message is not

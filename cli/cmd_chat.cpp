@@ -69,6 +69,14 @@ public:
     void say(const std::string& text, const krait_generate_params& params) {
         check_status(krait_conversation_say(conv_.get(), text.c_str(), &params));
     }
+    // pixels [n, 3, height, width], model-ready (an assistant's).
+    void say_images(const std::string& text, const std::vector<float>& pixels, int64_t n, int64_t height,
+                    int64_t width, const krait_generate_params& params) {
+        check_status(
+            krait_conversation_say_images(conv_.get(), text.c_str(), pixels.data(), n, height, width, &params));
+        has_images_ = true;
+    }
+    bool has_images() const { return has_images_; }
     void regenerate(const krait_generate_params& params) {
         check_status(krait_conversation_regenerate(conv_.get(), &params));
     }
@@ -77,14 +85,21 @@ public:
     // Forgets every turn; the system prompt stays.
     void reset() { rebuild(system(), /*keep_turns=*/false); }
 
-    // Sets (or with "" removes) the system prompt; the turns stay.
-    void set_system(const std::string& text) { rebuild(text, /*keep_turns=*/true); }
+    // Sets (or with "" removes) the system prompt; the turns stay (their text: refused when they hold
+    // pictures, which the C ABI does not hand back).
+    void set_system(const std::string& text) {
+        if (has_images_)
+            throw krait::Exception(KRAIT_ERR_INVALID_ARGUMENT,
+                                   "the conversation holds pictures, which a new system prompt would drop; /reset first");
+        rebuild(text, /*keep_turns=*/true);
+    }
 
     void save(const std::string& path) const { check_status(krait_conversation_save(conv_.get(), path.c_str())); }
     void load(const std::string& path) {
         krait_conversation* c = nullptr;
         check_status(krait_conversation_load(session_.get(), path.c_str(), tmpl(), nullptr, &c));
         conv_.reset(c);
+        has_images_ = false;
     }
 
 private:
@@ -111,11 +126,13 @@ private:
             }
         }
         conv_ = std::move(fresh);
+        if (!keep_turns) has_images_ = false;
     }
 
     krait::Session& session_;
     std::string template_src_;
     std::unique_ptr<krait_conversation, Free> conv_;
+    bool has_images_ = false;
 };
 
 // Lines from the user: libedit (line editing, history) on a terminal, plain lines otherwise.
@@ -197,6 +214,7 @@ const char* const kChatCommandsHelp =
     "  /undo              take back the last turn (your message and its reply)\n"
     "  /regenerate        answer your last message again\n"
     "  /system [TEXT]     show the system prompt, or set it (the turns stay); /system off removes it\n"
+    "  /image FILE        a picture for the next message (vision-language assistants)\n"
     "  /save PATH         save the conversation to a file\n"
     "  /load PATH         continue a saved conversation\n"
     "  /adapter [NAME|DIR[=SCALE]|off]\n"
@@ -319,7 +337,24 @@ public:
     }
 
     bool say(const std::string& text) {
-        return turn([&](const krait_generate_params& p) { conv_.say(text, p); });
+        if (n_images_ == 0) return turn([&](const krait_generate_params& p) { conv_.say(text, p); });
+        const krait_model_info info = model_.info();
+        const bool ok = turn([&](const krait_generate_params& p) {
+            conv_.say_images(text, image_pixels_, n_images_, info.image_height, info.image_width, p);
+        });
+        image_pixels_.clear();  // sent (or refused): the next message starts without pictures
+        n_images_ = 0;
+        return ok;
+    }
+
+    // A picture for the next message (an assistant's: preprocessed as the model says).
+    void attach_image(const std::string& path) {
+        size_t n = 0;
+        check_status(krait_model_preprocess_image_file(model_.get(), path.c_str(), nullptr, 0, &n));
+        std::vector<float> pixels(n);
+        check_status(krait_model_preprocess_image_file(model_.get(), path.c_str(), pixels.data(), n, &n));
+        image_pixels_.insert(image_pixels_.end(), pixels.begin(), pixels.end());
+        ++n_images_;
     }
 
     // Runs one line of input: a command or a message. False when the chat should end.
@@ -360,6 +395,13 @@ private:
             if (no_argument()) {
                 conv_.reset();
                 note("conversation cleared");
+            }
+        } else if (name == "/image") {
+            if (arg.empty()) {
+                error("/image takes a file: /image FILE");
+            } else {
+                attach_image(arg);
+                note("picture " + arg + " goes with the next message");
             }
         } else if (name == "/undo") {
             if (no_argument()) {
@@ -477,6 +519,8 @@ private:
     bool status_tty_;
     bool failed_ = false;
     bool interrupted_ = false;
+    std::vector<float> image_pixels_;  // pictures for the next message: [n_images_, 3, H, W]
+    int64_t n_images_ = 0;
 };
 
 }  // namespace
@@ -491,12 +535,13 @@ int cmd_chat(int argc, char** argv, int first) {
     gen.sampling.temperature = 0.8f;  // as generate
     std::vector<std::string> stops;
     std::vector<AdapterArg> adapter_args;
+    std::vector<std::string> images;
 
-    Command cmd{"chat", "-m DIR [-p TEXT] [options]",
+    Command cmd{"chat", "-m DIR [-p TEXT] [--image FILE] [options]",
                 "Holds a conversation with a language model, formatted with its own chat template.\n"
                 "On a terminal: a prompt with line editing and history (libedit); each reply streams\n"
                 "to stdout, its tokens/s to stderr. Lines starting with '/' are commands (/help lists\n"
-                "them: /reset, /undo, /regenerate, /system, /save, /load, /adapter, /quit). Ctrl-C\n"
+                "them: /reset, /undo, /regenerate, /system, /image, /save, /load, /adapter, /quit). Ctrl-C\n"
                 "stops a reply, Ctrl-D leaves. Not on a terminal: one message or command per line\n"
                 "of stdin, no prompt. With -p TEXT: one turn, the reply to stdout, then exit.",
                 {
@@ -508,6 +553,11 @@ int cmd_chat(int argc, char** argv, int first) {
                          return "";
                      }},
                     {nullptr, "--system", "TEXT", "system prompt (default none)", string_setter(system)},
+                    {nullptr, "--image", "FILE", "a picture for the first message (a vision-language assistant; repeatable)",
+                     [&images](const std::string& s) -> std::string {
+                         images.push_back(s);
+                         return "";
+                     }},
                     {nullptr, "--template", "FILE", "Jinja chat template to use instead of the model's (needed when it has none)", string_setter(template_file)},
                     {"-n", "--max-new-tokens", "N", "tokens per reply at most (default 512)", int_setter<int32_t>(max_new_tokens, 1, 1 << 30)},
                     {nullptr, "--max-tokens", "N", "same as --max-new-tokens (as generate spells it)", int_setter<int32_t>(max_new_tokens, 1, 1 << 30)},
@@ -579,6 +629,7 @@ int cmd_chat(int argc, char** argv, int first) {
     ChatConversation& conv = *conv_holder;
     const bool interactive = !have_prompt && isatty(STDIN_FILENO) == 1;
     Chat chat(model, session, conv, params, adapters, interactive);
+    for (const std::string& path : images) chat.attach_image(path);
 
     if (have_prompt) {
         chat.say(prompt);

@@ -827,7 +827,7 @@ krait_status preprocess_into(const krait_model* model, float* pixels, size_t cap
     return guarded([&] {
         if (model->kind == KRAIT_MODEL_SEQUENCE)
             krait::fail(KRAIT_ERR_WRONG_KIND, "krait_model_preprocess_image*: " + model->dir +
-                                                  " is a sequence model; images need an assistant or a classifier");
+                                                  " is a sequence model; images need a vision-language assistant or a classifier");
         const krait::Image image = decode();
         const auto [h, w] = krait::preprocess_output_size(model->preprocess, image.height, image.width);
         if (!output_fits(pixels, capacity, checked_product({3, h, w}, "the image"), n_out, "pixels", "floats")) return;

@@ -25,6 +25,12 @@ Writes (deleting what it wrote before; README.md is kept):
                                            pipeline Krait follows; transformers 5's default classes resize
                                            with torchvision instead and differ by one 8-bit level on some
                                            pixels (printed as "torchvision vs PIL")
+  tests/fixtures/llava/llava_clip_llama/lora_lm/   a peft LoRA adapter (r=4, alpha 8, random A and B) on the
+                                 language model's q_proj, v_proj and down_proj, named as peft names them on
+                                 transformers 5's LLaVA (base_model.model.model.language_model.layers...); its
+                                 forward on input_ids / pixel_values is expected.safetensors' lora_logits
+  tests/fixtures/llava/llava_clip_llama/lora_vision/   one on the vision tower's q_proj (Krait refuses it: LoRA
+                                 on the tower and the projector is not supported yet)
   tests/fixtures/llava/llava_chat/  a chat-ready assistant (CLIP + Llama as llava_clip_llama) with a tokenizer
                                  (byte-level BPE over printable ASCII, trained here; <s> </s> <image> are ids
                                  0 1 2), a LLaVA-1.5-style chat template in tokenizer_config.json and
@@ -121,6 +127,16 @@ def renamed(key: str, layout: str) -> str:
     raise ValueError(key)
 
 
+def save_adapter(peft_model, dest: Path) -> None:
+    """save_pretrained, keeping adapter_config.json + adapter_model.safetensors (not peft's model card), with
+    base_model_name_or_path relative to the repository root, not this machine's path."""
+    peft_model.peft_config["default"].base_model_name_or_path = str(dest.parent.relative_to(ROOT))
+    peft_model.save_pretrained(dest)
+    for f in dest.iterdir():
+        if f.name not in ("adapter_config.json", "adapter_model.safetensors"):
+            f.unlink()
+
+
 def feature_rows(cfg) -> int:
     vc = cfg.vision_config
     rows = (vc.image_size // vc.patch_size) ** 2 + (1 if vc.model_type == "clip_vision_model" else 0)  # + CLS
@@ -209,6 +225,22 @@ def build(name, cfg, layout):
         "greedy": cont.contiguous(),
         "features": feats.float().contiguous(),
     }, d / "expected.safetensors")
+    if name == "llava_clip_llama":
+        from peft import LoraConfig, get_peft_model
+        torch.manual_seed(7)
+        lora = LoraConfig(r=4, lora_alpha=8, init_lora_weights=False,
+                          target_modules=r".*language_model.*\.(q_proj|v_proj|down_proj)")
+        peft_model = get_peft_model(again, lora).eval()
+        with torch.no_grad():
+            lora_logits = peft_model(input_ids=ids, pixel_values=pixels).logits
+        save_adapter(peft_model, d / "lora_lm")
+        vision = get_peft_model(LlavaForConditionalGeneration.from_pretrained(d).eval(),
+                                LoraConfig(r=2, lora_alpha=4, init_lora_weights=False,
+                                           target_modules=r".*vision_tower.*\.q_proj"))
+        save_adapter(vision, d / "lora_vision")
+        extra = load_file(d / "expected.safetensors")
+        extra["lora_logits"] = lora_logits.float().contiguous()
+        save_file(extra, d / "expected.safetensors")
     return dict(covers=CASES[name][0], layout=layout, feature_rows=feature_rows(cfg), length=ids.shape[1], seed=seed,
                 greedy_margin=round(margin, 5), feature_shape=list(feats.shape))
 

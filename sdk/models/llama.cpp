@@ -169,6 +169,7 @@ std::unique_ptr<LlamaModel> LlamaModel::load(const ModelSource& source, const Pr
     if (!c.rope.depends_on_length())
         c.rope.frequencies(hd, c.max_positions, 0, model->inv_freq_, model->rope_scaling_);
 
+    for (const auto& [pattern, replacement] : source.adapter_aliases) targets.add_alias(pattern, replacement);
     LanguageModelInfo& info = model->info_;
     info.architecture = c.model_type == "llama" ? "llama" : c.model_type == "mistral" ? "mistral" : "qwen2";
     info.vocab_size = V;

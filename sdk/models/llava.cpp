@@ -109,6 +109,11 @@ std::unique_ptr<LlavaModel> LlavaModel::load(const std::string& dir, const LoadO
     text.config_text = c.text_config;
     text.config_origin = own.config_origin + ": text_config";
     text.weight_prefixes = layout->lm;
+    // Adapters trained with peft on the whole LLaVA name the language model's modules as transformers 5
+    // (model.language_model.*) or 4 (language_model.model.*, language_model.lm_head) does.
+    text.adapter_aliases = {{R"(model\.language_model\.(.*))", "model.$1"},
+                            {R"(language_model\.model\.(.*))", "model.$1"},
+                            {R"(language_model\.lm_head)", "lm_head"}};
     const ModelFamily& family = family_for_config(parse_json_object(text.config_text, text.config_origin), text.config_origin);
     if (family.kind != KRAIT_MODEL_SEQUENCE || !family.load_language_model)
         fail_unsupported(text.config_origin + ": a " + family.name + " model is not a language model");
@@ -155,7 +160,11 @@ std::unique_ptr<LlavaModel> LlavaModel::load(const std::string& dir, const LoadO
 
 void LlavaModel::encode_images(const float* pixels, int64_t n, int64_t height, int64_t width, float* rows,
                                ThreadPool& pool, ClassifierWorkspace& ws, const std::atomic<bool>* abort,
-                               const LoraSet* lora) const {
+                               const LoraSet* /*lora*/) const {
+    // Adapters reach the language model only: the tower's modules are numbered in its own
+    // AdapterTargets, not in the language model's that adapters resolve against (so an adapter's slot
+    // must never reach them), and adapters naming the tower or the projector are refused at load.
+    const LoraSet* lora = nullptr;
     vision_->check_input_size(height, width);
     if (n <= 0) return;
     const int64_t T = vision_->num_tokens(height, width), Dv = projector_.fc1.in_features;

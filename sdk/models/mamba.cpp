@@ -166,6 +166,7 @@ std::unique_ptr<MambaModel> MambaModel::load(const ModelSource& source, const Pr
     register_linear(targets, "lm_head", model->lm_head_);
     targets.add_unsupported("backbone.norm_f", TargetKind::Linear,
                             "'backbone.norm_f' is an RMSNorm; adapters can change linear layers and embeddings only");
+    for (const auto& [pattern, replacement] : source.adapter_aliases) targets.add_alias(pattern, replacement);
     LanguageModelInfo& info = model->info_;
     info.architecture = "mamba";
     info.vocab_size = V;

@@ -44,6 +44,9 @@ struct ModelSource {
     std::string config_text;    // the model's config, JSON text
     std::string config_origin;  // names it in messages: ".../config.json" or ".../config.json: text_config"
     std::vector<std::pair<std::string, std::string>> weight_prefixes;  // WeightLoader::map_prefix rules
+    // AdapterTargets::add_alias rules (regex, replacement): how adapters made for the enclosing model
+    // name this model's modules (peft on LLaVA: "model.language_model.layers.0..." for "model.layers.0...").
+    std::vector<std::pair<std::string, std::string>> adapter_aliases;
     // The directory's own config.json (KRAIT_ERR_IO when absent).
     static ModelSource from_dir(const std::string& dir);
     // A WeightLoader over `dir` with the prefix rules.

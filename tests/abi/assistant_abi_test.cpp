@@ -388,3 +388,46 @@ TEST_F(AssistantAbiChat, ImagesTheTemplateDoesNotWriteAreRefused) {
     EXPECT_EQ(krait_conversation_say_images(conv, "hi", pixels.data(), 1, 30, 30, &gp), KRAIT_ERR_WRONG_KIND);
     krait_conversation_free(conv);
 }
+
+// ---- LoRA on the language model of an assistant (peft on transformers 5's LLaVA) -------------------------
+
+TEST(AssistantAbiAdapters, PeftLoraOnTheLanguageModelMatchesPeft) {
+    const std::string dir = fixture("llava/llava_clip_llama");
+    Model m(dir.c_str());
+    Session s(m.model);
+    const Expected e(dir);
+    std::vector<int64_t> ids_shape, px;
+    const auto ids = e.values<int32_t>("input_ids", &ids_shape);
+    const auto pixels = e.values<float>("pixel_values", &px);
+    const auto want = e.values<float>("lora_logits");
+    const auto base = e.values<float>("logits");
+    krait_adapter* adapter = nullptr;
+    ASSERT_EQ(krait_adapter_load(m.model, (dir + "/lora_lm").c_str(), nullptr, &adapter), KRAIT_OK) << krait_last_error();
+    const krait_adapter* active[] = {adapter};
+    const float scales[] = {1.0f};
+    ASSERT_EQ(krait_session_set_adapters(s.session, active, scales, 1), KRAIT_OK) << krait_last_error();
+    std::vector<float> got(want.size());
+    size_t n = 0;
+    ASSERT_EQ(krait_session_assistant_forward(s.session, ids.data(), ids_shape[0], ids_shape[1], pixels.data(), px[0],
+                                              px[2], px[3], got.data(), got.size(), &n),
+              KRAIT_OK)
+        << krait_last_error();
+    EXPECT_TRUE(all_close(got.data(), want, 1e-5f));
+    EXPECT_FALSE(all_close(got.data(), base, 1e-3f)) << "the adapter changed nothing";
+    // Off again: the base model's logits.
+    ASSERT_EQ(krait_session_set_adapters(s.session, nullptr, nullptr, 0), KRAIT_OK);
+    ASSERT_EQ(krait_session_assistant_forward(s.session, ids.data(), ids_shape[0], ids_shape[1], pixels.data(), px[0],
+                                              px[2], px[3], got.data(), got.size(), &n),
+              KRAIT_OK);
+    EXPECT_TRUE(all_close(got.data(), base, 1e-5f));
+    krait_adapter_free(adapter);
+}
+
+TEST(AssistantAbiAdapters, LoraOnTheVisionTowerIsRefusedNamingTheModule) {
+    const std::string dir = fixture("llava/llava_clip_llama");
+    Model m(dir.c_str());
+    krait_adapter* adapter = nullptr;
+    EXPECT_NE(krait_adapter_load(m.model, (dir + "/lora_vision").c_str(), nullptr, &adapter), KRAIT_OK);
+    EXPECT_EQ(adapter, nullptr);
+    EXPECT_NE(std::string(krait_last_error()).find("vision_tower"), std::string::npos) << krait_last_error();
+}

@@ -389,6 +389,7 @@ void krait_session_params_init(krait_session_params* params) {
     params->max_image_pixels = KRAIT_DEFAULT_MAX_IMAGE_PIXELS;
     params->max_batch = 32;
     params->context_length = 0;
+    params->image_cache_bytes = KRAIT_DEFAULT_IMAGE_CACHE_BYTES;
 }
 
 krait_status krait_session_create(krait_model* model, const krait_session_params* params, krait_session** out_session) {
@@ -651,6 +652,8 @@ krait_status krait_conversation_get_stats(const krait_conversation* conversation
         full.reused_tokens = s.reused_tokens;
         full.prefilled_tokens = s.prefilled_tokens;
         full.generated_tokens = s.generated_tokens;
+        full.images_encoded = s.images_encoded;
+        full.images_cached = s.images_cached;
         write_info(stats, full);
     });
 }

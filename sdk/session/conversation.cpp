@@ -224,7 +224,10 @@ std::string krait_conversation::generate_reply(const std::string& rendered, cons
                                               session.model.dir + " is a sequence model");
     }
     stats_ = Stats{};
+    const int64_t encoded = session.images_encoded(), cached = session.images_cached();
     prefill(prompt, spans, images);
+    stats_.images_encoded = session.images_encoded() - encoded;
+    stats_.images_cached = session.images_cached() - cached;
 
     Collector collector{&params, {}};
     krait_generate_params p = params;

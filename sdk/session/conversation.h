@@ -46,6 +46,8 @@ struct krait_conversation {
         int64_t reused_tokens = 0;     // of those, already in the session's state (prefix or snapshot)
         int64_t prefilled_tokens = 0;  // run through the prefill: prompt_tokens - reused_tokens
         int64_t generated_tokens = 0;  // of the reply, its end token included
+        int64_t images_encoded = 0;    // images run through the encoder for this reply
+        int64_t images_cached = 0;     // images whose rows came from the session's cache
     };
 
     // `system_prompt`, `template_src`, `extra_json` may be null (no system message; the model's own

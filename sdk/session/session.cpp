@@ -44,6 +44,9 @@ krait_session::krait_session(krait_model& m, const krait_session_params& params)
     if (params.max_batch < 0)
         fail_argument("max_batch must be >= 0 (0 = all images at once), got " + std::to_string(params.max_batch));
     max_image_pixels_ = params.max_image_pixels;
+    if (params.image_cache_bytes < 0)
+        fail_argument("image_cache_bytes must be >= 0 (0 = no cache), got " + std::to_string(params.image_cache_bytes));
+    image_cache_budget_ = static_cast<size_t>(params.image_cache_bytes);
     max_batch_ = params.max_batch;
     set_threads(params.n_threads);
     if (params.context_length < 0)
@@ -188,8 +191,7 @@ void krait_session::append_images(const int32_t* ids, size_t n_ids, const float*
     krait::count_prompt_images(a, ids, n, n_images);
     const int64_t D = model.lm->info().hidden_size, R = a.image_rows();
     std::vector<float> rows(static_cast<size_t>(n_images * R * D));
-    a.encode_images(pixels, n_images, height, width, rows.data(), *pool_, image_workspace(), &abort_requested,
-                    lora_.get());
+    image_rows(pixels, n_images, height, width, rows.data());
     // The pending tokens (text) first, then the new ids, image tokens taking the image rows.
     std::vector<int32_t> run = pending_;
     run.insert(run.end(), ids, ids + n_ids);
@@ -215,6 +217,46 @@ void krait_session::append_images(const int32_t* ids, size_t n_ids, const float*
         ++i;
     }
     if (last_logits) std::memcpy(last_logits, last_logits_.data(), last_logits_.size() * sizeof(float));
+}
+
+void krait_session::image_rows(const float* pixels, int64_t n, int64_t height, int64_t width, float* rows) {
+    const krait::AssistantModel& a = *model.assistant;
+    const size_t per_image = static_cast<size_t>(a.image_rows() * model.lm->info().hidden_size);
+    const size_t floats = static_cast<size_t>(3 * height * width);
+    std::vector<uint64_t> hashes(static_cast<size_t>(n));
+    std::vector<int64_t> missing;
+    for (int64_t i = 0; i < n; ++i) {
+        hashes[static_cast<size_t>(i)] = krait::image_hash(pixels + static_cast<size_t>(i) * floats, height, width);
+        auto hit = std::find_if(image_cache_.begin(), image_cache_.end(),
+                                [&](const auto& e) { return e.first == hashes[static_cast<size_t>(i)]; });
+        if (hit == image_cache_.end()) {
+            missing.push_back(i);
+            continue;
+        }
+        std::copy(hit->second.begin(), hit->second.end(), rows + static_cast<size_t>(i) * per_image);
+        image_cache_.splice(image_cache_.begin(), image_cache_, hit);  // most recent first
+        ++images_cached_;
+    }
+    if (missing.empty()) return;
+    // The images not in the cache, encoded in one batch.
+    std::vector<float> batch(missing.size() * floats), out(missing.size() * per_image);
+    for (size_t j = 0; j < missing.size(); ++j)
+        std::copy_n(pixels + static_cast<size_t>(missing[j]) * floats, floats, batch.data() + j * floats);
+    a.encode_images(batch.data(), static_cast<int64_t>(missing.size()), height, width, out.data(), *pool_,
+                    image_workspace(), &abort_requested, lora_.get());
+    images_encoded_ += static_cast<int64_t>(missing.size());
+    const size_t bytes = per_image * sizeof(float);
+    for (size_t j = 0; j < missing.size(); ++j) {
+        const float* r = out.data() + j * per_image;
+        std::copy_n(r, per_image, rows + static_cast<size_t>(missing[j]) * per_image);
+        if (bytes > image_cache_budget_) continue;
+        image_cache_.emplace_front(hashes[static_cast<size_t>(missing[j])], std::vector<float>(r, r + per_image));
+        image_cache_used_ += bytes;
+        while (image_cache_used_ > image_cache_budget_) {  // the least recent go first
+            image_cache_used_ -= image_cache_.back().second.size() * sizeof(float);
+            image_cache_.pop_back();
+        }
+    }
 }
 
 size_t krait_session::generate(const int32_t* prompt_ids, size_t n_prompt, const krait_generate_params& params,

@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <functional>
+#include <list>
 #include <memory>
 #include <string>
 #include <vector>
@@ -90,6 +91,9 @@ struct krait_session {
     const std::vector<ImageSpan>& images() const { return images_; }
     // The first context position whose row came from an image, -1 if none.
     int64_t image_from() const { return images_.empty() ? -1 : images_.front().position; }
+    // Images append_images ran through the encoder, and those it took from the cache, so far.
+    int64_t images_encoded() const { return images_encoded_; }
+    int64_t images_cached() const { return images_cached_; }
 
     // ---- state of a sequence session (krait_session_snapshot ... _load_state, since 1.4).
     std::unique_ptr<krait_state> snapshot() const;
@@ -161,6 +165,13 @@ private:
     std::vector<int32_t> pending_;      // generated tokens in context_ not yet run through the model
     std::vector<float> last_logits_;    // [vocab] after the last consumed token
     std::vector<ImageSpan> images_;     // see images()
+    // Projected rows of recent images by hash, most recent first, within image_cache_budget_ bytes.
+    std::list<std::pair<uint64_t, std::vector<float>>> image_cache_;
+    size_t image_cache_used_ = 0, image_cache_budget_ = 0;
+    int64_t images_encoded_ = 0, images_cached_ = 0;
+    // rows [n, image_rows, hidden] of pixels [n, 3, height, width]: cached ones copied, the others
+    // encoded together (and cached).
+    void image_rows(const float* pixels, int64_t n, int64_t height, int64_t width, float* rows);
 
     std::shared_ptr<const krait::LoraSet> lora_;  // null = no adapters
     AdapterStamp active_stamp_;  // of lora_

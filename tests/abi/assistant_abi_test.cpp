@@ -431,3 +431,49 @@ TEST(AssistantAbiAdapters, LoraOnTheVisionTowerIsRefusedNamingTheModule) {
     EXPECT_EQ(adapter, nullptr);
     EXPECT_NE(std::string(krait_last_error()).find("vision_tower"), std::string::npos) << krait_last_error();
 }
+
+TEST_F(AssistantAbiChat, APictureSeenAgainComesFromTheImageCache) {
+    krait_conversation* conv = nullptr;
+    ASSERT_EQ(krait_conversation_create(s.session, nullptr, nullptr, nullptr, &conv), KRAIT_OK);
+    krait_conversation_stats st{};
+    st.struct_size = sizeof st;
+    ASSERT_EQ(krait_conversation_say_images(conv, kQuestion1, pixels.data(), 1, 30, 30, &gp), KRAIT_OK);
+    ASSERT_EQ(krait_conversation_get_stats(conv, &st), KRAIT_OK);
+    EXPECT_EQ(st.images_encoded, 1);
+    EXPECT_EQ(st.images_cached, 0);
+    // Edit the first turn's text: the picture's rows sit at other positions and run again through the
+    // language model, but the encoder does not run: they come from the cache. The reply is the one a
+    // fresh session gives (the fixture's first turn, asked with the same text).
+    ASSERT_EQ(krait_conversation_undo(conv), KRAIT_OK);
+    ASSERT_EQ(krait_conversation_add_message(conv, "system", "Look closely."), KRAIT_OK);
+    ASSERT_EQ(krait_conversation_undo(conv), KRAIT_ERR_INVALID_ARGUMENT);  // no user message left to undo
+    krait_conversation_free(conv);
+    ASSERT_EQ(krait_conversation_create(s.session, nullptr, nullptr, nullptr, &conv), KRAIT_OK);
+    ASSERT_EQ(krait_session_reset(s.session), KRAIT_OK);
+    ASSERT_EQ(krait_conversation_say_images(conv, kQuestion1, pixels.data(), 1, 30, 30, &gp), KRAIT_OK);
+    ASSERT_EQ(krait_conversation_get_stats(conv, &st), KRAIT_OK);
+    EXPECT_EQ(st.images_encoded, 0);
+    EXPECT_EQ(st.images_cached, 1);
+    EXPECT_EQ(held(), expected_turn(1));
+    krait_conversation_free(conv);
+
+    // Without a cache (image_cache_bytes 0) the encoder runs each time.
+    krait_session_params sp;
+    krait_session_params_init(&sp);
+    EXPECT_EQ(sp.image_cache_bytes, KRAIT_DEFAULT_IMAGE_CACHE_BYTES);
+    sp.image_cache_bytes = 0;
+    krait_session* plain = nullptr;
+    ASSERT_EQ(krait_session_create(m.model, &sp, &plain), KRAIT_OK);
+    for (int i = 0; i < 2; ++i) {
+        ASSERT_EQ(krait_conversation_create(plain, nullptr, nullptr, nullptr, &conv), KRAIT_OK);
+        ASSERT_EQ(krait_session_reset(plain), KRAIT_OK);
+        ASSERT_EQ(krait_conversation_say_images(conv, kQuestion1, pixels.data(), 1, 30, 30, &gp), KRAIT_OK);
+        ASSERT_EQ(krait_conversation_get_stats(conv, &st), KRAIT_OK);
+        EXPECT_EQ(st.images_encoded, 1);
+        EXPECT_EQ(st.images_cached, 0);
+        krait_conversation_free(conv);
+    }
+    krait_session_free(plain);
+    sp.image_cache_bytes = -1;
+    EXPECT_EQ(krait_session_create(m.model, &sp, &plain), KRAIT_ERR_INVALID_ARGUMENT);
+}

@@ -396,6 +396,8 @@ typedef struct krait_session krait_session;
 
 /* Default of krait_session_params.max_image_pixels: 64 Mpx (an 8192 x 8192 image). */
 #define KRAIT_DEFAULT_MAX_IMAGE_PIXELS ((int64_t)64 * 1024 * 1024)
+/* Default image_cache_bytes (since 1.5): 64 MiB, about 14 LLaVA-1.5-7B images (576 rows x 4096 floats). */
+#define KRAIT_DEFAULT_IMAGE_CACHE_BYTES ((int64_t)64 * 1024 * 1024)
 
 typedef struct krait_session_params {
     uint32_t struct_size; /* sizeof(krait_session_params); set by init */
@@ -417,6 +419,12 @@ typedef struct krait_session_params {
                               ** generation stops when the context is full. 0 = the model's default,
                               ** min(max_position_embeddings, 4096). Recurrent models (Mamba) have no
                               ** limit and ignore it. Default 0 */
+    /* Added in 1.5, read by assistants: */
+    int64_t image_cache_bytes; /* the projected rows of recent images (keyed by a hash of their pixels)
+                               ** kept for reuse, up to this many bytes: an image seen again is not
+                               ** encoded again (its rows still run through the language model where
+                               ** the context does not hold them). 0 = no cache. Must be >= 0.
+                               ** Default KRAIT_DEFAULT_IMAGE_CACHE_BYTES */
 } krait_session_params;
 
 /* Fills `params` with defaults, struct_size included. NULL does nothing.
@@ -796,6 +804,9 @@ typedef struct krait_conversation_stats {
     int64_t reused_tokens;    /* of those, already held by the session (common prefix or snapshot) */
     int64_t prefilled_tokens; /* of those, run through the model: prompt_tokens - reused_tokens */
     int64_t generated_tokens; /* tokens generated, the end token included */
+    /* Added in 1.5 (assistants): of the images whose rows the last reply ran, */
+    int64_t images_encoded;   /* those that went through the image encoder, */
+    int64_t images_cached;    /* and those whose rows came from the session's image cache */
 } krait_conversation_stats;
 
 /* Fills `stats` (whose struct_size the caller sets). Errors: INVALID_ARGUMENT

@@ -156,8 +156,8 @@ std::unique_ptr<LlavaModel> LlavaModel::load(const std::string& dir, const LoadO
 void LlavaModel::encode_images(const float* pixels, int64_t n, int64_t height, int64_t width, float* rows,
                                ThreadPool& pool, ClassifierWorkspace& ws, const std::atomic<bool>* abort,
                                const LoraSet* lora) const {
+    if (n <= 0) return;  // no images: height and width are not read (krait.h: pixels NULL, sizes unchecked)
     vision_->check_input_size(height, width);
-    if (n <= 0) return;
     const int64_t T = vision_->num_tokens(height, width), Dv = projector_.fc1.in_features;
     const int64_t D = projector_.fc1.out_features, R = image_rows_, first = config_.drop_first_row ? 1 : 0;
     float* features = grow_buffer(ws.features, n * T * Dv);  // [n, T, D_vis * layers]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -282,3 +283,65 @@ def test_text_prompt_expands_each_image_token(talking, clip_expected):
     # ids are taken as given: an unexpanded image token is one token, not one image.
     with pytest.raises(krait.KraitInvalidArgumentError):
         talking.generate(ids, pixel_values=pixels, max_new_tokens=6)
+
+
+def test_text_only_prompts_need_no_images(clip):
+    ids = np.array([5, 6, 7, 8, 9], dtype=np.int32)
+    logits = clip.forward(ids)  # no pixel_values
+    assert logits.shape == (1, 5, 120)
+    first = clip.generate(ids, max_new_tokens=1)
+    assert first.ids == [int(np.argmax(logits[0, -1]))]
+    assert np.array_equal(clip.forward(ids, None), logits)
+
+
+# ---- LoRA adapters ------------------------------------------------------------------------------------
+
+def _write_safetensors(path: Path, tensors: dict) -> None:
+    header, blobs, offset = {}, [], 0
+    for name, array in tensors.items():
+        data = np.ascontiguousarray(array, dtype="<f4").tobytes()
+        header[name] = {"dtype": "F32", "shape": list(array.shape), "data_offsets": [offset, offset + len(data)]}
+        blobs.append(data)
+        offset += len(data)
+    raw = json.dumps(header).encode()
+    raw += b" " * (-len(raw) % 8)
+    path.write_bytes(struct.pack("<Q", len(raw)) + raw + b"".join(blobs))
+
+
+def _q_proj_adapter(d: Path, scale_b: float) -> Path:
+    """A PEFT LoRA folder (r = 2) on the language model's layer-0 q_proj (48 -> 48), named as the
+    language model names it; lora_B = scale_b * a fixed pattern (0 = no effect)."""
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "adapter_config.json").write_text(json.dumps(
+        {"peft_type": "LORA", "r": 2, "lora_alpha": 2, "target_modules": ["q_proj"]}))
+    rng = np.random.default_rng(0)
+    prefix = "base_model.model.model.layers.0.self_attn.q_proj."
+    _write_safetensors(d / "adapter_model.safetensors", {
+        prefix + "lora_A.weight": rng.standard_normal((2, 48)).astype(np.float32),
+        prefix + "lora_B.weight": (scale_b * rng.standard_normal((48, 2))).astype(np.float32),
+    })
+    return d
+
+
+def test_adapters_per_call(tmp_path, clip_expected):
+    e = clip_expected
+    model = krait.Assistant(LLAVA / "llava_clip_llama", threads=2)
+    zero = model.load_adapter(_q_proj_adapter(tmp_path / "zero", 0.0))
+    strong = model.load_adapter(_q_proj_adapter(tmp_path / "strong", 3.0))
+    assert set(model.adapters) == {"zero", "strong"}
+    base = model.forward(e["input_ids"], e["pixel_values"])
+    assert_close(base, e["logits"])
+    assert_close(model.forward(e["input_ids"], e["pixel_values"], adapters={zero: 1.0}), e["logits"])
+    changed = model.forward(e["input_ids"], e["pixel_values"], adapters={"strong": 1.0})
+    assert float(np.abs(changed - base).max()) > 1e-3
+    # Each call sets its own adapters: the next call without them is the base model again.
+    assert_close(model.forward(e["input_ids"], e["pixel_values"]), e["logits"])
+    greedy = e["greedy"].tolist()
+    args = dict(pixel_values=e["pixel_values"][:1], max_new_tokens=8)
+    assert model.generate(e["prompt"], adapters={zero: 1.0}, **args).ids == greedy
+    assert model.generate(e["prompt"], adapters={strong: 1.0}, **args).ids != greedy
+    assert model.generate(e["prompt"], **args).ids == greedy
+    model.unload_adapter("strong")
+    assert not strong.loaded
+    with pytest.raises(krait.KraitInvalidArgumentError):
+        model.forward(e["input_ids"], e["pixel_values"], adapters={"strong": 1.0})

@@ -161,12 +161,12 @@ std::unique_ptr<LlavaModel> LlavaModel::load(const std::string& dir, const LoadO
 void LlavaModel::encode_images(const float* pixels, int64_t n, int64_t height, int64_t width, float* rows,
                                ThreadPool& pool, ClassifierWorkspace& ws, const std::atomic<bool>* abort,
                                const LoraSet* /*lora*/) const {
+    if (n <= 0) return;  // no images: height and width are not read (krait.h: pixels NULL, sizes unchecked)
     // Adapters reach the language model only: the tower's modules are numbered in its own
     // AdapterTargets, not in the language model's that adapters resolve against (so an adapter's slot
     // must never reach them), and adapters naming the tower or the projector are refused at load.
     const LoraSet* lora = nullptr;
     vision_->check_input_size(height, width);
-    if (n <= 0) return;
     const int64_t T = vision_->num_tokens(height, width), Dv = projector_.fc1.in_features;
     const int64_t D = projector_.fc1.out_features, R = image_rows_, first = config_.drop_first_row ? 1 : 0;
     float* features = grow_buffer(ws.features, n * T * Dv);  // [n, T, D_vis * layers]

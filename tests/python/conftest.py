@@ -24,7 +24,7 @@ DEMO_MODEL = ROOT / "models" / "mamba-demo"
 # Every fixture model case: a directory with the reference outputs next to the weights.
 MAMBA_CASES = sorted(d.name for d in MAMBA.iterdir() if (d / "expected.safetensors").is_file())
 
-_DTYPES = {"F32": np.float32, "F16": np.float16, "I32": np.int32, "I64": np.int64, "F64": np.float64}
+_DTYPES = {"F32": np.float32, "F16": np.float16, "I32": np.int32, "I64": np.int64, "F64": np.float64, "U8": np.uint8}
 
 
 def read_safetensors(path: Path) -> dict:

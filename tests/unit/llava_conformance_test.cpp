@@ -168,6 +168,23 @@ TEST(LlavaModel, ImageTokensThatAreNotWholeImagesAreRefusedNamingTheCounts) {
     }
 }
 
+TEST(LlavaModel, NoImagesNeedNoImageSize) {
+    // krait.h: pixels may be NULL when there are no images, so their height and width are not read
+    // (a text-only prompt of an assistant session passes 0 x 0).
+    const auto model = load(fixture("llava/llava_clip_llama"));
+    krait::ThreadPool pool(1);
+    krait::ClassifierWorkspace ws;
+    EXPECT_NO_THROW(model->encode_images(nullptr, 0, 0, 0, nullptr, pool, ws, nullptr, nullptr));
+    std::vector<float> rows(static_cast<size_t>(model->image_rows() * model->language_model()->info().hidden_size));
+    std::vector<float> pixels(3 * 24 * 24, 0.0f);
+    try {
+        model->encode_images(pixels.data(), 1, 24, 24, rows.data(), pool, ws, nullptr, nullptr);
+        FAIL() << "a 24 x 24 image was accepted by a 30 x 30 encoder";
+    } catch (const krait::Error& e) {
+        EXPECT_EQ(e.status(), KRAIT_ERR_INVALID_ARGUMENT);
+    }
+}
+
 TEST(LlavaModel, AProjectorThatDoesNotFitTheEncoderIsRefusedNamingTheTensor) {
     // llava_layers_full concatenates two layers (80 channels): read with one layer, linear_1's 80 inputs
     // do not fit the tower's 40.

@@ -1,5 +1,5 @@
-"""Krait: an embeddable inference SDK for Mamba language models and image classifiers (Python
-bindings of the C ABI).
+"""Krait: an embeddable inference SDK for language models, image classifiers and vision-language
+assistants (Python bindings of the C ABI).
 
     import krait
     model = krait.SequenceModel("models/mamba-demo")
@@ -11,6 +11,11 @@ bindings of the C ABI).
     clf = krait.Classifier("models/vit-digits")
     clf.classify("digit.png", top_k=3)                      # [("7", 0.91), ("1", 0.05), ...]
     logits = clf.forward(pixel_values)                      # float32 [batch, num_labels]
+
+    # A vision-language assistant (LLaVA): each <image> of the prompt takes one image.
+    llava = krait.Assistant("models/llava")
+    print(llava.generate("USER: <image>\nWhat is this? ASSISTANT:", images=["cat.png"]).text)
+    pixels = llava.preprocess("cat.png")                    # float32 [1, 3, H, W]
 
     # PEFT LoRA adapters, loaded once per model and chosen per call (scales add up):
     style = model.load_adapter("adapters/style")            # -> krait.Adapter (name "style")
@@ -33,6 +38,7 @@ from __future__ import annotations
 
 import os
 import queue
+import sys
 import threading
 from pathlib import PurePath
 from dataclasses import dataclass, field
@@ -59,6 +65,7 @@ __all__ = [
     "cpu_kernels",
     "SequenceModel",
     "Classifier",
+    "Assistant",
     "Tokenizer",
     "Adapter",
     "AdapterTarget",
@@ -278,26 +285,8 @@ class SequenceModel(_AdapterMethods):
     def _request(self, prompt_or_ids, max_new_tokens, temperature, top_k, top_p, min_p, repetition_penalty, seed,
                  stop, stream, stop_at_eos, adapters):
         # generate()'s options checked and converted once, on the caller's thread.
-        if stop is None:
-            stop_list = []
-        elif isinstance(stop, (str, bytes, bytearray)):
-            stop_list = [stop]
-        else:
-            stop_list = list(stop)
-        return self._impl.prepare_generation(
-            prompt_or_ids,
-            int(max_new_tokens),
-            0.0 if temperature is None else float(temperature),
-            0 if top_k is None else int(top_k),
-            1.0 if top_p is None else float(top_p),
-            0.0 if min_p is None else float(min_p),
-            1.0 if repetition_penalty is None else float(repetition_penalty),
-            seed,
-            stop_list,
-            bool(stop_at_eos),
-            bool(stream),
-            adapters,
-        )
+        return _prepare(self._impl.prepare_generation, prompt_or_ids, max_new_tokens, temperature, top_k, top_p, min_p,
+                        repetition_penalty, seed, stop, stream, stop_at_eos, adapters)
 
     def conversation(self, system: Optional[str] = None, *, chat_template: Optional[str] = None,
                      **variables) -> "Conversation":
@@ -342,6 +331,33 @@ class SequenceModel(_AdapterMethods):
                                 + repr(message.get("role")) + " message")
             conv.add_message(message.get("role"), content)
         return conv.reply(max_new_tokens=max_new_tokens, stream=stream, **options)
+
+
+def _prepare(prepare, prompt_or_ids, max_new_tokens, temperature, top_k, top_p, min_p, repetition_penalty, seed,
+             stop, stream, stop_at_eos, adapters, *extra):
+    # generate()'s options normalised (None = the option's neutral value) for an impl's
+    # prepare_generation(); `extra` follows them (an assistant's pixel_values).
+    if stop is None:
+        stop_list = []
+    elif isinstance(stop, (str, bytes, bytearray)):
+        stop_list = [stop]
+    else:
+        stop_list = list(stop)
+    return prepare(
+        prompt_or_ids,
+        int(max_new_tokens),
+        0.0 if temperature is None else float(temperature),
+        0 if top_k is None else int(top_k),
+        1.0 if top_p is None else float(top_p),
+        0.0 if min_p is None else float(min_p),
+        1.0 if repetition_penalty is None else float(repetition_penalty),
+        seed,
+        stop_list,
+        bool(stop_at_eos),
+        bool(stream),
+        adapters,
+        *extra,
+    )
 
 
 def _streamed(run, impl, make_result) -> Iterator[str]:
@@ -681,7 +697,8 @@ class Classifier(_AdapterMethods):
 
         An image is a path (str or os.PathLike) of a PNG, JPEG, BMP or GIF file, the encoded bytes of one
         (bytes, bytearray, memoryview), or a uint8 numpy array [height, width] (gray) or
-        [height, width, channels] with 1, 3 or 4 (RGBA: alpha ignored) channels. Each is preprocessed as
+        [height, width, channels] with 1, 3 or 4 (RGBA: alpha ignored) channels, or a PIL image (taken as
+        RGB; PIL is not required otherwise). Each is preprocessed as
         the model's configuration says. ``images`` is one image (returns its list of pairs) or a list or
         tuple of images, or a uint8 array [batch, height, width, channels] (returns one list per image).
         ``adapters``: the LoRA adapters active for this call, {Adapter or name: scale} (None or {} = the
@@ -706,18 +723,8 @@ class Classifier(_AdapterMethods):
         # One library call per input kind, each a batch; results go back in input order.
         groups: dict = {"files": [], "encoded": [], "pixels": []}
         for index, image in enumerate(batch):
-            if isinstance(image, (str, PurePath)) or hasattr(image, "__fspath__"):
-                path = os.fspath(image)
-                if isinstance(path, bytes):
-                    path = os.fsdecode(path)
-                groups["files"].append((index, path))
-            elif isinstance(image, (bytes, bytearray, memoryview)):
-                groups["encoded"].append((index, bytes(image)))
-            elif _is_array(image):
-                groups["pixels"].append((index, image))
-            else:
-                raise KraitInvalidArgumentError(
-                    f"image {index}: expected a path, encoded bytes or a uint8 numpy array, got {type(image).__name__}")
+            kind, item = _image_input(image, f"image {index}: ")
+            groups[kind].append((index, item))
         results: list = [None] * len(batch)
         calls = (("files", self._impl.classify_files), ("encoded", self._impl.classify_encoded),
                  ("pixels", self._impl.classify_pixels))
@@ -739,9 +746,188 @@ def _is_array(obj) -> bool:
     return hasattr(obj, "__array_interface__") or hasattr(obj, "__array__")
 
 
+def _image_input(image, prefix: str):
+    # One image argument sorted by kind: ("files", path str), ("encoded", bytes) or ("pixels", array).
+    # A PIL image (checked only if PIL is already imported: one cannot exist otherwise) becomes its RGB
+    # pixels; PIL is never required.
+    if isinstance(image, (str, PurePath)) or hasattr(image, "__fspath__"):
+        path = os.fspath(image)
+        return "files", os.fsdecode(path) if isinstance(path, bytes) else path
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        return "encoded", bytes(image)
+    pil = sys.modules.get("PIL.Image")
+    if pil is not None and isinstance(image, pil.Image):
+        import numpy
+
+        return "pixels", numpy.asarray(image.convert("RGB"))
+    if _is_array(image):
+        return "pixels", image
+    raise KraitInvalidArgumentError(
+        f"{prefix}expected a path, encoded bytes, a uint8 numpy array or a PIL image, got {type(image).__name__}")
+
+
 def _renumbered(exc: "KraitError", indices: List[int]) -> "KraitError":
     import re
 
     message = re.sub(r"^image (\d+):", lambda m: f"image {indices[int(m.group(1))]}:"
                      if int(m.group(1)) < len(indices) else m.group(0), exc.message)
     return type(exc)(message, exc.status)
+
+
+class Assistant(_AdapterMethods):
+    """A vision-language assistant (LLaVA: a CLIP or SigLIP image encoder, a projector and a Llama /
+    Mistral / Qwen2 language model) and one session on it.
+
+    ``path`` is a LlavaForConditionalGeneration directory as transformers saves it (config.json,
+    safetensors weights, optionally preprocessor_config.json and tokenizer.json); another kind of
+    model raises KraitWrongKindError. ``threads``, ``context_length`` and ``weights`` are those of
+    SequenceModel.
+
+    An image becomes ``image_rows`` rows that take the place of image tokens in the prompt: as
+    transformers' LlavaProcessor writes prompts, each image is ``image_token_id`` repeated
+    ``image_rows`` times, and the images are taken in the order their tokens appear. Images go in as
+    model-ready pixels, float32 [n_images, 3, height, width] (``preprocess()``), and their number must
+    match the prompt's image tokens (else KraitInvalidArgumentError naming both counts).
+    Calls on one assistant are serialised (safe from any thread); each releases the GIL.
+    """
+
+    def __init__(self, path: Union[str, os.PathLike], device: str = "cpu", threads: Optional[int] = None, *,
+                 context_length: Optional[int] = None, weights: str = "stored"):
+        self._path = os.fspath(path)
+        self._impl = _krait.Assistant(self._path, device, threads, context_length, weights)
+
+    def __repr__(self) -> str:
+        h, w = self.image_size
+        return (f"<krait.Assistant {self._path!r} {self.info['architecture']} vocab_size={self.vocab_size} "
+                f"image_size={h}x{w} image_rows={self.image_rows}>")
+
+    @property
+    def info(self) -> dict:
+        """Facts from krait_model_get_info(): those of SequenceModel.info (of the language model; the
+        architecture is the assistant's, num_parameters and weight_bytes count the whole model) and
+        image_token_id, image_rows, image_height, image_width."""
+        return self._impl.info
+
+    @property
+    def image_token_id(self) -> int:
+        """The token each image is written as in a prompt (config.json image_token_index)."""
+        return self._impl.image_token_id
+
+    @property
+    def image_rows(self) -> int:
+        """Rows each image becomes: its token is repeated this many times in a prompt's ids."""
+        return self._impl.image_rows
+
+    @property
+    def image_size(self) -> tuple:
+        """(height, width) of the image encoder's input; preprocess() makes images this size."""
+        return self._impl.image_size
+
+    @property
+    def vocab_size(self) -> int:
+        """Rows of the output logits."""
+        return self._impl.vocab_size
+
+    @property
+    def tokenizer(self) -> Optional[Tokenizer]:
+        """The model's tokenizer (kept alive with the model), or None without tokenizer.json."""
+        return self._impl.tokenizer
+
+    @property
+    def threads(self) -> Optional[int]:
+        """Worker threads for this model's calls (None = all cores). Settable."""
+        return self._impl.threads
+
+    @threads.setter
+    def threads(self, value: Optional[int]) -> None:
+        self._impl.threads = value
+
+    def abort(self) -> None:
+        """Asks the call running on this model (from another thread), or the next one to start if none
+        runs, to stop with KraitAbortedError (as SequenceModel.abort()). A streaming generation is
+        better stopped by closing its generator."""
+        self._impl.abort()
+
+    def clear_abort(self) -> None:
+        """Withdraws an abort() request that no call has used yet (a no-op if there is none)."""
+        self._impl.clear_abort()
+
+    def preprocess(self, image: ImageLike):
+        """One image made model-ready: float32 numpy array [1, 3, height, width] (``image_size``).
+
+        ``image``: a path (str or os.PathLike) of a PNG, JPEG, BMP or GIF file, the encoded bytes of one
+        (bytes, bytearray, memoryview), a uint8 numpy array [height, width] (gray) or
+        [height, width, channels] with 1, 3 or 4 (RGBA: alpha ignored) channels, or a PIL image (taken
+        as RGB; PIL is not required otherwise). Preprocessed as the model's preprocessor_config.json
+        says (CLIP: shortest-edge bicubic resize, center crop, rescale, normalize; SigLIP: resize to a
+        square), as transformers does; without that file, the image encoder's processor defaults.
+        Concatenate several on axis 0 for forward() / encode() / generate(pixel_values=...).
+        """
+        kind, item = _image_input(image, "")
+        if kind == "files":
+            return self._impl.preprocess_file(item)
+        if kind == "encoded":
+            return self._impl.preprocess_encoded(item)
+        return self._impl.preprocess_pixels(item)
+
+    def forward(self, input_ids: IdsLike, pixel_values=None, *, adapters: AdaptersLike = None):
+        """Logits for every position, as LlavaForConditionalGeneration(input_ids, pixel_values).logits:
+        int ids [batch, length] (or [length], taken as [1, length]) with each image as ``image_rows``
+        copies of ``image_token_id`` (as transformers' processor writes them), and ``pixel_values``
+        float32 [n_images, 3, height, width]: the images of row 0, then of row 1, ... (None when the ids
+        hold no image token) -> float32 numpy array [batch, length, vocab_size]. Stateless.
+        ``adapters``: the LoRA adapters active for this call, {Adapter or name: scale} (None or {} = the
+        base model)."""
+        return self._impl.forward(input_ids, pixel_values, adapters)
+
+    def encode(self, pixel_values, *, adapters: AdaptersLike = None):
+        """The rows the language model reads for each image (the projector's output): float32
+        pixel_values [n, 3, height, width] -> float32 numpy array [n, image_rows, hidden_size].
+        ``adapters`` as in forward()."""
+        return self._impl.encode(pixel_values, adapters)
+
+    def generate(
+        self,
+        prompt_or_ids: Union[str, bytes, IdsLike],
+        images: Optional[Sequence[ImageLike]] = None,
+        pixel_values=None,
+        max_new_tokens: int = 20,
+        temperature: float = 0.0,
+        top_k: Optional[int] = 50,
+        top_p: Optional[float] = 1.0,
+        min_p: Optional[float] = 0.0,
+        repetition_penalty: Optional[float] = 1.0,
+        seed: Optional[int] = 0,
+        stop: Union[None, str, Iterable[str]] = None,
+        stream: bool = False,
+        stop_at_eos: bool = True,
+        *,
+        adapters: AdaptersLike = None,
+    ) -> Union[GenerationResult, Iterator[str]]:
+        """Generates up to ``max_new_tokens`` tokens after a prompt with images, from an empty context.
+
+        ``prompt_or_ids``: text, encoded with the model's tokenizer without special tokens, in which
+        each image token (``image_token_id``, such as "<image>") is then repeated ``image_rows`` times
+        as LlavaProcessor does (so write one per image); or token ids, whose images must already be
+        expanded to ``image_rows`` copies each. The prompt's images, in the order of their tokens:
+        ``images``, a list of anything preprocess() accepts (one image alone is taken as a list of
+        one), or ``pixel_values``, ready float32 [n_images, 3, height, width]; not both. The prompt is
+        prefilled with its images in one pass (krait_session_append_images), then generation continues.
+        Options, result and streaming are those of SequenceModel.generate().
+        """
+        if images is not None and pixel_values is not None:
+            raise KraitInvalidArgumentError("give the prompt's images as images or as pixel_values, not both")
+        if images is not None:
+            if not isinstance(images, (list, tuple)):
+                images = [images]
+            if images:
+                import numpy
+
+                pixel_values = numpy.concatenate([self.preprocess(image) for image in images])
+        request = _prepare(self._impl.prepare_generation, prompt_or_ids, max_new_tokens, temperature, top_k, top_p,
+                           min_p, repetition_penalty, seed, stop, stream, stop_at_eos, adapters, pixel_values)
+        if stream:
+            return _streamed(lambda on_piece: self._impl.run_generation(request, on_piece), self._impl,
+                             lambda result: GenerationResult(text=result[1], ids=result[0]))
+        ids, text = self._impl.run_generation(request, None)
+        return GenerationResult(text=text, ids=ids)

@@ -60,24 +60,9 @@ public:
     // (num_labels of the call's head).
     py::array_t<float> forward(py::handle pixel_values, py::handle adapters) {
         const std::shared_ptr<ActiveSet> active = adapters_->resolve(adapters);
-        py::array arr = py::array::ensure(pixel_values);
-        if (!arr) fail_argument("pixel_values must be a float32 array [batch, 3, height, width]");
-        if (arr.dtype().kind() != 'f')
-            fail_argument("pixel_values must hold floats (float32 [batch, 3, height, width]), got dtype " +
-                          std::string(py::str(arr.dtype())));
-        // Float arrays of other widths are converted (float64 is NumPy's default); integers are refused
-        // above, since uint8 pixels need the model's preprocessing (classify()).
-        auto f32 = py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(arr);
-        if (!f32) throw py::error_already_set();
-        if (f32.ndim() != 4 && f32.ndim() != 3)
-            fail_argument("pixel_values must be [batch, 3, height, width] or [3, height, width], got " +
-                          std::to_string(f32.ndim()) + " dimensions");
-        const bool single = f32.ndim() == 3;
-        const int64_t batch = single ? 1 : f32.shape(0);
-        const int64_t channels = f32.shape(single ? 0 : 1);
-        const int64_t height = f32.shape(single ? 1 : 2), width = f32.shape(single ? 2 : 3);
-        if (channels != 3) fail_argument("pixel_values must have 3 channels (RGB, NCHW), got " + std::to_string(channels));
-        const float* in = f32.data();
+        const Pixels px = to_pixels(pixel_values, "pixel_values", /*allow_single=*/true);
+        const int64_t batch = px.n, height = px.height, width = px.width;
+        const float* in = px.data();
         int64_t num_labels = info_.num_labels;
         std::vector<float> out;  // sized once the call's head is known (under the lock)
         {
@@ -128,33 +113,8 @@ public:
         std::vector<py::array> keep;  // alive until the call returns
         std::vector<krait_image> images;
         for (size_t i = 0; i < arrays.size(); ++i) {
-            const std::string name = "image " + std::to_string(i) + ": ";
-            py::array a = py::array::ensure(arrays[i]);
-            if (!a) fail_argument(name + "not an array");
-            if (!a.dtype().is(py::dtype::of<uint8_t>()))
-                fail_argument(name + "pixel arrays must be uint8 [height, width] or [height, width, channels], got dtype " +
-                              std::string(py::str(a.dtype())));
-            if (a.ndim() != 2 && a.ndim() != 3)
-                fail_argument(name + "pixel arrays must be [height, width] or [height, width, channels], got " +
-                              std::to_string(a.ndim()) + " dimensions");
-            const int64_t channels = a.ndim() == 3 ? a.shape(2) : 1;
-            if (channels != 1 && channels != 3 && channels != 4)
-                fail_argument(name + "channels must be 1, 3 or 4, got " + std::to_string(channels));
-            if (a.shape(0) > std::numeric_limits<int32_t>::max() || a.shape(1) > std::numeric_limits<int32_t>::max())
-                fail_argument(name + "the image is too large");
-            // Rows may be strided (a crop of a larger array); pixels within a row must be packed.
-            const bool packed_rows = a.shape(1) <= 1 || a.strides(1) == channels;
-            const bool packed_channels = a.ndim() == 2 || channels == 1 || a.strides(2) == 1;
-            if (!packed_rows || !packed_channels || a.strides(0) < 0)
-                a = py::array_t<uint8_t, py::array::c_style>::ensure(a);
-            krait_image im{};
-            im.struct_size = sizeof im;
-            im.pixels = static_cast<const uint8_t*>(a.data());
-            im.width = static_cast<int32_t>(a.shape(1));
-            im.height = static_cast<int32_t>(a.shape(0));
-            im.row_stride = a.shape(0) > 1 ? a.strides(0) : 0;
-            im.channels = static_cast<int32_t>(channels);
-            images.push_back(im);
+            py::array a;
+            images.push_back(to_image(arrays[i], "image " + std::to_string(i) + ": ", a));
             keep.push_back(std::move(a));
         }
         return run(images.size(), top_k, adapters, [&](krait_classification* out, size_t capacity, size_t* n) {

@@ -95,10 +95,42 @@ std::string text_bytes(py::handle text, const char* what);
 py::str utf8_str(const char* data, size_t size, const char* errors = "replace");
 
 class Tokenizer;
+
+// ---- Images (images.cpp) -----------------------------------------------------------------------------
+
+// Model-ready pixels read from a float array-like [n, 3, height, width] (or [3, height, width], one
+// image, when allow_single): converted to C-contiguous float32 (float64 and other float widths are
+// converted; integers are refused, since uint8 pixels need the model's preprocessing). `what` names
+// the argument in messages.
+struct Pixels {
+    py::array_t<float, py::array::c_style | py::array::forcecast> array;
+    int64_t n = 0;
+    int64_t height = 0;
+    int64_t width = 0;
+    const float* data() const { return array.data(); }
+};
+Pixels to_pixels(py::handle obj, const char* what, bool allow_single);
+
+// A uint8 numpy array [height, width] (gray) or [height, width, channels] (1, 3 or 4 channels) as a
+// krait_image pointing into `keep` (the array itself, or a packed copy when its rows or channels are
+// not packed). `prefix` starts every message ("image 2: ").
+krait_image to_image(py::handle obj, const std::string& prefix, py::array& keep);
+
+// A sequence or assistant model's session parameters: threads (thread_count) and context_length
+// (None = the model's default, else >= 1).
+krait_session_params language_session_params(const std::optional<int64_t>& threads,
+                                             const std::optional<int64_t>& context_length);
+// The tokenizer a language model's directory brings, or null without tokenizer.json (then
+// `no_tokenizer_message` gets the library's reason, quoted when text is asked for).
+std::shared_ptr<Tokenizer> model_tokenizer(const std::shared_ptr<ModelHandle>& model, std::string& no_tokenizer_message);
+// The `info` dict of a language model (SequenceModel.info; Assistant.info adds its image fields).
+py::dict language_info(const krait_model_info& info);
+
 void bind_tokenizer(py::module_& m);
 void bind_adapters(py::module_& m);
 void bind_sequence_model(py::module_& m);
 void bind_classifier(py::module_& m);
+void bind_assistant(py::module_& m);
 
 // ---- LoRA adapters (adapter.cpp) -------------------------------------------------------------------
 

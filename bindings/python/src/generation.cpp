@@ -1,6 +1,7 @@
 #include "generation.h"
 
 #include <algorithm>
+#include <limits>
 
 namespace krait_py {
 
@@ -39,6 +40,43 @@ krait_generate_params bind_run(const GenerationRequest& req, TokenSink& sink, st
     return gp;
 }
 
+void set_generation_options(GenerationRequest& req, int64_t max_new_tokens, float temperature, int32_t top_k,
+                            float top_p, float min_p, float repetition_penalty, py::handle seed,
+                            const std::vector<py::handle>& stop, bool stop_at_eos) {
+    if (max_new_tokens <= 0 || max_new_tokens > std::numeric_limits<int32_t>::max())
+        fail_argument("max_new_tokens must be in [1, 2**31), got " + std::to_string(max_new_tokens));
+    for (size_t i = 0; i < stop.size(); ++i) {
+        std::string s = text_bytes(stop[i], "stop string");
+        if (s.find('\0') != std::string::npos)
+            fail_argument("stop string " + std::to_string(i) + " contains a NUL character");
+        req.stop_strings.push_back(std::move(s));
+    }
+    uint64_t seed_value = 0;
+    if (!seed.is_none()) {
+        bool ok = !PyBool_Check(seed.ptr()) && PyIndex_Check(seed.ptr());
+        if (ok) {
+            py::object index = py::reinterpret_steal<py::object>(PyNumber_Index(seed.ptr()));
+            if (!index) throw py::error_already_set();
+            seed_value = PyLong_AsUnsignedLongLong(index.ptr());
+            if (seed_value == static_cast<uint64_t>(-1) && PyErr_Occurred()) {
+                PyErr_Clear();
+                ok = false;
+            }
+        }
+        if (!ok) fail_argument("seed must be None or an integer in [0, 2**64), got " + std::string(py::repr(seed)));
+    }
+    krait_generate_params& gp = req.params;
+    krait_generate_params_init(&gp);
+    gp.max_new_tokens = static_cast<int32_t>(max_new_tokens);
+    gp.sampling.temperature = temperature;
+    gp.sampling.top_k = top_k;
+    gp.sampling.top_p = top_p;
+    gp.sampling.min_p = min_p;
+    gp.sampling.repetition_penalty = repetition_penalty;
+    gp.sampling.seed = seed_value;
+    gp.stop_at_eos = stop_at_eos ? 1 : 0;
+}
+
 Ids prompt_ids(py::handle prompt, const Tokenizer* tokenizer, const std::string& no_tokenizer_message, int64_t vocab) {
     if (!PyUnicode_Check(prompt.ptr()) && !PyBytes_Check(prompt.ptr()) && !PyByteArray_Check(prompt.ptr()))
         return to_ids(prompt, "prompt", vocab, /*allow_2d=*/false);
@@ -74,8 +112,15 @@ py::tuple run_generation_on(krait_session* session, std::mutex& mu, const Genera
         std::lock_guard<std::mutex> lock(mu);
         ScopedAdapters scoped(session, *req.adapters);
         if (from_scratch) status = krait_session_reset(session);
-        if (status == KRAIT_OK)
-            status = krait_session_generate(session, req.prompt.ptr(), req.prompt.data.size(), &gp, out.get(), capacity, &n);
+        const int32_t* prompt = req.prompt.ptr();
+        size_t n_prompt = req.prompt.data.size();
+        if (status == KRAIT_OK && req.images && n_prompt > 0) {
+            const ImagePrompt& im = *req.images;
+            status = krait_session_append_images(session, prompt, n_prompt, im.n_images ? im.pixels.data() : nullptr,
+                                                 im.n_images, im.height, im.width, nullptr, 0);
+            n_prompt = 0;  // generation continues after the context
+        }
+        if (status == KRAIT_OK) status = krait_session_generate(session, prompt, n_prompt, &gp, out.get(), capacity, &n);
         if (status != KRAIT_OK) message = krait_last_error();
     }
     if (sink.error) std::rethrow_exception(sink.error);  // the callback's exception comes first

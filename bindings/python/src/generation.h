@@ -14,13 +14,32 @@
 
 namespace krait_py {
 
+// The images of an assistant's prompt (Assistant.generate), copied so that the request holds no
+// Python object: float32 [n_images, 3, height, width]; n_images 0 = none.
+struct ImagePrompt {
+    std::vector<float> pixels;
+    int64_t n_images = 0;
+    int64_t height = 0;
+    int64_t width = 0;
+};
+
 // generate()'s arguments, checked and converted; reusable.
 struct GenerationRequest {
     Ids prompt;
     std::vector<std::string> stop_strings;
     krait_generate_params params{};  // stop_strings, on_token and user_data are set per run
     std::shared_ptr<ActiveSet> adapters = std::make_shared<ActiveSet>();  // empty: the base model
+    // Set for an assistant: the prompt (if any) is appended with these images
+    // (krait_session_append_images), then the generation continues with an empty prompt.
+    std::optional<ImagePrompt> images;
 };
+
+// Checks and sets generate()'s options on `req` (everything but the prompt, the adapters and the
+// images): max_new_tokens in [1, 2**31), stop strings (str or bytes, no NUL), seed (None or an
+// integer in [0, 2**64)), sampling.
+void set_generation_options(GenerationRequest& req, int64_t max_new_tokens, float temperature, int32_t top_k,
+                            float top_p, float min_p, float repetition_penalty, py::handle seed,
+                            const std::vector<py::handle>& stop, bool stop_at_eos);
 
 // State shared with the krait_token_fn callback during one call.
 struct TokenSink {
@@ -41,6 +60,7 @@ Ids prompt_ids(py::handle prompt, const Tokenizer* tokenizer, const std::string&
 
 // Runs `req` on `session` under `mu` (taken after releasing the GIL), with the request's adapters
 // active for the call; from an empty context if `from_scratch`, else after the session's context.
+// With req.images, the prompt and its images are appended first (one prefill), in the same lock.
 // Returns (ids, text): the new token ids and the text of the pieces ("" without a tokenizer).
 // on_piece(token_id, piece) -> truthy to stop; called on this thread, once per token.
 py::tuple run_generation_on(krait_session* session, std::mutex& mu, const GenerationRequest& req,

@@ -14,6 +14,7 @@ PYBIND11_MODULE(_krait, m) {
     bind_session(m);
     bind_sequence_model(m);
     bind_classifier(m);
+    bind_assistant(m);
     m.def("cpu_kernels", [] { return std::string(krait_cpu_kernels()); },
           "The CPU kernels this process runs: 'portable', 'avx2' or 'avx512' (krait_cpu_kernels).");
     m.def("version_string", [] { return std::string(krait_version_string()); },

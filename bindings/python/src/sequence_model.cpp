@@ -27,33 +27,16 @@ public:
         krait_model_params_init(&mp);
         mp.device = parse_device(device);
         mp.weight_precision = parse_weights(weights);
-        krait_session_params sp;
-        krait_session_params_init(&sp);
-        sp.n_threads = thread_count(threads);
-        if (context_length) {
-            if (*context_length < 1) fail_argument("context_length must be None (the model's default) or >= 1, got " +
-                                                   std::to_string(*context_length));
-            sp.context_length = *context_length;
-        }
+        const krait_session_params sp = language_session_params(threads, context_length);
         threads_ = threads;
         session_params_ = sp;
 
         model_ = load_model(path, mp, KRAIT_MODEL_SEQUENCE, "a sequence model", info_);
         adapters_ = std::make_unique<AdapterRegistry>(model_);
-        krait_model* model = model_->model;
         krait_session* session = nullptr;
-        check(krait_session_create(model, &sp, &session));
+        check(krait_session_create(model_->model, &sp, &session));
         session_.reset(session);
-
-        const krait_tokenizer* tok = nullptr;
-        const krait_status status = krait_model_get_tokenizer(model, &tok);
-        if (status == KRAIT_OK) {
-            tokenizer_ = std::make_shared<Tokenizer>(model_, tok);
-        } else if (status != KRAIT_ERR_UNSUPPORTED) {  // UNSUPPORTED: no tokenizer.json, which is allowed
-            check(status);
-        } else {
-            no_tokenizer_message_ = krait_last_error();
-        }
+        tokenizer_ = model_tokenizer(model_, no_tokenizer_message_);
     }
 
     SequenceModel(const SequenceModel&) = delete;
@@ -83,46 +66,15 @@ public:
     std::shared_ptr<GenerationRequest> prepare_generation(py::handle prompt, int64_t max_new_tokens, float temperature,
                                                           int32_t top_k, float top_p, float min_p,
                                                           float repetition_penalty, py::handle seed,
-                                                          std::vector<py::handle> stop, bool stop_at_eos,
+                                                          const std::vector<py::handle>& stop, bool stop_at_eos,
                                                           bool streaming, py::handle adapters) {
         auto req = std::make_shared<GenerationRequest>();
         req->adapters = adapters_->resolve(adapters);
         req->prompt = prompt_ids(prompt, tokenizer_.get(), no_tokenizer_message_, info_.vocab_size);
-        if (max_new_tokens <= 0 || max_new_tokens > std::numeric_limits<int32_t>::max())
-            fail_argument("max_new_tokens must be in [1, 2**31), got " + std::to_string(max_new_tokens));
-        for (size_t i = 0; i < stop.size(); ++i) {
-            std::string s = text_bytes(stop[i], "stop string");
-            if (s.find('\0') != std::string::npos)
-                fail_argument("stop string " + std::to_string(i) + " contains a NUL character");
-            req->stop_strings.push_back(std::move(s));
-        }
-        uint64_t seed_value = 0;
-        if (!seed.is_none()) {
-            bool ok = !PyBool_Check(seed.ptr()) && PyIndex_Check(seed.ptr());
-            if (ok) {
-                py::object index = py::reinterpret_steal<py::object>(PyNumber_Index(seed.ptr()));
-                if (!index) throw py::error_already_set();
-                seed_value = PyLong_AsUnsignedLongLong(index.ptr());
-                if (seed_value == static_cast<uint64_t>(-1) && PyErr_Occurred()) {
-                    PyErr_Clear();
-                    ok = false;
-                }
-            }
-            if (!ok) fail_argument("seed must be None or an integer in [0, 2**64), got " + std::string(py::repr(seed)));
-        }
+        set_generation_options(*req, max_new_tokens, temperature, top_k, top_p, min_p, repetition_penalty, seed, stop,
+                               stop_at_eos);
         // Text needs the tokenizer: a model without one (the test fixtures) generates ids only.
         if (streaming || !req->stop_strings.empty()) require_tokenizer(streaming ? "streaming text" : "stop strings");
-
-        krait_generate_params& gp = req->params;
-        krait_generate_params_init(&gp);
-        gp.max_new_tokens = static_cast<int32_t>(max_new_tokens);
-        gp.sampling.temperature = temperature;
-        gp.sampling.top_k = top_k;
-        gp.sampling.top_p = top_p;
-        gp.sampling.min_p = min_p;
-        gp.sampling.repetition_penalty = repetition_penalty;
-        gp.sampling.seed = seed_value;
-        gp.stop_at_eos = stop_at_eos ? 1 : 0;
         return req;
     }
 
@@ -195,22 +147,7 @@ public:
     }
     int64_t vocab_size() const { return info_.vocab_size; }
 
-    py::dict info() const {
-        py::dict d;
-        auto token = [](int32_t id) { return id < 0 ? py::object(py::none()) : py::object(py::int_(id)); };
-        d["kind"] = kind_name(info_.kind);
-        d["architecture"] = info_.architecture ? info_.architecture : "";
-        d["vocab_size"] = info_.vocab_size;
-        d["hidden_size"] = info_.hidden_size;
-        d["num_layers"] = info_.num_layers;
-        d["state_size"] = info_.state_size;
-        d["num_parameters"] = info_.num_parameters;
-        d["weight_bytes"] = info_.weight_bytes;
-        d["bos_token_id"] = token(info_.bos_token_id);
-        d["eos_token_id"] = token(info_.eos_token_id);
-        d["source_dtype"] = info_.source_dtype ? info_.source_dtype : "";
-        return d;
-    }
+    py::dict info() const { return language_info(info_); }
 
 private:
     void require_tokenizer(const char* purpose) const {
@@ -232,6 +169,37 @@ private:
     krait_session_params session_params_{};  // as given at construction (conversations copy it)
     std::mutex mu_;
 };
+
+krait_session_params language_session_params(const std::optional<int64_t>& threads,
+                                             const std::optional<int64_t>& context_length) {
+    krait_session_params sp;
+    krait_session_params_init(&sp);
+    sp.n_threads = thread_count(threads);
+    if (context_length) {
+        if (*context_length < 1)
+            fail_argument("context_length must be None (the model's default) or >= 1, got " +
+                          std::to_string(*context_length));
+        sp.context_length = *context_length;
+    }
+    return sp;
+}
+
+py::dict language_info(const krait_model_info& info) {
+    py::dict d;
+    auto token = [](int32_t id) { return id < 0 ? py::object(py::none()) : py::object(py::int_(id)); };
+    d["kind"] = kind_name(info.kind);
+    d["architecture"] = info.architecture ? info.architecture : "";
+    d["vocab_size"] = info.vocab_size;
+    d["hidden_size"] = info.hidden_size;
+    d["num_layers"] = info.num_layers;
+    d["state_size"] = info.state_size;
+    d["num_parameters"] = info.num_parameters;
+    d["weight_bytes"] = info.weight_bytes;
+    d["bos_token_id"] = token(info.bos_token_id);
+    d["eos_token_id"] = token(info.eos_token_id);
+    d["source_dtype"] = info.source_dtype ? info.source_dtype : "";
+    return d;
+}
 
 void bind_sequence_model(py::module_& m) {
     py::class_<GenerationRequest, std::shared_ptr<GenerationRequest>>(m, "GenerationRequest");

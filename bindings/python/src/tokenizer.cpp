@@ -25,6 +25,15 @@ std::shared_ptr<Tokenizer> Tokenizer::from_file(const std::string& path) {
     return std::shared_ptr<Tokenizer>(new Tokenizer(t));
 }
 
+std::shared_ptr<Tokenizer> model_tokenizer(const std::shared_ptr<ModelHandle>& model, std::string& no_tokenizer_message) {
+    const krait_tokenizer* tok = nullptr;
+    const krait_status status = krait_model_get_tokenizer(model->model, &tok);
+    if (status == KRAIT_OK) return std::make_shared<Tokenizer>(model, tok);
+    if (status != KRAIT_ERR_UNSUPPORTED) check(status);  // UNSUPPORTED: no tokenizer.json, which is allowed
+    no_tokenizer_message = krait_last_error();
+    return nullptr;
+}
+
 std::vector<int32_t> Tokenizer::encode_bytes(const std::string& utf8, bool add_special_tokens) const {
     py::gil_scoped_release nogil;
     // Every encoder here emits at most one id per input byte, plus a few for a prefix space and

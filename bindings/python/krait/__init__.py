@@ -434,12 +434,29 @@ class Conversation:
     @property
     def stats(self) -> dict:
         """What the last reply cost: prompt_tokens (the rendered conversation), reused_tokens (already
-        held by the session), prefilled_tokens (computed: the difference) and generated_tokens."""
+        held by the session), prefilled_tokens (computed: the difference), generated_tokens, and with
+        pictures images_encoded (run through the image encoder) and images_cached (taken from the
+        session's image cache)."""
         return self._impl.stats
 
-    def say(self, text: str, **options):
-        """Adds ``text`` as a user message and returns the assistant's reply (also added)."""
-        return self._run(lambda request, on_piece: self._impl.say(text, request, on_piece), options)
+    def say(self, text: str, images: Optional[Sequence[ImageLike]] = None, *, pixel_values=None, **options):
+        """Adds ``text`` as a user message and returns the assistant's reply (also added).
+
+        With an Assistant, the message may hold pictures: ``images``, a list of anything
+        ``Assistant.preprocess()`` accepts (one alone is taken as a list of one), or ``pixel_values``,
+        ready float32 [n, 3, height, width]; not both. The message is rendered with the pictures first
+        (image parts, then the text), each becoming the image's rows; later questions reuse them (the
+        picture is not run again), and a picture seen before comes from the session's image cache."""
+        if images is not None and pixel_values is not None:
+            raise KraitInvalidArgumentError("give the message's pictures as images or as pixel_values, not both")
+        if images is not None:
+            if not isinstance(images, (list, tuple)):
+                images = [images]
+            if images:
+                import numpy
+
+                pixel_values = numpy.concatenate([self._model.preprocess(image) for image in images])
+        return self._run(lambda request, on_piece: self._impl.say(text, request, on_piece, pixel_values), options)
 
     def reply(self, **options):
         """The assistant's reply to the messages so far (added to them)."""
@@ -851,6 +868,23 @@ class Assistant(_AdapterMethods):
     def clear_abort(self) -> None:
         """Withdraws an abort() request that no call has used yet (a no-op if there is none)."""
         self._impl.clear_abort()
+
+    def conversation(self, system: Optional[str] = None, *, chat_template: Optional[str] = None,
+                     **variables) -> "Conversation":
+        """A new conversation with this assistant, on a session of its own: ``.say(text, images=[...])``
+        adds a user message with pictures and returns the reply, formatted by the model's chat template
+        (or ``chat_template``; ``variables`` are extra template variables). Each turn computes only what
+        the session does not hold: a new question about the same picture does not run it again. Needs
+        the model's tokenizer. See Conversation."""
+        import json
+        impl = self._impl.conversation(system, chat_template, json.dumps(variables, ensure_ascii=False))
+        return Conversation(self, impl)
+
+    def _request(self, prompt_or_ids, max_new_tokens, temperature, top_k, top_p, min_p, repetition_penalty, seed,
+                 stop, stream, stop_at_eos, adapters):
+        # A conversation's generation options (no prompt, no images: the conversation brings them).
+        return _prepare(self._impl.prepare_generation, prompt_or_ids, max_new_tokens, temperature, top_k, top_p, min_p,
+                        repetition_penalty, seed, stop, stream, stop_at_eos, adapters, None)
 
     def preprocess(self, image: ImageLike):
         """One image made model-ready: float32 numpy array [1, 3, height, width] (``image_size``).

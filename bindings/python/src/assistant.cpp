@@ -15,12 +15,22 @@ Assistant::Assistant(const std::string& path, const std::string& device, std::op
     const krait_session_params sp = language_session_params(threads, context_length);
     threads_ = threads;
 
+    session_params_ = sp;
     model_ = load_model(path, mp, KRAIT_MODEL_ASSISTANT, "an assistant", info_);
     adapters_ = std::make_unique<AdapterRegistry>(model_);
     krait_session* session = nullptr;
     check(krait_session_create(model_->model, &sp, &session));
     session_.reset(session);
     tokenizer_ = model_tokenizer(model_, no_tokenizer_message_);
+}
+
+std::shared_ptr<Conversation> Assistant::conversation(const std::optional<std::string>& system,
+                                                     const std::optional<std::string>& chat_template,
+                                                     const std::string& variables_json) const {
+    require_tokenizer("a conversation");
+    krait_session_params sp = session_params_;
+    sp.n_threads = thread_count(threads_);
+    return std::make_shared<Conversation>(model_, sp, system, chat_template, variables_json, std::nullopt);
 }
 
 void Assistant::require_tokenizer(const char* purpose) const {
@@ -184,6 +194,8 @@ void bind_assistant(py::module_& m) {
         .def(py::init<const std::string&, const std::string&, std::optional<int64_t>, std::optional<int64_t>,
                       const std::string&>(),
              py::arg("path"), py::arg("device"), py::arg("threads"), py::arg("context_length"), py::arg("weights"))
+        .def("conversation", &Assistant::conversation, py::arg("system"), py::arg("chat_template"),
+             py::arg("variables_json"))
         .def("preprocess_file", &Assistant::preprocess_file, py::arg("path"))
         .def("preprocess_encoded", &Assistant::preprocess_encoded, py::arg("data"))
         .def("preprocess_pixels", &Assistant::preprocess_pixels, py::arg("array"))

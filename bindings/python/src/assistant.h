@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "conversation.h"
 #include "common.h"
 #include "generation.h"
 
@@ -65,6 +66,10 @@ public:
     int64_t image_rows() const { return info_.image_rows; }
     py::tuple image_size() const { return py::make_tuple(info_.image_height, info_.image_width); }
     py::dict info() const;
+    // A conversation on a session of its own (same threads and context length as this assistant's).
+    std::shared_ptr<Conversation> conversation(const std::optional<std::string>& system,
+                                               const std::optional<std::string>& chat_template,
+                                               const std::string& variables_json) const;
 
 private:
     void require_tokenizer(const char* purpose) const;
@@ -82,6 +87,7 @@ private:
     std::shared_ptr<Tokenizer> tokenizer_;        // null when the model directory has no tokenizer.json
     std::string no_tokenizer_message_;
     krait_model_info info_{};
+    krait_session_params session_params_{};  // as given at construction (conversations copy it)
     std::optional<int64_t> threads_;
     std::mutex mu_;
 };

@@ -62,9 +62,15 @@ std::string Conversation::last_reply() const {
     return content;
 }
 
-py::str Conversation::say(const std::string& text, const GenerationRequest& req, std::optional<py::function> on_piece) {
-    return run(req, std::move(on_piece),
-               [&](const krait_generate_params* gp) { return krait_conversation_say(conversation_, text.c_str(), gp); });
+py::str Conversation::say(const std::string& text, const GenerationRequest& req, std::optional<py::function> on_piece,
+                          py::handle pixel_values) {
+    if (pixel_values.is_none())
+        return run(req, std::move(on_piece),
+                   [&](const krait_generate_params* gp) { return krait_conversation_say(conversation_, text.c_str(), gp); });
+    const Pixels px = to_pixels(pixel_values, "pixel_values", /*allow_single=*/true);
+    return run(req, std::move(on_piece), [&](const krait_generate_params* gp) {
+        return krait_conversation_say_images(conversation_, text.c_str(), px.data(), px.n, px.height, px.width, gp);
+    });
 }
 
 py::str Conversation::reply(const GenerationRequest& req, std::optional<py::function> on_piece) {
@@ -133,6 +139,8 @@ py::dict Conversation::stats() const {
     d["reused_tokens"] = st.reused_tokens;
     d["prefilled_tokens"] = st.prefilled_tokens;
     d["generated_tokens"] = st.generated_tokens;
+    d["images_encoded"] = st.images_encoded;
+    d["images_cached"] = st.images_cached;
     return d;
 }
 
@@ -144,7 +152,8 @@ void Conversation::save(const std::string& path) const {
 
 void bind_conversation(py::module_& m) {
     py::class_<Conversation, std::shared_ptr<Conversation>>(m, "Conversation")
-        .def("say", &Conversation::say, py::arg("text"), py::arg("request"), py::arg("on_piece"))
+        .def("say", &Conversation::say, py::arg("text"), py::arg("request"), py::arg("on_piece"),
+             py::arg("pixel_values") = py::none())
         .def("reply", &Conversation::reply, py::arg("request"), py::arg("on_piece"))
         .def("regenerate", &Conversation::regenerate, py::arg("request"), py::arg("on_piece"))
         .def("add_message", &Conversation::add_message, py::arg("role"), py::arg("content"))

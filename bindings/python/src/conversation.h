@@ -27,7 +27,9 @@ public:
     Conversation& operator=(const Conversation&) = delete;
 
     // Each returns the assistant's reply; on_piece(token_id, piece) -> truthy to stop, as generate().
-    py::str say(const std::string& text, const GenerationRequest& req, std::optional<py::function> on_piece);
+    // pixel_values: None, or the user message's pictures, model-ready float32 [n, 3, H, W] (assistants).
+    py::str say(const std::string& text, const GenerationRequest& req, std::optional<py::function> on_piece,
+                py::handle pixel_values);
     py::str reply(const GenerationRequest& req, std::optional<py::function> on_piece);
     py::str regenerate(const GenerationRequest& req, std::optional<py::function> on_piece);
 

@@ -594,6 +594,15 @@ krait_status krait_conversation_say(krait_conversation* conversation, const char
     return guarded([&] { conversation->say(user_text, read_params(params, krait_generate_params_init)); });
 }
 
+krait_status krait_conversation_add_message_images(krait_conversation* conversation, const char* role,
+                                                   const char* content, const float* pixels, int64_t n_images,
+                                                   int64_t height, int64_t width) {
+    KRAIT_REQUIRE(conversation);
+    KRAIT_REQUIRE(role);
+    KRAIT_REQUIRE(content);
+    return guarded([&] { conversation->add_message_with_images(role, content, pixels, n_images, height, width); });
+}
+
 krait_status krait_conversation_say_images(krait_conversation* conversation, const char* user_text, const float* pixels,
                                            int64_t n_images, int64_t height, int64_t width,
                                            const krait_generate_params* params) {

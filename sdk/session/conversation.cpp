@@ -261,8 +261,25 @@ std::string krait_conversation::chat(krait_session& session, const char* message
     return once.generate_reply(once.template_->render(messages, /*add_generation_prompt=*/true, once.extra_), params);
 }
 
+void krait_conversation::add_message_with_images(const std::string& role, const std::string& content,
+                                                 const float* pixels, int64_t n_images, int64_t height, int64_t width) {
+    if (role.empty()) fail_argument("role must not be empty");
+    messages_.push_back({role, content, copy_images(pixels, n_images, height, width)});
+}
+
 void krait_conversation::say_with_images(const std::string& user_text, const float* pixels, int64_t n_images,
                                          int64_t height, int64_t width, const krait_generate_params& params) {
+    messages_.push_back({"user", user_text, copy_images(pixels, n_images, height, width)});
+    try {
+        reply(params);
+    } catch (...) {
+        messages_.pop_back();
+        throw;
+    }
+}
+
+std::vector<std::shared_ptr<const krait_conversation::Image>> krait_conversation::copy_images(
+    const float* pixels, int64_t n_images, int64_t height, int64_t width) const {
     const krait::AssistantModel* a = session.model.assistant.get();
     if (!a)
         krait::fail(KRAIT_ERR_WRONG_KIND, "images in a conversation need a vision-language assistant; " +
@@ -273,7 +290,7 @@ void krait_conversation::say_with_images(const std::string& user_text, const flo
         fail_argument("images of " + std::to_string(height) + "x" + std::to_string(width) + ": the assistant takes " +
                       std::to_string(a->image_height()) + "x" + std::to_string(a->image_width()) +
                       " (krait_model_preprocess_image* makes them)");
-    Message m{"user", user_text, {}};
+    std::vector<std::shared_ptr<const Image>> images;
     const size_t floats = static_cast<size_t>(3 * height * width);
     for (int64_t i = 0; i < n_images; ++i) {
         auto im = std::make_shared<Image>();
@@ -281,15 +298,9 @@ void krait_conversation::say_with_images(const std::string& user_text, const flo
         im->height = height;
         im->width = width;
         im->hash = krait::image_hash(im->pixels.data(), height, width);
-        m.images.push_back(std::move(im));
+        images.push_back(std::move(im));
     }
-    messages_.push_back(std::move(m));
-    try {
-        reply(params);
-    } catch (...) {
-        messages_.pop_back();
-        throw;
-    }
+    return images;
 }
 
 void krait_conversation::say(const std::string& user_text, const krait_generate_params& params) {

@@ -61,6 +61,9 @@ struct krait_conversation {
     krait_conversation& operator=(const krait_conversation&) = delete;
 
     void add_message(const std::string& role, const std::string& content);
+    // add_message with pictures (assistants only; as say_with_images checks them).
+    void add_message_with_images(const std::string& role, const std::string& content, const float* pixels,
+                                 int64_t n_images, int64_t height, int64_t width);
     // Generates the assistant's reply to the messages so far and appends it. On any error (abort
     // included) the messages are unchanged.
     void reply(const krait_generate_params& params);
@@ -91,6 +94,9 @@ struct krait_conversation {
     krait_session& session;
 
 private:
+    // The pictures of a message, checked (assistant, sizes) and copied.
+    std::vector<std::shared_ptr<const Image>> copy_images(const float* pixels, int64_t n_images, int64_t height,
+                                                          int64_t width) const;
     // Tokenizes `rendered`, prefills what the session lacks, generates; returns the streamed text.
     std::string generate_reply(const std::string& rendered, const krait_generate_params& params);
     // Brings the session to hold `prompt` (reusing what it can) with the logits after it. `spans`: where

@@ -477,3 +477,29 @@ TEST_F(AssistantAbiChat, APictureSeenAgainComesFromTheImageCache) {
     sp.image_cache_bytes = -1;
     EXPECT_EQ(krait_session_create(m.model, &sp, &plain), KRAIT_ERR_INVALID_ARGUMENT);
 }
+
+TEST_F(AssistantAbiChat, AReplayedHistoryWithAPictureGivesTheSameSecondTurn) {
+    // The first reply's text as transformers decoded it (skip_special_tokens), from the model's tokenizer.
+    const krait_tokenizer* tok = nullptr;
+    ASSERT_EQ(krait_model_get_tokenizer(m.model, &tok), KRAIT_OK);
+    const auto reply1 = e.values<int32_t>("turn1_reply");
+    size_t n = 0;
+    ASSERT_EQ(krait_tokenizer_decode_v2(tok, reply1.data(), reply1.size(), 1, nullptr, 0, &n), KRAIT_OK);
+    std::string text(n, '\0');
+    ASSERT_EQ(krait_tokenizer_decode_v2(tok, reply1.data(), reply1.size(), 1, text.data(), n, &n), KRAIT_OK);
+    text.resize(n);
+
+    krait_conversation* conv = nullptr;
+    ASSERT_EQ(krait_conversation_create(s.session, nullptr, nullptr, nullptr, &conv), KRAIT_OK);
+    ASSERT_EQ(krait_conversation_add_message_images(conv, "user", kQuestion1, pixels.data(), 1, 30, 30), KRAIT_OK)
+        << krait_last_error();
+    ASSERT_EQ(krait_conversation_add_message(conv, "assistant", text.c_str()), KRAIT_OK);
+    ASSERT_EQ(krait_conversation_say(conv, kQuestion2, &gp), KRAIT_OK) << krait_last_error();
+    EXPECT_EQ(held(), expected_turn(2));
+    // Pictures of another size, or on a NULL conversation, are refused.
+    EXPECT_EQ(krait_conversation_add_message_images(conv, "user", "x", pixels.data(), 1, 29, 29),
+              KRAIT_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(krait_conversation_add_message_images(nullptr, "user", "x", pixels.data(), 1, 30, 30),
+              KRAIT_ERR_INVALID_ARGUMENT);
+    krait_conversation_free(conv);
+}

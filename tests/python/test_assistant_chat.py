@@ -66,3 +66,17 @@ def test_pictures_need_an_assistant():
     model = krait.SequenceModel(ROOT / "models" / "chat-demo", threads=1)
     with pytest.raises(krait.KraitWrongKindError):
         model.conversation().say("hello", pixel_values=np.zeros((1, 3, 30, 30), np.float32))
+
+
+def test_chat_takes_transformers_messages_with_image_parts(assistant, expected):
+    tok = assistant.tokenizer
+    messages = [{"role": "user", "content": [{"type": "image", "image": str(PHOTO)}, {"type": "text", "text": Q1}]}]
+    reply1 = assistant.chat(messages, max_new_tokens=8)
+    assert reply1 == tok.decode(expected["turn1_reply"].tolist(), skip_special_tokens=True)
+    messages += [{"role": "assistant", "content": reply1}, {"role": "user", "content": Q2}]
+    assert assistant.chat(messages, max_new_tokens=8) == tok.decode(expected["turn2_reply"].tolist(),
+                                                                     skip_special_tokens=True)
+    assert "".join(assistant.chat(messages, max_new_tokens=8, stream=True)) == \
+        tok.decode(expected["turn2_reply"].tolist(), skip_special_tokens=True)
+    with pytest.raises(krait.KraitInvalidArgumentError, match="neither"):
+        assistant.chat([{"role": "user", "content": [{"type": "video"}]}])

@@ -742,6 +742,14 @@ KRAIT_API krait_status krait_conversation_add_message(krait_conversation* conver
 KRAIT_API krait_status krait_conversation_reply(krait_conversation* conversation,
                                                 const krait_generate_params* params);
 
+/* krait_conversation_add_message with pictures in the message (assistants:
+** rendered and checked as krait_conversation_say_images says), e.g. to
+** replay a history whose earlier turns showed pictures. Errors: as
+** krait_conversation_add_message and krait_conversation_say_images. Since 1.5. */
+KRAIT_API krait_status krait_conversation_add_message_images(krait_conversation* conversation, const char* role,
+                                                             const char* content, const float* pixels,
+                                                             int64_t n_images, int64_t height, int64_t width);
+
 /* krait_conversation_add_message(conversation, "user", user_text), then
 ** krait_conversation_reply(); on an error neither message stays. Errors: as
 ** krait_conversation_reply, and INVALID_ARGUMENT for a NULL user_text.

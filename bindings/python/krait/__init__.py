@@ -447,16 +447,8 @@ class Conversation:
         ready float32 [n, 3, height, width]; not both. The message is rendered with the pictures first
         (image parts, then the text), each becoming the image's rows; later questions reuse them (the
         picture is not run again), and a picture seen before comes from the session's image cache."""
-        if images is not None and pixel_values is not None:
-            raise KraitInvalidArgumentError("give the message's pictures as images or as pixel_values, not both")
-        if images is not None:
-            if not isinstance(images, (list, tuple)):
-                images = [images]
-            if images:
-                import numpy
-
-                pixel_values = numpy.concatenate([self._model.preprocess(image) for image in images])
-        return self._run(lambda request, on_piece: self._impl.say(text, request, on_piece, pixel_values), options)
+        pixels = self._pictures(images, pixel_values)
+        return self._run(lambda request, on_piece: self._impl.say(text, request, on_piece, pixels), options)
 
     def reply(self, **options):
         """The assistant's reply to the messages so far (added to them)."""
@@ -466,9 +458,24 @@ class Conversation:
         """Replaces the last reply by a new one (with sampling and another seed, a different one)."""
         return self._run(lambda request, on_piece: self._impl.regenerate(request, on_piece), options)
 
-    def add_message(self, role: str, content: str) -> None:
-        """Appends a message without replying (a system message, or a turn of a scripted history)."""
-        self._impl.add_message(role, content)
+    def add_message(self, role: str, content: str, images: Optional[Sequence[ImageLike]] = None, *,
+                    pixel_values=None) -> None:
+        """Appends a message without replying (a system message, or a turn of a scripted history). With an
+        Assistant it may hold pictures, given as in say()."""
+        self._impl.add_message(role, content, self._pictures(images, pixel_values))
+
+    def _pictures(self, images, pixel_values):
+        # say() / add_message()'s pictures as model-ready pixels (or None).
+        if images is not None and pixel_values is not None:
+            raise KraitInvalidArgumentError("give the message's pictures as images or as pixel_values, not both")
+        if images is not None:
+            if not isinstance(images, (list, tuple)):
+                images = [images]
+            if images:
+                import numpy
+
+                return numpy.concatenate([self._model.preprocess(image) for image in images])
+        return pixel_values
 
     def undo(self) -> None:
         """Removes the last user message and the reply to it."""
@@ -879,6 +886,33 @@ class Assistant(_AdapterMethods):
         import json
         impl = self._impl.conversation(system, chat_template, json.dumps(variables, ensure_ascii=False))
         return Conversation(self, impl)
+
+    def chat(self, messages: Sequence[Mapping], *, chat_template: Optional[str] = None, **options):
+        """The reply to ``messages`` in transformers' chat format: each {"role": ..., "content": ...} with
+        content a string or a list of parts, {"type": "text", "text": ...} and {"type": "image", "image":
+        anything preprocess() accepts} ("path" is taken for "image" too). A message's pictures are
+        rendered before its text (as LLaVA's templates write them). Runs on a new conversation (see
+        conversation()); options are Conversation.reply()'s (``stream=True`` included)."""
+        conv = self.conversation(chat_template=chat_template)
+        for m in messages:
+            content = m["content"]
+            if isinstance(content, str):
+                conv.add_message(m["role"], content)
+                continue
+            texts, images = [], []
+            for part in content:
+                kind = part.get("type")
+                if kind == "text":
+                    texts.append(part["text"])
+                elif kind == "image":
+                    image = part.get("image", part.get("path"))
+                    if image is None:
+                        raise KraitInvalidArgumentError('an image part needs "image" (or "path")')
+                    images.append(image)
+                else:
+                    raise KraitInvalidArgumentError(f"content part type {kind!r} is neither 'text' nor 'image'")
+            conv.add_message(m["role"], "".join(texts), images=images or None)
+        return conv.reply(**options)
 
     def _request(self, prompt_or_ids, max_new_tokens, temperature, top_k, top_p, min_p, repetition_penalty, seed,
                  stop, stream, stop_at_eos, adapters):

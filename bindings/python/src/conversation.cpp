@@ -83,10 +83,18 @@ py::str Conversation::regenerate(const GenerationRequest& req, std::optional<py:
                [&](const krait_generate_params* gp) { return krait_conversation_regenerate(conversation_, gp); });
 }
 
-void Conversation::add_message(const std::string& role, const std::string& content) {
+void Conversation::add_message(const std::string& role, const std::string& content, py::handle pixel_values) {
+    if (pixel_values.is_none()) {
+        py::gil_scoped_release nogil;
+        std::lock_guard<std::mutex> lock(mu_);
+        check(krait_conversation_add_message(conversation_, role.c_str(), content.c_str()));
+        return;
+    }
+    const Pixels px = to_pixels(pixel_values, "pixel_values", /*allow_single=*/true);
     py::gil_scoped_release nogil;
     std::lock_guard<std::mutex> lock(mu_);
-    check(krait_conversation_add_message(conversation_, role.c_str(), content.c_str()));
+    check(krait_conversation_add_message_images(conversation_, role.c_str(), content.c_str(), px.data(), px.n,
+                                                px.height, px.width));
 }
 
 void Conversation::undo() {
@@ -156,7 +164,8 @@ void bind_conversation(py::module_& m) {
              py::arg("pixel_values") = py::none())
         .def("reply", &Conversation::reply, py::arg("request"), py::arg("on_piece"))
         .def("regenerate", &Conversation::regenerate, py::arg("request"), py::arg("on_piece"))
-        .def("add_message", &Conversation::add_message, py::arg("role"), py::arg("content"))
+        .def("add_message", &Conversation::add_message, py::arg("role"), py::arg("content"),
+             py::arg("pixel_values") = py::none())
         .def("undo", &Conversation::undo)
         .def("edit", &Conversation::edit, py::arg("index"), py::arg("content"))
         .def_property_readonly("history", &Conversation::history)

@@ -33,7 +33,8 @@ public:
     py::str reply(const GenerationRequest& req, std::optional<py::function> on_piece);
     py::str regenerate(const GenerationRequest& req, std::optional<py::function> on_piece);
 
-    void add_message(const std::string& role, const std::string& content);
+    // pixel_values: None, or the message's pictures (as say()).
+    void add_message(const std::string& role, const std::string& content, py::handle pixel_values);
     void undo();
     void edit(int64_t index, const std::string& content);
     py::list history() const;  // [{"role": ..., "content": ...}, ...]

@@ -603,6 +603,17 @@ krait_status krait_conversation_add_message_images(krait_conversation* conversat
     return guarded([&] { conversation->add_message_with_images(role, content, pixels, n_images, height, width); });
 }
 
+krait_status krait_conversation_render(const krait_conversation* conversation, int add_generation_prompt, char* text,
+                                       size_t capacity, size_t* n_out) {
+    KRAIT_REQUIRE(conversation);
+    KRAIT_REQUIRE(n_out);
+    if (!text && capacity > 0) return set_error(KRAIT_ERR_INVALID_ARGUMENT, "text is NULL but capacity > 0");
+    std::string rendered;
+    const krait_status guard = guarded([&] { rendered = conversation->render(add_generation_prompt != 0); });
+    if (guard != KRAIT_OK) return guard;
+    return write_text(rendered, text, capacity, n_out);
+}
+
 krait_status krait_conversation_say_images(krait_conversation* conversation, const char* user_text, const float* pixels,
                                            int64_t n_images, int64_t height, int64_t width,
                                            const krait_generate_params* params) {

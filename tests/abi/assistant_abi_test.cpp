@@ -503,3 +503,18 @@ TEST_F(AssistantAbiChat, AReplayedHistoryWithAPictureGivesTheSameSecondTurn) {
               KRAIT_ERR_INVALID_ARGUMENT);
     krait_conversation_free(conv);
 }
+
+TEST_F(AssistantAbiChat, TheRenderedPromptShowsThePictureSlots) {
+    krait_conversation* conv = nullptr;
+    ASSERT_EQ(krait_conversation_create(s.session, nullptr, nullptr, nullptr, &conv), KRAIT_OK);
+    ASSERT_EQ(krait_conversation_add_message_images(conv, "user", kQuestion1, pixels.data(), 1, 30, 30), KRAIT_OK);
+    size_t n = 0;
+    ASSERT_EQ(krait_conversation_render(conv, 1, nullptr, 0, &n), KRAIT_OK);
+    std::string text(n + 1, '\0');
+    ASSERT_EQ(krait_conversation_render(conv, 1, text.data(), text.size(), &n), KRAIT_OK);
+    text.resize(n);
+    // The fixture's LLaVA-1.5-style template: the picture's slot, then the text, then the assistant's header.
+    EXPECT_EQ(text, std::string("USER: <image>\n") + kQuestion1 + "\nASSISTANT:");
+    EXPECT_EQ(krait_conversation_render(conv, 1, nullptr, 4, &n), KRAIT_ERR_INVALID_ARGUMENT);
+    krait_conversation_free(conv);
+}

@@ -796,6 +796,16 @@ KRAIT_API krait_status krait_conversation_edit(krait_conversation* conversation,
 /* The number of messages. Errors: INVALID_ARGUMENT (NULL). Since 1.4. */
 KRAIT_API krait_status krait_conversation_get_n_messages(const krait_conversation* conversation, size_t* out_n);
 
+/* The prompt the next reply would run, as the chat template renders the
+** messages (add_generation_prompt nonzero: with the assistant's header), for
+** debugging: each picture's slot shows as the template writes its image part
+** (LLaVA: "<image>"), which the reply then expands to image_rows image tokens.
+** Writes the text as under "Caller-owned buffers" (no NUL terminator;
+** *n_out = its length in bytes). Errors: INVALID_ARGUMENT
+** (NULL), BUFFER_TOO_SMALL, and the template's errors. Since 1.5. */
+KRAIT_API krait_status krait_conversation_render(const krait_conversation* conversation, int add_generation_prompt,
+                                                 char* text, size_t capacity, size_t* n_out);
+
 /* Message `index`: *role and *content (either may be NULL if not wanted) are
 ** owned by the conversation and valid until the next call that changes its
 ** messages (add_message, reply, say, regenerate, undo, edit) or its free.

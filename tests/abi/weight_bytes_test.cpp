@@ -137,6 +137,14 @@ Measured load_and_measure(const std::string& dir, krait_weight_precision precisi
 }
 
 TEST(WeightBytes, MatchesResidentGrowthStoredAndUpcast) {
+#if defined(__SANITIZE_ADDRESS__)
+    // AddressSanitizer's allocator keeps freed memory resident (quarantine, size-class caches): the F32
+    // upcast load frees each layer's converted F32 buffer once it is packed into panels, and under ASan
+    // those buffers stay in the resident set (measured: 137 MB of growth for 71 MB of weights, 47 MB for
+    // the 36 MB stored ones), so the resident set does not measure weight_bytes there. The Release
+    // build of the same test checks it.
+    GTEST_SKIP() << "resident-set growth is not meaningful under AddressSanitizer (freed memory stays resident)";
+#endif
     const fs::path dir = make_model();
     const int64_t params = kV * kD + kD + kLayers * (4 * kD * kD + 3 * kF * kD + 2 * kD);
     const Measured stored = load_and_measure(dir.string(), KRAIT_WEIGHTS_STORED);

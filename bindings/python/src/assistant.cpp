@@ -7,22 +7,8 @@
 namespace krait_py {
 
 Assistant::Assistant(const std::string& path, const std::string& device, std::optional<int64_t> threads,
-                     std::optional<int64_t> context_length, const std::string& weights) {
-    krait_model_params mp;
-    krait_model_params_init(&mp);
-    mp.device = parse_device(device);
-    mp.weight_precision = parse_weights(weights);
-    const krait_session_params sp = language_session_params(threads, context_length);
-    threads_ = threads;
-
-    session_params_ = sp;
-    model_ = load_model(path, mp, KRAIT_MODEL_ASSISTANT, "an assistant", info_);
-    adapters_ = std::make_unique<AdapterRegistry>(model_);
-    krait_session* session = nullptr;
-    check(krait_session_create(model_->model, &sp, &session));
-    session_.reset(session);
-    tokenizer_ = model_tokenizer(model_, no_tokenizer_message_);
-}
+                     std::optional<int64_t> context_length, const std::string& weights)
+    : LanguageHandle(path, device, threads, context_length, weights, KRAIT_MODEL_ASSISTANT, "an assistant") {}
 
 std::shared_ptr<Conversation> Assistant::conversation(const std::optional<std::string>& system,
                                                      const std::optional<std::string>& chat_template,
@@ -31,11 +17,6 @@ std::shared_ptr<Conversation> Assistant::conversation(const std::optional<std::s
     krait_session_params sp = session_params_;
     sp.n_threads = thread_count(threads_);
     return std::make_shared<Conversation>(model_, sp, system, chat_template, variables_json, std::nullopt);
-}
-
-void Assistant::require_tokenizer(const char* purpose) const {
-    if (!tokenizer_)
-        fail(KRAIT_ERR_UNSUPPORTED, "cannot use " + std::string(purpose) + " without a tokenizer: " + no_tokenizer_message_);
 }
 
 template <class Call>

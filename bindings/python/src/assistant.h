@@ -17,10 +17,11 @@
 #include "conversation.h"
 #include "common.h"
 #include "generation.h"
+#include "language_handle.h"
 
 namespace krait_py {
 
-class Assistant {
+class Assistant : LanguageHandle {
 public:
     Assistant(const std::string& path, const std::string& device, std::optional<int64_t> threads,
               std::optional<int64_t> context_length, const std::string& weights);
@@ -72,24 +73,9 @@ public:
                                                const std::string& variables_json) const;
 
 private:
-    void require_tokenizer(const char* purpose) const;
     // Runs one krait_model_preprocess_image_* call into [1, 3, image_height, image_width].
     template <class Call>
     py::array_t<float> preprocessed(const Call& call) const;
-
-    struct SessionFree {
-        void operator()(krait_session* s) const { krait_session_free(s); }
-    };
-    // Declared after model_, so destroyed before it (krait.h: free sessions before their model).
-    std::shared_ptr<ModelHandle> model_;
-    std::unique_ptr<krait_session, SessionFree> session_;
-    std::unique_ptr<AdapterRegistry> adapters_;  // each adapter keeps the model alive itself
-    std::shared_ptr<Tokenizer> tokenizer_;        // null when the model directory has no tokenizer.json
-    std::string no_tokenizer_message_;
-    krait_model_info info_{};
-    krait_session_params session_params_{};  // as given at construction (conversations copy it)
-    std::optional<int64_t> threads_;
-    std::mutex mu_;
 };
 
 }  // namespace krait_py

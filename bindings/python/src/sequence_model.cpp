@@ -15,32 +15,16 @@
 #include "common.h"
 #include "conversation.h"
 #include "generation.h"
+#include "language_handle.h"
 #include "session.h"
 
 namespace krait_py {
 
-class SequenceModel {
+class SequenceModel : LanguageHandle {
 public:
     SequenceModel(const std::string& path, const std::string& device, std::optional<int64_t> threads,
-                  std::optional<int64_t> context_length, const std::string& weights) {
-        krait_model_params mp;
-        krait_model_params_init(&mp);
-        mp.device = parse_device(device);
-        mp.weight_precision = parse_weights(weights);
-        const krait_session_params sp = language_session_params(threads, context_length);
-        threads_ = threads;
-        session_params_ = sp;
-
-        model_ = load_model(path, mp, KRAIT_MODEL_SEQUENCE, "a sequence model", info_);
-        adapters_ = std::make_unique<AdapterRegistry>(model_);
-        krait_session* session = nullptr;
-        check(krait_session_create(model_->model, &sp, &session));
-        session_.reset(session);
-        tokenizer_ = model_tokenizer(model_, no_tokenizer_message_);
-    }
-
-    SequenceModel(const SequenceModel&) = delete;
-    SequenceModel& operator=(const SequenceModel&) = delete;
+                  std::optional<int64_t> context_length, const std::string& weights)
+        : LanguageHandle(path, device, threads, context_length, weights, KRAIT_MODEL_SEQUENCE, "a sequence model") {}
 
     // input_ids [batch, length] (or [length]) -> float32 logits [batch, length, vocab] (adapters do
     // not change the vocabulary).
@@ -148,26 +132,6 @@ public:
     int64_t vocab_size() const { return info_.vocab_size; }
 
     py::dict info() const { return language_info(info_); }
-
-private:
-    void require_tokenizer(const char* purpose) const {
-        if (!tokenizer_) fail(KRAIT_ERR_UNSUPPORTED, "cannot use " + std::string(purpose) + " without a tokenizer: " + no_tokenizer_message_);
-    }
-
-    struct SessionFree {
-        void operator()(krait_session* s) const { krait_session_free(s); }
-    };
-    // Declared after model_, so destroyed before it (krait.h: free sessions before their model),
-    // also when the constructor throws half-way.
-    std::shared_ptr<ModelHandle> model_;
-    std::unique_ptr<krait_session, SessionFree> session_;
-    std::unique_ptr<AdapterRegistry> adapters_;  // each adapter keeps the model alive itself
-    std::shared_ptr<Tokenizer> tokenizer_;  // null when the model directory has no tokenizer.json
-    std::string no_tokenizer_message_;
-    krait_model_info info_{};
-    std::optional<int64_t> threads_;
-    krait_session_params session_params_{};  // as given at construction (conversations copy it)
-    std::mutex mu_;
 };
 
 krait_session_params language_session_params(const std::optional<int64_t>& threads,

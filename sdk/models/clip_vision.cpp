@@ -45,15 +45,7 @@ ClipVisionConfig ClipVisionConfig::from_json(const json& j, const std::string& o
     if (c.image_size % c.patch_size)
         fail_format(origin + ": 'image_size' " + std::to_string(c.image_size) + " is not a multiple of 'patch_size' " +
                     std::to_string(c.patch_size));
-    if (c.num_channels != 3)
-        fail_format(origin + ": 'num_channels' is " + std::to_string(c.num_channels) + ", expected 3 (RGB)");
-    require_range(origin, "hidden_size", c.hidden_size, 1, 1 << 16);
-    require_range(origin, "num_hidden_layers", c.num_layers, 1, 1 << 12);
-    require_range(origin, "num_attention_heads", c.num_heads, 1, c.hidden_size);
-    if (c.hidden_size % c.num_heads)
-        fail_format(origin + ": 'num_attention_heads' " + std::to_string(c.num_heads) +
-                    " does not divide 'hidden_size' " + std::to_string(c.hidden_size));
-    require_range(origin, "intermediate_size", c.intermediate_size, 1, 1 << 18);
+    check_vision_transformer_shape(origin, c.num_channels, c.hidden_size, c.num_layers, c.num_heads, c.intermediate_size);
     return c;
 }
 

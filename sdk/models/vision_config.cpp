@@ -1,6 +1,7 @@
 #include "sdk/models/vision_config.h"
 
 #include "sdk/core/error.h"
+#include "sdk/core/text_file.h"
 #include "sdk/core/utf8.h"
 
 namespace krait {
@@ -41,6 +42,19 @@ std::pair<int64_t, int64_t> json_size_field(const json& j, const char* key, int6
     if (v.is_array() && v.size() == 2 && v[0].is_number_integer() && v[1].is_number_integer())
         return {v[0].get<int64_t>(), v[1].get<int64_t>()};
     fail_format(origin + ": " + krait::quote(key) + " must be an integer or [height, width], got " + v.dump());
+}
+
+void check_vision_transformer_shape(const std::string& origin, int64_t num_channels, int64_t hidden_size,
+                                    int64_t num_layers, int64_t num_heads, int64_t intermediate_size) {
+    if (num_channels != 3)
+        fail_format(origin + ": 'num_channels' is " + std::to_string(num_channels) + ", expected 3 (RGB)");
+    require_range(origin, "hidden_size", hidden_size, 1, 1 << 16);
+    require_range(origin, "num_hidden_layers", num_layers, 1, 1 << 12);
+    require_range(origin, "num_attention_heads", num_heads, 1, hidden_size);
+    if (hidden_size % num_heads)
+        fail_format(origin + ": 'num_attention_heads' " + std::to_string(num_heads) + " does not divide 'hidden_size' " +
+                    std::to_string(hidden_size));
+    require_range(origin, "intermediate_size", intermediate_size, 1, 1 << 18);
 }
 
 }  // namespace krait

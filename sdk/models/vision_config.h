@@ -25,4 +25,10 @@ float json_layer_norm_eps(const nlohmann::json& j, float fallback, const std::st
 std::pair<int64_t, int64_t> json_size_field(const nlohmann::json& j, const char* key, int64_t fallback,
                                             const std::string& origin);
 
+// The transformer-shape fields ViT, CLIP and SigLIP configs share, checked: 3 channels, hidden_size,
+// num_hidden_layers, num_attention_heads (dividing hidden_size) and intermediate_size in range.
+// KRAIT_ERR_FORMAT naming the field otherwise.
+void check_vision_transformer_shape(const std::string& origin, int64_t num_channels, int64_t hidden_size,
+                                    int64_t num_layers, int64_t num_heads, int64_t intermediate_size);
+
 }  // namespace krait

@@ -7,9 +7,14 @@
 // streamed from DRAM (enough copies to pass 256 MB per engine, used in turn):
 // F32 panels, BF16 panels (gemm_packed on pack_weights_half), BF16 rows read
 // in place by linear_half, next to the bound of the measured read bandwidth.
+// With --bf16: many-row products with BF16 weights (prompt prefill, ViT) on
+// F32 panels, BF16 panels (exact: widened, F32 activations) and BF16 dot
+// products (KRAIT_MATMUL_BF16: activations rounded to BF16) through each unit
+// the CPU has (VDPBF16PS, AMX), next to the F32 FMA peak and the AMX peak
+// (a register-only TDPBF16PS loop), and the largest difference from exact.
 //
 //   krait-bench-gemm [--repeats 7] [--min-ms 150] [--only vit|mv] [--shape M,K,N] [--packed-only]
-//                    [--threads T] [--conv] [--decode]
+//                    [--threads T] [--conv] [--decode] [--bf16]
 //
 // --threads T splits N over T std::threads (panel-aligned, gemm_split) for
 // both engines; the default and the reference numbers are one thread.
@@ -33,8 +38,8 @@
 #include <thread>
 #include <vector>
 
-#if defined(__AVX512F__)
-#include <immintrin.h>
+#if defined(__x86_64__)
+#include <immintrin.h>  // the AMX intrinsics (each loop carries its own target)
 #endif
 
 #include "kernels/cpu/dispatch.h"
@@ -236,6 +241,125 @@ void bench_convs(int repeats, double min_s, double peak) {
 }
 
 // M = 1 through F32 panels, BF16 panels and BF16 rows (linear_half), weights from DRAM.
+#if defined(__x86_64__)
+// Peak BF16 rate of one core's AMX unit: TDPBF16PS into four independent accumulator tiles (16 x 16
+// F32 each, 16 x 32 BF16 operands: 16 * 16 * 32 multiply-adds per instruction), no loads in the loop.
+struct alignas(64) AmxConfig {
+    uint8_t palette = 1, start_row = 0, reserved[14] = {};
+    uint16_t colsb[16] = {};
+    uint8_t rows[16] = {};
+};
+__attribute__((target("amx-tile,amx-bf16"))) double amx_loop(long n) {
+    AmxConfig cfg;
+    for (int t = 0; t < 8; ++t) cfg.rows[t] = 16, cfg.colsb[t] = 64;
+    // The whole config as the memory operand (GCC 12's _tile_loadconfig names only 8 bytes of it).
+    __asm__ volatile("ldtilecfg %0" ::"m"(cfg));
+    for (long i = 0; i < n; ++i) {
+        _tile_dpbf16ps(0, 4, 6);
+        _tile_dpbf16ps(1, 4, 7);
+        _tile_dpbf16ps(2, 5, 6);
+        _tile_dpbf16ps(3, 5, 7);
+    }
+    _tile_release();
+    return 2.0 * 16 * 16 * 32 * 4 * n;
+}
+#endif
+
+double amx_peak_gflops() {
+#if defined(__x86_64__)
+    if (krait::kernels::bf16_products_supported() < krait::kernels::Bf16Products::amx) return 0;
+    double best = 0;
+    for (int r = 0; r < 3; ++r) {
+        const auto t0 = Clock::now();
+        const double flops = amx_loop(5'000'000);
+        best = std::max(best, flops / seconds_since(t0) / 1e9);
+    }
+    return best;
+#else
+    return 0;
+#endif
+}
+
+// --bf16: many-row GEMMs with BF16 weights (see the top of this file).
+void bench_bf16(int repeats, double min_s, int threads, double peak) {
+    using krait::kernels::Bf16Products;
+    using krait::kernels::WeightType;
+    const double amx_peak = amx_peak_gflops();
+    std::printf("BF16 dot products on this CPU: %s; AMX peak (register-only TDPBF16PS loop, one core): %.0f GFLOP/s\n",
+                krait::kernels::bf16_products_name(krait::kernels::bf16_products_supported()), amx_peak);
+    std::printf("(\"of peak\": F32 columns against the FMA peak x threads, dot-product columns against the AMX peak x "
+                "threads; max rel diff: largest |dot - exact| / max |exact| of the output)\n\n");
+    struct Bf16Shape {
+        const char* model;
+        const char* layer;
+        int64_t M, K, N;
+    };
+    const Bf16Shape shapes[] = {
+        {"tinyllama", "q/o 2048->2048 pp512", 512, 2048, 2048},  {"tinyllama", "gate/up 2048->5632", 512, 2048, 5632},
+        {"tinyllama", "down 5632->2048", 512, 5632, 2048},        {"smollm2", "gate/up 576->1536 pp512", 512, 576, 1536},
+        {"vit-b16", "qkv 768->2304 (197)", 197, 768, 2304},       {"vit-b16", "fc1 768->3072", 197, 768, 3072},
+        {"vit-b16", "fc2 3072->768", 197, 3072, 768},             {"vit-b16", "fc1 batch 16", 16 * 197, 768, 3072},
+    };
+    std::printf("%-9s %-24s %5s %5s %5s | %8s %8s %8s %8s | %6s %6s | %7s %7s | %9s\n", "model", "layer", "M", "K", "N",
+                "f32", "bf16", "dpbf16", "amx", "f32 %", "amx %", "amx/f32", "amx/dp", "max rel");
+    std::mt19937 rng(42);
+    std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+    const Bf16Products supported = krait::kernels::bf16_products_supported();
+    for (const Bf16Shape& s : shapes) {
+        std::vector<float> x(static_cast<size_t>(s.M * s.K)), W(static_cast<size_t>(s.N * s.K));
+        std::vector<uint16_t> Wh(W.size());
+        for (float& v : x) v = dist(rng);
+        for (size_t i = 0; i < W.size(); ++i) {
+            float v = dist(rng) * 0.05f;
+            uint32_t bits;
+            std::memcpy(&bits, &v, 4);
+            Wh[i] = static_cast<uint16_t>(bits >> 16);
+            bits &= 0xffff0000u;
+            std::memcpy(&v, &bits, 4);
+            W[i] = v;
+        }
+        const krait::kernels::PackedWeights f32 = krait::kernels::pack_weights(W.data(), s.N, s.K);
+        krait::kernels::PackedWeights bf16 = krait::kernels::pack_weights_half(Wh.data(), WeightType::BF16, s.N, s.K);
+        bf16.allow_bf16_products(true);
+        std::vector<float> y_exact(static_cast<size_t>(s.M * s.N)), y(y_exact.size());
+        const auto run = [&](const krait::kernels::PackedWeights& w, Bf16Products unit, float* out) {
+            krait::kernels::GemmParams gp;
+            gp.rows = s.M;
+            gp.x = x.data();
+            gp.x_stride = s.K;
+            gp.weights = &w;
+            gp.y = out;
+            gp.y_stride = s.N;
+            gp.bf16_products = unit;
+            split_run(threads, s.N, [&](int64_t b, int64_t e) { krait::kernels::active().gemm_packed(gp, b, e); });
+        };
+        double t[4] = {1e30, 1e30, 1e30, 1e30};  // f32, bf16 exact, dpbf16, amx
+        for (int r = 0; r < repeats; ++r) {
+            t[0] = std::min(t[0], time_per_call([&] { run(f32, Bf16Products::none, y.data()); }, min_s));
+            t[1] = std::min(t[1], time_per_call([&] { run(bf16, Bf16Products::none, y_exact.data()); }, min_s));
+            if (supported >= Bf16Products::avx512_bf16)
+                t[2] = std::min(t[2], time_per_call([&] { run(bf16, Bf16Products::avx512_bf16, y.data()); }, min_s));
+            if (supported >= Bf16Products::amx)
+                t[3] = std::min(t[3], time_per_call([&] { run(bf16, Bf16Products::amx, y.data()); }, min_s));
+        }
+        double max_diff = 0, max_ref = 0;  // the last unit run against exact
+        for (size_t i = 0; i < y.size(); ++i) {
+            max_diff = std::max(max_diff, static_cast<double>(std::fabs(y[i] - y_exact[i])));
+            max_ref = std::max(max_ref, static_cast<double>(std::fabs(y_exact[i])));
+        }
+        const double flops = 2.0 * s.M * s.K * s.N;
+        double g[4];
+        for (int i = 0; i < 4; ++i) g[i] = t[i] < 1e29 ? flops / t[i] / 1e9 : 0;
+        std::printf("%-9s %-24s %5lld %5lld %5lld | %8.1f %8.1f %8.1f %8.1f | %5.0f%% %5.0f%% | %6.2fx %6.2fx | %9.2g\n",
+                    s.model, s.layer, static_cast<long long>(s.M), static_cast<long long>(s.K),
+                    static_cast<long long>(s.N), g[0], g[1], g[2], g[3], 100.0 * g[0] / (peak * threads),
+                    amx_peak > 0 ? 100.0 * g[3] / (amx_peak * threads) : 0.0, g[0] > 0 ? g[3] / g[0] : 0.0,
+                    g[2] > 0 ? g[3] / g[2] : 0.0, supported != Bf16Products::none ? max_diff / max_ref : 0.0);
+        std::fflush(stdout);
+    }
+    std::printf("\n(GFLOP/s = 2 M K N / seconds per call; 0: the CPU lacks the unit)\n");
+}
+
 void bench_decode(int repeats, double min_s, int threads) {
     const Shape shapes[] = {
         {"smollm2", "q/o 576->576", 1, 576, 576},       {"smollm2", "gate/up 576->1536", 1, 576, 1536},
@@ -323,7 +447,7 @@ int main(int argc, char** argv) {
     int repeats = 7, threads = 1;
     double min_s = 0.15;
     std::string only;
-    bool packed_only = false, convs = false, decode = false;
+    bool packed_only = false, convs = false, decode = false, bf16 = false;
     Shape custom{"custom", "", 0, 0, 0};
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
@@ -341,6 +465,7 @@ int main(int argc, char** argv) {
         else if (a == "--packed-only") packed_only = true;  // skip Eigen (for tuning the blocking)
         else if (a == "--conv") convs = true;
         else if (a == "--decode") decode = true;
+        else if (a == "--bf16") bf16 = true;
         else if (a == "--shape") {  // M,K,N: time just this shape
             long long m = 0, k = 0, n = 0;
             if (std::sscanf(next().c_str(), "%lld,%lld,%lld", &m, &k, &n) != 3 || m < 1 || k < 1 || n < 1) {
@@ -352,7 +477,7 @@ int main(int argc, char** argv) {
         } else {
             std::fprintf(stderr,
                          "usage: krait-bench-gemm [--repeats R] [--min-ms T] [--only vit|mv] [--shape M,K,N] "
-                         "[--packed-only] [--threads T] [--conv] [--decode]\n");
+                         "[--packed-only] [--threads T] [--conv] [--decode] [--bf16]\n");
             return 2;
         }
     }
@@ -387,6 +512,11 @@ int main(int argc, char** argv) {
                 threads > 1 ? " (\"of peak\" below is against threads x this)" : "");
     if (convs) {
         bench_convs(repeats, min_s, peak);
+        return 0;
+    }
+    if (bf16) {
+        bench_bf16(repeats, min_s, threads, peak);
+        std::printf("load average after: %s\n", load_average().c_str());
         return 0;
     }
     if (decode) {

@@ -8,6 +8,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "kernels/cpu/gemm_bf16.h"
 #include "kernels/cpu/kernel_error.h"
 #include "kernels/cpu/linear_half.h"
 
@@ -87,6 +88,15 @@ inline float widen1(const Elem<T>* p) {
     else return f16_to_f32(*p);
 }
 
+// Offset of (k, column c) from a panel's (or K block's) start: [k][kGemmNR],
+// or for BF16 the paired rows [k / 2][kGemmNR][2] (gemm.h). A K block starts
+// at an even k, so its offset k0 * kGemmNR is the same in both layouts.
+template <WeightType T>
+constexpr int64_t panel_offset(int64_t k, int64_t c) {
+    if constexpr (T == WeightType::BF16) return (k >> 1) * (2 * kGemmNR) + 2 * c + (k & 1);
+    else return k * kGemmNR + c;
+}
+
 // One multiply-add of the chain. With hardware FMA it is the same fused
 // operation the SIMD kernels do, so all paths agree bit for bit.
 inline float madd(float a, float b, float c) {
@@ -112,10 +122,9 @@ void tile_portable(int c0, int nv, int64_t kb, const float* x, int64_t xs, const
     for (int r = 0; r < MR; ++r)
         for (int c = 0; c < kCols; ++c) acc[r][c] = (load_y && c0 + c < nv) ? y[r * ys + c0 + c] : 0.0f;
     for (int64_t k = 0; k < kb; ++k) {
-        const Elem<T>* wk = w + k * kGemmNR + c0;
         float wf[kCols];
 #pragma GCC unroll 16
-        for (int c = 0; c < kCols; ++c) wf[c] = widen1<T>(wk + c);
+        for (int c = 0; c < kCols; ++c) wf[c] = widen1<T>(w + panel_offset<T>(k, c0 + c));
 #pragma GCC unroll 8
         for (int r = 0; r < MR; ++r) {
             const float a = x[r * xs + k];
@@ -150,9 +159,48 @@ inline __m512 load_w16(const Elem<T>* p) {
     if constexpr (T == WeightType::F32) {
         return _mm512_load_ps(p);
     } else {
-        const __m256i h = _mm256_load_si256(reinterpret_cast<const __m256i*>(p));
-        if constexpr (T == WeightType::BF16) return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
-        else return _mm512_cvtph_ps(h);
+        static_assert(T == WeightType::F16, "BF16 panels are paired: for_each_k");
+        return _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(p)));
+    }
+}
+
+// Calls step(k, wv) for k = 0 .. kb - 1, wv[g] being the 16 weights of column
+// group g (columns 16 * (g % 2) .. of panel g / 2, panels panel_stride apart)
+// at k, widened to F32. BF16 panels hold k and k + 1 in one 64-byte row: k's
+// weights are the low halves of its 32-bit lanes (a shift), k + 1's the high
+// halves (a mask), so one load serves two k steps.
+template <WeightType T, int G, typename Step>
+inline void for_each_k(const Elem<T>* w, int64_t panel_stride, int64_t kb, Step&& step) {
+    const auto at = [&](int g) { return w + (g / 2) * panel_stride + 16 * (g % 2) * (T == WeightType::BF16 ? 2 : 1); };
+    if constexpr (T == WeightType::BF16) {
+        const __m512i high = _mm512_set1_epi32(static_cast<int>(0xffff0000u));
+        int64_t k = 0;
+        for (; k + 2 <= kb; k += 2) {
+            __m512i raw[G];
+            __m512 wv[G];
+#pragma GCC unroll 16
+            for (int g = 0; g < G; ++g) {
+                raw[g] = _mm512_load_si512(at(g) + k * kGemmNR);
+                wv[g] = _mm512_castsi512_ps(_mm512_slli_epi32(raw[g], 16));
+            }
+            step(k, wv);
+#pragma GCC unroll 16
+            for (int g = 0; g < G; ++g) wv[g] = _mm512_castsi512_ps(_mm512_and_si512(raw[g], high));
+            step(k + 1, wv);
+        }
+        if (k < kb) {
+            __m512 wv[G];
+#pragma GCC unroll 16
+            for (int g = 0; g < G; ++g) wv[g] = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_load_si512(at(g) + k * kGemmNR), 16));
+            step(k, wv);
+        }
+    } else {
+        for (int64_t k = 0; k < kb; ++k) {
+            __m512 wv[G];
+#pragma GCC unroll 16
+            for (int g = 0; g < G; ++g) wv[g] = load_w16<T>(at(g) + k * kGemmNR);
+            step(k, wv);
+        }
     }
 }
 
@@ -175,15 +223,13 @@ void tile_avx512(int64_t kb, const float* x, int64_t xs, const Elem<T>* w, float
     for (int r = 0; r < MR; ++r)
         for (int v = 0; v < NV; ++v)
             c[r][v] = load_y ? _mm512_maskz_loadu_ps(mask[v], y + r * ys + 16 * v) : _mm512_setzero_ps();
-    for (int64_t k = 0; k < kb; ++k) {
-        __m512 wv[NV];
-        for (int v = 0; v < NV; ++v) wv[v] = load_w16<T>(w + k * kGemmNR + 16 * v);
+    for_each_k<T, NV>(w, 0, kb, [&](int64_t k, const __m512* wv) {
 #pragma GCC unroll 16
         for (int r = 0; r < MR; ++r) {
             const __m512 a = _mm512_set1_ps(x[r * xs + k]);
             for (int v = 0; v < NV; ++v) c[r][v] = _mm512_fmadd_ps(a, wv[v], c[r][v]);
         }
-    }
+    });
     if (bias) {
         for (int v = 0; v < NV; ++v) {
             const __m512 b = _mm512_maskz_loadu_ps(mask[v], bias + 16 * v);
@@ -206,19 +252,17 @@ void tile_avx512_panels(int64_t kb, const float* x, int64_t xs, const Elem<T>* w
         for (int q = 0; q < NP; ++q)
             for (int v = 0; v < 2; ++v)
                 c[r][q][v] = load_y ? _mm512_loadu_ps(y + r * ys + q * kGemmNR + 16 * v) : _mm512_setzero_ps();
-    for (int64_t k = 0; k < kb; ++k) {
+    for_each_k<T, 2 * NP>(w, panel_stride, kb, [&](int64_t k, const __m512* wv) {
         __m512 a[MR];
         for (int r = 0; r < MR; ++r) a[r] = _mm512_set1_ps(x[r * xs + k]);
 #pragma GCC unroll 8
         for (int q = 0; q < NP; ++q) {
-            const Elem<T>* wq = w + q * panel_stride + k * kGemmNR;
-            const __m512 w0 = load_w16<T>(wq), w1 = load_w16<T>(wq + 16);
             for (int r = 0; r < MR; ++r) {
-                c[r][q][0] = _mm512_fmadd_ps(a[r], w0, c[r][q][0]);
-                c[r][q][1] = _mm512_fmadd_ps(a[r], w1, c[r][q][1]);
+                c[r][q][0] = _mm512_fmadd_ps(a[r], wv[2 * q], c[r][q][0]);
+                c[r][q][1] = _mm512_fmadd_ps(a[r], wv[2 * q + 1], c[r][q][1]);
             }
         }
-    }
+    });
     if (bias) {
         for (int q = 0; q < NP; ++q)
             for (int v = 0; v < 2; ++v) {
@@ -263,10 +307,8 @@ template <WeightType T>
 inline __m256 load_w8(const Elem<T>* p) {
     if constexpr (T == WeightType::F32) {
         return _mm256_load_ps(p);
-    } else if constexpr (T == WeightType::BF16) {
-        const __m128i h = _mm_load_si128(reinterpret_cast<const __m128i*>(p));
-        return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
     } else {
+        static_assert(T == WeightType::F16, "BF16 panels are paired: see tile_avx2");
 #if defined(__F16C__)
         return _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(p)));
 #else
@@ -295,16 +337,31 @@ void tile_avx2(int c0, int nv, int64_t kb, const float* x, int64_t xs, const Ele
         c0v[r] = load_y ? load(y + r * ys + c0, 0) : _mm256_setzero_ps();
         c1v[r] = load_y ? load(y + r * ys + c0 + 8, 1) : _mm256_setzero_ps();
     }
-    const Elem<T>* wc = w + c0;
-    for (int64_t k = 0; k < kb; ++k) {
-        const __m256 w0 = load_w8<T>(wc + k * kGemmNR);
-        const __m256 w1 = load_w8<T>(wc + k * kGemmNR + 8);
+    const auto step = [&](int64_t k, __m256 w0, __m256 w1) {
 #pragma GCC unroll 8
         for (int r = 0; r < MR; ++r) {
             const __m256 a = _mm256_broadcast_ss(x + r * xs + k);
             c0v[r] = _mm256_fmadd_ps(a, w0, c0v[r]);
             c1v[r] = _mm256_fmadd_ps(a, w1, c1v[r]);
         }
+    };
+    if constexpr (T == WeightType::BF16) {
+        // Paired rows (gemm.h): one 32-byte load holds 8 columns at k (low halves) and k + 1 (high halves).
+        const __m256i high = _mm256_set1_epi32(static_cast<int>(0xffff0000u));
+        const auto widen = [&](__m256i raw, int64_t odd) {
+            return _mm256_castsi256_ps(odd ? _mm256_and_si256(raw, high) : _mm256_slli_epi32(raw, 16));
+        };
+        int64_t k = 0;
+        for (; k < kb; k += 2) {
+            const Elem<T>* wk = w + k * kGemmNR + 2 * c0;
+            const __m256i r0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(wk));
+            const __m256i r1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(wk + 16));
+            step(k, widen(r0, 0), widen(r1, 0));
+            if (k + 1 < kb) step(k + 1, widen(r0, 1), widen(r1, 1));
+        }
+    } else {
+        const Elem<T>* wc = w + c0;
+        for (int64_t k = 0; k < kb; ++k) step(k, load_w8<T>(wc + k * kGemmNR), load_w8<T>(wc + k * kGemmNR + 8));
     }
     if (bias) {
         const __m256 b0 = load(bias + c0, 0), b1 = load(bias + c0 + 8, 1);
@@ -356,14 +413,18 @@ void gemm_blocked(const GemmParams& p, int64_t n_begin, int64_t n_end, Tile&& ti
     const PackedWeights& W = *p.weights;
     const int64_t K = W.in_features();
     const Elem<T>* base = reinterpret_cast<const Elem<T>*>(W.panel_half(0));
-    const int64_t panel_stride = K * kGemmNR;
-    // K in blocks of at most kKc, balanced (K = 1600: 800 + 800, not 1536 + 64).
-    const int64_t k_blocks = (K + kKc - 1) / kKc;
-    const auto kb_of = [&](int64_t block) { return K / k_blocks + (block < K % k_blocks ? 1 : 0); };
+    const int64_t panel_stride = W.panel_stride();
+    // K in blocks of at most about kKc, balanced (K = 1600: 800 + 800, not 1536 + 64), each starting
+    // at an even k (BF16 panels pair k and k + 1).
+    static_assert(kKc % 2 == 0, "K blocks hold whole pairs of k");
+    const int64_t k_blocks = (K + kKc - 1) / kKc, pairs = (K + 1) / 2;
+    const auto kb_of = [&](int64_t block, int64_t pc) {
+        return std::min(2 * (pairs / k_blocks + (block < pairs % k_blocks ? 1 : 0)), K - pc);
+    };
     for (int64_t ic = 0; ic < p.rows; ic += kMc) {
         const int64_t mb = std::min(kMc, p.rows - ic);
-        for (int64_t block = 0, pc = 0; block < k_blocks; pc += kb_of(block), ++block) {
-            const int64_t kb = kb_of(block);
+        for (int64_t block = 0, pc = 0; block < k_blocks; pc += kb_of(block, pc), ++block) {
+            const int64_t kb = kb_of(block, pc);
             const bool load_y = p.accumulate || pc > 0;
             const bool last = pc + kb == K;
             int64_t n0 = n_begin;
@@ -428,6 +489,9 @@ void gemm_packed(const GemmParams& p, int64_t n_begin, int64_t n_end) {
     check_range(p, n_begin, n_end);
     if (p.rows <= 0 || n_begin == n_end) return;
     if (p.weights->in_features() == 0) return gemm_empty_k(p, n_begin, n_end);
+    if (p.bf16_products != Bf16Products::none && p.rows >= kBf16ProductsMinRows &&
+        p.weights->bf16_products_allowed() && gemm_bf16_products(p, n_begin, n_end))
+        return;
     switch (p.weights->type()) {
         case WeightType::F32: return gemm_typed<WeightType::F32>(p, n_begin, n_end);
         case WeightType::BF16: return gemm_typed<WeightType::BF16>(p, n_begin, n_end);

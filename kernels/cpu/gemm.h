@@ -35,8 +35,18 @@
 // They compute the same chains; the portable one fuses the multiply-adds only
 // where its target has FMA (not baseline x86-64), so it may differ from the
 // others in the last bits.
+//
+// BF16 dot products (bf16_products.h): BF16 panels packed with
+// allow_bf16_products(true) (a model loaded with KRAIT_MATMUL_BF16), called
+// with GemmParams::bf16_products set and at least kBf16ProductsMinRows rows,
+// round x to BF16 (to nearest even) and run AMX tiles or VDPBF16PS instead:
+// ~3-8x the F32 FMA rate on many rows. Each product is exact in F32, the sums
+// are F32 in another order, so y differs from the exact chain by the rounding
+// of x (relative 2^-9 per term); calls with fewer rows (decode) stay exact,
+// so the bits then depend on how rows are grouped into calls.
 #pragma once
 
+#include "kernels/cpu/bf16_products.h"
 #include "kernels/cpu/linear.h"
 #include "kernels/cpu/variant.h"
 
@@ -49,13 +59,26 @@ namespace krait::kernels {
 // Output features per packed panel (two zmm registers).
 inline constexpr int64_t kGemmNR = 32;
 
+// BF16 panels hold K rounded up to a multiple of this (zero rows past K): whole
+// AMX tiles (16 pairs of k) and VDPBF16PS pairs, with no tail to mask.
+inline constexpr int64_t kGemmBf16KAlign = 32;
+
+// The fewest rows a call needs to take the BF16 dot products (below, the exact
+// chain: decode steps read each weight once and are bound by memory anyway).
+inline constexpr int64_t kBf16ProductsMinRows = 16;
+
 // W packed as ceil(N / kGemmNR) panels of [K][kGemmNR] elements, one after
 // the other, in one 64-byte-aligned allocation of panels * K * kGemmNR
 // elements: the size of W with N rounded up to 32 (ViT: exactly W; N = 80:
 // +20%). The elements are F32 (pack_weights) or the checkpoint's F16 / BF16
 // bits (pack_weights_half: half the bytes; the micro-kernels widen them in
 // registers, exactly, and the results equal the F32 panels' on the widened
-// weights bit for bit). Move-only, immutable after packing, shared
+// weights bit for bit).
+// BF16 panels pair consecutive k (the layout AMX tiles and VDPBF16PS read,
+// "VNNI"): panel j is [Kp / 2][kGemmNR][2], element (n, k) at
+// [k / 2][n % kGemmNR][k % 2], with Kp = K rounded up to kGemmBf16KAlign
+// (zeros past K). One 64-byte row then holds 16 columns at k and k + 1, and
+// widening either is one shift or one mask. F32 and F16 panels: Kp = K. Move-only, immutable after packing, shared
 // read-only by any number of threads and sessions; keep it next to the
 // layer's weights for the life of the model. gemm_packed never reads W
 // itself, so a layer served only by it (M > 1, and M == 1 too) need not keep
@@ -77,21 +100,35 @@ public:
     bool empty() const { return n_ == 0; }
     WeightType type() const { return type_; }
     size_t element_bytes() const { return type_ == WeightType::F32 ? sizeof(float) : sizeof(uint16_t); }
-    // Panel j: [K][kGemmNR], output features j * kGemmNR + [0, kGemmNR).
+    // K as stored in a panel: K, or for BF16 K rounded up to kGemmBf16KAlign.
+    int64_t padded_k() const { return kp_; }
+    // Elements from one panel to the next.
+    int64_t panel_stride() const { return kp_ * kGemmNR; }
+    // Panel j: output features j * kGemmNR + [0, kGemmNR), [K][kGemmNR] (BF16: [Kp / 2][kGemmNR][2]).
     // panel() for F32 weights, panel_half() for F16 / BF16 ones.
-    const float* panel(int64_t j) const { return reinterpret_cast<const float*>(data_.get()) + j * k_ * kGemmNR; }
+    const float* panel(int64_t j) const { return reinterpret_cast<const float*>(data_.get()) + j * panel_stride(); }
     const uint16_t* panel_half(int64_t j) const {
-        return reinterpret_cast<const uint16_t*>(data_.get()) + j * k_ * kGemmNR;
+        return reinterpret_cast<const uint16_t*>(data_.get()) + j * panel_stride();
+    }
+    // Index of element (n, k) within its panel (n % kGemmNR's column).
+    int64_t index_in_panel(int64_t n, int64_t k) const {
+        const int64_t c = n % kGemmNR;
+        return type_ == WeightType::BF16 ? (k / 2) * (2 * kGemmNR) + 2 * c + k % 2 : k * kGemmNR + c;
     }
     // Element (n, k) of W, widened to F32 (slow: for adapters' merges and tests).
     float at(int64_t n, int64_t k) const;
-    size_t bytes() const { return static_cast<size_t>(panels() * k_ * kGemmNR) * element_bytes(); }
+    size_t bytes() const { return static_cast<size_t>(panels() * panel_stride()) * element_bytes(); }
+    // Whether gemm_packed may use BF16 dot products on these (BF16) weights
+    // (see the top of this file); set once at load, before any call.
+    bool bf16_products_allowed() const { return bf16_products_ && type_ == WeightType::BF16; }
+    void allow_bf16_products(bool allow) { bf16_products_ = allow; }
 
 private:
     std::unique_ptr<unsigned char[], PackedWeightsFree> data_;
     size_t capacity_ = 0;  // bytes allocated (repacking into a big enough buffer reuses it)
-    int64_t n_ = 0, k_ = 0;
+    int64_t n_ = 0, k_ = 0, kp_ = 0;
     WeightType type_ = WeightType::F32;
+    bool bf16_products_ = false;
     void reserve(size_t bytes);
     friend void pack_weights_strided(PackedWeights& dst, const float* src, int64_t N, int64_t K, int64_t stride_n,
                                      int64_t stride_k);
@@ -121,6 +158,11 @@ struct GemmParams {
     float* y = nullptr;                      // [M, N], row stride y_stride (any alignment)
     int64_t y_stride = 0;
     bool accumulate = false;  // y += x W^T (+ b) instead of y = ...
+    // The BF16 dot-product unit the caller allows (bf16_products()); used
+    // only for weights that allow_bf16_products and calls of at least
+    // kBf16ProductsMinRows rows, by the avx512 kernels (the others ignore it).
+    // The caller vouches that the CPU has the unit.
+    Bf16Products bf16_products = Bf16Products::none;
 };
 
 // Computes output columns [n_begin, n_end) for all M rows. n_begin and n_end

@@ -36,6 +36,19 @@ void pack_panels(E* out, const E* src, int64_t N, int64_t K, int64_t stride_n, i
         }
     }
 }
+
+// BF16 panels, k paired: out[j][k / 2][c][k % 2] (gemm.h), Kp rows of k, zero past K and N.
+void pack_panels_paired(uint16_t* out, const uint16_t* src, int64_t N, int64_t K, int64_t Kp) {
+    const int64_t panels = (N + kGemmNR - 1) / kGemmNR;
+    for (int64_t j = 0; j < panels; ++j) {
+        const int64_t n0 = j * kGemmNR, nv = std::min(kGemmNR, N - n0);
+        uint16_t* panel = out + j * Kp * kGemmNR;
+        for (int64_t k = 0; k < Kp; ++k) {
+            uint16_t* pair_row = panel + (k / 2) * (2 * kGemmNR) + k % 2;
+            for (int64_t c = 0; c < kGemmNR; ++c) pair_row[2 * c] = (c < nv && k < K) ? src[(n0 + c) * K + k] : 0;
+        }
+    }
+}
 }  // namespace
 
 void PackedWeightsFree::operator()(unsigned char* p) const {
@@ -73,7 +86,7 @@ void PackedWeights::reserve(size_t bytes) {
 }
 
 float PackedWeights::at(int64_t n, int64_t k) const {
-    const int64_t i = k * kGemmNR + n % kGemmNR;
+    const int64_t i = index_in_panel(n, k);
     if (type_ == WeightType::F32) return panel(n / kGemmNR)[i];
     return half_to_f32(type_, panel_half(n / kGemmNR)[i]);
 }
@@ -85,6 +98,7 @@ void pack_weights_strided(PackedWeights& dst, const float* src, int64_t N, int64
     dst.reserve(static_cast<size_t>(panels * K * kGemmNR) * sizeof(float));
     dst.n_ = N;
     dst.k_ = K;
+    dst.kp_ = K;
     dst.type_ = WeightType::F32;
     pack_panels(reinterpret_cast<float*>(dst.data_.get()), src, N, K, stride_n, stride_k);
 }
@@ -100,11 +114,15 @@ PackedWeights pack_weights_half(const uint16_t* W, WeightType type, int64_t N, i
     if (N < 0 || K < 0) fail_kernel_argument("pack_weights_half: negative shape");
     PackedWeights packed;
     const int64_t panels = (N + kGemmNR - 1) / kGemmNR;
-    packed.reserve(static_cast<size_t>(panels * K * kGemmNR) * sizeof(uint16_t));
+    const int64_t Kp = type == WeightType::BF16 ? (K + kGemmBf16KAlign - 1) / kGemmBf16KAlign * kGemmBf16KAlign : K;
+    packed.reserve(static_cast<size_t>(panels * Kp * kGemmNR) * sizeof(uint16_t));
     packed.n_ = N;
     packed.k_ = K;
+    packed.kp_ = Kp;
     packed.type_ = type;
-    pack_panels(reinterpret_cast<uint16_t*>(packed.data_.get()), W, N, K, K, int64_t{1});
+    auto* out = reinterpret_cast<uint16_t*>(packed.data_.get());
+    if (type == WeightType::BF16) pack_panels_paired(out, W, N, K, Kp);
+    else pack_panels(out, W, N, K, K, int64_t{1});
     return packed;
 }
 

@@ -14,13 +14,13 @@
 namespace krait {
 
 std::unique_ptr<ClassifierModel> load_classifier(const std::string& dir, const ClassifierModel::Progress& progress,
-                                                 bool keep_stored) {
+                                                 WeightOptions weights) {
     const ModelFamily& family = family_for_dir(dir);
     if (family.kind != KRAIT_MODEL_CLASSIFIER)
         fail_unsupported(dir + ": a " + quote(family.name) + " model, not an image classifier");
     LoadOptions options;
     options.progress = progress;
-    options.keep_stored_weights = keep_stored;
+    options.weights = weights;
     return family.load_classifier(dir, options);
 }
 

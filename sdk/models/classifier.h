@@ -82,7 +82,7 @@ public:
 // (sdk/models/registry.h). Throws krait::Error (KRAIT_ERR_UNSUPPORTED for a
 // model that is not an image classifier).
 std::unique_ptr<ClassifierModel> load_classifier(const std::string& dir, const ClassifierModel::Progress& progress,
-                                                 bool keep_stored = true);
+                                                 WeightOptions weights = {});
 
 // True if config.json in `dir` names a classifier family this build has.
 bool is_classifier_dir(const std::string& dir);

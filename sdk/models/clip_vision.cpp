@@ -50,13 +50,13 @@ ClipVisionConfig ClipVisionConfig::from_json(const json& j, const std::string& o
 }
 
 std::unique_ptr<ClipVisionModel> ClipVisionModel::load(const ClipVisionConfig& config, const std::string& dir,
-                                                       const std::string& weight_prefix, bool keep_stored,
+                                                       const std::string& weight_prefix, WeightOptions weights,
                                                        const Progress& progress) {
     auto model = std::unique_ptr<ClipVisionModel>(new ClipVisionModel());
     model->config_ = config;
     model->prefix_ = weight_prefix;
     const ClipVisionConfig& c = model->config_;
-    model->loader_ = std::make_unique<WeightLoader>(dir, keep_stored);
+    model->loader_ = std::make_unique<WeightLoader>(dir, weights);
     WeightLoader& w = *model->loader_;
 
     const int64_t D = c.hidden_size, I = c.intermediate_size, P = c.patch_size, C = c.num_channels;

@@ -69,12 +69,12 @@ public:
     // transformers names them under `weight_prefix` ("vision_model." for a
     // CLIPVisionModel saved by transformers 4, "" by transformers 5,
     // "model.vision_tower.vision_model." or "vision_tower.vision_model." in a
-    // LLaVA checkpoint). Other tensors are ignored. keep_stored: F16/BF16
+    // LLaVA checkpoint). Other tensors are ignored. weights.keep_stored: F16/BF16
     // linear weights go into packed panels of their own type (true) or are
     // upcast to F32 first (false). Throws krait::Error: KRAIT_ERR_FORMAT naming
     // a missing or mis-shaped tensor, KRAIT_ERR_CANCELLED if progress says so.
     static std::unique_ptr<ClipVisionModel> load(const ClipVisionConfig& config, const std::string& dir,
-                                                 const std::string& weight_prefix, bool keep_stored,
+                                                 const std::string& weight_prefix, WeightOptions weights,
                                                  const Progress& progress = nullptr);
 
     const char* architecture() const override { return config_.is_siglip() ? "siglip" : "clip"; }

@@ -80,16 +80,16 @@ void LlamaState::truncate(int64_t n) {
 
 // ---- Loading ------------------------------------------------------------------------------------------------
 
-std::unique_ptr<LlamaModel> LlamaModel::load(const std::string& dir, const Progress& progress, bool keep_stored) {
-    return load(ModelSource::from_dir(dir), progress, keep_stored);
+std::unique_ptr<LlamaModel> LlamaModel::load(const std::string& dir, const Progress& progress, WeightOptions weights) {
+    return load(ModelSource::from_dir(dir), progress, weights);
 }
 
-std::unique_ptr<LlamaModel> LlamaModel::load(const ModelSource& source, const Progress& progress, bool keep_stored) {
+std::unique_ptr<LlamaModel> LlamaModel::load(const ModelSource& source, const Progress& progress, WeightOptions weights) {
     const std::string& dir = source.dir;
     auto model = std::unique_ptr<LlamaModel>(new LlamaModel());
     LlamaConfig& c = model->config_;
     c = LlamaConfig::from_json_text(source.config_text, source.config_origin);
-    model->loader_ = source.weights(keep_stored);
+    model->loader_ = source.weights(weights);
     WeightLoader& w = *model->loader_;
     const int64_t D = c.hidden_size, F = c.intermediate_size, V = c.vocab_size, hd = c.head_dim;
     const int64_t Q = c.num_heads * hd, KV = c.num_kv_heads * hd;
@@ -361,7 +361,7 @@ ModelFamily llama_family() {
     f.model_types = {"llama", "mistral", "qwen2"};
     f.kind = KRAIT_MODEL_SEQUENCE;
     f.load_language_model = [](const ModelSource& source, const LoadOptions& options) -> std::unique_ptr<LanguageModel> {
-        return LlamaModel::load(source, options.progress, options.keep_stored_weights);
+        return LlamaModel::load(source, options.progress, options.weights);
     };
     return f;
 }

@@ -67,12 +67,12 @@ public:
 
     // Loads and validates `dir` (config.json + safetensors). Throws krait::Error
     // naming the file and tensor for a missing or mis-shaped weight.
-    // keep_stored: F16/BF16 linear and embedding weights used in place (true)
-    // or upcast to F32 (false); see LoadOptions::keep_stored_weights.
+    // weights: F16/BF16 linear and embedding weights used in place or upcast
+    // to F32, BF16 dot products allowed or not; see LoadOptions::weights.
     static std::unique_ptr<LlamaModel> load(const std::string& dir, const Progress& progress = nullptr,
-                                       bool keep_stored = true);
+                                       WeightOptions weights = {});
     // The same from a config and weights that may be part of another model's (registry.h's ModelSource).
-    static std::unique_ptr<LlamaModel> load(const ModelSource& source, const Progress& progress, bool keep_stored);
+    static std::unique_ptr<LlamaModel> load(const ModelSource& source, const Progress& progress, WeightOptions weights);
 
     const LlamaConfig& config() const { return config_; }
 

@@ -91,7 +91,7 @@ std::unique_ptr<LlavaModel> LlavaModel::load(const std::string& dir, const LoadO
     c = LlavaConfig::from_json_text(own.config_text, own.config_origin);
 
     // Which layout: the one whose patch embedding exists.
-    model->projector_loader_ = std::make_unique<WeightLoader>(dir, options.keep_stored_weights);
+    model->projector_loader_ = std::make_unique<WeightLoader>(dir, options.weights);
     WeightLoader& w = *model->projector_loader_;
     const KeyLayout* layout = nullptr;
     for (const KeyLayout& k : key_layouts())
@@ -123,7 +123,7 @@ std::unique_ptr<LlavaModel> LlavaModel::load(const std::string& dir, const LoadO
     const int64_t D = model->lm_->info().hidden_size;
     if (options.progress && !options.progress(0.6f)) fail(KRAIT_ERR_CANCELLED, dir + ": loading cancelled by the progress callback");
 
-    model->vision_ = ClipVisionModel::load(c.vision, dir, layout->vision, options.keep_stored_weights);
+    model->vision_ = ClipVisionModel::load(c.vision, dir, layout->vision, options.weights);
     const ClipVisionConfig& v = c.vision;
     for (int64_t layer : c.feature_layers) {
         const int64_t i = layer < 0 ? v.num_layers + 1 + layer : layer;

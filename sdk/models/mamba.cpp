@@ -62,21 +62,21 @@ ModelFamily mamba_family() {
     // The original state-spaces/mamba config.json has no model_type: d_model / n_layer / ssm_cfg.
     f.claims_untyped_config = [](const nlohmann::json& config) { return config.contains("d_model"); };
     f.load_language_model = [](const ModelSource& source, const LoadOptions& options) -> std::unique_ptr<LanguageModel> {
-        return MambaModel::load(source, options.progress, options.keep_stored_weights);
+        return MambaModel::load(source, options.progress, options.weights);
     };
     return f;
 }
 
-std::unique_ptr<MambaModel> MambaModel::load(const std::string& dir, const Progress& progress, bool keep_stored) {
-    return load(ModelSource::from_dir(dir), progress, keep_stored);
+std::unique_ptr<MambaModel> MambaModel::load(const std::string& dir, const Progress& progress, WeightOptions weights) {
+    return load(ModelSource::from_dir(dir), progress, weights);
 }
 
-std::unique_ptr<MambaModel> MambaModel::load(const ModelSource& source, const Progress& progress, bool keep_stored) {
+std::unique_ptr<MambaModel> MambaModel::load(const ModelSource& source, const Progress& progress, WeightOptions weights) {
     const std::string& dir = source.dir;
     auto model = std::unique_ptr<MambaModel>(new MambaModel());
     MambaConfig& c = model->config_;
     c = MambaConfig::from_json_text(source.config_text, source.config_origin);
-    model->loader_ = source.weights(keep_stored);
+    model->loader_ = source.weights(weights);
     WeightLoader& w = *model->loader_;
 
     const int64_t D = c.hidden_size, E = c.intermediate_size, N = c.state_size, K = c.conv_kernel,

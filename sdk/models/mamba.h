@@ -61,12 +61,12 @@ public:
     using Progress = std::function<bool(float)>;
 
     // Loads and validates `dir` (config.json + safetensors). Throws krait::Error.
-    // keep_stored: F16/BF16 linear and embedding weights used in place (true)
-    // or upcast to F32 (false); see LoadOptions::keep_stored_weights.
+    // weights: F16/BF16 linear and embedding weights used in place or upcast
+    // to F32, BF16 dot products allowed or not; see LoadOptions::weights.
     static std::unique_ptr<MambaModel> load(const std::string& dir, const Progress& progress = nullptr,
-                                       bool keep_stored = true);
+                                       WeightOptions weights = {});
     // The same from a config and weights that may be part of another model's (registry.h's ModelSource).
-    static std::unique_ptr<MambaModel> load(const ModelSource& source, const Progress& progress, bool keep_stored);
+    static std::unique_ptr<MambaModel> load(const ModelSource& source, const Progress& progress, WeightOptions weights);
 
     const MambaConfig& config() const { return config_; }
     int64_t num_parameters() const { return loader_->parameters_loaded(); }

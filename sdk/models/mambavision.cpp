@@ -125,11 +125,11 @@ MambaVisionConfig MambaVisionConfig::from_json_text(const std::string& text, con
 // ---------------------------------------------------------------------------------------------------------------
 // Loading
 
-std::unique_ptr<MambaVisionModel> MambaVisionModel::load(const std::string& dir, const Progress& progress, bool keep_stored) {
+std::unique_ptr<MambaVisionModel> MambaVisionModel::load(const std::string& dir, const Progress& progress, WeightOptions weights) {
     auto model = std::unique_ptr<MambaVisionModel>(new MambaVisionModel());
     MambaVisionConfig& c = model->config_;
     c = MambaVisionConfig::from_dir(dir);
-    model->loader_ = std::make_unique<WeightLoader>(dir, keep_stored);
+    model->loader_ = std::make_unique<WeightLoader>(dir, weights);
     WeightLoader& w = *model->loader_;
 
     // Hub checkpoints wrap the network as `model.`; NVlabs state dicts have no prefix.
@@ -333,7 +333,7 @@ ModelFamily mambavision_family() {
     f.model_types = {"mambavision"};
     f.kind = KRAIT_MODEL_CLASSIFIER;
     f.load_classifier = [](const std::string& dir, const LoadOptions& options) -> std::unique_ptr<ClassifierModel> {
-        return MambaVisionModel::load(dir, options.progress, options.keep_stored_weights);
+        return MambaVisionModel::load(dir, options.progress, options.weights);
     };
     f.load_preprocess = [](const std::string& dir, const ClassifierModel& model) {
         return load_preprocess_config(dir, PreprocessSource::TimmFieldsInConfig, model.image_height(),

@@ -64,10 +64,10 @@ public:
     static constexpr int64_t kMaxSide = 16384;
 
     // Loads and validates `dir`. Throws krait::Error.
-    // keep_stored: F16/BF16 linear weights go into packed panels of their own
+    // weights.keep_stored: F16/BF16 linear weights go into packed panels of their own
     // type (true) or are upcast to F32 first (false); see LoadOptions.
     static std::unique_ptr<MambaVisionModel> load(const std::string& dir, const Progress& progress = nullptr,
-                                   bool keep_stored = true);
+                                   WeightOptions weights = {});
 
     const char* architecture() const override { return "mambavision"; }
     int64_t num_labels() const override { return num_labels_; }

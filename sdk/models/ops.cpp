@@ -47,6 +47,7 @@ void linear_block(const Linear& layer, const kernels::LinearParams& p, int64_t b
         g.y = p.y;
         g.y_stride = p.y_stride;
         g.accumulate = p.accumulate;
+        if (layer.packed->bf16_products_allowed()) g.bf16_products = kernels::bf16_products();
         kernels::active().gemm_packed(g, begin, end);
     } else {
         kernels::active().linear(p, begin, end);
@@ -86,6 +87,7 @@ void PackedStore::pack_replacing(Linear& layer, WeightLoader& loader) {
     if (!layer.weight_half) fail(KRAIT_ERR_INTERNAL, "PackedStore::pack_replacing: no F16/BF16 weight");
     items_.push_back(std::make_unique<kernels::PackedWeights>(
         kernels::pack_weights_half(layer.weight_half, layer.weight_type, layer.out_features, layer.in_features)));
+    items_.back()->allow_bf16_products(loader.options().bf16_products);
     bytes_ += items_.back()->bytes();
     layer.packed = items_.back().get();
     loader.release(layer.weight_half);

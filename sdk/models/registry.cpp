@@ -18,8 +18,8 @@ ModelSource ModelSource::from_dir(const std::string& dir) {
     return s;
 }
 
-std::unique_ptr<WeightLoader> ModelSource::weights(bool keep_stored) const {
-    auto w = std::make_unique<WeightLoader>(dir, keep_stored);
+std::unique_ptr<WeightLoader> ModelSource::weights(WeightOptions weights) const {
+    auto w = std::make_unique<WeightLoader>(dir, weights);
     for (const auto& [from, to] : weight_prefixes) w->map_prefix(from, to);
     return w;
 }

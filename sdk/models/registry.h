@@ -19,6 +19,7 @@
 #include "sdk/image/preprocess.h"
 #include "sdk/models/classifier.h"
 #include "sdk/models/language_model.h"
+#include "sdk/models/weight_options.h"
 
 namespace krait {
 
@@ -30,11 +31,13 @@ struct LoadOptions {
     // load (KRAIT_ERR_CANCELLED). May be empty.
     std::function<bool(float)> progress;
     // Large weight matrices (linear layers, embeddings) of F16/BF16 files:
-    // true = used as stored, in place from the memory map (half the memory of
-    // F32); false = upcast to F32 at load (krait_model_params.weight_precision).
-    // Every family honours it; the classifiers pack their linears either way,
-    // as stored into F16/BF16 panels (true) or as F32 panels (false).
-    bool keep_stored_weights = true;
+    // keep_stored true = used as stored, in place from the memory map (half the
+    // memory of F32); false = upcast to F32 at load
+    // (krait_model_params.weight_precision). Every family honours it; the
+    // classifiers pack their linears either way, as stored into F16/BF16
+    // panels (true) or as F32 panels (false). bf16_products: BF16 weights may
+    // use BF16 dot products (krait_model_params.matmul_precision).
+    WeightOptions weights;
 };
 
 // Where a model's config and weights come from: a directory of its own (ModelSource::from_dir), or a
@@ -50,7 +53,7 @@ struct ModelSource {
     // The directory's own config.json (KRAIT_ERR_IO when absent).
     static ModelSource from_dir(const std::string& dir);
     // A WeightLoader over `dir` with the prefix rules.
-    std::unique_ptr<class WeightLoader> weights(bool keep_stored) const;
+    std::unique_ptr<class WeightLoader> weights(WeightOptions weights) const;
 };
 
 struct ModelFamily {

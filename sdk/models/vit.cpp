@@ -143,11 +143,11 @@ ViTConfig ViTConfig::from_json_text(const std::string& text, const std::string& 
     return c;
 }
 
-std::unique_ptr<ViTModel> ViTModel::load(const std::string& dir, const Progress& progress, bool keep_stored) {
+std::unique_ptr<ViTModel> ViTModel::load(const std::string& dir, const Progress& progress, WeightOptions weights) {
     auto model = std::unique_ptr<ViTModel>(new ViTModel());
     ViTConfig& c = model->config_;
     c = ViTConfig::from_dir(dir);
-    model->loader_ = std::make_unique<WeightLoader>(dir, keep_stored);
+    model->loader_ = std::make_unique<WeightLoader>(dir, weights);
     WeightLoader& w = *model->loader_;
 
     const int64_t D = c.hidden_size, I = c.intermediate_size, P = c.patch_size, C = c.num_channels;
@@ -332,7 +332,7 @@ ModelFamily vit_family() {
     f.model_types = {"vit"};
     f.kind = KRAIT_MODEL_CLASSIFIER;
     f.load_classifier = [](const std::string& dir, const LoadOptions& options) -> std::unique_ptr<ClassifierModel> {
-        return ViTModel::load(dir, options.progress, options.keep_stored_weights);
+        return ViTModel::load(dir, options.progress, options.weights);
     };
     f.load_preprocess = [](const std::string& dir, const ClassifierModel& model) {
         return load_preprocess_config(dir, PreprocessSource::HfImageProcessor, model.image_height(),

@@ -63,10 +63,10 @@ void bicubic_resize_grid(const float* grid, int64_t in_h, int64_t in_w, int64_t 
 class ViTModel : public ClassifierModel {
 public:
     // Loads and validates `dir` (config.json + safetensors). Throws krait::Error.
-    // keep_stored: F16/BF16 linear weights go into packed panels of their own
+    // weights.keep_stored: F16/BF16 linear weights go into packed panels of their own
     // type (true) or are upcast to F32 first (false); see LoadOptions.
     static std::unique_ptr<ViTModel> load(const std::string& dir, const Progress& progress = nullptr,
-                                   bool keep_stored = true);
+                                   WeightOptions weights = {});
 
     const char* architecture() const override { return "vit"; }
     int64_t num_labels() const override { return config_.num_labels; }

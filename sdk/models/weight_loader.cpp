@@ -26,8 +26,8 @@ void drop_pages(const void* data, size_t bytes) {
 
 }  // namespace
 
-WeightLoader::WeightLoader(const std::string& model_dir, bool keep_stored)
-    : dir_(model_dir), files_(WeightFiles::open_dir(model_dir)), keep_stored_(keep_stored) {}
+WeightLoader::WeightLoader(const std::string& model_dir, WeightOptions options)
+    : dir_(model_dir), files_(WeightFiles::open_dir(model_dir)), options_(options) {}
 
 std::string WeightLoader::stored_name(const std::string& name) const {
     for (const auto& [from, to] : prefixes_)
@@ -81,7 +81,7 @@ const float* WeightLoader::get_optional(const std::string& name, const std::vect
 StoredWeight WeightLoader::get_stored(const std::string& name, const std::vector<int64_t>& shape) {
     const TensorInfo* t = files_->find(stored_name(name));
     const bool half = t && (t->dtype == DType::F16 || t->dtype == DType::BF16);
-    if (!keep_stored_ || !half || reinterpret_cast<uintptr_t>(t->data) % alignof(uint16_t) != 0) {
+    if (!options_.keep_stored || !half || reinterpret_cast<uintptr_t>(t->data) % alignof(uint16_t) != 0) {
         StoredWeight w;
         w.f32 = get(name, shape);
         return w;

@@ -19,6 +19,7 @@
 
 #include "kernels/cpu/linear.h"
 #include "sdk/io/safetensors.h"
+#include "sdk/models/weight_options.h"
 
 namespace krait {
 
@@ -33,9 +34,11 @@ struct StoredWeight {
 
 class WeightLoader {
 public:
-    // keep_stored: get_stored() returns F16/BF16 tensors in place (true) or
-    // converted to F32 (false: the "upcast to F32" load option).
-    explicit WeightLoader(const std::string& model_dir, bool keep_stored = true);
+    // options.keep_stored: get_stored() returns F16/BF16 tensors in place
+    // (true) or converted to F32 (false: the "upcast to F32" load option).
+    // options.bf16_products: PackedStore::pack_replacing lets the BF16 panels
+    // it makes from this loader's weights use BF16 dot products.
+    explicit WeightLoader(const std::string& model_dir, WeightOptions options = {});
 
     // Reads every tensor whose name starts with `from` under the name `to` + the rest instead: a model
     // stored inside another one's checkpoint (LLaVA's language model: "model.layers.0..." is
@@ -75,7 +78,8 @@ public:
     // Bytes of the memory map used in place, and bytes of buffers owned here.
     size_t mapped_bytes() const { return mapped_bytes_; }
     size_t owned_bytes() const { return owned_bytes_; }
-    bool keeps_stored() const { return keep_stored_; }
+    bool keeps_stored() const { return options_.keep_stored; }
+    const WeightOptions& options() const { return options_; }
     const std::string& dir() const { return dir_; }
 
 private:
@@ -86,7 +90,7 @@ private:
     std::vector<std::pair<const void*, size_t>> mapped_;  // F32 tensors used in place: data, bytes
     int64_t parameters_ = 0;
     std::string source_dtype_;
-    bool keep_stored_ = true;
+    WeightOptions options_;
     size_t mapped_bytes_ = 0;
     size_t owned_bytes_ = 0;
     std::vector<std::pair<std::string, std::string>> prefixes_;  // map_prefix rules: from, to

@@ -19,7 +19,13 @@ void log_cpu_kernels() {
         if (cap && !krait::kernels::parse_variant(cap))
             krait::log(KRAIT_LOG_WARN, std::string("KRAIT_CPU_VARIANT=") + krait::quote(cap) +
                                            " is not one of portable, avx2, avx512: ignored");
-        krait::log(KRAIT_LOG_INFO, std::string("CPU kernels: ") + krait::kernels::active().name);
+        const char* bf16 = std::getenv("KRAIT_BF16_PRODUCTS");
+        if (bf16 && !krait::kernels::parse_bf16_products(bf16))
+            krait::log(KRAIT_LOG_WARN, std::string("KRAIT_BF16_PRODUCTS=") + krait::quote(bf16) +
+                                           " is not one of none, avx512_bf16, amx: ignored");
+        krait::log(KRAIT_LOG_INFO, std::string("CPU kernels: ") + krait::kernels::active().name +
+                                       ", BF16 dot products: " +
+                                       krait::kernels::bf16_products_name(krait::kernels::bf16_products()));
     });
 }
 
@@ -34,7 +40,11 @@ krait_model::krait_model(const std::string& model_dir, const krait_model_params&
     if (params.weight_precision != KRAIT_WEIGHTS_STORED && params.weight_precision != KRAIT_WEIGHTS_F32)
         krait::fail_argument("weight_precision " + std::to_string(params.weight_precision) +
                              " is neither KRAIT_WEIGHTS_STORED (0) nor KRAIT_WEIGHTS_F32 (1)");
-    options.keep_stored_weights = params.weight_precision == KRAIT_WEIGHTS_STORED;
+    if (params.matmul_precision != KRAIT_MATMUL_EXACT && params.matmul_precision != KRAIT_MATMUL_BF16)
+        krait::fail_argument("matmul_precision " + std::to_string(params.matmul_precision) +
+                             " is neither KRAIT_MATMUL_EXACT (0) nor KRAIT_MATMUL_BF16 (1)");
+    options.weights.keep_stored = params.weight_precision == KRAIT_WEIGHTS_STORED;
+    options.weights.bf16_products = params.matmul_precision == KRAIT_MATMUL_BF16;
     if (params.progress) {
         options.progress = [&params](float f) { return params.progress(f, params.progress_user_data) == 0; };
     }

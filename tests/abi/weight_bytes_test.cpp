@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -182,6 +183,27 @@ TEST(WeightBytes, AnUnknownPrecisionIsRefused) {
     EXPECT_EQ(krait_model_load("tests/fixtures/mamba/f32_tied", &mp, &model), KRAIT_ERR_INVALID_ARGUMENT);
     EXPECT_EQ(model, nullptr);
     EXPECT_NE(std::string(krait_last_error()).find("weight_precision"), std::string::npos);
+}
+
+TEST(WeightBytes, AnUnknownMatmulPrecisionIsRefused) {
+    krait_model_params mp;
+    krait_model_params_init(&mp);
+    EXPECT_EQ(mp.matmul_precision, KRAIT_MATMUL_EXACT);
+    mp.matmul_precision = static_cast<krait_matmul_precision>(2);
+    krait_model* model = nullptr;
+    EXPECT_EQ(krait_model_load("tests/fixtures/mamba/f32_tied", &mp, &model), KRAIT_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(model, nullptr);
+    EXPECT_NE(std::string(krait_last_error()).find("matmul_precision"), std::string::npos);
+    // A caller built against the 1.5 header (no matmul_precision) gets EXACT, whatever follows in memory.
+    struct {
+        krait_model_params p;
+        uint32_t garbage = 0xffffffffu;
+    } old;
+    krait_model_params_init(&old.p);
+    old.p.struct_size = offsetof(krait_model_params, matmul_precision);
+    old.p.matmul_precision = static_cast<krait_matmul_precision>(9);  // past struct_size: never read
+    ASSERT_EQ(krait_model_load("tests/fixtures/mamba/f32_tied", &old.p, &model), KRAIT_OK) << krait_last_error();
+    krait_model_free(model);
 }
 
 }  // namespace

@@ -115,6 +115,21 @@ def test_half_weights_as_stored_or_upcast(case):
         krait.Classifier(VIT / case, weights="f8")
 
 
+def test_bf16_dot_products_option():
+    """matmul="bf16" (KRAIT_MATMUL_BF16): BF16 weights times activations rounded to BF16 on AMX /
+    AVX512-BF16 CPUs (the exact path elsewhere). Tolerance 2.5e-2 of max(1, max |logit|), as the C++
+    Llama test states it (transformers in torch.bfloat16 is 2.7e-2 from its fp32 logits there)."""
+    ref = read_safetensors(VIT / "bf16" / "expected.safetensors")
+    fast = krait.Classifier(VIT / "bf16", threads=1, matmul="bf16")
+    got = fast.forward(ref["pixel_values"])
+    scale = max(1.0, float(np.abs(ref["logits"]).max()))
+    assert float(np.abs(got - ref["logits"]).max()) <= 2.5e-2 * scale
+    np.testing.assert_array_equal(krait.Classifier(VIT / "bf16", threads=1, matmul="exact").forward(ref["pixel_values"]),
+                                  krait.Classifier(VIT / "bf16", threads=1).forward(ref["pixel_values"]))
+    with pytest.raises(ValueError, match="matmul"):
+        krait.Classifier(VIT / "bf16", matmul="bf8")
+
+
 def test_forward_accepts_one_image_and_other_float_widths(clf):
     x = np.random.default_rng(1).standard_normal((2, 3, 8, 10)).astype(np.float32)
     batch = clf.forward(x)

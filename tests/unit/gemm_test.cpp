@@ -10,6 +10,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <bit>
+#include <limits>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -22,6 +24,7 @@
 #endif
 
 #include "kernels/cpu/dispatch.h"
+#include "kernels/cpu/gemm_bf16.h"
 #include "sdk/core/error.h"
 
 namespace {
@@ -452,7 +455,13 @@ TEST(GemmPackedHalf, BitwiseEqualToF32PanelsOnTheWidenedWeights) {
                 SCOPED_TRACE(std::string(type == WeightType::BF16 ? "BF16 " : "F16 ") + shape_name(s[0], s[1], s[2]) +
                              (bias ? " bias" : " accumulate"));
                 ASSERT_EQ(pr.packed.type(), type);
-                EXPECT_EQ(pr.packed.bytes() * 2, pr.packed_f32.bytes());
+                // BF16 panels hold K rounded up to kGemmBf16KAlign (paired rows, gemm.h).
+                const int64_t Kp = type == WeightType::BF16
+                                       ? (s[1] + krait::kernels::kGemmBf16KAlign - 1) /
+                                             krait::kernels::kGemmBf16KAlign * krait::kernels::kGemmBf16KAlign
+                                       : s[1];
+                EXPECT_EQ(pr.packed.padded_k(), Kp);
+                EXPECT_EQ(pr.packed.bytes() * 2 * s[1], pr.packed_f32.bytes() * Kp);
                 const std::vector<float> y = pr.run_whole();
                 EXPECT_TRUE(same_bits(y, pr.run_whole_f32()));
                 pr.expect_matches(y);
@@ -491,13 +500,19 @@ TEST(GemmPackedHalf, LayoutHoldsTheStoredBits) {
     for (WeightType type : {WeightType::BF16, WeightType::F16}) {
         const PackedWeights packed = krait::kernels::pack_weights_half(w.data(), type, N, K);
         ASSERT_EQ(packed.panels(), 2);
-        EXPECT_EQ(packed.bytes(), static_cast<size_t>(2 * K * kGemmNR * 2));
+        // F16: [K][32] per panel. BF16: k paired, [Kp / 2][32][2] with Kp = 32 (K rounded up), zeros past K.
+        const int64_t Kp = type == WeightType::BF16 ? 32 : K;
+        ASSERT_EQ(packed.padded_k(), Kp);
+        EXPECT_EQ(packed.bytes(), static_cast<size_t>(2 * Kp * kGemmNR * 2));
         for (int64_t j = 0; j < packed.panels(); ++j) {
             EXPECT_EQ(reinterpret_cast<uintptr_t>(packed.panel_half(j)) % 64, 0u);
-            for (int64_t k = 0; k < K; ++k)
+            for (int64_t k = 0; k < Kp; ++k)
                 for (int64_t c = 0; c < kGemmNR; ++c) {
                     const int64_t n = j * kGemmNR + c;
-                    EXPECT_EQ(packed.panel_half(j)[k * kGemmNR + c], n < N ? w[n * K + k] : 0);
+                    const int64_t i = type == WeightType::BF16 ? (k / 2) * 64 + 2 * c + k % 2 : k * kGemmNR + c;
+                    EXPECT_EQ(packed.index_in_panel(n, k), i);
+                    EXPECT_EQ(packed.panel_half(j)[i], n < N && k < K ? w[n * K + k] : 0);
+                    if (k >= K) continue;
                     if (n < N) {
                         EXPECT_EQ(packed.at(n, k), krait::kernels::half_to_f32(type, w[n * K + k]));
                     }
@@ -505,4 +520,157 @@ TEST(GemmPackedHalf, LayoutHoldsTheStoredBits) {
         }
     }
     EXPECT_THROW(krait::kernels::pack_weights_half(w.data(), WeightType::F32, N, K), std::invalid_argument);
+}
+
+// ---- BF16 dot products (kernels/cpu/gemm_bf16.cpp) ----------------------------------------------
+// Reference: linear_ref on x rounded to BF16 (round_to_bf16) and the BF16 weights, double sums.
+// Each BF16 x BF16 product is exact in F32, so the kernels differ from it only by F32 summation:
+// the same tolerance as the exact path, 1e-5 of the magnitude (the summed |terms|).
+namespace {
+
+using krait::kernels::Bf16Products;
+
+struct Bf16Problem {
+    Problem base;         // x, BF16 weights (packed), bias, y0
+    std::vector<float> xr, ref, magnitude;  // x rounded to BF16; the reference on xr
+    Bf16Problem(std::mt19937& rng, int64_t M, int64_t K, int64_t N, bool bias, bool accumulate)
+        : base(rng, M, K, N, 3, 5, bias, accumulate, WeightType::BF16) {
+        base.packed.allow_bf16_products(true);
+        xr = base.x;
+        for (float& v : xr) v = krait::kernels::bf16_to_f32(krait::kernels::round_to_bf16(v));
+        ref = base.y0;
+        krait::kernels::LinearParams lp{M, K, N, xr.data(), base.xs, base.w.data(),
+                                        bias ? base.bias.data() : nullptr, ref.data(), base.ys, accumulate};
+        krait::kernels::linear_ref(lp);
+        magnitude.assign(ref.size(), 0.0f);
+        for (int64_t m = 0; m < M; ++m)
+            for (int64_t n = 0; n < N; ++n) {
+                double s = bias ? std::fabs(base.bias[n]) : 0.0;
+                if (accumulate) s += std::fabs(base.y0[m * base.ys + n]);
+                for (int64_t k = 0; k < K; ++k) s += std::fabs(static_cast<double>(xr[m * base.xs + k]) * base.w[n * K + k]);
+                magnitude[m * base.ys + n] = static_cast<float>(s);
+            }
+    }
+    std::vector<float> run(Bf16Products unit, int64_t n_begin, int64_t n_end, std::vector<float> y) const {
+        GemmParams p = base.params(base.x.data(), y.data());
+        p.bf16_products = unit;
+        gemm_packed(p, n_begin, n_end);
+        return y;
+    }
+    void expect_matches(const std::vector<float>& y) const {
+        double worst = 0;
+        for (int64_t m = 0; m < base.M; ++m)
+            for (int64_t n = 0; n < base.ys; ++n) {
+                const int64_t i = m * base.ys + n;
+                if (n >= base.N) {
+                    ASSERT_EQ(std::memcmp(&y[i], &base.y0[i], sizeof(float)), 0) << "padding written at m=" << m;
+                    continue;
+                }
+                ASSERT_TRUE(std::isfinite(y[i])) << "m=" << m << " n=" << n;
+                worst = std::max(worst, std::fabs(static_cast<double>(y[i]) - ref[i]) / (1e-5 * magnitude[i] + 1e-30));
+            }
+        EXPECT_LE(worst, 1.0) << "worst error / tolerance";
+    }
+};
+
+// The units this CPU runs, through the variant under test: only avx512 has them.
+std::vector<Bf16Products> units_under_test() {
+    std::vector<Bf16Products> units;
+    for (Bf16Products u : {Bf16Products::avx512_bf16, Bf16Products::amx})
+        if (u <= krait::kernels::bf16_products_supported()) units.push_back(u);
+    return units;
+}
+
+}  // namespace
+
+TEST(GemmBf16Products, MatchTheReferenceOnRoundedActivations) {
+    if (krait::kernels::active().variant != krait::kernels::CpuVariant::avx512)
+        GTEST_SKIP() << "the BF16 dot products are in the avx512 kernels; this run tests "
+                     << krait::kernels::active().name << " (IgnoredElsewhere covers it)";
+    const auto units = units_under_test();
+    if (units.empty()) GTEST_SKIP() << "this CPU has neither AVX512-BF16 nor AMX";
+    // M from the threshold (16) across AMX's 32-row blocks, K across pairs and 32-k tiles (odd K:
+    // padding), N across panel tails; large K and M across the M blocks of the rounded x.
+    const int64_t shapes[][3] = {{16, 1, 1},   {16, 7, 5},     {17, 33, 64},    {31, 31, 33},  {32, 64, 32},
+                                 {33, 100, 70}, {64, 768, 96},  {100, 129, 200}, {197, 768, 80}, {300, 1600, 40},
+                                 {80, 5000, 36}, {600, 2048, 64}};
+    std::mt19937 rng(21);
+    for (const auto& s : shapes)
+        for (int variant = 0; variant < 2; ++variant) {
+            const Bf16Problem pr(rng, s[0], s[1], s[2], variant == 0, variant == 1);
+            for (Bf16Products u : units) {
+                SCOPED_TRACE(shape_name(s[0], s[1], s[2]) + " " + krait::kernels::bf16_products_name(u) +
+                             (variant == 0 ? " bias" : " accumulate"));
+                const std::vector<float> y = pr.run(u, 0, s[2], pr.base.y0);
+                pr.expect_matches(y);
+                // Column ranges on panel boundaries: the same bits as one call (each column is computed alone).
+                std::vector<float> split = pr.base.y0;
+                for (int64_t i = 0; i < 3; ++i)
+                    split = pr.run(u, krait::kernels::gemm_split(s[2], 3, i), krait::kernels::gemm_split(s[2], 3, i + 1),
+                                   split);
+                EXPECT_TRUE(same_bits(split, y)) << "3 column parts";
+            }
+        }
+}
+
+// Below kBf16ProductsMinRows rows, or on weights that do not allow it, or where the CPU has no unit, a
+// call asking for BF16 products computes the exact chain: the same bits as without asking.
+TEST(GemmBf16Products, ExactWhereNotAllowedOrTooFewRows) {
+    std::mt19937 rng(22);
+    for (Bf16Products u : {Bf16Products::none, Bf16Products::avx512_bf16, Bf16Products::amx}) {
+        if (u > krait::kernels::bf16_products_supported()) continue;  // the caller vouches for the CPU
+        SCOPED_TRACE(krait::kernels::bf16_products_name(u));
+        for (int64_t M : {1, 3, 15}) {
+            const Bf16Problem pr(rng, M, 100, 70, true, false);
+            EXPECT_TRUE(same_bits(pr.run(u, 0, 70, pr.base.y0), pr.base.run_whole())) << "M=" << M;
+        }
+        Bf16Problem pr(rng, 40, 100, 70, true, false);
+        pr.base.packed.allow_bf16_products(false);
+        EXPECT_TRUE(same_bits(pr.run(u, 0, 70, pr.base.y0), pr.base.run_whole())) << "not allowed";
+    }
+}
+
+// The other variants ignore the request: exact chains, the same bits as without it.
+TEST(GemmBf16Products, IgnoredElsewhere) {
+    std::mt19937 rng(23);
+    const Bf16Problem pr(rng, 40, 300, 70, true, true);
+    for (krait::kernels::CpuVariant v : krait::kernels::runnable_variants()) {
+        if (v == krait::kernels::CpuVariant::avx512) continue;
+        SCOPED_TRACE(krait::kernels::variant_name(v));
+        std::vector<float> asked = pr.base.y0, plain = pr.base.y0;
+        GemmParams p = pr.base.params(pr.base.x.data(), asked.data());
+        p.bf16_products = Bf16Products::amx;
+        krait::kernels::kernel_table(v)->gemm_packed(p, 0, 70);
+        krait::kernels::kernel_table(v)->gemm_packed(pr.base.params(pr.base.x.data(), plain.data()), 0, 70);
+        EXPECT_TRUE(same_bits(asked, plain));
+    }
+}
+
+TEST(GemmBf16Products, RoundingIsToNearestEven) {
+    using krait::kernels::round_to_bf16;
+    EXPECT_EQ(round_to_bf16(1.0f), 0x3f80);
+    EXPECT_EQ(round_to_bf16(std::bit_cast<float>(0x3f808000u)), 0x3f80);  // tie, even stays
+    EXPECT_EQ(round_to_bf16(std::bit_cast<float>(0x3f818000u)), 0x3f82);  // tie, odd rounds up
+    EXPECT_EQ(round_to_bf16(std::bit_cast<float>(0x3f808001u)), 0x3f81);  // above the tie
+    EXPECT_EQ(round_to_bf16(std::bit_cast<float>(0x7f7fffffu)), 0x7f80);  // FLT_MAX rounds to infinity
+    EXPECT_EQ(round_to_bf16(-std::numeric_limits<float>::infinity()), 0xff80);
+    EXPECT_TRUE(std::isnan(krait::kernels::bf16_to_f32(round_to_bf16(std::numeric_limits<float>::quiet_NaN()))));
+    EXPECT_TRUE(std::isnan(krait::kernels::bf16_to_f32(round_to_bf16(std::bit_cast<float>(0x7f800001u)))));
+}
+
+TEST(Bf16ProductsSelection, NamesAndCap) {
+    using krait::kernels::bf16_products_name;
+    for (Bf16Products u : {Bf16Products::none, Bf16Products::avx512_bf16, Bf16Products::amx})
+        EXPECT_EQ(krait::kernels::parse_bf16_products(bf16_products_name(u)), u);
+    EXPECT_FALSE(krait::kernels::parse_bf16_products("AMX").has_value());
+    const Bf16Products before = krait::kernels::bf16_products();
+    EXPECT_EQ(krait::kernels::select_bf16_products(Bf16Products::none), Bf16Products::none);
+    EXPECT_EQ(krait::kernels::bf16_products(), Bf16Products::none);
+    EXPECT_EQ(krait::kernels::select_bf16_products(std::nullopt), krait::kernels::bf16_products_supported());
+    krait::kernels::select_bf16_products(before);
+    EXPECT_EQ(krait::kernels::bf16_products(), before);
+    // AMX implies AVX512-BF16 here (bf16_products.h), and both need the avx512 kernels.
+    if (krait::kernels::bf16_products_supported() != Bf16Products::none) {
+        EXPECT_TRUE(krait::kernels::cpu_supports(krait::kernels::CpuVariant::avx512));
+    }
 }

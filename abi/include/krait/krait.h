@@ -106,7 +106,7 @@ extern "C" {
 /* Compile-time version of this header. The ABI is stable within a major
 ** version: a program built against 1.x runs against any library 1.y, y >= x. */
 #define KRAIT_VERSION_MAJOR 1
-#define KRAIT_VERSION_MINOR 5
+#define KRAIT_VERSION_MINOR 6
 #define KRAIT_VERSION_PATCH 0
 #define KRAIT_VERSION_NUMBER \
     (KRAIT_VERSION_MAJOR * 1000000 + KRAIT_VERSION_MINOR * 1000 + KRAIT_VERSION_PATCH)
@@ -231,6 +231,29 @@ typedef enum krait_weight_precision {
     KRAIT_WEIGHTS_FORCE_32BIT = 0x7fffffff
 } krait_weight_precision;
 
+/* How products with BF16 weights are computed (krait_model_params.matmul_precision; since 1.6). */
+typedef enum krait_matmul_precision {
+    /* Weights widened exactly and multiplied by the F32 activations, sums in
+    ** F32. Every output is one chain of fused multiply-adds whatever the
+    ** number of tokens or images a call carries, so a conversation's reused
+    ** state equals a fresh prefill bit for bit. */
+    KRAIT_MATMUL_EXACT = 0,
+    /* Calls of at least 16 rows (a prompt of 16+ tokens, an image's patches)
+    ** round the activations to BF16 (relative error 2^-9 per value) and
+    ** multiply them by BF16 weights with the CPU's BF16 dot products, sums
+    ** in F32: Intel AMX where the CPU has it, else AVX512-BF16 (VDPBF16PS);
+    ** several times faster on such calls. Decode steps (one token) stay
+    ** exact: they are bound by memory bandwidth, not arithmetic. Results then
+    ** depend on how a prompt is split into calls, and differ from EXACT by
+    ** about the activations' rounding (docs/PERFORMANCE.md states the measured
+    ** difference on the conformance fixtures). Applies to BF16 weights kept as
+    ** stored (KRAIT_WEIGHTS_STORED); F32 and F16 weights, and CPUs without
+    ** these instructions, compute as EXACT. KRAIT_BF16_PRODUCTS=none (or
+    ** avx512_bf16) in the environment caps the unit, process-wide. */
+    KRAIT_MATMUL_BF16 = 1,
+    KRAIT_MATMUL_FORCE_32BIT = 0x7fffffff
+} krait_matmul_precision;
+
 typedef struct krait_model_params {
     uint32_t struct_size;        /* sizeof(krait_model_params); set by init */
     krait_device device;         /* default KRAIT_DEVICE_CPU */
@@ -247,6 +270,12 @@ typedef struct krait_model_params {
     ** and D) are converted to F32 either way. F32 files are used in place
     ** either way. Any other value: KRAIT_ERR_INVALID_ARGUMENT. */
     krait_weight_precision weight_precision;
+    /* Added in 1.6: */
+    /* How products with BF16 weights are computed (krait_matmul_precision).
+    ** Default KRAIT_MATMUL_EXACT, which callers built against an older header
+    ** also get. Honoured by every family's linear layers (sequence models,
+    ** classifiers, assistants). Any other value: KRAIT_ERR_INVALID_ARGUMENT. */
+    krait_matmul_precision matmul_precision;
 } krait_model_params;
 
 /* Fills `params` with defaults, struct_size included. NULL does nothing.

@@ -7,8 +7,8 @@
 namespace krait_py {
 
 Assistant::Assistant(const std::string& path, const std::string& device, std::optional<int64_t> threads,
-                     std::optional<int64_t> context_length, const std::string& weights)
-    : LanguageHandle(path, device, threads, context_length, weights, KRAIT_MODEL_ASSISTANT, "an assistant") {}
+                     std::optional<int64_t> context_length, const std::string& weights, const std::string& matmul)
+    : LanguageHandle(path, device, threads, context_length, weights, matmul, KRAIT_MODEL_ASSISTANT, "an assistant") {}
 
 std::shared_ptr<Conversation> Assistant::conversation(const std::optional<std::string>& system,
                                                      const std::optional<std::string>& chat_template,
@@ -173,8 +173,9 @@ py::dict Assistant::info() const {
 void bind_assistant(py::module_& m) {
     py::class_<Assistant>(m, "Assistant")
         .def(py::init<const std::string&, const std::string&, std::optional<int64_t>, std::optional<int64_t>,
-                      const std::string&>(),
-             py::arg("path"), py::arg("device"), py::arg("threads"), py::arg("context_length"), py::arg("weights"))
+                      const std::string&, const std::string&>(),
+             py::arg("path"), py::arg("device"), py::arg("threads"), py::arg("context_length"), py::arg("weights"),
+             py::arg("matmul"))
         .def("conversation", &Assistant::conversation, py::arg("system"), py::arg("chat_template"),
              py::arg("variables_json"))
         .def("preprocess_file", &Assistant::preprocess_file, py::arg("path"))

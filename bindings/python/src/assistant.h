@@ -24,7 +24,7 @@ namespace krait_py {
 class Assistant : LanguageHandle {
 public:
     Assistant(const std::string& path, const std::string& device, std::optional<int64_t> threads,
-              std::optional<int64_t> context_length, const std::string& weights);
+              std::optional<int64_t> context_length, const std::string& weights, const std::string& matmul);
     Assistant(const Assistant&) = delete;
     Assistant& operator=(const Assistant&) = delete;
 

@@ -19,11 +19,13 @@ namespace krait_py {
 class Classifier {
 public:
     Classifier(const std::string& path, const std::string& device, std::optional<int64_t> threads,
-               std::optional<int64_t> max_image_pixels, std::optional<int64_t> batch_size, const std::string& weights) {
+               std::optional<int64_t> max_image_pixels, std::optional<int64_t> batch_size, const std::string& weights,
+               const std::string& matmul) {
         krait_model_params mp;
         krait_model_params_init(&mp);
         mp.device = parse_device(device);
         mp.weight_precision = parse_weights(weights);
+        mp.matmul_precision = parse_matmul(matmul);
         krait_session_params sp;
         krait_session_params_init(&sp);
         sp.n_threads = thread_count(threads);
@@ -228,9 +230,9 @@ private:
 void bind_classifier(py::module_& m) {
     py::class_<Classifier>(m, "Classifier")
         .def(py::init<const std::string&, const std::string&, std::optional<int64_t>, std::optional<int64_t>,
-                      std::optional<int64_t>, const std::string&>(),
+                      std::optional<int64_t>, const std::string&, const std::string&>(),
              py::arg("path"), py::arg("device"), py::arg("threads"), py::arg("max_image_pixels"), py::arg("batch_size"),
-             py::arg("weights"))
+             py::arg("weights"), py::arg("matmul"))
         .def("forward", &Classifier::forward, py::arg("pixel_values"), py::arg("adapters") = py::none())
         .def("classify_files", &Classifier::classify_files, py::arg("paths"), py::arg("top_k"), py::arg("adapters") = py::none())
         .def("classify_encoded", &Classifier::classify_encoded, py::arg("images"), py::arg("top_k"), py::arg("adapters") = py::none())

@@ -44,6 +44,8 @@ void check(krait_status status);
 krait_device parse_device(const std::string& device);
 // weights="stored" | "f32" (krait_model_params.weight_precision).
 krait_weight_precision parse_weights(const std::string& weights);
+// matmul="exact" | "bf16" (krait_model_params.matmul_precision).
+krait_matmul_precision parse_matmul(const std::string& matmul);
 // "sequence", "classifier", "assistant".
 const char* kind_name(krait_model_kind kind);
 // threads=None (all cores, 0) or an integer >= 0 that fits int32.

@@ -26,6 +26,12 @@ krait_weight_precision parse_weights(const std::string& weights) {
     fail_argument("weights must be \"stored\" or \"f32\", got \"" + weights + "\"");
 }
 
+krait_matmul_precision parse_matmul(const std::string& matmul) {
+    if (matmul == "exact") return KRAIT_MATMUL_EXACT;
+    if (matmul == "bf16") return KRAIT_MATMUL_BF16;
+    fail_argument("matmul must be \"exact\" or \"bf16\", got \"" + matmul + "\"");
+}
+
 const char* kind_name(krait_model_kind kind) {
     switch (kind) {
         case KRAIT_MODEL_SEQUENCE: return "sequence";

@@ -20,12 +20,14 @@ protected:
     // Loads `path` as a model of `kind` (`what` names it in the wrong-kind error) with the
     // SequenceModel / Assistant constructor arguments.
     LanguageHandle(const std::string& path, const std::string& device, std::optional<int64_t> threads,
-                   std::optional<int64_t> context_length, const std::string& weights, krait_model_kind kind,
+                   std::optional<int64_t> context_length, const std::string& weights, const std::string& matmul,
+                   krait_model_kind kind,
                    const char* what) {
         krait_model_params mp;
         krait_model_params_init(&mp);
         mp.device = parse_device(device);
         mp.weight_precision = parse_weights(weights);
+        mp.matmul_precision = parse_matmul(matmul);
         const krait_session_params sp = language_session_params(threads, context_length);
         threads_ = threads;
         session_params_ = sp;

@@ -23,8 +23,8 @@ namespace krait_py {
 class SequenceModel : LanguageHandle {
 public:
     SequenceModel(const std::string& path, const std::string& device, std::optional<int64_t> threads,
-                  std::optional<int64_t> context_length, const std::string& weights)
-        : LanguageHandle(path, device, threads, context_length, weights, KRAIT_MODEL_SEQUENCE, "a sequence model") {}
+                  std::optional<int64_t> context_length, const std::string& weights, const std::string& matmul)
+        : LanguageHandle(path, device, threads, context_length, weights, matmul, KRAIT_MODEL_SEQUENCE, "a sequence model") {}
 
     // input_ids [batch, length] (or [length]) -> float32 logits [batch, length, vocab] (adapters do
     // not change the vocabulary).
@@ -169,8 +169,9 @@ void bind_sequence_model(py::module_& m) {
     py::class_<GenerationRequest, std::shared_ptr<GenerationRequest>>(m, "GenerationRequest");
     py::class_<SequenceModel>(m, "SequenceModel")
         .def(py::init<const std::string&, const std::string&, std::optional<int64_t>, std::optional<int64_t>,
-                      const std::string&>(),
-             py::arg("path"), py::arg("device"), py::arg("threads"), py::arg("context_length"), py::arg("weights"))
+                      const std::string&, const std::string&>(),
+             py::arg("path"), py::arg("device"), py::arg("threads"), py::arg("context_length"), py::arg("weights"),
+             py::arg("matmul"))
         .def("forward", &SequenceModel::forward, py::arg("input_ids"), py::arg("adapters") = py::none())
         .def("prepare_generation", &SequenceModel::prepare_generation, py::arg("prompt"), py::arg("max_new_tokens"),
              py::arg("temperature"), py::arg("top_k"), py::arg("top_p"), py::arg("min_p"),

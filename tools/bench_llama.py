@@ -35,7 +35,9 @@ engine and (model, dtype), with all thread counts inside it; the table gives med
 Each engine runs in its own process (Krait in --krait-python, transformers in this interpreter), so
 one engine's memory never sits beside another's.
 
-Krait loads BF16 safetensors by upcasting to F32 (today), so its BF16 rows read F32 weights.
+Krait keeps BF16 weights as stored (its default, KRAIT_WEIGHTS_STORED). For BF16 models it also
+measures prefill with matmul="bf16" (KRAIT_MATMUL_BF16: activations rounded to BF16, AMX or
+AVX512-BF16 dot products where the CPU has them): the "Krait prefill bf16-dot" column.
 """
 import argparse
 import glob
@@ -210,7 +212,7 @@ def prompt_ids(n, vocab):
     return [(i * TOKEN_STRIDE) % vocab for i in range(n)]
 
 
-def worker_krait(path, threads, prefill, decode):
+def worker_krait(path, dtype, threads, prefill, decode):
     import krait
 
     model = krait.SequenceModel(path, threads=threads[0], context_length=prefill + decode + 16)
@@ -229,6 +231,15 @@ def worker_krait(path, threads, prefill, decode):
         d = decode / (time.perf_counter() - t0)
         assert len(out.ids) == decode, len(out.ids)
         res[str(t)] = {"prefill_tok_s": p, "decode_tok_s": d}
+    if dtype == "bf16":
+        del model
+        model = krait.SequenceModel(path, threads=threads[0], context_length=prefill + decode + 16, matmul="bf16")
+        model.generate(prompt[:32], max_new_tokens=1, stop_at_eos=False)  # warm-up, through the dot products
+        for t in threads:
+            model.threads = t
+            t0 = time.perf_counter()
+            model.generate(prompt, max_new_tokens=1, stop_at_eos=False)
+            res[str(t)]["prefill_bf16dot_tok_s"] = prefill / (time.perf_counter() - t0)
     return res
 
 
@@ -292,7 +303,7 @@ def worker_main(argv):
     kind, path, dtype, prefill, decode, *threads = argv
     threads = [int(t) for t in threads]
     if kind == "krait":
-        res = worker_krait(path, threads, int(prefill), int(decode))
+        res = worker_krait(path, dtype, threads, int(prefill), int(decode))
     elif kind == "transformers":
         res = worker_transformers(path, dtype, threads, int(prefill), int(decode))
     elif kind == "bandwidth":
@@ -400,6 +411,8 @@ def main():
                 for e in args.engines:
                     row[e] = {"prefill_tok_s": get(m, d, e, t, "prefill_tok_s"),
                               "decode_tok_s": get(m, d, e, t, "decode_tok_s")}
+                if "krait" in args.engines:
+                    row["krait"]["prefill_bf16dot_tok_s"] = get(m, d, "krait", t, "prefill_bf16dot_tok_s")
                 rows.append(row)
 
     def val(row, e, key):
@@ -436,6 +449,17 @@ def main():
     for r in rows:
         print(f"| {r['model']} | {r['dtype'].upper()} | {r['threads']} | {r['bytes_per_token'] / 1e6:.1f} MB | "
               f"{r['read_gb_s']:.1f} | {r['copy_gb_s']:.1f} | {r['bound_tok_s']:.2f} |")
+    # Krait's BF16 prefill with matmul="bf16" (BF16 dot products).
+    dot_rows = [r for r in rows if val(r, "krait", "prefill_bf16dot_tok_s") is not None]
+    if dot_rows:
+        print()
+        print("| model | dtype | threads | Krait prefill exact | Krait prefill bf16-dot | dot/exact | dot/tf | dot/llama |")
+        print("|---|---|---|---|---|---|---|---|")
+        for r in dot_rows:
+            ke, kb = val(r, "krait", "prefill_tok_s"), val(r, "krait", "prefill_bf16dot_tok_s")
+            tp, lp = val(r, "transformers", "prefill_tok_s"), val(r, "llama.cpp", "prefill_tok_s")
+            print(f"| {r['model']} | {r['dtype'].upper()} | {r['threads']} | {fmt(ke)} | {fmt(kb)} | "
+                  f"{fmt(ratio(kb, ke), '.2f')}x | {fmt(ratio(kb, tp), '.2f')}x | {fmt(ratio(kb, lp), '.2f')}x |")
     # BF16 decode over F32 decode, per engine.
     if "f32" in args.dtypes and "bf16" in args.dtypes:
         print()

@@ -28,7 +28,7 @@ namespace {
 // several runs; KRAIT_GEMM_KC / _MC / _MR override them for such sweeps).
 // Loop nest per call: M blocks (kMc rows) > K blocks (<= kKc) > the
 // thread's panels > row tiles (kMr rows) > micro-tile over the K block.
-//  - kMc = 24: the y block [kMc][n range] (<= 300 KiB for N = 3072) stays in
+//  - kMc = 24 (AMD; Intel: see blocking()): the y block [kMc][n range] (<= 300 KiB for N = 3072) stays in
 //    L2 across K blocks, and the x block [kMc][K block] too. 24 beat 36, 48
 //    and 96 by ~7% on M = 3152, N = 3072 and tied elsewhere; the cost is that
 //    the thread's weights stream from L3 once per 24 rows (~20 GB/s per core
@@ -48,10 +48,45 @@ namespace {
 #ifndef KRAIT_GEMM_MR
 #define KRAIT_GEMM_MR 12
 #endif
-constexpr int64_t kKc = KRAIT_GEMM_KC;
-constexpr int64_t kMc = KRAIT_GEMM_MC;
 constexpr int kMr = KRAIT_GEMM_MR;
-static_assert(kMc % kMr == 0, "M blocks must hold whole row tiles");
+static_assert(KRAIT_GEMM_MC % kMr == 0, "M blocks must hold whole row tiles");
+static_assert(KRAIT_GEMM_KC % 2 == 0, "K blocks hold whole pairs of k");
+
+// The M and K block sizes in use: the defaults above, per CPU vendor, or KRAIT_GEMM_MC /
+// KRAIT_GEMM_KC from the environment (read once; for blocking sweeps with bench/gemm_bench.cpp), M
+// rounded up to whole row tiles and K to whole pairs. The blocking never changes the results
+// (gemm.h: the chains continue through y exactly), only the speed.
+//  - Intel: kMc = 192. On the Intel Xeon dev machine (Sapphire Rapids class, 2 MiB L2 per core,
+//    `krait-bench-gemm --packed-only`, one thread) 192 rows beat 24 by 10-25%: ViT-B/16 shapes
+//    68-75% of the FMA peak instead of 56-66%, M = 512 Llama shapes 57-67% instead of 46-59%
+//    (96 and 384 were in between or noisier). Its weights then stream from L3 once per 192 rows.
+struct Blocking {
+    int64_t mc, kc;
+};
+bool intel_cpu() {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    __asm__("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(0), "c"(0));
+    return b == 0x756e6547u && d == 0x49656e69u && c == 0x6c65746eu;  // "Genu" "ineI" "ntel"
+#else
+    return false;
+#endif
+}
+const Blocking& blocking() {
+    static const Blocking b = [] {
+        Blocking v{intel_cpu() ? int64_t{192} : int64_t{KRAIT_GEMM_MC}, KRAIT_GEMM_KC};
+        const auto read = [](const char* name, int64_t& out, int64_t multiple) {
+            if (const char* s = std::getenv(name)) {
+                const long long n = std::atoll(s);
+                if (n > 0 && n <= (1 << 20)) out = (n + multiple - 1) / multiple * multiple;
+            }
+        };
+        read("KRAIT_GEMM_MC", v.mc, kMr);
+        read("KRAIT_GEMM_KC", v.kc, 2);
+        return v;
+    }();
+    return b;
+}
 
 constexpr size_t kAlign = 64;
 
@@ -414,15 +449,15 @@ void gemm_blocked(const GemmParams& p, int64_t n_begin, int64_t n_end, Tile&& ti
     const int64_t K = W.in_features();
     const Elem<T>* base = reinterpret_cast<const Elem<T>*>(W.panel_half(0));
     const int64_t panel_stride = W.panel_stride();
-    // K in blocks of at most about kKc, balanced (K = 1600: 800 + 800, not 1536 + 64), each starting
+    // K in blocks of at most about kc, balanced (K = 1600: 800 + 800, not 1536 + 64), each starting
     // at an even k (BF16 panels pair k and k + 1).
-    static_assert(kKc % 2 == 0, "K blocks hold whole pairs of k");
-    const int64_t k_blocks = (K + kKc - 1) / kKc, pairs = (K + 1) / 2;
+    const int64_t mc = blocking().mc, kc = blocking().kc;
+    const int64_t k_blocks = (K + kc - 1) / kc, pairs = (K + 1) / 2;
     const auto kb_of = [&](int64_t block, int64_t pc) {
         return std::min(2 * (pairs / k_blocks + (block < pairs % k_blocks ? 1 : 0)), K - pc);
     };
-    for (int64_t ic = 0; ic < p.rows; ic += kMc) {
-        const int64_t mb = std::min(kMc, p.rows - ic);
+    for (int64_t ic = 0; ic < p.rows; ic += mc) {
+        const int64_t mb = std::min(mc, p.rows - ic);
         for (int64_t block = 0, pc = 0; block < k_blocks; pc += kb_of(block, pc), ++block) {
             const int64_t kb = kb_of(block, pc);
             const bool load_y = p.accumulate || pc > 0;

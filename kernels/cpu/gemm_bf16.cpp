@@ -58,6 +58,27 @@ void round_rows(const float* x, int64_t xs, int64_t rows, int64_t K, int64_t row
     }
 }
 
+// The same, in AMX's blocked order: 32-row blocks, each [Kp / 32][32 rows][32 k], so that one k step
+// of a row block (its two A tiles, 2 KiB) is contiguous and the blocks stream in order.
+void round_rows_blocked(const float* x, int64_t xs, int64_t rows, int64_t K, int64_t rows_padded, int64_t Kp,
+                        uint16_t* out) {
+    const int64_t steps = Kp / 32;
+    for (int64_t r = 0; r < rows_padded; ++r) {
+        uint16_t* block = out + (r / 32) * steps * 32 * 32 + (r % 32) * 32;
+        if (r >= rows) {
+            for (int64_t s = 0; s < steps; ++s) std::memset(block + s * 32 * 32, 0, 32 * sizeof(uint16_t));
+            continue;
+        }
+        const float* xr = x + r * xs;
+        for (int64_t k = 0; k < Kp; k += 16) {
+            const int live = static_cast<int>(std::clamp<int64_t>(K - k, 0, 16));
+            const __mmask16 m = static_cast<__mmask16>((1u << live) - 1);
+            const __m256i h = round16_bf16(_mm512_maskz_loadu_ps(m, xr + k));
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(block + (k / 32) * 32 * 32 + k % 32), h);
+        }
+    }
+}
+
 // y rows [0, rows) x columns [0, nv) of a 32-column panel from the sums c [rows][32]:
 // y = (accumulate ? y : 0) + c + bias.
 void write_rows(const GemmParams& p, float* y, const float* c, int64_t rows, int nv, const float* bias) {
@@ -117,31 +138,31 @@ __attribute__((target("amx-tile,amx-bf16"))) void gemm_amx(const GemmParams& p, 
     const int64_t mb_max = rows_per_block(Kp, M);
     if (a_buffer.size() < static_cast<size_t>(mb_max * Kp)) a_buffer.resize(static_cast<size_t>(mb_max * Kp));
     uint16_t* a = a_buffer.data();
-    const int64_t a_stride = Kp * 2;  // bytes
+    constexpr int64_t a_stride = 32 * 2;  // bytes: a row of one k step's A block
 
     for (int64_t ic = 0; ic < M; ic += mb_max) {
         const int64_t mb = std::min(mb_max, M - ic), mb_padded = (mb + 31) / 32 * 32;
-        round_rows(p.x + ic * p.x_stride, p.x_stride, mb, K, mb_padded, Kp, a);
+        round_rows_blocked(p.x + ic * p.x_stride, p.x_stride, mb, K, mb_padded, Kp, a);
         compiler_barrier();
         for (int64_t n0 = n_begin; n0 < n_end; n0 += kGemmNR) {
             const int nv = static_cast<int>(std::min(kGemmNR, n_end - n0));
             const uint16_t* w = W.panel_half(n0 / kGemmNR);
             const float* bias = p.bias ? p.bias + n0 : nullptr;
             for (int64_t r = 0; r < mb; r += 32) {
-                const uint16_t* a0 = a + r * Kp;
-                const uint16_t* a1 = a0 + 16 * Kp;
+                const uint16_t* a0 = a + r * Kp;  // row block r / 32: [Kp / 32][32][32]
+                const uint16_t* a1 = a0 + 16 * 32;
                 _tile_zero(0);
                 _tile_zero(1);
                 _tile_zero(2);
                 _tile_zero(3);
                 for (int64_t k = 0; k < Kp; k += 32) {
                     const uint16_t* wk = w + k * kGemmNR;  // pair row k / 2
-                    _tile_loadd(4, a0 + k, a_stride);
+                    _tile_loadd(4, a0 + k * 32, a_stride);
                     _tile_loadd(6, wk, 2 * kGemmNR * 2);
                     _tile_loadd(7, wk + 32, 2 * kGemmNR * 2);
                     _tile_dpbf16ps(0, 4, 6);
                     _tile_dpbf16ps(1, 4, 7);
-                    _tile_loadd(5, a1 + k, a_stride);
+                    _tile_loadd(5, a1 + k * 32, a_stride);
                     _tile_dpbf16ps(2, 5, 6);
                     _tile_dpbf16ps(3, 5, 7);
                 }

@@ -244,6 +244,60 @@ TEST_F(AssistantAbiBadInput, ImagesOfAnotherSizeAndNullsAreRefused) {
     expect_usable();
 }
 
+// A prompt with an image that does not fit the session's context: refused before anything runs, naming
+// both sizes; the context stays as it was and the session keeps working.
+TEST_F(AssistantAbiBadInput, AContextOverflowIsRefusedNamingBothSizesAndChangesNothing) {
+    krait_session_params p;
+    krait_session_params_init(&p);
+    p.n_threads = 2;
+    p.context_length = static_cast<int64_t>(prompt.size()) + 2;
+    krait_session* small = nullptr;
+    ASSERT_EQ(krait_session_create(m.model, &p, &small), KRAIT_OK) << krait_last_error();
+    const int32_t text[] = {5, 6, 7};
+    ASSERT_EQ(krait_session_append(small, text, 3, nullptr, 0), KRAIT_OK) << krait_last_error();
+    EXPECT_EQ(krait_session_append_images(small, prompt.data(), prompt.size(), pixels.data(), 1, 30, 30, nullptr, 0),
+              KRAIT_ERR_INVALID_ARGUMENT);
+    const std::string msg = krait_last_error();
+    EXPECT_NE(msg.find(std::to_string(p.context_length)), std::string::npos) << msg;
+    EXPECT_NE(msg.find(std::to_string(prompt.size() + 3)), std::string::npos) << msg;
+    std::vector<int32_t> held(8);
+    size_t n = 0;
+    ASSERT_EQ(krait_session_get_tokens(small, held.data(), held.size(), &n), KRAIT_OK);
+    EXPECT_EQ(n, 3u) << "the refused prompt changed the context";
+    // The same prompt fits once the context is reset.
+    ASSERT_EQ(krait_session_reset(small), KRAIT_OK);
+    EXPECT_EQ(krait_session_append_images(small, prompt.data(), prompt.size(), pixels.data(), 1, 30, 30, nullptr, 0),
+              KRAIT_OK)
+        << krait_last_error();
+    krait_session_free(small);
+    expect_usable();
+}
+
+// A picture file cut short, and one whose header claims 100000 x 100000 pixels: refused with a status and a
+// message, nothing decoded past the header, the session unchanged.
+TEST_F(AssistantAbiBadInput, TruncatedAndHugePicturesAreRefused) {
+    std::ifstream f(kPhoto, std::ios::binary);
+    const std::vector<char> png((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    ASSERT_GT(png.size(), 1000u);
+    size_t n = 0;
+    std::vector<float> out(3 * 30 * 30);
+    for (size_t keep : {png.size() / 2, size_t{40}, size_t{8}}) {
+        SCOPED_TRACE("first " + std::to_string(keep) + " bytes");
+        const krait_status st = krait_model_preprocess_image_encoded(m.model, png.data(), keep, out.data(), out.size(), &n);
+        EXPECT_EQ(st, KRAIT_ERR_FORMAT) << krait_last_error();
+        EXPECT_FALSE(std::string(krait_last_error()).empty());
+    }
+    // PNG signature + an IHDR chunk of 100000 x 100000 RGB (CRC left zero: the size check comes first).
+    std::vector<unsigned char> huge = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R'};
+    for (uint32_t v : {100000u, 100000u})
+        for (int shift : {24, 16, 8, 0}) huge.push_back(static_cast<unsigned char>(v >> shift));
+    for (unsigned char b : {8, 2, 0, 0, 0, 0, 0, 0, 0}) huge.push_back(b);
+    const krait_status st = krait_model_preprocess_image_encoded(m.model, huge.data(), huge.size(), out.data(), out.size(), &n);
+    EXPECT_TRUE(st == KRAIT_ERR_INVALID_ARGUMENT || st == KRAIT_ERR_FORMAT) << st << ": " << krait_last_error();
+    EXPECT_NE(std::string(krait_last_error()).find("100000"), std::string::npos) << krait_last_error();
+    expect_usable();
+}
+
 TEST_F(AssistantAbiBadInput, AContextWithImagesIsNotSavedToAFile) {
     ASSERT_EQ(krait_session_append_images(s.session, prompt.data(), prompt.size(), pixels.data(), 1, 30, 30, nullptr, 0),
               KRAIT_OK);

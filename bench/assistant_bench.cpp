@@ -1,7 +1,7 @@
 // krait-bench-assistant: the four latencies of a vision-language assistant (LLaVA,
 // KRAIT_MODEL_ASSISTANT) at batch 1, through the C ABI.
 //
-//   krait-bench-assistant -m LLAVA_DIR [--threads N] [--weights stored|f32] [--text-tokens 30]
+//   krait-bench-assistant -m LLAVA_DIR [--threads N] [--weights stored|f32] [--matmul exact|bf16] [--text-tokens 30]
 //                         [--decode 32] [--repeats 3] [--second-tokens 15] [--seed 1]
 //
 // Inputs are random: one image of model-ready pixels [1, 3, H, W] (H, W from krait_model_info
@@ -46,7 +46,7 @@ int32_t argmax(const std::vector<float>& v) {
 
 void usage() {
     std::fprintf(stderr,
-                 "usage: krait-bench-assistant -m LLAVA_DIR [--threads N] [--weights stored|f32] "
+                 "usage: krait-bench-assistant -m LLAVA_DIR [--threads N] [--weights stored|f32] [--matmul exact|bf16] "
                  "[--text-tokens 30] [--decode 32] [--repeats 3] [--second-tokens 15] [--seed 1]\n");
     std::exit(2);
 }
@@ -60,6 +60,7 @@ int main(int argc, char** argv) {
     const int prefix_tokens = 5;
     unsigned seed = 1;
     krait_weight_precision precision = KRAIT_WEIGHTS_STORED;
+    krait_matmul_precision matmul = KRAIT_MATMUL_EXACT;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         const auto next = [&] {
@@ -76,6 +77,11 @@ int main(int argc, char** argv) {
             if (w == "stored") precision = KRAIT_WEIGHTS_STORED;
             else if (w == "f32") precision = KRAIT_WEIGHTS_F32;
             else usage();
+        } else if (a == "--matmul") {
+            const std::string w = next();
+            if (w == "exact") matmul = KRAIT_MATMUL_EXACT;
+            else if (w == "bf16") matmul = KRAIT_MATMUL_BF16;
+            else usage();
         } else if (a == "--text-tokens") text_tokens = std::max(0, std::atoi(next().c_str()));
         else if (a == "--decode") decode = std::max(2, std::atoi(next().c_str()));
         else if (a == "--repeats") repeats = std::max(1, std::atoi(next().c_str()));
@@ -88,6 +94,7 @@ int main(int argc, char** argv) {
     krait_model_params mp;
     krait_model_params_init(&mp);
     mp.weight_precision = precision;
+    mp.matmul_precision = matmul;
     krait_model* model = nullptr;
     const auto t_load = Clock::now();
     if (krait_model_load(dir.c_str(), &mp, &model) != KRAIT_OK) die("load");

@@ -34,7 +34,8 @@ Measured at batch 1, best of --repeats inside each engine's process:
     generate leaves it pending), so the pass is second-tokens + 1 tokens.
 transformers runs on the CPU with torch.set_num_threads(threads), attn_implementation="eager",
 torch.inference_mode(), and for BF16 the model in torch.bfloat16 (pixels too); Krait uses the weights as
-stored (--weights stored: BF16 in place). The engines take turns: for each dtype, Krait then transformers,
+stored (--weights stored: BF16 in place); engine krait-bf16dot is Krait on the BF16 model with --matmul bf16
+(KRAIT_MATMUL_BF16: BF16 dot products on AMX / AVX512-BF16 for calls of 16+ rows, activations rounded to BF16). The engines take turns: for each dtype, Krait then transformers,
 each in its own process (so two F32 copies of the model never sit in memory together), with all thread counts
 inside it. Goals (the vision-language issue): Krait >= 2x transformers on each of the four figures, and the
 second question's TTFT <= 10% of the first's. The machine's load average at the start and the end is printed.
@@ -104,10 +105,11 @@ def make_models(cache):
 
 # ------------------------------------------------------------------------------------ workers (subprocess)
 
-def bench_krait(binary, path, threads, text_tokens, decode, second_tokens, repeats):
+def bench_krait(binary, path, threads, text_tokens, decode, second_tokens, repeats, matmul="exact"):
     res = {}
     for t in threads:
-        cmd = [binary, "-m", path, "--threads", str(t), "--weights", "stored", "--text-tokens", str(text_tokens),
+        cmd = [binary, "-m", path, "--threads", str(t), "--weights", "stored", "--matmul", matmul,
+               "--text-tokens", str(text_tokens),
                "--decode", str(decode), "--second-tokens", str(second_tokens), "--repeats", str(repeats)]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
@@ -209,7 +211,9 @@ def main():
     ap.add_argument("--cache", default=os.path.join(tempfile.gettempdir(), "krait-bench"))
     ap.add_argument("--krait-bench", default=os.path.join(ROOT, "build", "bench", "krait-bench-assistant"))
     ap.add_argument("--dtypes", nargs="+", default=list(DTYPES), choices=DTYPES)
-    ap.add_argument("--engines", nargs="+", default=["krait", "transformers"], choices=["krait", "transformers"])
+    ap.add_argument("--engines", nargs="+", default=["krait", "krait-bf16dot", "transformers"],
+                    choices=["krait", "krait-bf16dot", "transformers"],
+                    help="krait-bf16dot: Krait with --matmul bf16 (BF16 dot products, AMX / AVX512-BF16), BF16 only")
     ap.add_argument("--threads", type=int, nargs="+", default=[2])
     ap.add_argument("--text-tokens", type=int, default=30)
     ap.add_argument("--decode", type=int, default=32)
@@ -234,6 +238,11 @@ def main():
                 if engine == "krait":
                     res = bench_krait(args.krait_bench, dirs[d], args.threads, args.text_tokens, args.decode,
                                       args.second_tokens, args.repeats)
+                elif engine == "krait-bf16dot":
+                    if d != "bf16":
+                        continue
+                    res = bench_krait(args.krait_bench, dirs[d], args.threads, args.text_tokens, args.decode,
+                                      args.second_tokens, args.repeats, matmul="bf16")
                 else:
                     res = spawn_worker(["transformers", dirs[d], d, args.text_tokens, args.decode,
                                         args.second_tokens, args.repeats] + args.threads)
@@ -282,6 +291,20 @@ def main():
                 spec = ".2f" if higher else ".1f"
                 print(f"| {d.upper()} | {t} | {label} | {fmt(k, spec)} | {fmt(f, spec)} | {fmt(speed, '.2f')}x | "
                       f"{met} |")
+    if any(e == "krait-bf16dot" for (_, e) in results):
+        print()
+        print("Krait BF16 with matmul=\"bf16\" (BF16 dot products: AMX / AVX512-BF16, activations rounded to BF16):")
+        print()
+        print("| threads | figure | Krait exact | Krait bf16-dot | transformers | bf16-dot speed-up vs transformers |")
+        print("|---:|---|---:|---:|---:|---:|")
+        for t in args.threads:
+            for key, label, higher in figures:
+                k, b, f = get("bf16", "krait", t, key), get("bf16", "krait-bf16dot", t, key), get("bf16", "transformers", t, key)
+                speed = None if b is None or f is None else (b / f if higher else f / b)
+                spec = ".2f" if higher else ".1f"
+                rows.append({"dtype": "bf16", "threads": t, "figure": key + " (bf16-dot)", "krait": b,
+                             "transformers": f, "speedup": speed})
+                print(f"| {t} | {label} | {fmt(k, spec)} | {fmt(b, spec)} | {fmt(f, spec)} | {fmt(speed, '.2f')}x |")
     print()
     print("| dtype | threads | Krait 2nd / 1st TTFT | transformers 2nd / 1st TTFT | goal <= 10% (Krait) |")
     print("|---|---:|---:|---:|---|")

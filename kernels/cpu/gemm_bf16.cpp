@@ -5,7 +5,7 @@
 //
 // Both read the paired BF16 panels in place (gemm.h: [Kp / 2][32][2], Kp a
 // multiple of 32, zeros past K) and x rounded to BF16 once per call and M
-// block into a thread-local buffer [rows][Kp] (zeros past K and past the
+// block into a thread-local buffer (round_rows: zeros past K and past the
 // last row), so neither has a K or row tail: padded terms are 0 * 0.
 #include "kernels/cpu/gemm_bf16.h"
 
@@ -39,42 +39,28 @@ inline __m256i round16_bf16(__m512 v) {
     return _mm512_cvtepi32_epi16(_mm512_srli_epi32(r, 16));
 }
 
-// x rows [0, rows) of K floats (row stride xs) -> out [rows_padded][Kp] BF16, zero-padded.
-void round_rows(const float* x, int64_t xs, int64_t rows, int64_t K, int64_t rows_padded, int64_t Kp,
+// x rows [0, rows) of K floats (row stride xs), rounded to BF16, zero-padded to rows_padded rows of Kp
+// (Kp a multiple of 32), into one of two layouts, each a sequence of 32-k groups per row:
+//  - plain [rows_padded][Kp] (VDPBF16PS: a row's k pairs in order);
+//  - AMX's blocked order: 32-row blocks, each [Kp / 32][32 rows][32 k], so that one k step of a row
+//    block (its two A tiles, 2 KiB) is contiguous and the blocks stream in order.
+enum class XLayout { plain, blocked };
+void round_rows(const float* x, int64_t xs, int64_t rows, int64_t K, int64_t rows_padded, int64_t Kp, XLayout layout,
                 uint16_t* out) {
-    for (int64_t r = 0; r < rows_padded; ++r) {
-        uint16_t* o = out + r * Kp;
-        if (r >= rows) {
-            std::memset(o, 0, static_cast<size_t>(Kp) * sizeof(uint16_t));
-            continue;
-        }
-        const float* xr = x + r * xs;
-        for (int64_t k = 0; k < Kp; k += 16) {
-            const int live = static_cast<int>(std::clamp<int64_t>(K - k, 0, 16));
-            const __mmask16 m = static_cast<__mmask16>((1u << live) - 1);
-            const __m256i h = round16_bf16(_mm512_maskz_loadu_ps(m, xr + k));  // zeros past K
-            _mm256_storeu_si256(reinterpret_cast<__m256i*>(o + k), h);
-        }
-    }
-}
-
-// The same, in AMX's blocked order: 32-row blocks, each [Kp / 32][32 rows][32 k], so that one k step
-// of a row block (its two A tiles, 2 KiB) is contiguous and the blocks stream in order.
-void round_rows_blocked(const float* x, int64_t xs, int64_t rows, int64_t K, int64_t rows_padded, int64_t Kp,
-                        uint16_t* out) {
     const int64_t steps = Kp / 32;
     for (int64_t r = 0; r < rows_padded; ++r) {
-        uint16_t* block = out + (r / 32) * steps * 32 * 32 + (r % 32) * 32;
-        if (r >= rows) {
-            for (int64_t s = 0; s < steps; ++s) std::memset(block + s * 32 * 32, 0, 32 * sizeof(uint16_t));
-            continue;
-        }
+        // Row r's first 32-k group, and the distance from one group to the next.
+        uint16_t* row = layout == XLayout::plain ? out + r * Kp : out + (r / 32) * steps * 32 * 32 + (r % 32) * 32;
+        const int64_t group_stride = layout == XLayout::plain ? 32 : 32 * 32;
         const float* xr = x + r * xs;
         for (int64_t k = 0; k < Kp; k += 16) {
-            const int live = static_cast<int>(std::clamp<int64_t>(K - k, 0, 16));
-            const __mmask16 m = static_cast<__mmask16>((1u << live) - 1);
-            const __m256i h = round16_bf16(_mm512_maskz_loadu_ps(m, xr + k));
-            _mm256_storeu_si256(reinterpret_cast<__m256i*>(block + (k / 32) * 32 * 32 + k % 32), h);
+            __m256i h = _mm256_setzero_si256();
+            if (r < rows) {
+                const int live = static_cast<int>(std::clamp<int64_t>(K - k, 0, 16));
+                const __mmask16 m = static_cast<__mmask16>((1u << live) - 1);
+                h = round16_bf16(_mm512_maskz_loadu_ps(m, xr + k));  // zeros past K
+            }
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(row + (k / 32) * group_stride + k % 32), h);
         }
     }
 }
@@ -142,7 +128,7 @@ __attribute__((target("amx-tile,amx-bf16"))) void gemm_amx(const GemmParams& p, 
 
     for (int64_t ic = 0; ic < M; ic += mb_max) {
         const int64_t mb = std::min(mb_max, M - ic), mb_padded = (mb + 31) / 32 * 32;
-        round_rows_blocked(p.x + ic * p.x_stride, p.x_stride, mb, K, mb_padded, Kp, a);
+        round_rows(p.x + ic * p.x_stride, p.x_stride, mb, K, mb_padded, Kp, XLayout::blocked, a);
         compiler_barrier();
         for (int64_t n0 = n_begin; n0 < n_end; n0 += kGemmNR) {
             const int nv = static_cast<int>(std::min(kGemmNR, n_end - n0));
@@ -220,7 +206,7 @@ void gemm_dpbf16(const GemmParams& p, int64_t n_begin, int64_t n_end) {
     uint16_t* a = a_buffer.data();
     for (int64_t ic = 0; ic < M; ic += mb_max) {
         const int64_t mb = std::min(mb_max, M - ic);
-        round_rows(p.x + ic * p.x_stride, p.x_stride, mb, K, mb, Kp, a);
+        round_rows(p.x + ic * p.x_stride, p.x_stride, mb, K, mb, Kp, XLayout::plain, a);
         for (int64_t n0 = n_begin; n0 < n_end; n0 += kGemmNR) {
             const int nv = static_cast<int>(std::min(kGemmNR, n_end - n0));
             const uint16_t* w = W.panel_half(n0 / kGemmNR);

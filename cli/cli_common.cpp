@@ -267,9 +267,35 @@ private:
 
 }  // namespace
 
-krait::Model load_model(const std::string& dir) {
+std::vector<Option> load_options(LoadArgs& args) {
+    return {
+        {nullptr, "--weights", "stored|f32",
+         "F16/BF16 weights kept as stored (half the memory of F32) or upcast to F32 at load (default stored)",
+         [&args](const std::string& s) -> std::string {
+             if (s == "stored") args.weights = KRAIT_WEIGHTS_STORED;
+             else if (s == "f32") args.weights = KRAIT_WEIGHTS_F32;
+             else return "'" + s + "' is neither stored nor f32";
+             return "";
+         }},
+        {nullptr, "--matmul", "exact|bf16",
+         "bf16: products with BF16 weights on 16+ rows (prompts, images) round the activations to BF16 and use "
+         "the CPU's AMX or AVX512-BF16 dot products, several times faster (default exact)",
+         [&args](const std::string& s) -> std::string {
+             if (s == "exact") args.matmul = KRAIT_MATMUL_EXACT;
+             else if (s == "bf16") args.matmul = KRAIT_MATMUL_BF16;
+             else return "'" + s + "' is neither exact nor bf16";
+             return "";
+         }},
+    };
+}
+
+krait::Model load_model(const std::string& dir, const LoadArgs& args) {
     LoadProgress progress(dir, isatty(STDERR_FILENO) == 1);
-    krait::Model model = krait::Model::load(dir, [&progress](float f) { return progress.update(f); });
+    krait_model_params params;
+    krait_model_params_init(&params);
+    params.weight_precision = args.weights;
+    params.matmul_precision = args.matmul;
+    krait::Model model = krait::Model::load(dir, params, [&progress](float f) { return progress.update(f); });
     progress.finish();
     return model;
 }

@@ -148,9 +148,17 @@ std::string short_float(double v);
 
 // ---- model loading with a progress bar ------------------------------------------
 
+// How the model keeps and multiplies its weights (krait_model_params): --weights stored|f32 and
+// --matmul exact|bf16, shared by the commands that load a model for inference.
+struct LoadArgs {
+    krait_weight_precision weights = KRAIT_WEIGHTS_STORED;
+    krait_matmul_precision matmul = KRAIT_MATMUL_EXACT;
+};
+std::vector<Option> load_options(LoadArgs& args);
+
 // Loads a model with a progress bar on a terminal (milestones for large models
 // otherwise); a Ctrl-C cancels the load.
-krait::Model load_model(const std::string& dir);
+krait::Model load_model(const std::string& dir, const LoadArgs& args = {});
 
 // ---- LoRA adapters (--adapter DIR[=SCALE]) ----------------------------------------
 

@@ -535,6 +535,7 @@ int cmd_chat(int argc, char** argv, int first) {
     gen.sampling.temperature = 0.8f;  // as generate
     std::vector<std::string> stops;
     std::vector<AdapterArg> adapter_args;
+    LoadArgs load_args;
     std::vector<std::string> images;
 
     Command cmd{"chat", "-m DIR [-p TEXT] [--image FILE] [options]",
@@ -575,6 +576,7 @@ int cmd_chat(int argc, char** argv, int first) {
                     {"-v", "--verbose", nullptr, "also print the library's info messages", flag_setter(verbose)},
                 }};
     insert_options_after(cmd, "--max-tokens", sampling_options(gen.sampling, "replies"));
+    insert_options_after(cmd, "--context-length", load_options(load_args));
     switch (parse_options(cmd, argc, argv, first)) {
         case ParseResult::help:
             std::printf("\nIn the chat:\n%s", kChatCommandsHelp);
@@ -588,7 +590,7 @@ int cmd_chat(int argc, char** argv, int first) {
     const std::string template_src = template_file.empty() ? std::string() : read_text_file(template_file);
 
     g_chat_mode.store(!have_prompt);  // one turn (-p): Ctrl-C as in generate
-    krait::Model model = load_model(model_dir);
+    krait::Model model = load_model(model_dir, load_args);
     if (g_interrupted.load()) {
         std::fprintf(stderr, "krait: interrupted\n");
         return kExitInterrupted;

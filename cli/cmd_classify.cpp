@@ -40,6 +40,7 @@ int cmd_classify(int argc, char** argv, int first) {
     int32_t batch = defaults.max_batch;
     bool verbose = false;
     std::vector<AdapterArg> adapter_args;
+    LoadArgs load_args;
     Command cmd{"classify", "-m DIR IMAGE... [options]",
                 "Prints the most probable labels of each image (PNG, JPEG, BMP, GIF) with their\n"
                 "probabilities; throughput goes to stderr. DIR is an image classifier (ViT, MambaVision).",
@@ -56,6 +57,7 @@ int cmd_classify(int argc, char** argv, int first) {
                     images.push_back(s);
                     return "";
                 }};
+    insert_options_after(cmd, "--max-pixels", load_options(load_args));
     switch (parse_options(cmd, argc, argv, first)) {
         case ParseResult::help: return kExitOk;
         case ParseResult::usage_error: return kExitUsage;
@@ -66,7 +68,7 @@ int cmd_classify(int argc, char** argv, int first) {
     if (verbose) krait_set_log_callback(on_log, nullptr, KRAIT_LOG_INFO);
 
     const Clock::time_point t_load = Clock::now();
-    krait::Model model = load_model(model_dir);
+    krait::Model model = load_model(model_dir, load_args);
     const double load_s = seconds_between(t_load, Clock::now());
     krait_session_params params = defaults;
     params.n_threads = threads;

@@ -24,6 +24,7 @@ int cmd_generate(int argc, char** argv, int first) {
     gen.sampling.temperature = 0.8f;  // ... except where the tool chooses its own
     std::vector<std::string> stops;
     std::vector<AdapterArg> adapter_args;
+    LoadArgs load_args;
 
     Command cmd{"generate", "-m DIR -p TEXT [options]",
                 "Generates text after TEXT and streams it to stdout; statistics go to stderr.",
@@ -45,6 +46,7 @@ int cmd_generate(int argc, char** argv, int first) {
                     {"-v", "--verbose", nullptr, "also print the library's info messages", flag_setter(verbose)},
                 }};
     insert_options_after(cmd, "--max-tokens", sampling_options(gen.sampling, "text"));
+    insert_options_after(cmd, "--context-length", load_options(load_args));
     switch (parse_options(cmd, argc, argv, first)) {
         case ParseResult::help: return kExitOk;
         case ParseResult::usage_error: return kExitUsage;
@@ -58,7 +60,7 @@ int cmd_generate(int argc, char** argv, int first) {
     gen.stop_at_eos = !ignore_eos;
 
     const Clock::time_point t_load = Clock::now();
-    krait::Model model = load_model(model_dir);
+    krait::Model model = load_model(model_dir, load_args);
     const double load_s = seconds_between(t_load, Clock::now());
     const krait::Tokenizer tokenizer = model.tokenizer();
     const std::vector<int32_t> prompt_ids = tokenizer.encode(prompt, !no_special);

@@ -167,6 +167,7 @@ int cmd_info(int argc, char** argv, int first) {
         std::printf("weight bytes     %lld (%s, held in memory)\n", static_cast<long long>(i.weight_bytes),
                     human(static_cast<double>(i.weight_bytes), kBytes, 5, 1024.0).c_str());
         std::printf("cpu kernels      %s\n", krait_cpu_kernels());
+    std::printf("bf16 products    %s (used with --matmul bf16 / KRAIT_MATMUL_BF16)\n", krait_cpu_bf16_products());
         return kExitOk;
     }
     std::string tokenizer_vocab;
@@ -193,6 +194,7 @@ int cmd_info(int argc, char** argv, int first) {
     std::printf("bos / eos        %s / %s\n", token(i.bos_token_id).c_str(), token(i.eos_token_id).c_str());
     std::printf("tokenizer vocab  %s\n", tokenizer_vocab.c_str());
     std::printf("cpu kernels      %s\n", krait_cpu_kernels());
+    std::printf("bf16 products    %s (used with --matmul bf16 / KRAIT_MATMUL_BF16)\n", krait_cpu_bf16_products());
     return kExitOk;
 }
 

@@ -181,6 +181,10 @@ const char* krait_version_string(void) {
 
 const char* krait_cpu_kernels(void) { return krait::kernels::active().name; }
 
+const char* krait_cpu_bf16_products(void) {
+    return krait::kernels::bf16_products_name(krait::kernels::bf16_products_in_use());
+}
+
 const char* krait_last_error(void) { return g_last_error.c_str(); }
 
 const char* krait_status_string(krait_status status) {

@@ -93,6 +93,10 @@ Bf16Products bf16_products() {
     return static_cast<Bf16Products>(v);
 }
 
+Bf16Products bf16_products_in_use() {
+    return active().variant == CpuVariant::avx512 ? bf16_products() : Bf16Products::none;
+}
+
 Bf16Products select_bf16_products(std::optional<Bf16Products> cap) {
     const Bf16Products u = capped(cap);
     g_active.store(static_cast<int>(u), std::memory_order_release);

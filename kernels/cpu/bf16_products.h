@@ -42,6 +42,11 @@ Bf16Products bf16_products_supported();
 // the first call) or select_bf16_products. Thread-safe.
 Bf16Products bf16_products();
 
+// The unit the kernels actually use: bf16_products(), or none when the active
+// kernel variant (dispatch.h) is not avx512 (only the avx512 kernels have the
+// units' code). What krait_cpu_bf16_products() reports. Thread-safe.
+Bf16Products bf16_products_in_use();
+
 // Caps the unit bf16_products() returns (nullopt: no cap, not even the
 // environment's) and returns the unit now in use. For tests and benchmarks.
 Bf16Products select_bf16_products(std::optional<Bf16Products> cap);

@@ -25,7 +25,7 @@ void log_cpu_kernels() {
                                            " is not one of none, avx512_bf16, amx: ignored");
         krait::log(KRAIT_LOG_INFO, std::string("CPU kernels: ") + krait::kernels::active().name +
                                        ", BF16 dot products: " +
-                                       krait::kernels::bf16_products_name(krait::kernels::bf16_products()));
+                                       krait::kernels::bf16_products_name(krait::kernels::bf16_products_in_use()));
     });
 }
 

@@ -2,6 +2,8 @@
 // fixtures, and every error path returns its status, a message that names
 // the problem, and leaves out-parameters untouched.
 #include <gtest/gtest.h>
+
+#include <cstdlib>
 #include <unistd.h>
 
 #include <atomic>
@@ -86,6 +88,22 @@ TEST(Version, HeaderMatchesLibrary) {
     EXPECT_EQ(krait_version(), static_cast<uint32_t>(KRAIT_VERSION_NUMBER));
     EXPECT_STREQ(krait_version_string(), "1.6.0");
     EXPECT_STREQ(krait_status_string(KRAIT_ERR_FORMAT), "malformed input");
+}
+
+// The CPU units are named with static strings, one of the documented names; a BF16 unit needs the
+// avx512 kernels (it runs inside them), and KRAIT_BF16_PRODUCTS=none (when set) turns it off.
+TEST(Version, CpuKernelsAndBf16ProductsAreNamed) {
+    const std::string kernels = krait_cpu_kernels(), unit = krait_cpu_bf16_products();
+    EXPECT_TRUE(kernels == "portable" || kernels == "avx2" || kernels == "avx512") << kernels;
+    EXPECT_TRUE(unit == "none" || unit == "avx512_bf16" || unit == "amx") << unit;
+    EXPECT_EQ(krait_cpu_bf16_products(), krait_cpu_bf16_products());  // static
+    const char* cap = std::getenv("KRAIT_BF16_PRODUCTS");
+    if (cap && std::string(cap) == "none") {
+        EXPECT_EQ(unit, "none");
+    }
+    if (unit != "none") {
+        EXPECT_EQ(kernels, "avx512");
+    }
 }
 
 TEST(Errors, NullArgumentsAreRejectedAndNamed) {

@@ -397,9 +397,8 @@ TEST(LlamaStoredWeights, Bf16DotProductsStayWithinTheirTolerance) {
         scale = std::max(scale, std::fabs(want[i]));
     }
     std::printf("BF16 dot products (%s): max |logit - transformers| / max(1, max |logit|) = %.3g\n",
-                krait::kernels::bf16_products_name(krait::kernels::bf16_products()), worst / scale);
-    const bool in_effect = krait::kernels::bf16_products() != krait::kernels::Bf16Products::none &&
-                           krait::kernels::active().variant == krait::kernels::CpuVariant::avx512;
+                krait::kernels::bf16_products_name(krait::kernels::bf16_products_in_use()), worst / scale);
+    const bool in_effect = krait::kernels::bf16_products_in_use() != krait::kernels::Bf16Products::none;
     EXPECT_EQ(std::memcmp(exact.data(), dot.data(), exact.size() * sizeof(float)) != 0, in_effect)
         << "BF16 dot products in effect: " << in_effect;
 

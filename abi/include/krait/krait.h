@@ -127,6 +127,16 @@ KRAIT_API const char* krait_version_string(void);
 ** Thread-safe. Cannot fail. Since 1.4. */
 KRAIT_API const char* krait_cpu_kernels(void);
 
+/* The BF16 dot-product unit a model loaded with KRAIT_MATMUL_BF16 uses
+** (krait_matmul_precision): "amx" (Intel AMX tiles; the process has been
+** granted the tile state by the operating system), "avx512_bf16"
+** (VDPBF16PS) or "none" (such models compute as KRAIT_MATMUL_EXACT). The
+** environment variable KRAIT_BF16_PRODUCTS, set to one of these names before
+** the first model is loaded, caps the choice (an unknown name is ignored,
+** with a warning through the log). The string is static. Thread-safe.
+** Cannot fail. Since 1.6. */
+KRAIT_API const char* krait_cpu_bf16_products(void);
+
 /* ======================================================================== */
 /* Status codes and errors                                                   */
 /* ======================================================================== */

@@ -238,6 +238,11 @@ public:
         krait_model_params p;
         krait_model_params_init(&p);
         p.device = device;
+        return load(path, p, progress);
+    }
+
+    /* Loads with `params` (its progress fields are replaced) and a C++ progress callback (may be empty). */
+    static Model load(const std::string& path, krait_model_params p, const ProgressFn& progress) {
         detail::CallbackBox<const ProgressFn> box{&progress, nullptr};
         if (progress) {
             p.progress = [](float fraction, void* user) -> int {

@@ -176,3 +176,19 @@ def test_cpu_kernels_named_and_capped_by_the_environment():
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "portable"
     # (Each variant's results against the fixtures: the C++ conformance tests, run per variant by CTest.)
+
+
+def test_cpu_bf16_products_named_and_capped_by_the_environment():
+    import os
+    import subprocess
+    import sys
+
+    assert krait.cpu_bf16_products() in ("none", "avx512_bf16", "amx")
+    if krait.cpu_bf16_products() != "none":
+        assert krait.cpu_kernels() == "avx512"
+    code = "import krait; print(krait.cpu_bf16_products())"
+    for cap in ("none", "avx512_bf16"):
+        env = dict(os.environ, KRAIT_BF16_PRODUCTS=cap)
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+        got = out.stdout.strip()
+        assert got == "none" if cap == "none" else got in ("none", "avx512_bf16")

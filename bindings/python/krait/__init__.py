@@ -63,6 +63,7 @@ from . import _errors, _krait
 __all__ = [
     "__version__",
     "cpu_kernels",
+    "cpu_bf16_products",
     "SequenceModel",
     "Classifier",
     "Assistant",
@@ -87,6 +88,16 @@ def cpu_kernels() -> str:
     before the first model is loaded, caps it (krait_cpu_kernels in krait.h).
     """
     return _krait.cpu_kernels()
+
+
+def cpu_bf16_products() -> str:
+    """The BF16 dot-product unit models loaded with ``matmul="bf16"`` use: ``"amx"``, ``"avx512_bf16"`` or
+    ``"none"`` (then such models compute as ``matmul="exact"``).
+
+    The library picks it from the CPU (it runs inside the avx512 kernels); the environment variable
+    KRAIT_BF16_PRODUCTS, set before the first model is loaded, caps it (krait_cpu_bf16_products in krait.h).
+    """
+    return _krait.cpu_bf16_products()
 
 
 # The ABI is stable within a major version, for libraries at least as new as the header.

@@ -17,6 +17,8 @@ PYBIND11_MODULE(_krait, m) {
     bind_assistant(m);
     m.def("cpu_kernels", [] { return std::string(krait_cpu_kernels()); },
           "The CPU kernels this process runs: 'portable', 'avx2' or 'avx512' (krait_cpu_kernels).");
+    m.def("cpu_bf16_products", [] { return std::string(krait_cpu_bf16_products()); },
+          "The BF16 dot-product unit matmul='bf16' uses: 'amx', 'avx512_bf16' or 'none' (krait_cpu_bf16_products).");
     m.def("version_string", [] { return std::string(krait_version_string()); },
           "Version of the Krait library actually loaded, \"MAJOR.MINOR.PATCH\".");
     m.def("version_number", [] { return krait_version(); }, "Loaded library version as MAJOR*1000000+MINOR*1000+PATCH.");

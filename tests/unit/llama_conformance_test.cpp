@@ -42,6 +42,20 @@ std::vector<std::string> cases() {
     return out;
 }
 
+// Logits [B, L, vocab] of one full forward of B sequences of L tokens (ids [B, L]) from fresh states.
+std::vector<float> full_logits(const LanguageModel& lm, const std::vector<int32_t>& ids, int64_t B, int64_t L,
+                               krait::ThreadPool& pool, krait::LmWorkspace& ws, const krait::LoraSet* lora = nullptr) {
+    std::vector<std::unique_ptr<krait::SequenceState>> states;
+    std::vector<krait::SequenceState*> ptrs;
+    for (int64_t b = 0; b < B; ++b) {
+        states.push_back(lm.new_state(L));
+        ptrs.push_back(states.back().get());
+    }
+    std::vector<float> logits(static_cast<size_t>(B * L * lm.vocab_size()));
+    lm.eval(ids.data(), B, L, ptrs.data(), LanguageModel::Logits::All, logits.data(), pool, ws, nullptr, lora);
+    return logits;
+}
+
 class LlamaConformance : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(LlamaConformance, FullSequenceLogitsMatchTransformers) {
@@ -57,14 +71,7 @@ TEST_P(LlamaConformance, FullSequenceLogitsMatchTransformers) {
     for (int threads : {1, 3}) {
         krait::ThreadPool pool(threads);
         auto ws = lm.new_workspace();
-        std::vector<std::unique_ptr<krait::SequenceState>> states;
-        std::vector<krait::SequenceState*> ptrs;
-        for (int64_t b = 0; b < B; ++b) {
-            states.push_back(lm.new_state(L));
-            ptrs.push_back(states.back().get());
-        }
-        std::vector<float> logits(static_cast<size_t>(B * L * V));
-        lm.eval(ids.data(), B, L, ptrs.data(), LanguageModel::Logits::All, logits.data(), pool, *ws, nullptr, nullptr);
+        const std::vector<float> logits = full_logits(lm, ids, B, L, pool, *ws);
         EXPECT_TRUE(krait::testing::all_close(logits.data(), want, 1e-5f)) << "threads " << threads;
     }
 }
@@ -132,17 +139,7 @@ TEST(Llama, LoraAdaptersMatchPeft) {
     const int64_t B = expected.tensor("input_ids").shape[0], L = expected.tensor("input_ids").shape[1];
     krait::ThreadPool pool(2);
     auto ws = lm.new_workspace();
-    auto logits_with = [&](const krait::LoraSet* set) {
-        std::vector<std::unique_ptr<krait::SequenceState>> states;
-        std::vector<krait::SequenceState*> ptrs;
-        for (int64_t b = 0; b < B; ++b) {
-            states.push_back(lm.new_state(L));
-            ptrs.push_back(states.back().get());
-        }
-        std::vector<float> out(static_cast<size_t>(B * L * lm.vocab_size()));
-        lm.eval(ids.data(), B, L, ptrs.data(), LanguageModel::Logits::All, out.data(), pool, *ws, nullptr, set);
-        return out;
-    };
+    auto logits_with = [&](const krait::LoraSet* set) { return full_logits(lm, ids, B, L, pool, *ws, set); };
     for (const char* name : {"a", "b"}) {
         const auto adapter = krait::LoraAdapter::load(fixture(std::string("llama/lora/adapters/") + name), targets, name);
         const krait::LoraSet set(targets, {{adapter, 1.0f}});
@@ -313,15 +310,7 @@ TEST(LlamaStoredWeights, InPlaceAndUpcastBothMatchTransformers) {
             for (int threads : {1, 2}) {
                 krait::ThreadPool pool(threads);
                 auto ws = lm.new_workspace();
-                std::vector<std::unique_ptr<krait::SequenceState>> states;
-                std::vector<krait::SequenceState*> ptrs;
-                for (int64_t b = 0; b < B; ++b) {
-                    states.push_back(lm.new_state(L));
-                    ptrs.push_back(states.back().get());
-                }
-                std::vector<float> logits(static_cast<size_t>(B * L * V));
-                lm.eval(ids.data(), B, L, ptrs.data(), LanguageModel::Logits::All, logits.data(), pool, *ws, nullptr,
-                        nullptr);
+                const std::vector<float> logits = full_logits(lm, ids, B, L, pool, *ws);
                 EXPECT_TRUE(krait::testing::all_close(logits.data(), want, 1e-5f)) << "threads " << threads;
             }
             const auto prompt = expected.values<int32_t>("prompt");
@@ -376,15 +365,7 @@ TEST(LlamaStoredWeights, Bf16DotProductsStayWithinTheirTolerance) {
     const auto run = [&](const LanguageModel& lm) {
         krait::ThreadPool pool(2);
         auto ws = lm.new_workspace();
-        std::vector<std::unique_ptr<krait::SequenceState>> states;
-        std::vector<krait::SequenceState*> ptrs;
-        for (int64_t b = 0; b < B; ++b) {
-            states.push_back(lm.new_state(L));
-            ptrs.push_back(states.back().get());
-        }
-        std::vector<float> logits(static_cast<size_t>(B * L * lm.vocab_size()));
-        lm.eval(ids.data(), B, L, ptrs.data(), LanguageModel::Logits::All, logits.data(), pool, *ws, nullptr, nullptr);
-        return logits;
+        return full_logits(lm, ids, B, L, pool, *ws);
     };
     auto exact_model = LlamaModel::load(dir, nullptr, krait::WeightOptions(true, false));
     auto dot_model = LlamaModel::load(dir, nullptr, krait::WeightOptions(true, true));
@@ -477,17 +458,7 @@ TEST(LlamaStoredWeights, LoraOnAnInPlaceBf16BaseEqualsTheUpcastOne) {
         const LanguageModel& lm = *model;
         krait::ThreadPool pool(2);
         auto ws = lm.new_workspace();
-        auto logits_with = [&](const krait::LoraSet* set) {
-            std::vector<std::unique_ptr<krait::SequenceState>> states;
-            std::vector<krait::SequenceState*> ptrs;
-            for (int64_t b = 0; b < B; ++b) {
-                states.push_back(lm.new_state(L));
-                ptrs.push_back(states.back().get());
-            }
-            std::vector<float> out(static_cast<size_t>(B * L * lm.vocab_size()));
-            lm.eval(ids.data(), B, L, ptrs.data(), LanguageModel::Logits::All, out.data(), pool, *ws, nullptr, set);
-            return out;
-        };
+        auto logits_with = [&](const krait::LoraSet* set) { return full_logits(lm, ids, B, L, pool, *ws, set); };
         results[upcast][0] = logits_with(nullptr);
         // Adapter a holds peft's F32 copies of embed_tokens / lm_head, which are not this model's (rounded)
         // weights: refused in both modes, the in-place BF16 base read element by element for the check.

@@ -267,25 +267,28 @@ private:
 
 }  // namespace
 
+namespace {
+// A setter for an option that takes one of two names, each standing for a value of E.
+template <class E>
+std::function<std::string(const std::string&)> two_choice_setter(E& out, const char* a, E va, const char* b, E vb) {
+    return [&out, a, va, b, vb](const std::string& s) -> std::string {
+        if (s == a) out = va;
+        else if (s == b) out = vb;
+        else return "'" + s + "' is neither " + a + " nor " + b;
+        return "";
+    };
+}
+}  // namespace
+
 std::vector<Option> load_options(LoadArgs& args) {
     return {
         {nullptr, "--weights", "stored|f32",
          "F16/BF16 weights kept as stored (half the memory of F32) or upcast to F32 at load (default stored)",
-         [&args](const std::string& s) -> std::string {
-             if (s == "stored") args.weights = KRAIT_WEIGHTS_STORED;
-             else if (s == "f32") args.weights = KRAIT_WEIGHTS_F32;
-             else return "'" + s + "' is neither stored nor f32";
-             return "";
-         }},
+         two_choice_setter(args.weights, "stored", KRAIT_WEIGHTS_STORED, "f32", KRAIT_WEIGHTS_F32)},
         {nullptr, "--matmul", "exact|bf16",
          "bf16: products with BF16 weights on 16+ rows (prompts, images) round the activations to BF16 and use "
          "the CPU's AMX or AVX512-BF16 dot products, several times faster (default exact)",
-         [&args](const std::string& s) -> std::string {
-             if (s == "exact") args.matmul = KRAIT_MATMUL_EXACT;
-             else if (s == "bf16") args.matmul = KRAIT_MATMUL_BF16;
-             else return "'" + s + "' is neither exact nor bf16";
-             return "";
-         }},
+         two_choice_setter(args.matmul, "exact", KRAIT_MATMUL_EXACT, "bf16", KRAIT_MATMUL_BF16)},
     };
 }
 

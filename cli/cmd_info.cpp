@@ -193,6 +193,15 @@ int cmd_info(int argc, char** argv, int first) {
                 human(static_cast<double>(i.weight_bytes), kBytes, 5, 1024.0).c_str());
     std::printf("bos / eos        %s / %s\n", token(i.bos_token_id).c_str(), token(i.eos_token_id).c_str());
     std::printf("tokenizer vocab  %s\n", tokenizer_vocab.c_str());
+    if (i.kind == KRAIT_MODEL_ASSISTANT) {
+        std::printf("image size       %lld x %lld (height x width)\n", static_cast<long long>(i.image_height),
+                    static_cast<long long>(i.image_width));
+        std::printf("image rows       %lld per image (token %d)\n", static_cast<long long>(i.image_rows),
+                    i.image_token_id);
+        std::printf("image placement  %s\n", i.image_placement == KRAIT_IMAGES_BEFORE_TEXT
+                                                 ? "before the text"
+                                                 : "at the image token the chat template writes");
+    }
     std::printf("cpu kernels      %s\n", krait_cpu_kernels());
     std::printf("bf16 products    %s (used with --matmul bf16 / KRAIT_MATMUL_BF16)\n", krait_cpu_bf16_products());
     return kExitOk;

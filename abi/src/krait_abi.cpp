@@ -268,6 +268,9 @@ krait_status krait_model_get_info(const krait_model* model, krait_model_info* in
                 full.image_width = a->image_width();
                 full.image_token_id = a->image_token_id();
                 full.image_rows = a->image_rows();
+                full.image_placement = a->image_placement() == krait::ImagePlacement::BeforeText
+                                           ? KRAIT_IMAGES_BEFORE_TEXT
+                                           : KRAIT_IMAGES_AT_MARKER;
             }
         }
         write_info(info, full);
@@ -294,7 +297,7 @@ krait_status krait_model_get_tokenizer(const krait_model* model, const krait_tok
     KRAIT_REQUIRE(model);
     KRAIT_REQUIRE(out_tokenizer);
     if (!model->tokenizer.impl)
-        return set_error(KRAIT_ERR_UNSUPPORTED, model->dir + ": the model has no tokenizer.json");
+        return set_error(KRAIT_ERR_UNSUPPORTED, model->text_dir + ": the model has no tokenizer.json");
     *out_tokenizer = &model->tokenizer;
     return KRAIT_OK;
 }
@@ -364,7 +367,7 @@ krait_status krait_model_apply_chat_template(const krait_model* model, const cha
         const OrderedJson extra = extra_json ? parse(extra_json, "extra_json") : OrderedJson::object();
         if (!extra.is_object()) krait::fail_argument("extra_json must be a JSON object");
         if (template_src) {
-            rendered = krait::chat::ChatTemplate::with_source(template_src, model->dir)
+            rendered = krait::chat::ChatTemplate::with_source(template_src, model->text_dir)
                            .render(messages, add_generation_prompt != 0, extra);
         } else {
             rendered = model->chat_template().render(messages, add_generation_prompt != 0, extra);

@@ -136,6 +136,13 @@ void SafetensorsFile::parse(const uint8_t* bytes, size_t size) {
         fail_format(where + ": data buffer has " + std::to_string(buffer_size - cursor) + " trailing bytes that belong to no tensor");
 }
 
+std::unique_ptr<WeightFiles> WeightFiles::open_file(const std::string& path) {
+    auto wf = std::unique_ptr<WeightFiles>(new WeightFiles());
+    wf->files_.push_back(std::make_unique<SafetensorsFile>(path));
+    for (const auto& [name, info] : wf->files_.back()->tensors()) wf->index_.emplace(name, &info);
+    return wf;
+}
+
 std::unique_ptr<WeightFiles> WeightFiles::open_dir(const std::string& dir) {
     namespace fs = std::filesystem;
     auto wf = std::unique_ptr<WeightFiles>(new WeightFiles());

@@ -58,6 +58,8 @@ public:
     // Throws KRAIT_ERR_IO if the directory has neither file, KRAIT_ERR_FORMAT
     // for a bad index, a missing shard, or a tensor the index places elsewhere.
     static std::unique_ptr<WeightFiles> open_dir(const std::string& dir);
+    // One safetensors file of any name (a composite assistant's projector). Throws as SafetensorsFile.
+    static std::unique_ptr<WeightFiles> open_file(const std::string& path);
 
     // nullptr if absent.
     const TensorInfo* find(const std::string& name) const;

@@ -7,6 +7,8 @@
 // Prompts are token ids in which each image is a run of image_rows() copies of image_token_id(),
 // as transformers' LlavaProcessor expands its <image> marker: every image token's embedding row is
 // replaced by the next row of image features, images in order (transformers' masked_scatter).
+// Where a chat puts those runs is the model's image_placement(): where the template writes the
+// image token (LLaVA), or all before the text (Cobra's placement for a Mamba LM).
 #pragma once
 
 #include <atomic>
@@ -22,11 +24,20 @@
 
 namespace krait {
 
+enum class ImagePlacement {
+    AtMarker,    // each image at the image token the chat template writes for its image part
+    BeforeText,  // the images of a prompt first, in order, then its text (the template writes no image token)
+};
+
 class AssistantModel {
 public:
     virtual ~AssistantModel() = default;
 
-    virtual const char* architecture() const = 0;  // "llava"
+    virtual const char* architecture() const = 0;  // "llava", "krait_assistant"
+    virtual ImagePlacement image_placement() const { return ImagePlacement::AtMarker; }
+    // The directory whose tokenizer.json, tokenizer_config.json and chat template serve the
+    // assistant ("" = the model's own directory).
+    virtual std::string text_dir() const { return ""; }
     // The language model, shared with the krait_model that serves it as a sequence model.
     virtual std::shared_ptr<LanguageModel> language_model() const = 0;
     virtual int32_t image_token_id() const = 0;

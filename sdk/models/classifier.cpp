@@ -16,7 +16,7 @@ namespace krait {
 std::unique_ptr<ClassifierModel> load_classifier(const std::string& dir, const ClassifierModel::Progress& progress,
                                                  WeightOptions weights) {
     const ModelFamily& family = family_for_dir(dir);
-    if (family.kind != KRAIT_MODEL_CLASSIFIER)
+    if (family.kind != KRAIT_MODEL_CLASSIFIER || !family.load_classifier)
         fail_unsupported(dir + ": a " + quote(family.name) + " model, not an image classifier");
     LoadOptions options;
     options.progress = progress;
@@ -82,7 +82,8 @@ void ClassifierModel::forward_batch(const float* pixels, int64_t batch, int64_t 
 
 bool is_classifier_dir(const std::string& dir) {
     try {
-        return family_for_dir(dir).kind == KRAIT_MODEL_CLASSIFIER;
+        const ModelFamily& family = family_for_dir(dir);
+        return family.kind == KRAIT_MODEL_CLASSIFIER && family.load_classifier;
     } catch (const Error&) {  // no or unreadable config.json, unknown type: not a classifier we can load
         return false;
     }

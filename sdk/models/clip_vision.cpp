@@ -2,11 +2,14 @@
 
 #include <algorithm>
 #include <cstring>
+#include <nlohmann/json.hpp>
 
 #include "sdk/core/error.h"
 #include "sdk/core/text_file.h"
 #include "sdk/core/utf8.h"
+#include "sdk/models/registry.h"
 #include "sdk/models/vision_config.h"
+#include "sdk/models/weight_loader.h"
 
 namespace krait {
 
@@ -221,6 +224,65 @@ void ClipVisionModel::encode_hidden_states(const float* pixels, int64_t batch, i
             });
         }
     });
+}
+
+std::vector<int64_t> ClipVisionModel::resolve_layers(const FeatureSelection& selection) const {
+    if (selection.level >= 0)
+        fail_unsupported(std::string("a ") + architecture() +
+                         " tower has no feature_level (that is MambaVision's); select hidden states with feature_layer");
+    const std::vector<int64_t> given = selection.layers.empty() ? std::vector<int64_t>{-1} : selection.layers;
+    std::vector<int64_t> layers;
+    for (int64_t layer : given) {
+        const int64_t i = layer < 0 ? config_.num_layers + 1 + layer : layer;
+        if (i < 0 || i > config_.num_layers)
+            fail_format("feature_layer " + std::to_string(layer) + " is outside the " + architecture() +
+                        " tower's hidden states (" + std::to_string(config_.num_layers + 1) + ": -" +
+                        std::to_string(config_.num_layers + 1) + " .. " + std::to_string(config_.num_layers) + ")");
+        layers.push_back(i);
+    }
+    return layers;
+}
+
+std::pair<int64_t, int64_t> ClipVisionModel::selected_shape(const FeatureSelection& selection, int64_t height,
+                                                            int64_t width) const {
+    const auto layers = resolve_layers(selection);
+    return {num_tokens(height, width), config_.hidden_size * static_cast<int64_t>(layers.size())};
+}
+
+void ClipVisionModel::encode_selected(const FeatureSelection& selection, const float* pixels, int64_t batch,
+                                      int64_t height, int64_t width, float* features, ThreadPool& pool,
+                                      ClassifierWorkspace& ws, const std::atomic<bool>* abort,
+                                      const LoraSet* lora) const {
+    encode_hidden_states(pixels, batch, height, width, resolve_layers(selection), features, pool, ws, abort, lora);
+}
+
+ModelFamily clip_vision_family() {
+    ModelFamily f;
+    f.name = "clip_vision";
+    f.model_types = {"clip_vision_model", "siglip_vision_model"};
+    f.kind = KRAIT_MODEL_CLASSIFIER;  // the nearest kind; no load_classifier: an encoder alone serves no session
+    f.load_image_encoder = [](const std::string& dir, const LoadOptions& options) {
+        const ModelSource source = ModelSource::from_dir(dir);
+        const ClipVisionConfig config =
+            ClipVisionConfig::from_json(parse_json_object(source.config_text, source.config_origin), source.config_origin);
+        // CLIPVisionModel.save_pretrained writes its tensors under vision_model. (transformers 4) or
+        // without a prefix (transformers 5): the one whose patch embedding exists.
+        std::string prefix;
+        {
+            WeightLoader probe(dir, options.weights);
+            if (probe.has("vision_model.embeddings.patch_embedding.weight")) prefix = "vision_model.";
+            else if (!probe.has("embeddings.patch_embedding.weight"))
+                fail_format(dir + ": no vision tower tensors (looked for embeddings.patch_embedding.weight with and "
+                                  "without vision_model.)");
+        }
+        LoadedImageEncoder loaded;
+        auto tower = ClipVisionModel::load(config, dir, prefix, options.weights, options.progress);
+        loaded.preprocess = load_preprocess_config(dir, PreprocessSource::HfImageProcessor, tower->image_height(),
+                                                   tower->image_width());
+        loaded.encoder = std::move(tower);
+        return loaded;
+    };
+    return f;
 }
 
 }  // namespace krait

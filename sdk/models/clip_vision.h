@@ -108,6 +108,16 @@ public:
                               ClassifierWorkspace& ws, const std::atomic<bool>* abort,
                               const LoraSet* lora = nullptr) const;
 
+    // Selections: `layers` (hidden_states indices, negative from the end; concatenated on
+    // channels); empty = {-1}, last_hidden_state. A `level` is refused (UNSUPPORTED).
+    std::pair<int64_t, int64_t> selected_shape(const FeatureSelection& selection, int64_t height,
+                                               int64_t width) const override;
+    void encode_selected(const FeatureSelection& selection, const float* pixels, int64_t batch, int64_t height,
+                         int64_t width, float* features, ThreadPool& pool, ClassifierWorkspace& ws,
+                         const std::atomic<bool>* abort, const LoraSet* lora = nullptr) const override;
+    // `selection`'s layers as indices in [0, num_layers] (KRAIT_ERR_FORMAT naming one out of range).
+    std::vector<int64_t> resolve_layers(const FeatureSelection& selection) const;
+
     // Every linear layer and the patch conv, under its full checkpoint name (prefix included).
     const AdapterTargets& adapter_targets() const { return targets_; }
 

@@ -11,6 +11,8 @@ const std::vector<ModelFamily>& model_families() {
         vit_family(),
         mambavision_family(),
         llava_family(),
+        clip_vision_family(),
+        composite_assistant_family(),
     };
     return families;
 }

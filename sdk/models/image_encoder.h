@@ -11,9 +11,11 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "sdk/adapters/lora_set.h"
+#include "sdk/core/error.h"
 #include "sdk/core/thread_pool.h"
 
 namespace krait {
@@ -29,6 +31,17 @@ struct ClassifierWorkspace {
     std::vector<float> tokens, normed, branch;
     std::vector<float> scratch;   // for the blocks (conv, attention, MLP, mixer)
     std::vector<float> features;  // the encoder's output, for the classifier head
+};
+
+// Which of an encoder's features a composite assistant reads (docs/COMPOSITE_ASSISTANTS.md):
+// hidden states of a transformer tower, or one level of MambaVision. Empty = the encoder's
+// last_hidden_state as transformers names it: encode()'s output for ViT (after its final
+// layernorm) and MambaVision (after the final BatchNorm); hidden_states[-1] for CLIP / SigLIP
+// (before post_layernorm, which transformers applies to the pooled output only).
+struct FeatureSelection {
+    std::vector<int64_t> layers;  // hidden_states indices as configured (negative: from the end)
+    int64_t level = -1;           // a MambaVision level (0-3), -1 = not set
+    bool empty() const { return layers.empty() && level < 0; }
 };
 
 class ImageEncoder {
@@ -64,6 +77,26 @@ public:
     virtual void encode(const float* pixels, int64_t batch, int64_t height, int64_t width, float* features,
                         ThreadPool& pool, ClassifierWorkspace& ws, const std::atomic<bool>* abort,
                         const LoraSet* lora = nullptr) const = 0;
+
+    // The selected features' shape at height x width: {tokens, width}. An encoder overrides this
+    // and encode_selected() for the selections it has; the default has only the empty one and
+    // throws KRAIT_ERR_UNSUPPORTED (naming the encoder) for any other. Out-of-range indices are
+    // KRAIT_ERR_FORMAT, naming the valid range.
+    virtual std::pair<int64_t, int64_t> selected_shape(const FeatureSelection& selection, int64_t height,
+                                                       int64_t width) const {
+        if (!selection.empty())
+            fail_unsupported(std::string("a ") + architecture() +
+                             " encoder has no feature_layer / feature_level selection (only its output)");
+        return {num_tokens(height, width), feature_dim()};
+    }
+    // pixels [batch, 3, height, width] -> features [batch, tokens, width] as selected_shape says.
+    virtual void encode_selected(const FeatureSelection& selection, const float* pixels, int64_t batch,
+                                 int64_t height, int64_t width, float* features, ThreadPool& pool,
+                                 ClassifierWorkspace& ws, const std::atomic<bool>* abort,
+                                 const LoraSet* lora = nullptr) const {
+        selected_shape(selection, height, width);  // refuses what this encoder does not have
+        encode(pixels, batch, height, width, features, pool, ws, abort, lora);
+    }
 };
 
 }  // namespace krait

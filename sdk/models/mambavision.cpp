@@ -496,7 +496,7 @@ void MambaVisionModel::run_windowed_level(const Level& level, float* x, int64_t 
 
 int64_t MambaVisionModel::feature_dim() const { return levels_[MambaVisionConfig::kLevels - 1].width; }
 
-int64_t MambaVisionModel::num_tokens(int64_t height, int64_t width) const {
+int64_t MambaVisionModel::map_size(int64_t height, int64_t width, int level) const {
     int64_t h = height, w = width;
     auto shrink = [&](const Conv2dWeights& cw) {
         h = conv2d_output_size(h, 3, cw.stride, 1);
@@ -504,14 +504,46 @@ int64_t MambaVisionModel::num_tokens(int64_t height, int64_t width) const {
     };
     shrink(stem1_);
     shrink(stem2_);
-    for (const Level& L : levels_)
-        if (L.downsample.weight) shrink(L.downsample);
+    for (int li = 0; li < level; ++li)
+        if (levels_[li].downsample.weight) shrink(levels_[li].downsample);
     return h * w;
+}
+
+int64_t MambaVisionModel::num_tokens(int64_t height, int64_t width) const {
+    return map_size(height, width, MambaVisionConfig::kLevels - 1);
+}
+
+std::pair<int64_t, int64_t> MambaVisionModel::selected_shape(const FeatureSelection& selection, int64_t height,
+                                                             int64_t width) const {
+    if (!selection.layers.empty())
+        fail_unsupported("a mambavision encoder has no feature_layer (hidden states of a transformer tower); "
+                         "select a level with feature_level");
+    if (selection.level < 0) return {num_tokens(height, width), feature_dim()};
+    if (selection.level >= MambaVisionConfig::kLevels)
+        fail_format("feature_level " + std::to_string(selection.level) + " is outside MambaVision's levels (0 .. " +
+                    std::to_string(MambaVisionConfig::kLevels - 1) + ")");
+    const int level = static_cast<int>(selection.level);
+    return {map_size(height, width, level), levels_[level].width};
 }
 
 void MambaVisionModel::encode(const float* pixels, int64_t batch, int64_t height, int64_t width, float* features,
                               ThreadPool& pool, ClassifierWorkspace& ws, const std::atomic<bool>* abort,
                               const LoraSet* lora) const {
+    run(pixels, batch, height, width, MambaVisionConfig::kLevels - 1, true, features, pool, ws, abort, lora);
+}
+
+void MambaVisionModel::encode_selected(const FeatureSelection& selection, const float* pixels, int64_t batch,
+                                       int64_t height, int64_t width, float* features, ThreadPool& pool,
+                                       ClassifierWorkspace& ws, const std::atomic<bool>* abort,
+                                       const LoraSet* lora) const {
+    selected_shape(selection, height, width);  // refuses what MambaVision does not have
+    if (selection.level < 0) return encode(pixels, batch, height, width, features, pool, ws, abort, lora);
+    run(pixels, batch, height, width, static_cast<int>(selection.level), false, features, pool, ws, abort, lora);
+}
+
+void MambaVisionModel::run(const float* pixels, int64_t batch, int64_t height, int64_t width, int last_level,
+                           bool final_norm, float* features, ThreadPool& pool, ClassifierWorkspace& ws,
+                           const std::atomic<bool>* abort, const LoraSet* lora) const {
     if (batch < 1) fail_argument("MambaVision encode: batch must be >= 1, got " + std::to_string(batch));
     check_input_size(height, width);
     // NCHW activations: a = current, b / t = temporaries.
@@ -532,7 +564,7 @@ void MambaVisionModel::encode(const float* pixels, int64_t batch, int64_t height
     conv(stem1_, pixels, b, relu);
     conv(stem2_, b.data(), a, relu);
 
-    for (int li = 0; li < MambaVisionConfig::kLevels; ++li) {
+    for (int li = 0; li <= last_level; ++li) {
         const Level& L = levels_[li];
         if (li < 2) {
             for (const ConvBlock& cb : L.conv_blocks) {
@@ -549,21 +581,26 @@ void MambaVisionModel::encode(const float* pixels, int64_t batch, int64_t height
         } else {
             run_windowed_level(L, a.data(), batch, h, w, pool, ws, abort, lora);
         }
-        if (L.downsample.weight) {
+        // A level selected for its features stops before its downsample (the last level has none).
+        if (L.downsample.weight && li < last_level) {
             check_abort(abort);
             conv(L.downsample, a.data(), b);
             std::swap(a, b);
         }
     }
 
-    // The final BatchNorm (affine per channel), written token-major: features [batch, h * w, F].
-    const int64_t F = levels_[MambaVisionConfig::kLevels - 1].width, hw = h * w;
+    // Token-major features [batch, h * w, F]: the final BatchNorm (affine per channel) after the
+    // last level, the map as it is after a selected one.
+    const int64_t F = levels_[last_level].width, hw = h * w;
     pool.parallel_for(batch * F, 16, [&](int64_t r0, int64_t r1) {
         for (int64_t r = r0; r < r1; ++r) {
             const int64_t b = r / F, ch = r % F;
             const float* src = a.data() + r * hw;
             float* dst = features + b * hw * F + ch;
-            for (int64_t i = 0; i < hw; ++i) dst[i * F] = src[i] * final_scale_[ch] + final_shift_[ch];
+            if (final_norm)
+                for (int64_t i = 0; i < hw; ++i) dst[i * F] = src[i] * final_scale_[ch] + final_shift_[ch];
+            else
+                for (int64_t i = 0; i < hw; ++i) dst[i * F] = src[i];
         }
     });
 }

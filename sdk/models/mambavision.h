@@ -88,6 +88,13 @@ public:
     int64_t feature_dim() const override;
     void encode(const float* pixels, int64_t batch, int64_t height, int64_t width, float* features, ThreadPool& pool,
                 ClassifierWorkspace& ws, const std::atomic<bool>* abort, const LoraSet* lora = nullptr) const override;
+    // Selections: `level` 0-3, the map after that level's blocks (before its downsample), token-major,
+    // no norm; none = encode(). `layers` are refused (UNSUPPORTED).
+    std::pair<int64_t, int64_t> selected_shape(const FeatureSelection& selection, int64_t height,
+                                               int64_t width) const override;
+    void encode_selected(const FeatureSelection& selection, const float* pixels, int64_t batch, int64_t height,
+                         int64_t width, float* features, ThreadPool& pool, ClassifierWorkspace& ws,
+                         const std::atomic<bool>* abort, const LoraSet* lora = nullptr) const override;
     Pooling pooling() const override { return Pooling::MeanOfTokens; }  // upstream's AdaptiveAvgPool2d(1)
     const Linear& head() const override { return head_; }
     const AdapterTargets& adapter_targets() const override { return targets_; }
@@ -125,6 +132,14 @@ private:
         Conv2dWeights downsample;            // [2C, C, 3, 3] stride 2; weight nullptr for the last level
     };
     MambaVisionModel() = default;
+    // Positions of the map level `level` works on (the input after the stem and the downsamples before it).
+    int64_t map_size(int64_t height, int64_t width, int level) const;
+    // The stem and levels 0..last_level (a level before last_level ends with its downsample), then
+    // the map token-major into features [batch, h * w, width(last_level)], through the final
+    // BatchNorm when final_norm.
+    void run(const float* pixels, int64_t batch, int64_t height, int64_t width, int last_level, bool final_norm,
+             float* features, ThreadPool& pool, ClassifierWorkspace& ws, const std::atomic<bool>* abort,
+             const LoraSet* lora) const;
     void run_windowed_level(const Level& level, float* x, int64_t batch, int64_t h, int64_t w, ThreadPool& pool,
                             ClassifierWorkspace& work, const std::atomic<bool>* abort, const LoraSet* lora) const;
     // x [sequences * tokens, C] -> out (=|+=) mixer(x), each window's tokens one sequence.

@@ -6,6 +6,7 @@
 #include "sdk/core/error.h"
 #include "sdk/core/text_file.h"
 #include "sdk/core/utf8.h"
+#include "sdk/models/classifier.h"
 #include "sdk/models/weight_loader.h"
 
 namespace krait {
@@ -46,6 +47,19 @@ const ModelFamily& family_for_config(const nlohmann::json& config, const std::st
         }
     }
     fail_unsupported(path + ": unknown model_type " + quote(type) + " (this build reads " + known + ")");
+}
+
+LoadedImageEncoder load_image_encoder(const std::string& dir, const LoadOptions& options) {
+    const ModelFamily& family = family_for_dir(dir);
+    if (family.load_image_encoder) return family.load_image_encoder(dir, options);
+    if (family.kind == KRAIT_MODEL_CLASSIFIER && family.load_classifier) {
+        std::unique_ptr<ClassifierModel> classifier = family.load_classifier(dir, options);
+        LoadedImageEncoder loaded;
+        loaded.preprocess = family.load_preprocess(dir, *classifier);
+        loaded.encoder = std::move(classifier);
+        return loaded;
+    }
+    fail_unsupported(dir + ": a " + quote(family.name) + " model is not an image encoder");
 }
 
 }  // namespace krait

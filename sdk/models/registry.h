@@ -24,6 +24,7 @@
 namespace krait {
 
 class AssistantModel;  // sdk/models/assistant.h
+class ImageEncoder;    // sdk/models/image_encoder.h
 
 // What every loader is given besides the directory.
 struct LoadOptions {
@@ -56,6 +57,12 @@ struct ModelSource {
     std::unique_ptr<class WeightLoader> weights(WeightOptions weights) const;
 };
 
+// An image encoder loaded from a directory of its own, with how its pictures are prepared.
+struct LoadedImageEncoder {
+    std::shared_ptr<const ImageEncoder> encoder;
+    PreprocessConfig preprocess;
+};
+
 struct ModelFamily {
     std::string name;                      // "mamba", "vit", ... (for messages and docs)
     std::vector<std::string> model_types;  // config.json model_type values it reads
@@ -72,6 +79,10 @@ struct ModelFamily {
     std::function<PreprocessConfig(const std::string& dir, const ClassifierModel& model)> load_preprocess;
     // ... and KRAIT_MODEL_ASSISTANT families this one (the model brings its language model and preprocessing).
     std::function<std::unique_ptr<AssistantModel>(const std::string& dir, const LoadOptions&)> load_assistant;
+    // A family of image encoders alone (CLIP / SigLIP vision towers) sets only this: they serve no
+    // session kind (krait_model_load refuses them) but feed composite assistants. Classifier
+    // families need not set it: their classifier is the encoder (see load_image_encoder below).
+    std::function<LoadedImageEncoder(const std::string& dir, const LoadOptions&)> load_image_encoder;
 };
 
 // Every registered family, in registration order (sdk/models/families.cpp).
@@ -85,11 +96,18 @@ const ModelFamily& family_for_dir(const std::string& dir);
 // The same for a config held in memory (a nested one such as LLaVA's text_config); `origin` names it.
 const ModelFamily& family_for_config(const nlohmann::json& config, const std::string& origin);
 
+// The image encoder in `dir`: a classifier family's model (its head unused) or an encoder-only
+// family's. Throws as family_for_dir, and KRAIT_ERR_UNSUPPORTED naming the family when it has no
+// image encoder (a language model, an assistant).
+LoadedImageEncoder load_image_encoder(const std::string& dir, const LoadOptions& options);
+
 // The built-in families' descriptions, each defined in its family's own file.
 ModelFamily mamba_family();
 ModelFamily llama_family();
 ModelFamily vit_family();
 ModelFamily mambavision_family();
 ModelFamily llava_family();
+ModelFamily clip_vision_family();
+ModelFamily composite_assistant_family();
 
 }  // namespace krait

@@ -19,6 +19,18 @@ Activation activation_from_name(const std::string& name, const std::string& orig
                      "\" is not supported (gelu, gelu_new, gelu_pytorch_tanh, gelu_fast, quick_gelu, relu, silu)");
 }
 
+const char* activation_name(Activation act) {
+    switch (act) {
+        case Activation::GeluErf: return "gelu";
+        case Activation::GeluTanh: return "gelu_pytorch_tanh";
+        case Activation::QuickGelu: return "quick_gelu";
+        case Activation::Relu: return "relu";
+        case Activation::Silu: return "silu";
+        case Activation::None: break;
+    }
+    return "none";
+}
+
 Activation json_activation(const json& j, Activation fallback, const std::string& origin) {
     if (!j.contains("hidden_act") || j["hidden_act"].is_null()) return fallback;
     if (!j["hidden_act"].is_string()) fail_format(origin + ": 'hidden_act' must be a string");

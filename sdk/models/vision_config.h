@@ -13,6 +13,8 @@ namespace krait {
 
 // transformers' ACT2FN name -> Activation. KRAIT_ERR_UNSUPPORTED naming 'hidden_act' for others.
 Activation activation_from_name(const std::string& name, const std::string& origin);
+// The name activation_from_name reads for `act` ("gelu", "quick_gelu", ...; "none").
+const char* activation_name(Activation act);
 
 // "hidden_act" of `j` (fallback when absent or null). KRAIT_ERR_FORMAT if not a string.
 Activation json_activation(const nlohmann::json& j, Activation fallback, const std::string& origin);

@@ -29,6 +29,14 @@ void drop_pages(const void* data, size_t bytes) {
 WeightLoader::WeightLoader(const std::string& model_dir, WeightOptions options)
     : dir_(model_dir), files_(WeightFiles::open_dir(model_dir)), options_(options) {}
 
+std::unique_ptr<WeightLoader> WeightLoader::from_file(const std::string& path, WeightOptions options) {
+    auto loader = std::unique_ptr<WeightLoader>(new WeightLoader());
+    loader->dir_ = path;
+    loader->files_ = WeightFiles::open_file(path);
+    loader->options_ = options;
+    return loader;
+}
+
 std::string WeightLoader::stored_name(const std::string& name) const {
     for (const auto& [from, to] : prefixes_)
         if (name.compare(0, from.size(), from) == 0) return to + name.substr(from.size());

@@ -39,6 +39,8 @@ public:
     // options.bf16_products: PackedStore::pack_replacing lets the BF16 panels
     // it makes from this loader's weights use BF16 dot products.
     explicit WeightLoader(const std::string& model_dir, WeightOptions options = {});
+    // The tensors of one safetensors file (`path` names it in messages).
+    static std::unique_ptr<WeightLoader> from_file(const std::string& path, WeightOptions options = {});
 
     // Reads every tensor whose name starts with `from` under the name `to` + the rest instead: a model
     // stored inside another one's checkpoint (LLaVA's language model: "model.layers.0..." is
@@ -83,6 +85,8 @@ public:
     const std::string& dir() const { return dir_; }
 
 private:
+    WeightLoader() = default;
+
     std::string dir_;
     std::unique_ptr<WeightFiles> files_;
     std::vector<std::unique_ptr<float[]>> owned_;

@@ -33,7 +33,7 @@ OrderedJson parse_extra(const char* extra_json) {
 // has it: chat models end a turn with it (<|im_end|>, <|eot_id|>, </s>, ...).
 std::vector<int32_t> end_of_turn_ids(const krait_model& model) {
     std::vector<int32_t> ids;
-    std::ifstream in(model.dir + "/tokenizer_config.json");
+    std::ifstream in(model.text_dir + "/tokenizer_config.json");
     if (!in) return ids;
     const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     const nlohmann::json config = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
@@ -73,10 +73,10 @@ krait_conversation::krait_conversation(krait_session& s, const char* system_prom
     : session(s) {
     session.model.require_sequence("krait_conversation_create");
     if (!session.model.tokenizer.impl)
-        krait::fail_unsupported("a conversation needs a tokenizer; " + session.model.dir + " has no tokenizer.json");
+        krait::fail_unsupported("a conversation needs a tokenizer; " + session.model.text_dir + " has no tokenizer.json");
     extra_ = parse_extra(extra_json);
     if (template_src) {
-        own_template_.emplace(krait::chat::ChatTemplate::with_source(template_src, session.model.dir));
+        own_template_.emplace(krait::chat::ChatTemplate::with_source(template_src, session.model.text_dir));
         template_ = &*own_template_;
     } else {
         template_ = &session.model.chat_template();
@@ -93,6 +93,18 @@ void krait_conversation::add_message(const std::string& role, const std::string&
 }
 
 std::string krait_conversation::render(bool add_generation_prompt) const {
+    std::string text = render_template(add_generation_prompt);
+    // Images placed before the text show there, each as its image token's text.
+    const krait::AssistantModel* a = session.model.assistant.get();
+    if (!a || a->image_placement() != krait::ImagePlacement::BeforeText) return text;
+    const std::string* token = session.model.tokenizer.impl->id_to_token(a->image_token_id());
+    std::string slots;
+    for (const Message& m : messages_)
+        for (size_t i = 0; i < m.images.size(); ++i) slots += token ? *token : "<image>";
+    return slots + text;
+}
+
+std::string krait_conversation::render_template(bool add_generation_prompt) const {
     OrderedJson messages = OrderedJson::array();
     for (const Message& m : messages_) {
         if (m.images.empty()) {
@@ -158,11 +170,14 @@ void krait_conversation::prefill(const std::vector<int32_t>& prompt, const std::
     stats_.reused_tokens = session.state_tokens();
     stats_.prefilled_tokens = stats_.prompt_tokens - stats_.reused_tokens;
     if (have < prompt.size() || session.n_pending() > 0) {
-        // krait_session_append's path: runs the pending tokens and the rest of the prompt in one
-        // prefill (an abort empties the session, which the next reply handles); the images of the
-        // rest go with it.
+        // krait_session_append's path: runs the pending tokens and the rest of the prompt (an abort
+        // empties the session, which the next reply handles); the images of the rest go with it.
+        // A recurrent state runs the rest in two parts, the images then the text after the last
+        // one, and keeps a snapshot between them: a new question about the same pictures resumes
+        // there instead of running them again.
         std::vector<float> pixels;
         int64_t n_images = 0, height = 0, width = 0;
+        size_t images_end = have;
         for (size_t i = 0; i < spans.size(); ++i) {
             if (static_cast<size_t>(spans[i].position) < have) continue;
             const Image& im = *images[i];
@@ -172,19 +187,27 @@ void krait_conversation::prefill(const std::vector<int32_t>& prompt, const std::
             width = im.width;
             pixels.insert(pixels.end(), im.pixels.begin(), im.pixels.end());
             ++n_images;
+            images_end = static_cast<size_t>(spans[i].position + spans[i].rows);
         }
+        const size_t split = recurrent && n_images > 0 && images_end < prompt.size() ? images_end : prompt.size();
         if (n_images > 0)
-            session.append_images(prompt.data() + have, prompt.size() - have, pixels.data(), n_images, height, width,
-                                  nullptr);
+            session.append_images(prompt.data() + have, split - have, pixels.data(), n_images, height, width, nullptr);
         else
             session.append(prompt.data() + have, prompt.size() - have, nullptr);
+        if (split < prompt.size()) {
+            keep_snapshot();
+            session.append(prompt.data() + split, prompt.size() - split, nullptr);
+        }
     }
-    if (recurrent) {
-        // One snapshot per distinct prompt (a regenerated turn keeps its own, freshest last).
-        std::erase_if(snapshots_, [&](const auto& s) { return s->context == prompt; });
-        snapshots_.push_back(session.snapshot());
-        if (snapshots_.size() > kMaxSnapshots) snapshots_.erase(snapshots_.begin());
-    }
+    if (recurrent) keep_snapshot();
+}
+
+void krait_conversation::keep_snapshot() {
+    // One snapshot per distinct context (a regenerated turn keeps its own, freshest last).
+    std::unique_ptr<krait_state> now = session.snapshot();
+    std::erase_if(snapshots_, [&](const auto& s) { return s->context == now->context && s->images == now->images; });
+    snapshots_.push_back(std::move(now));
+    if (snapshots_.size() > kMaxSnapshots) snapshots_.erase(snapshots_.begin());
 }
 
 std::string krait_conversation::generate_reply(const std::string& rendered, const krait_generate_params& params) {
@@ -203,20 +226,28 @@ std::string krait_conversation::generate_reply(const std::string& rendered, cons
         const int32_t image = a->image_token_id();
         const int64_t R = a->image_rows();
         const auto markers = static_cast<size_t>(std::count(prompt.begin(), prompt.end(), image));
-        if (markers != images.size())
+        const bool before_text = a->image_placement() == krait::ImagePlacement::BeforeText;
+        if (before_text && markers != 0)
+            fail_argument("the chat template wrote " + std::to_string(markers) + " image token" +
+                          (markers == 1 ? "" : "s") + " (id " + std::to_string(image) +
+                          "), but this assistant places images before the text (image_placement \"prefix\"): "
+                          "its template must render image parts as nothing");
+        if (!before_text && markers != images.size())
             fail_argument("the chat template wrote " + std::to_string(markers) + " image token" +
                           (markers == 1 ? "" : "s") + " (id " + std::to_string(image) + ") for " +
                           std::to_string(images.size()) + " image" + (images.size() == 1 ? "" : "s") +
                           " in the messages: the template must render each image part as the image token");
         std::vector<int32_t> expanded;
-        size_t next = 0;
-        for (const int32_t id : prompt) {
-            if (id != image) {
-                expanded.push_back(id);
-                continue;
-            }
-            spans.push_back({static_cast<int64_t>(expanded.size()), R, images[next++]->hash});
+        auto add_image = [&](size_t i) {
+            spans.push_back({static_cast<int64_t>(expanded.size()), R, images[i]->hash});
             expanded.insert(expanded.end(), static_cast<size_t>(R), image);
+        };
+        size_t next = 0;
+        if (before_text)
+            while (next < images.size()) add_image(next++);
+        for (const int32_t id : prompt) {
+            if (id == image) add_image(next++);
+            else expanded.push_back(id);
         }
         prompt = std::move(expanded);
     } else if (!images.empty()) {
@@ -242,7 +273,7 @@ void krait_conversation::reply(const krait_generate_params& params) {
     if (messages_.empty()) fail_argument("the conversation has no messages to reply to");
     if (params.max_new_tokens <= 0)
         fail_argument("max_new_tokens must be > 0, got " + std::to_string(params.max_new_tokens));
-    std::string text = generate_reply(render(/*add_generation_prompt=*/true), params);
+    std::string text = generate_reply(render_template(/*add_generation_prompt=*/true), params);
     messages_.push_back({"assistant", std::move(text), {}});
 }
 

@@ -7,6 +7,7 @@
 #include "kernels/cpu/dispatch.h"
 #include "sdk/core/error.h"
 #include "sdk/core/log.h"
+#include "sdk/core/text_file.h"
 
 namespace {
 
@@ -51,6 +52,11 @@ krait_model::krait_model(const std::string& model_dir, const krait_model_params&
     log_cpu_kernels();
     family = &krait::family_for_dir(model_dir);
     kind = family->kind;
+    text_dir = model_dir;
+    if (family->load_image_encoder && !family->load_classifier)
+        krait::fail_unsupported(model_dir + ": a " + family->name +
+                                " directory is an image encoder alone, with no session kind: use it as the image "
+                                "encoder of a composite assistant (docs/COMPOSITE_ASSISTANTS.md)");
     if (kind == KRAIT_MODEL_CLASSIFIER) {
         classifier = family->load_classifier(model_dir, options);
         preprocess = family->load_preprocess(model_dir, *classifier);
@@ -65,12 +71,13 @@ krait_model::krait_model(const std::string& model_dir, const krait_model_params&
         assistant = family->load_assistant(model_dir, options);
         lm = assistant->language_model();
         preprocess = assistant->preprocess();
+        if (!assistant->text_dir().empty()) text_dir = assistant->text_dir();
     } else {
         lm = family->load_language_model(krait::ModelSource::from_dir(model_dir), options);
     }
-    const fs::path tok = fs::path(model_dir) / "tokenizer.json";
+    const fs::path tok = fs::path(text_dir) / "tokenizer.json";
     // tokenizer.json plus the added / special tokens of tokenizer_config.json when there is one.
-    if (fs::exists(tok)) tokenizer.impl = krait::Tokenizer::from_directory(model_dir);
+    if (fs::exists(tok)) tokenizer.impl = krait::Tokenizer::from_directory(text_dir);
     const krait::LanguageModelInfo& info = lm->info();
     krait::log(KRAIT_LOG_INFO, "loaded " + model_dir + ": " + info.architecture + ", " +
                                    std::to_string(info.num_parameters) + " parameters (" + info.source_dtype + ")");
@@ -81,7 +88,14 @@ krait_model::~krait_model() = default;
 const krait::chat::ChatTemplate& krait_model::chat_template() const {
     std::call_once(chat_template_once_, [this] {
         try {
-            chat_template_ = std::make_unique<krait::chat::ChatTemplate>(krait::chat::ChatTemplate::load(dir));
+            // A composite assistant's own chat_template.jinja, with its language model's special tokens;
+            // else the template of the directory that has the tokenizer.
+            const std::string own = (std::filesystem::path(dir) / "chat_template.jinja").string();
+            if (text_dir != dir && std::filesystem::exists(own))
+                chat_template_ = std::make_unique<krait::chat::ChatTemplate>(krait::chat::ChatTemplate::with_source(
+                    krait::read_text_file(own, own + ": cannot be read"), text_dir));
+            else
+                chat_template_ = std::make_unique<krait::chat::ChatTemplate>(krait::chat::ChatTemplate::load(text_dir));
         } catch (...) {
             chat_template_error_ = std::current_exception();
         }

@@ -32,6 +32,9 @@ struct krait_model {
 
     krait_model_kind kind = KRAIT_MODEL_SEQUENCE;
     std::string dir;
+    // Where tokenizer.json, tokenizer_config.json and the chat template are: `dir`, or a composite
+    // assistant's language model directory (sdk/models/composite_assistant.h).
+    std::string text_dir;
     const krait::ModelFamily* family = nullptr;  // the registry's entry that loaded it
     // As `kind` says: a language model (lm), a classifier, or an assistant: its image encoder and
     // projector (assistant) and its language model (lm, shared with it).

@@ -281,7 +281,7 @@ size_t krait_session::generate(const int32_t* prompt_ids, size_t n_prompt, const
     const krait::Tokenizer* tok = model.tokenizer.impl.get();
     // Without a tokenizer, streaming still reports ids (with empty text pieces); stop strings cannot work.
     if (!stops.empty() && !tok)
-        krait::fail_unsupported("stop strings need a tokenizer; " + model.dir + " has no tokenizer.json");
+        krait::fail_unsupported("stop strings need a tokenizer; " + model.text_dir + " has no tokenizer.json");
 
     const AbortableCall call(abort_requested);
     if (n_prompt > 0 || !pending_.empty()) append_tokens(prompt_ids, n_prompt, nullptr);

@@ -48,6 +48,11 @@ TEST(Registry, EveryModelTypeBelongsToOneFamily) {
         EXPECT_FALSE(f.name.empty());
         EXPECT_FALSE(f.model_types.empty()) << f.name;
         for (const auto& t : f.model_types) EXPECT_TRUE(seen.insert(t).second) << t << " registered twice";
+        if (f.load_image_encoder) {
+            // An encoder-only family (a CLIP tower) serves no session kind: it has no session loader.
+            EXPECT_FALSE(f.load_language_model || f.load_classifier || f.load_assistant) << f.name;
+            continue;
+        }
         if (f.kind == KRAIT_MODEL_SEQUENCE) {
             EXPECT_TRUE(f.load_language_model) << f.name;
         }
@@ -55,8 +60,13 @@ TEST(Registry, EveryModelTypeBelongsToOneFamily) {
             EXPECT_TRUE(f.load_classifier) << f.name;
             EXPECT_TRUE(f.load_preprocess) << f.name;
         }
+        if (f.kind == KRAIT_MODEL_ASSISTANT) {
+            EXPECT_TRUE(f.load_assistant) << f.name;
+        }
     }
-    for (const char* t : {"mamba", "llama", "mistral", "qwen2", "vit", "mambavision"}) EXPECT_TRUE(seen.count(t)) << t;
+    for (const char* t : {"mamba", "llama", "mistral", "qwen2", "vit", "mambavision", "llava", "krait_assistant",
+                          "clip_vision_model", "siglip_vision_model"})
+        EXPECT_TRUE(seen.count(t)) << t;
 }
 
 TEST(Registry, FindsTheFamilyOfEachFixture) {

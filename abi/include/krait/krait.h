@@ -106,7 +106,7 @@ extern "C" {
 /* Compile-time version of this header. The ABI is stable within a major
 ** version: a program built against 1.x runs against any library 1.y, y >= x. */
 #define KRAIT_VERSION_MAJOR 1
-#define KRAIT_VERSION_MINOR 6
+#define KRAIT_VERSION_MINOR 7
 #define KRAIT_VERSION_PATCH 0
 #define KRAIT_VERSION_NUMBER \
     (KRAIT_VERSION_MAJOR * 1000000 + KRAIT_VERSION_MINOR * 1000 + KRAIT_VERSION_PATCH)
@@ -299,7 +299,12 @@ KRAIT_API void krait_model_params_init(krait_model_params* params);
 ** KRAIT_MODEL_SEQUENCE (with tokenizer_config.json's added tokens); "vit" and
 ** "mambavision" give KRAIT_MODEL_CLASSIFIER (preprocessing is then read from
 ** preprocessor_config.json or the model's config, see "Classifiers"); "llava"
-** gives KRAIT_MODEL_ASSISTANT (since 1.5, see "Assistants"). Weights are memory-mapped;
+** gives KRAIT_MODEL_ASSISTANT (since 1.5, see "Assistants"), and so does
+** "krait_assistant" (since 1.7): a composite assistant directory naming an
+** image encoder directory, a projector and a language model directory, whose
+** tokenizer and chat template it uses (docs/COMPOSITE_ASSISTANTS.md). A CLIP /
+** SigLIP vision tower alone ("clip_vision_model", "siglip_vision_model") is
+** refused (UNSUPPORTED): it serves only as a composite's encoder. Weights are memory-mapped;
 ** F32 tensors are used in place; F16/BF16 ones are used in place too or
 ** converted to F32 once at load, as params->weight_precision says.
 ** Every tensor's presence, dtype and shape is checked against the config
@@ -314,10 +319,22 @@ KRAIT_API krait_status krait_model_load(const char* path, const krait_model_para
 ** have been freed first. NULL is a no-op. Cannot fail. */
 KRAIT_API void krait_model_free(krait_model* model);
 
+/* Where a vision-language assistant's chat puts each image's rows (krait_model_info.image_placement;
+** since 1.7). Token ids given to krait_session_assistant_forward / _append_images may put image runs
+** anywhere either way; this says where conversations and chat calls put them. */
+typedef enum krait_image_placement {
+    KRAIT_IMAGES_AT_MARKER = 0,    /* where the chat template writes the image token for an image part
+                                   ** (LLaVA: "<image>") */
+    KRAIT_IMAGES_BEFORE_TEXT = 1   /* the images of a prompt first, in order, then its text; the template
+                                   ** writes no image token (Cobra's placement; composite assistants with
+                                   ** "image_placement": "prefix", docs/COMPOSITE_ASSISTANTS.md) */
+} krait_image_placement;
+
 typedef struct krait_model_info {
     uint32_t struct_size;      /* set by the caller to sizeof(krait_model_info); never written (ABI RULES) */
     krait_model_kind kind;
-    const char* architecture;  /* "mamba", "llama", "mistral", "qwen2", "vit", "mambavision";
+    const char* architecture;  /* "mamba", "llama", "mistral", "qwen2", "vit", "mambavision", "llava",
+                               ** "krait_assistant";
                                ** valid as long as the model */
     int64_t vocab_size;        /* rows of the output logits (sequence models) */
     int64_t hidden_size;
@@ -340,6 +357,8 @@ typedef struct krait_model_info {
     /* Added in 1.5 (assistants; -1 and 0 for other kinds): */
     int32_t image_token_id;    /* the token each image is written as in a prompt (config image_token_index) */
     int64_t image_rows;        /* rows each image becomes: its token is repeated this many times */
+    /* Added in 1.7 (assistants; KRAIT_IMAGES_AT_MARKER for other kinds): */
+    int32_t image_placement;   /* krait_image_placement: where a chat puts each image's rows */
 } krait_model_info;
 
 /* Fills `info` (whose struct_size the caller sets) with facts about `model`:

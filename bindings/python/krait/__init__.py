@@ -817,12 +817,15 @@ def _renumbered(exc: "KraitError", indices: List[int]) -> "KraitError":
 
 
 class Assistant(_AdapterMethods):
-    """A vision-language assistant (LLaVA: a CLIP or SigLIP image encoder, a projector and a Llama /
-    Mistral / Qwen2 language model) and one session on it.
+    """A vision-language assistant (an image encoder, a projector and a language model) and one
+    session on it.
 
     ``path`` is a LlavaForConditionalGeneration directory as transformers saves it (config.json,
-    safetensors weights, optionally preprocessor_config.json and tokenizer.json); another kind of
-    model raises KraitWrongKindError. ``threads``, ``context_length``, ``weights`` and ``matmul`` are
+    safetensors weights, optionally preprocessor_config.json and tokenizer.json; a CLIP or SigLIP
+    tower and a Llama / Mistral / Qwen2 language model), or a composite assistant directory
+    (``"model_type": "krait_assistant"``: any image encoder Krait loads, MambaVision included, a
+    projector and any language model, Mamba included; see docs/COMPOSITE_ASSISTANTS.md); another
+    kind of model raises KraitWrongKindError. ``threads``, ``context_length``, ``weights`` and ``matmul`` are
     those of SequenceModel.
 
     An image becomes ``image_rows`` rows that take the place of image tokens in the prompt: as
@@ -859,6 +862,12 @@ class Assistant(_AdapterMethods):
     def image_rows(self) -> int:
         """Rows each image becomes: its token is repeated this many times in a prompt's ids."""
         return self._impl.image_rows
+
+    @property
+    def image_placement(self) -> str:
+        """Where chats and text prompts put images: ``"at_marker"`` (where the image token is
+        written, as LLaVA) or ``"before_text"`` (all images first, then the text, as Cobra)."""
+        return self._impl.info["image_placement"]
 
     @property
     def image_size(self) -> tuple:
@@ -994,7 +1003,8 @@ class Assistant(_AdapterMethods):
 
         ``prompt_or_ids``: text, encoded with the model's tokenizer without special tokens, in which
         each image token (``image_token_id``, such as "<image>") is then repeated ``image_rows`` times
-        as LlavaProcessor does (so write one per image); or token ids, whose images must already be
+        as LlavaProcessor does (so write one per image), or, when ``image_placement`` is
+        "before_text", preceded by every image's rows (write no image token); or token ids, whose images must already be
         expanded to ``image_rows`` copies each. The prompt's images, in the order of their tokens:
         ``images``, a list of anything preprocess() accepts (one image alone is taken as a list of
         one), or ``pixel_values``, ready float32 [n_images, 3, height, width]; not both. The prompt is

@@ -120,7 +120,21 @@ std::shared_ptr<GenerationRequest> Assistant::prepare_generation(py::handle prom
     req->adapters = adapters_->resolve(adapters);
     const bool text = PyUnicode_Check(prompt.ptr()) || PyBytes_Check(prompt.ptr()) || PyByteArray_Check(prompt.ptr());
     req->prompt = prompt_ids(prompt, tokenizer_.get(), no_tokenizer_message_, info_.vocab_size);
-    if (text) {
+    ImagePrompt images;
+    if (!pixel_values.is_none()) {
+        const Pixels px = to_pixels(pixel_values, "pixel_values", /*allow_single=*/false);
+        images.pixels.assign(px.data(), px.data() + px.array.size());
+        images.n_images = px.n;
+        images.height = px.height;
+        images.width = px.width;
+    }
+    if (text && info_.image_placement == KRAIT_IMAGES_BEFORE_TEXT) {
+        // Images placed before the text: the prompt's images first, then its text.
+        std::vector<int32_t> expanded(static_cast<size_t>(images.n_images * info_.image_rows), info_.image_token_id);
+        expanded.insert(expanded.end(), req->prompt.data.begin(), req->prompt.data.end());
+        req->prompt.data = std::move(expanded);
+        req->prompt.cols = static_cast<int64_t>(req->prompt.data.size());
+    } else if (text) {
         // As LlavaProcessor writes prompts: each image token stands for image_rows rows.
         std::vector<int32_t> expanded;
         for (int32_t id : req->prompt.data) {
@@ -129,14 +143,6 @@ std::shared_ptr<GenerationRequest> Assistant::prepare_generation(py::handle prom
         }
         req->prompt.data = std::move(expanded);
         req->prompt.cols = static_cast<int64_t>(req->prompt.data.size());
-    }
-    ImagePrompt images;
-    if (!pixel_values.is_none()) {
-        const Pixels px = to_pixels(pixel_values, "pixel_values", /*allow_single=*/false);
-        images.pixels.assign(px.data(), px.data() + px.array.size());
-        images.n_images = px.n;
-        images.height = px.height;
-        images.width = px.width;
     }
     req->images = std::move(images);
     set_generation_options(*req, max_new_tokens, temperature, top_k, top_p, min_p, repetition_penalty, seed, stop,
@@ -165,6 +171,7 @@ py::dict Assistant::info() const {
     py::dict d = language_info(info_);
     d["image_token_id"] = info_.image_token_id;
     d["image_rows"] = info_.image_rows;
+    d["image_placement"] = info_.image_placement == KRAIT_IMAGES_BEFORE_TEXT ? "before_text" : "at_marker";
     d["image_height"] = info_.image_height;
     d["image_width"] = info_.image_width;
     return d;

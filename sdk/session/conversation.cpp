@@ -375,35 +375,103 @@ void krait_conversation::edit(size_t index, const std::string& content) {
 }
 
 void krait_conversation::save(const std::string& path) const {
+    // The pictures of the messages go into the file with them (model-ready pixels), in message
+    // order; the state's image spans name them by hash.
+    std::vector<const Image*> pictures;
     for (const Message& m : messages_)
-        if (!m.images.empty())
-            krait::fail_unsupported("a conversation with images cannot be saved to a file yet (its images would have "
-                                    "to be stored with it)");
+        for (const auto& im : m.images) pictures.push_back(im.get());
     krait::ByteWriter out;
     out.str(krait::encode_fingerprint(session.model.lm->fingerprint()));
     nlohmann::json messages = nlohmann::json::array();
-    for (const Message& m : messages_) messages.push_back({{"role", m.role}, {"content", m.content}});
+    for (const Message& m : messages_) {
+        nlohmann::json j = {{"role", m.role}, {"content", m.content}};
+        if (!pictures.empty()) j["images"] = m.images.size();
+        messages.push_back(std::move(j));
+    }
     out.str(messages.dump());
-    session.write_state(out);
-    krait::write_state_file(path, krait::StateFileKind::Conversation, out.bytes());
+    std::vector<uint64_t> hashes;
+    for (const Image* im : pictures) {
+        out.u64(static_cast<uint64_t>(im->height));
+        out.u64(static_cast<uint64_t>(im->width));
+        out.array(im->pixels);
+        hashes.push_back(im->hash);
+    }
+    session.write_state(out, pictures.empty() ? nullptr : &hashes);
+    // With pictures, the file also keeps a recurrent model's snapshots (turn boundaries, after
+    // images): a loaded conversation resumes from them as the original would.
+    if (!pictures.empty()) {
+        out.u64(snapshots_.size());
+        for (const auto& snap : snapshots_) session.write_state(out, *snap, &hashes);
+    }
+    krait::write_state_file(path, pictures.empty() ? krait::StateFileKind::Conversation
+                                                   : krait::StateFileKind::ConversationWithImages,
+                            out.bytes());
 }
 
 std::unique_ptr<krait_conversation> krait_conversation::load(krait_session& session, const std::string& path,
                                                              const char* template_src, const char* extra_json) {
     session.model.require_sequence("krait_conversation_load");
     auto conversation = std::make_unique<krait_conversation>(session, nullptr, template_src, extra_json);
-    const std::string payload = krait::read_state_file(path, krait::StateFileKind::Conversation);
+    krait::StateFileKind kind = krait::StateFileKind::Conversation;
+    const std::string payload = krait::read_state_file(path, krait::StateFileKind::Conversation,
+                                                       krait::StateFileKind::ConversationWithImages, &kind);
+    const bool with_pictures = kind == krait::StateFileKind::ConversationWithImages;
     krait::ByteReader in(payload, krait::quote(path));
     krait::check_fingerprint(in.str(), session.model.lm->fingerprint(), in.origin());
     const nlohmann::json messages = nlohmann::json::parse(in.str(), nullptr, /*allow_exceptions=*/false);
     if (!messages.is_array()) krait::fail_format(in.origin() + ": the messages are not a JSON array");
+    std::vector<size_t> counts;
     for (const auto& m : messages) {
         if (!m.is_object() || !m.contains("role") || !m["role"].is_string() || !m.contains("content") ||
             !m["content"].is_string())
             krait::fail_format(in.origin() + ": a message is not {\"role\": string, \"content\": string}");
         conversation->messages_.push_back({m["role"].get<std::string>(), m["content"].get<std::string>(), {}});
+        if (with_pictures) {
+            if (!m.contains("images") || !m["images"].is_number_unsigned())
+                krait::fail_format(in.origin() + ": a message has no picture count");
+            counts.push_back(m["images"].get<size_t>());
+        }
     }
-    std::unique_ptr<krait_state> state = session.read_state(in);
+    std::vector<uint64_t> hashes;
+    if (with_pictures) {
+        const krait::AssistantModel* a = session.model.assistant.get();
+        if (!a) krait::fail(KRAIT_ERR_WRONG_KIND, in.origin() + " holds a conversation with pictures; " +
+                                                      session.model.dir + " is not a vision-language assistant");
+        for (size_t i = 0; i < counts.size(); ++i)
+            for (size_t k = 0; k < counts[i]; ++k) {
+                auto im = std::make_shared<Image>();
+                im->height = static_cast<int64_t>(in.u64());
+                im->width = static_cast<int64_t>(in.u64());
+                if (im->height != a->image_height() || im->width != a->image_width())
+                    krait::fail_format(in.origin() + ": a picture of " + std::to_string(im->height) + "x" +
+                                       std::to_string(im->width) + "; the assistant takes " +
+                                       std::to_string(a->image_height()) + "x" + std::to_string(a->image_width()));
+                im->pixels = in.array<float>("a picture");
+                if (im->pixels.size() != static_cast<size_t>(3 * im->height * im->width))
+                    krait::fail_format(in.origin() + ": a picture holds " + std::to_string(im->pixels.size()) +
+                                       " values, not 3 x " + std::to_string(im->height) + " x " +
+                                       std::to_string(im->width));
+                im->hash = krait::image_hash(im->pixels.data(), im->height, im->width);
+                hashes.push_back(im->hash);
+                conversation->messages_[i].images.push_back(std::move(im));
+            }
+    }
+    std::unique_ptr<krait_state> state = session.read_state(in, with_pictures);
+    for (const ImageSpan& span : state->images)
+        if (std::find(hashes.begin(), hashes.end(), span.hash) == hashes.end())
+            krait::fail_format(in.origin() + ": the state holds the rows of a picture at position " +
+                               std::to_string(span.position) + " that the file does not store");
+    if (with_pictures) {
+        const uint64_t n = in.u64();
+        if (n > kMaxSnapshots) krait::fail_format(in.origin() + ": " + std::to_string(n) + " snapshots");
+        for (uint64_t i = 0; i < n; ++i) {
+            std::unique_ptr<krait_state> snap = session.read_state(in, true);
+            for (const ImageSpan& span : snap->images)
+                if (std::find(hashes.begin(), hashes.end(), span.hash) == hashes.end())
+                    krait::fail_format(in.origin() + ": a snapshot holds the rows of a picture the file does not store");
+            conversation->snapshots_.push_back(std::move(snap));
+        }
+    }
     if (in.remaining() != 0)
         krait::fail_format(in.origin() + ": " + std::to_string(in.remaining()) + " bytes after the conversation");
     session.restore(*state);

@@ -393,24 +393,57 @@ void krait_session::truncate(int64_t n) {
     pending_.assign(1, context_.back());
 }
 
-void krait_session::write_state(krait::ByteWriter& out) const {
-    if (!images_.empty())
-        krait::fail_unsupported("the context holds image features from position " + std::to_string(image_from()) +
+namespace {
+
+// A state's fields as the file stores them (see krait_session::write_state).
+void write_state_parts(krait::ByteWriter& out, const std::vector<int32_t>& context, size_t n_pending,
+                       const krait::SequenceState& state, const std::vector<float>& last_logits,
+                       const AdapterStamp& stamp, const std::vector<ImageSpan>& images,
+                       const std::vector<uint64_t>* pictures) {
+    if (pictures) {
+        for (const ImageSpan& span : images)
+            if (std::find(pictures->begin(), pictures->end(), span.hash) == pictures->end())
+                krait::fail_unsupported("the context holds the rows of a picture at position " +
+                                        std::to_string(span.position) +
+                                        " that is not in the conversation's messages, so the file could not identify it");
+    } else if (!images.empty())
+        krait::fail_unsupported("the context holds image features from position " +
+                                std::to_string(images.front().position) +
                                 " on, which a state file cannot identify (the image tokens do not say which image): "
                                 "save before adding images, or keep the session (krait_session_snapshot)");
-    out.array(context_);
-    out.u64(pending_.size());
-    out.u64(static_cast<uint64_t>(state_->n_tokens()));
-    out.array(last_logits_);
+    out.array(context);
+    out.u64(n_pending);
+    out.u64(static_cast<uint64_t>(state.n_tokens()));
+    out.array(last_logits);
     // Adapters do not outlive the process: a state computed with any is marked so, and a
     // conversation loading it recomputes instead of reusing it.
-    out.u64(state_stamp_.known && state_stamp_.adapters.empty() ? 0 : 1);
+    out.u64(stamp.known && stamp.adapters.empty() ? 0 : 1);
     std::vector<float> data;
-    state_->export_data(data);
+    state.export_data(data);
     out.array(data);
+    if (pictures) {
+        out.u64(images.size());
+        for (const ImageSpan& span : images) {
+            out.u64(static_cast<uint64_t>(span.position));
+            out.u64(static_cast<uint64_t>(span.rows));
+            out.u64(span.hash);
+        }
+    }
 }
 
-std::unique_ptr<krait_state> krait_session::read_state(krait::ByteReader& in) const {
+}  // namespace
+
+void krait_session::write_state(krait::ByteWriter& out, const std::vector<uint64_t>* pictures) const {
+    write_state_parts(out, context_, pending_.size(), *state_, last_logits_, state_stamp_, images_, pictures);
+}
+
+void krait_session::write_state(krait::ByteWriter& out, const krait_state& state,
+                                const std::vector<uint64_t>* pictures) const {
+    write_state_parts(out, state.context, state.n_pending, *state.sequence, state.last_logits, state.stamp,
+                      state.images, pictures);
+}
+
+std::unique_ptr<krait_state> krait_session::read_state(krait::ByteReader& in, bool with_images) const {
     const std::string& origin = in.origin();
     auto s = std::make_unique<krait_state>();
     s->model = &model;
@@ -439,6 +472,33 @@ std::unique_ptr<krait_state> krait_session::read_state(krait::ByteReader& in) co
                       std::to_string(capacity));
     s->sequence = model.lm->new_state(std::max<int64_t>(static_cast<int64_t>(consumed), 1));
     s->sequence->import_data(data.data(), data.size(), static_cast<int64_t>(consumed));
+    if (with_images) {
+        const uint64_t n = in.u64();
+        const krait::AssistantModel* a = model.assistant.get();
+        if (n > 0 && !a) krait::fail_format(origin + ": holds image rows, but the model is not an assistant");
+        if (n > s->context.size()) krait::fail_format(origin + ": " + std::to_string(n) + " images in a context of " +
+                                                      std::to_string(s->context.size()) + " tokens");
+        int64_t end = 0;
+        for (uint64_t i = 0; i < n; ++i) {
+            ImageSpan span;
+            span.position = static_cast<int64_t>(in.u64());
+            span.rows = static_cast<int64_t>(in.u64());
+            span.hash = in.u64();
+            const std::string what = origin + ": image " + std::to_string(i);
+            if (span.rows != a->image_rows())
+                krait::fail_format(what + " has " + std::to_string(span.rows) + " rows; the assistant's images have " +
+                                   std::to_string(a->image_rows()));
+            if (span.position < end || span.position > static_cast<int64_t>(consumed) - span.rows)
+                krait::fail_format(what + " at position " + std::to_string(span.position) +
+                                   " overlaps another or lies outside the " + std::to_string(consumed) +
+                                   " tokens of the state");
+            for (int64_t k = span.position; k < span.position + span.rows; ++k)
+                if (s->context[static_cast<size_t>(k)] != a->image_token_id())
+                    krait::fail_format(what + ": token " + std::to_string(k) + " is not the image token");
+            end = span.position + span.rows;
+            s->images.push_back(span);
+        }
+    }
     return s;
 }
 

@@ -116,8 +116,15 @@ struct krait_session {
     void truncate(int64_t n);
     // The session's state as a file payload (after the fingerprint) and back: read_state checks
     // everything and returns the state without changing the session.
-    void write_state(krait::ByteWriter& out) const;
-    std::unique_ptr<krait_state> read_state(krait::ByteReader& in) const;
+    // `pictures`: the hashes of the pictures the file stores (a conversation with pictures); each
+    // image span of the context must be one of them, and the spans are written after the state.
+    // Null: a context with image rows is refused (UNSUPPORTED), no spans are written.
+    void write_state(krait::ByteWriter& out, const std::vector<uint64_t>* pictures = nullptr) const;
+    // The same for a snapshot of this session's model.
+    void write_state(krait::ByteWriter& out, const krait_state& state, const std::vector<uint64_t>* pictures) const;
+    // with_images: read the spans write_state(out, pictures) wrote, each checked (inside the context,
+    // image tokens of the assistant's image_rows, in order); the caller checks their hashes.
+    std::unique_ptr<krait_state> read_state(krait::ByteReader& in, bool with_images = false) const;
     void save_state(const std::string& path) const;
     void load_state(const std::string& path);
 

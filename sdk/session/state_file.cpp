@@ -35,6 +35,7 @@ const char* kind_name(uint32_t kind) {
     switch (kind) {
         case static_cast<uint32_t>(StateFileKind::Session): return "a session state";
         case static_cast<uint32_t>(StateFileKind::Conversation): return "a conversation";
+        case static_cast<uint32_t>(StateFileKind::ConversationWithImages): return "a conversation with pictures";
         default: return "an unknown kind of file";
     }
 }
@@ -155,6 +156,10 @@ void write_state_file(const std::string& path, StateFileKind kind, const std::st
 }
 
 std::string read_state_file(const std::string& path, StateFileKind kind) {
+    return read_state_file(path, kind, kind, nullptr);
+}
+
+std::string read_state_file(const std::string& path, StateFileKind kind, StateFileKind also, StateFileKind* got) {
     std::ifstream in(path, std::ios::binary);
     if (!in) fail_io("cannot read " + quote(path) + ": " + std::strerror(errno));
     std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -173,8 +178,9 @@ std::string read_state_file(const std::string& path, StateFileKind kind) {
     if (version != kStateFileVersion)
         fail_format(origin + " has format version " + std::to_string(version) + "; this library reads version " +
                     std::to_string(kStateFileVersion));
-    if (k != static_cast<uint32_t>(kind))
+    if (k != static_cast<uint32_t>(kind) && k != static_cast<uint32_t>(also))
         fail_format(origin + " holds " + kind_name(k) + ", not " + kind_name(static_cast<uint32_t>(kind)));
+    if (got) *got = static_cast<StateFileKind>(k);
     if (size != bytes.size() - kHeaderSize)
         fail_format(origin + (size > bytes.size() - kHeaderSize ? " is truncated" : " has trailing bytes") +
                     ": its header announces " + std::to_string(size) + " bytes of payload, the file holds " +

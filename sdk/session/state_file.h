@@ -4,7 +4,8 @@
 //   offset  size  field
 //   0       8     magic "KRAITSTA"
 //   8       4     format version (kStateFileVersion), little-endian like every number here
-//   12      4     kind: 1 = a session state, 2 = a conversation (messages + a session state)
+//   12      4     kind: 1 = a session state, 2 = a conversation (messages + a session state),
+//                 3 = a conversation with its pictures and (recurrent models) its snapshots (since 1.7)
 //   16      8     payload size in bytes
 //   24      4     CRC-32 (IEEE 802.3, as zlib's crc32) of the payload
 //   28      ...   payload (see krait_session::write_state and krait_conversation::save)
@@ -26,7 +27,8 @@
 namespace krait {
 
 inline constexpr uint32_t kStateFileVersion = 1;
-enum class StateFileKind : uint32_t { Session = 1, Conversation = 2 };
+// ConversationWithImages (since 1.7): a conversation whose messages hold pictures, stored with it.
+enum class StateFileKind : uint32_t { Session = 1, Conversation = 2, ConversationWithImages = 3 };
 
 // CRC-32 (reflected polynomial 0xEDB88320, initial and final xor 0xFFFFFFFF), continuing `crc`.
 uint32_t crc32(const void* data, size_t n, uint32_t crc = 0);
@@ -90,5 +92,7 @@ void write_state_file(const std::string& path, StateFileKind kind, const std::st
 // Reads and checks `path`: magic, version, kind, size and CRC. Returns the payload. KRAIT_ERR_IO
 // (missing, unreadable), KRAIT_ERR_FORMAT (not such a file, truncated, altered, another version or kind).
 std::string read_state_file(const std::string& path, StateFileKind kind);
+// The same accepting either of two kinds; *got says which the file holds.
+std::string read_state_file(const std::string& path, StateFileKind kind, StateFileKind also, StateFileKind* got);
 
 }  // namespace krait

@@ -399,8 +399,40 @@ TEST_F(AssistantAbiChat, TwoTurnsAboutAPictureMatchTransformersAndTheSecondDoesN
     ASSERT_EQ(krait_conversation_get_stats(conv, &st), KRAIT_OK);
     EXPECT_LT(st.prefilled_tokens, 25) << "regenerate ran the image again";
 
+    // Saved with its picture (since 1.7) and loaded on a fresh session: the same messages and state,
+    // and the next turn reuses it all (the picture is not run again) and equals the original's.
     const std::string path = ::testing::TempDir() + "assistant_conversation.bin";
-    EXPECT_EQ(krait_conversation_save(conv, path.c_str()), KRAIT_ERR_UNSUPPORTED);
+    ASSERT_EQ(krait_conversation_save(conv, path.c_str()), KRAIT_OK) << krait_last_error();
+    Session fresh(m.model);
+    krait_conversation* loaded = nullptr;
+    ASSERT_EQ(krait_conversation_load(fresh.session, path.c_str(), nullptr, nullptr, &loaded), KRAIT_OK)
+        << krait_last_error();
+    std::vector<int32_t> fresh_ids(held().size() + 64);
+    size_t n = 0;
+    ASSERT_EQ(krait_session_get_tokens(fresh.session, fresh_ids.data(), fresh_ids.size(), &n), KRAIT_OK);
+    fresh_ids.resize(n);
+    EXPECT_EQ(fresh_ids, expected_turn(2));
+    ASSERT_EQ(krait_conversation_say(conv, kQuestion1, &gp), KRAIT_OK);
+    ASSERT_EQ(krait_conversation_get_stats(conv, &st), KRAIT_OK);
+    const int64_t original_reuse = st.reused_tokens;
+    ASSERT_EQ(krait_conversation_say(loaded, kQuestion1, &gp), KRAIT_OK) << krait_last_error();
+    ASSERT_EQ(krait_conversation_get_stats(loaded, &st), KRAIT_OK);
+    EXPECT_EQ(st.images_encoded + st.images_cached, 0) << "the loaded picture's rows were computed again";
+    EXPECT_EQ(st.reused_tokens, original_reuse) << "the loaded state was not reused as the original's";
+    EXPECT_GT(st.reused_tokens, 25) << "the picture's rows were not reused";
+    fresh_ids.assign(held().size() + 64, 0);
+    ASSERT_EQ(krait_session_get_tokens(fresh.session, fresh_ids.data(), fresh_ids.size(), &n), KRAIT_OK);
+    fresh_ids.resize(n);
+    EXPECT_EQ(fresh_ids, held());
+    // Its pictures come back with the messages: a regenerated reply needs them.
+    ASSERT_EQ(krait_conversation_regenerate(loaded, &gp), KRAIT_OK) << krait_last_error();
+    krait_conversation_free(loaded);
+    // A session state alone still cannot identify image rows.
+    EXPECT_EQ(krait_session_save_state(s.session, path.c_str()), KRAIT_ERR_UNSUPPORTED);
+    // Nor can a text model's conversation load a file with pictures.
+    Model mamba("models/mamba-demo");
+    Session ms(mamba.model);
+    EXPECT_NE(krait_conversation_load(ms.session, path.c_str(), nullptr, nullptr, &loaded), KRAIT_OK);
     krait_conversation_free(conv);
 }
 

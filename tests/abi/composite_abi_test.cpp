@@ -145,6 +145,27 @@ TEST_F(CompositeAbiChat, ANewQuestionAboutTheSamePictureResumesAfterIt) {
     krait_conversation_free(c);
 }
 
+TEST_F(CompositeAbiChat, AConversationSavedWithItsPictureGoesOnWithoutRunningItAgain) {
+    krait_conversation* c = nullptr;
+    ASSERT_EQ(krait_conversation_create(s.session, nullptr, nullptr, nullptr, &c), KRAIT_OK);
+    ASSERT_EQ(krait_conversation_say_images(c, "What colour is it?", picture.data(), 1, kSide, kSide, &gp), KRAIT_OK);
+    const std::string path = ::testing::TempDir() + "composite_conversation.bin";
+    ASSERT_EQ(krait_conversation_save(c, path.c_str()), KRAIT_OK) << krait_last_error();
+    Session fresh(m.model);
+    krait_conversation* loaded = nullptr;
+    ASSERT_EQ(krait_conversation_load(fresh.session, path.c_str(), nullptr, nullptr, &loaded), KRAIT_OK)
+        << krait_last_error();
+    EXPECT_EQ(held(fresh.session), held(s.session));
+    ASSERT_EQ(krait_conversation_say(c, "And the shape?", &gp), KRAIT_OK);
+    ASSERT_EQ(krait_conversation_say(loaded, "And the shape?", &gp), KRAIT_OK) << krait_last_error();
+    EXPECT_EQ(held(fresh.session), held(s.session));
+    const krait_conversation_stats st = stats(loaded);
+    EXPECT_EQ(st.images_encoded + st.images_cached, 0);
+    EXPECT_GT(st.reused_tokens, kRows);
+    krait_conversation_free(loaded);
+    krait_conversation_free(c);
+}
+
 TEST_F(CompositeAbiChat, AnImageTokenInTheTextIsRefusedAndTheConversationIsUnchanged) {
     krait_conversation* c = nullptr;
     ASSERT_EQ(krait_conversation_create(s.session, nullptr, nullptr, nullptr, &c), KRAIT_OK);

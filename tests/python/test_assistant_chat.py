@@ -58,8 +58,16 @@ def test_bad_pictures_are_refused_and_the_conversation_goes_on(assistant):
         conv.say(Q1, pixel_values=np.zeros((1, 3, 32, 32), np.float32))
     assert conv.history == []
     assert conv.say(Q1, images=[PHOTO], max_new_tokens=8)
-    with pytest.raises(krait.KraitError, match="cannot be saved"):
-        conv.save(Path(__file__).parent / "never_written.bin")
+
+
+def test_a_conversation_with_a_picture_is_saved_and_loaded_with_it(assistant, tmp_path):
+    conv = assistant.conversation()
+    conv.say(Q1, images=[PHOTO], max_new_tokens=8)
+    conv.save(tmp_path / "conversation.bin")
+    loaded = assistant.load_conversation(tmp_path / "conversation.bin")
+    assert loaded.history == conv.history
+    assert loaded.say(Q2, max_new_tokens=8) == conv.say(Q2, max_new_tokens=8)
+    assert loaded.stats["images_encoded"] == 0 and loaded.stats["images_cached"] == 0
 
 
 def test_pictures_need_an_assistant():

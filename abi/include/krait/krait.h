@@ -821,10 +821,14 @@ KRAIT_API krait_status krait_conversation_say(krait_conversation* conversation, 
 ** The message renders as content parts, the images first, then the text
 ** ([{"type": "image"}, ..., {"type": "text", "text": user_text}]); the
 ** template must write each image part as the image token, which becomes the
-** image's rows. Later replies reuse the image's state (a KV cache keeps it;
-** a Mamba model restores the turn's snapshot): a new question about the same
-** picture does not run it again. A conversation with images cannot be saved
-** (krait_conversation_save: UNSUPPORTED). Errors: as krait_conversation_say,
+** image's rows (an assistant whose image_placement is KRAIT_IMAGES_BEFORE_TEXT
+** puts every image of the prompt first instead, and its template writes no
+** image token). Later replies reuse the image's state (a KV cache keeps it;
+** a Mamba model restores the turn's snapshot, or the one kept right after the
+** prompt's images): a new question about the same picture does not run it
+** again. Since 1.7 a conversation with images can be saved
+** (krait_conversation_save stores the pictures with it; before: UNSUPPORTED).
+** Errors: as krait_conversation_say,
 ** and WRONG_KIND (not an assistant), INVALID_ARGUMENT (pixels NULL with
 ** n_images > 0, another image size, a template that does not write one image
 ** token per image: the message names both counts). Since 1.5. */
@@ -891,8 +895,13 @@ KRAIT_API krait_status krait_conversation_get_stats(const krait_conversation* co
                                                     krait_conversation_stats* stats);
 
 /* Writes the messages and the session's state to `path`, in the checked
-** format of krait_session_save_state (replaced atomically). Errors:
-** INVALID_ARGUMENT (NULL), IO. Since 1.4. */
+** format of krait_session_save_state (replaced atomically). The pictures of
+** the messages are stored with them, model-ready (3 * image_height *
+** image_width floats each; since 1.7), so the state's image rows stay
+** identified and a loaded conversation goes on without running them again;
+** such a file is read by 1.7 and later. Errors: INVALID_ARGUMENT (NULL), IO,
+** UNSUPPORTED (the session holds image rows of a picture that is not in the
+** conversation's messages). Since 1.4. */
 KRAIT_API krait_status krait_conversation_save(const krait_conversation* conversation, const char* path);
 
 /* Creates a conversation on `session` from a file written by

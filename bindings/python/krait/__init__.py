@@ -914,6 +914,17 @@ class Assistant(_AdapterMethods):
         impl = self._impl.conversation(system, chat_template, json.dumps(variables, ensure_ascii=False))
         return Conversation(self, impl)
 
+    def load_conversation(self, path: Union[str, os.PathLike], *, chat_template: Optional[str] = None,
+                          **variables) -> "Conversation":
+        """A conversation saved by ``Conversation.save(path)`` with this assistant: messages, their
+        pictures and the state restored (the pictures are not run again). A file saved with another
+        model, truncated or altered is refused (KraitError naming the problem). The template is not
+        saved: pass the same ``chat_template`` and ``variables`` as when it was created."""
+        import json
+        impl = self._impl.conversation(None, chat_template, json.dumps(variables, ensure_ascii=False),
+                                       os.fspath(path))
+        return Conversation(self, impl)
+
     def chat(self, messages: Sequence[Mapping], *, chat_template: Optional[str] = None, **options):
         """The reply to ``messages`` in transformers' chat format: each {"role": ..., "content": ...} with
         content a string or a list of parts, {"type": "text", "text": ...} and {"type": "image", "image":

@@ -12,11 +12,12 @@ Assistant::Assistant(const std::string& path, const std::string& device, std::op
 
 std::shared_ptr<Conversation> Assistant::conversation(const std::optional<std::string>& system,
                                                      const std::optional<std::string>& chat_template,
-                                                     const std::string& variables_json) const {
+                                                     const std::string& variables_json,
+                                                     const std::optional<std::string>& load_path) const {
     require_tokenizer("a conversation");
     krait_session_params sp = session_params_;
     sp.n_threads = thread_count(threads_);
-    return std::make_shared<Conversation>(model_, sp, system, chat_template, variables_json, std::nullopt);
+    return std::make_shared<Conversation>(model_, sp, system, chat_template, variables_json, load_path);
 }
 
 template <class Call>
@@ -184,7 +185,7 @@ void bind_assistant(py::module_& m) {
              py::arg("path"), py::arg("device"), py::arg("threads"), py::arg("context_length"), py::arg("weights"),
              py::arg("matmul"))
         .def("conversation", &Assistant::conversation, py::arg("system"), py::arg("chat_template"),
-             py::arg("variables_json"))
+             py::arg("variables_json"), py::arg("load_path") = py::none())
         .def("preprocess_file", &Assistant::preprocess_file, py::arg("path"))
         .def("preprocess_encoded", &Assistant::preprocess_encoded, py::arg("data"))
         .def("preprocess_pixels", &Assistant::preprocess_pixels, py::arg("array"))

@@ -70,7 +70,8 @@ public:
     // A conversation on a session of its own (same threads and context length as this assistant's).
     std::shared_ptr<Conversation> conversation(const std::optional<std::string>& system,
                                                const std::optional<std::string>& chat_template,
-                                               const std::string& variables_json) const;
+                                               const std::string& variables_json,
+                                               const std::optional<std::string>& load_path = std::nullopt) const;
 
 private:
     // Runs one krait_model_preprocess_image_* call into [1, 3, image_height, image_width].

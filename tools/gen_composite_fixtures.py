@@ -19,6 +19,10 @@ Writes (deleting what it wrote before; README.md is kept) tests/fixtures/composi
       logits         F32 [2, L, V]       the full forward of both rows
       prompt         I32 [P]             one image (image 0) and text, placed as the case says ...
       greedy         I32 [G]             ... and its greedy continuation (argmax, full recompute each step)
+      lora_logits    F32 [2, L, V]       (mambavision_level_mamba, clip_layers_mamba) the logits with <case>/lora/:
+                                         a peft LoRA (r=3, alpha 6, random A and B) on the reference module, on
+                                         modules of the encoder, the projector and the language model, named as
+                                         peft names them there (image_encoder.*, projector.<i>, language_model.*)
   tests/fixtures/composite/mamba_chat/  a chat-ready MambaVision + Mamba assistant (prefix placement) with the
                             llava_chat fixture's tokenizer and a template that writes nothing for image parts;
                             no expected outputs (tests compare Krait with itself: reuse against recompute)
@@ -86,6 +90,13 @@ LLAMA = dict(vocab_size=VOCAB, hidden_size=48, intermediate_size=80, num_hidden_
              num_key_value_heads=2, max_position_embeddings=512, rms_norm_eps=1e-5, tie_word_embeddings=False,
              bos_token_id=0, eos_token_id=1, pad_token_id=None)
 
+# peft LoRA adapters on the whole reference (name -> target_modules), with expected lora_logits.
+LORA = {
+    "mambavision_level_mamba": r".*(image_encoder\.levels\.2\.blocks\.0\.mixer\.in_proj|projector\.2|"
+                               r"language_model\.backbone\.layers\.1\.mixer\.out_proj)",
+    "clip_layers_mamba": r".*(image_encoder.*\.q_proj|projector\.0|language_model.*\.in_proj)",
+}
+
 # name -> what it covers, encoder kind, encoder options (config.json image_encoder fields), projector layers
 # (("linear", in, out, bias) / ("act", name) / ("ln", width)), LM kind, placement
 CASES = {
@@ -115,15 +126,16 @@ class QuickGELU(nn.Module):
 class CompositeReference(nn.Module):
     """The composite assistant in PyTorch, as docs/COMPOSITE_ASSISTANTS.md defines it."""
 
+    # Module names (what peft names adapters by): image_encoder.*, projector.<i>, language_model.*.
     def __init__(self, encoder_kind, encoder, options, projector, lm, placement):
         super().__init__()
-        self.encoder_kind, self.encoder, self.options = encoder_kind, encoder, options
-        self.projector, self.lm, self.placement = projector, lm, placement
+        self.encoder_kind, self.image_encoder, self.options = encoder_kind, encoder, options
+        self.projector, self.language_model, self.placement = projector, lm, placement
 
     def features(self, pixels):  # [n, 3, H, W] -> [n, T, F]
         o = self.options
         if self.encoder_kind == "mambavision":
-            m = self.encoder
+            m = self.image_encoder
             x = m.patch_embed(pixels)
             level = o.get("feature_level")
             if level is None:
@@ -141,12 +153,12 @@ class CompositeReference(nn.Module):
                     lv.downsample = ds
             return x.flatten(2).transpose(1, 2)
         if self.encoder_kind == "clip":
-            hs = self.encoder(pixel_values=pixels, output_hidden_states=True).hidden_states
+            hs = self.image_encoder(pixel_values=pixels, output_hidden_states=True).hidden_states
             layers = o.get("feature_layer", -1)
             layers = layers if isinstance(layers, list) else [layers]
             f = torch.cat([hs[i] for i in layers], dim=-1)
         else:  # vit: last_hidden_state, after the final layernorm
-            f = self.encoder.vit(pixel_values=pixels).last_hidden_state
+            f = self.image_encoder.vit(pixel_values=pixels).last_hidden_state
         return f[:, 1:] if o.get("drop_first_token") else f
 
     def image_rows(self, pixels):  # [n, 3, H, W] -> [n, R, D]
@@ -154,12 +166,12 @@ class CompositeReference(nn.Module):
 
     def logits(self, ids, pixels):
         """ids [B, L] with each image as IMAGE_TOKEN repeated R times; pixels the images in order."""
-        emb = self.lm.get_input_embeddings()(ids.clamp(min=0))
+        emb = self.language_model.get_input_embeddings()(ids.clamp(min=0))
         if pixels is not None and len(pixels):
             rows = self.image_rows(pixels).reshape(-1, emb.shape[-1])
             emb = emb.clone()
             emb[ids == IMAGE_TOKEN] = rows
-        return self.lm(inputs_embeds=emb).logits
+        return self.language_model(inputs_embeds=emb).logits
 
 
 def make_projector(layers) -> nn.Sequential:
@@ -312,10 +324,24 @@ def build(name, spec):
         again = torch.cat([ref2.logits(ids[:1], pixels[:1]), ref2.logits(ids[1:], pixels[1:])])
     assert torch.equal(again, logits), f"{name}: the reloaded reference differs"
 
-    save_file({"pixel_values": pixels.contiguous(), "features": feats.contiguous(),
-               "input_ids": ids.to(torch.int32).contiguous(), "logits": logits.contiguous(),
-               "prompt": prompt.to(torch.int32).contiguous(), "greedy": cont.contiguous()},
-              str(d / "expected.safetensors"), metadata={"format": "pt"})
+    expected = {"pixel_values": pixels.contiguous(), "features": feats.contiguous(),
+                "input_ids": ids.to(torch.int32).contiguous(), "logits": logits.contiguous(),
+                "prompt": prompt.to(torch.int32).contiguous(), "greedy": cont.contiguous()}
+    if name in LORA:
+        from peft import LoraConfig, get_peft_model
+        torch.manual_seed(11)
+        peft_model = get_peft_model(ref2, LoraConfig(r=3, lora_alpha=6, init_lora_weights=False,
+                                                     target_modules=LORA[name]))
+        inner = peft_model.base_model.model  # the reference with the LoRA layers in place
+        with torch.no_grad():
+            expected["lora_logits"] = torch.cat([inner.logits(ids[:1], pixels[:1]),
+                                                 inner.logits(ids[1:], pixels[1:])]).contiguous()
+        peft_model.peft_config["default"].base_model_name_or_path = str(d.relative_to(ROOT))
+        peft_model.save_pretrained(d / "lora")
+        for f in (d / "lora").iterdir():
+            if f.name not in ("adapter_config.json", "adapter_model.safetensors"):
+                f.unlink()
+    save_file(expected, str(d / "expected.safetensors"), metadata={"format": "pt"})
     print(f"{name}: rows/image {R}, L {L}, greedy margin {margin:.4f}, seed {seed}")
     return {"covers": what, "rows_per_image": int(R), "placement": placement, "seed": 2000 + seed}
 
@@ -323,7 +349,7 @@ def build(name, spec):
 def build_chat():
     """mamba_chat: mambavision_level_mamba's parts with a tokenizer and a chat template (no expected outputs)."""
     src, d = OUT / "mambavision_level_mamba", OUT / "mamba_chat"
-    shutil.copytree(src, d, ignore=shutil.ignore_patterns("expected.safetensors"))
+    shutil.copytree(src, d, ignore=shutil.ignore_patterns("expected.safetensors", "lora"))
     chat = ROOT / "tests" / "fixtures" / "llava" / "llava_chat"
     shutil.copy(chat / "tokenizer.json", d / "language_model" / "tokenizer.json")
     tok_cfg = json.loads((chat / "tokenizer_config.json").read_text())

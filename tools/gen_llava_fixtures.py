@@ -29,8 +29,12 @@ Writes (deleting what it wrote before; README.md is kept):
                                  language model's q_proj, v_proj and down_proj, named as peft names them on
                                  transformers 5's LLaVA (base_model.model.model.language_model.layers...); its
                                  forward on input_ids / pixel_values is expected.safetensors' lora_logits
-  tests/fixtures/llava/llava_clip_llama/lora_vision/   one on the vision tower's q_proj (Krait refuses it: LoRA
-                                 on the tower and the projector is not supported yet)
+  tests/fixtures/llava/llava_clip_llama/lora_vision/   one on the vision tower's q_proj and fc1 and the projector's
+                                 linear_1 (r=2, alpha 4): expected.safetensors' lora_vision_logits
+  tests/fixtures/llava/llava_clip_llama/lora_all/   one on the language model's q_proj, the tower's v_proj and the
+                                 projector's linear_2 (r=3, alpha 5): lora_all_logits; lora_all_v4/ holds the same
+                                 tensors named as peft names them on transformers 4's LLaVA (vision_tower.vision_model.*,
+                                 multi_modal_projector.*, language_model.model.*)
   tests/fixtures/llava/llava_chat/  a chat-ready assistant (CLIP + Llama as llava_clip_llama) with a tokenizer
                                  (byte-level BPE over printable ASCII, trained here; <s> </s> <image> are ids
                                  0 1 2), a LLaVA-1.5-style chat template in tokenizer_config.json and
@@ -236,10 +240,36 @@ def build(name, cfg, layout):
         save_adapter(peft_model, d / "lora_lm")
         vision = get_peft_model(LlavaForConditionalGeneration.from_pretrained(d).eval(),
                                 LoraConfig(r=2, lora_alpha=4, init_lora_weights=False,
-                                           target_modules=r".*vision_tower.*\.q_proj"))
+                                           target_modules=r".*(vision_tower.*\.(q_proj|fc1)|multi_modal_projector\.linear_1)"))
+        with torch.no_grad():
+            vision_logits = vision(input_ids=ids, pixel_values=pixels).logits
         save_adapter(vision, d / "lora_vision")
+        both = get_peft_model(LlavaForConditionalGeneration.from_pretrained(d).eval(),
+                              LoraConfig(r=3, lora_alpha=5, init_lora_weights=False,
+                                         target_modules=r".*(language_model.*\.q_proj|vision_tower.*\.v_proj|"
+                                                        r"multi_modal_projector\.linear_2)"))
+        with torch.no_grad():
+            all_logits = both(input_ids=ids, pixel_values=pixels).logits
+        save_adapter(both, d / "lora_all")
+        # The same adapter as peft names it on transformers 4's LLaVA (vision_tower.vision_model.*,
+        # multi_modal_projector.*, language_model.model.*).
+        (d / "lora_all_v4").mkdir(exist_ok=True)
+        shutil.copy(d / "lora_all" / "adapter_config.json", d / "lora_all_v4" / "adapter_config.json")
+        v4 = {}
+        for k, v in load_file(d / "lora_all" / "adapter_model.safetensors").items():
+            for new_name, old_name in [("base_model.model.vision_tower.vision_model.", "base_model.model.model.vision_tower."),
+                                       ("base_model.model.multi_modal_projector.",
+                                        "base_model.model.model.multi_modal_projector."),
+                                       ("base_model.model.language_model.model.", "base_model.model.model.language_model.")]:
+                if k.startswith(old_name):
+                    k = new_name + k[len(old_name):]
+                    break
+            v4[k] = v
+        save_file(v4, d / "lora_all_v4" / "adapter_model.safetensors", metadata={"format": "pt"})
         extra = load_file(d / "expected.safetensors")
         extra["lora_logits"] = lora_logits.float().contiguous()
+        extra["lora_vision_logits"] = vision_logits.float().contiguous()
+        extra["lora_all_logits"] = all_logits.float().contiguous()
         save_file(extra, d / "expected.safetensors")
     return dict(covers=CASES[name][0], layout=layout, feature_rows=feature_rows(cfg), length=ids.shape[1], seed=seed,
                 greedy_margin=round(margin, 5), feature_shape=list(feats.shape))

@@ -78,6 +78,11 @@ public:
     // `resolved` receives the checkpoint name.
     const AdapterTarget* resolve(const std::string& adapter_module, std::string* resolved = nullptr) const;
 
+    // Adds every module of `other` (another model's table: an assistant's image encoder) under
+    // `prefix` + its name, with slots numbered after this table's, and its aliases with the prefix
+    // on both sides. Returns the offset of other's slots in this table (other's slot s is now
+    // offset + s). Throws KRAIT_ERR_INVALID_ARGUMENT for a name registered twice.
+    int32_t merge(const AdapterTargets& other, const std::string& prefix = "");
     size_t slots() const { return slot_count_; }
     const std::string& architecture() const { return architecture_; }
     void set_architecture(std::string arch) { architecture_ = std::move(arch); }
@@ -85,7 +90,12 @@ public:
 private:
     std::string architecture_;
     std::map<std::string, AdapterTarget> targets_;
-    std::vector<std::pair<std::regex, std::string>> aliases_;
+    struct Alias {
+        std::string pattern;  // the source of `re` (merge() prefixes it)
+        std::regex re;
+        std::string replacement;
+    };
+    std::vector<Alias> aliases_;
     size_t slot_count_ = 0;
 };
 

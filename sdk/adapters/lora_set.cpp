@@ -28,4 +28,17 @@ LoraSet::LoraSet(const AdapterTargets& targets, std::vector<ActiveAdapter> activ
     }
 }
 
+bool LoraSet::touches(size_t begin, size_t end) const {
+    for (size_t i = begin; i < end && i < slots_.size(); ++i)
+        if (!slots_[i].terms.empty() || slots_[i].replacement) return true;
+    return false;
+}
+
+LoraSet LoraSet::slice(size_t begin, size_t count) const {
+    LoraSet part;
+    part.active_ = active_;
+    for (size_t i = begin; i < begin + count && i < slots_.size(); ++i) part.slots_.push_back(slots_[i]);
+    return part;
+}
+
 }  // namespace krait

@@ -51,8 +51,16 @@ public:
         return s ? s->replacement : nullptr;
     }
     const std::vector<ActiveAdapter>& active() const { return active_; }
+    // Whether any slot in [begin, end) has a term or a replacement.
+    bool touches(size_t begin, size_t end) const;
+    // The slots [begin, begin + count) renumbered from 0: what a part of a model whose slots were
+    // merged into a bigger table (AdapterTargets::merge) passes to its own layers. Holds the same
+    // adapters (kept alive with it).
+    LoraSet slice(size_t begin, size_t count) const;
 
 private:
+    LoraSet() = default;
+
     std::vector<ActiveAdapter> active_;
     std::vector<SlotAdapters> slots_;
 };

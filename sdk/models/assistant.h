@@ -48,11 +48,19 @@ public:
     virtual int64_t image_width() const = 0;
     // How an image becomes pixels [3, image_height, image_width] (preprocessor_config.json).
     virtual const PreprocessConfig& preprocess() const = 0;
+    // The modules adapters may change: the language model's (same slots as its own table), then
+    // the image encoder's and the projector's (image_slots()), so that one adapter file may hold
+    // LoRA on all three. encode_images() takes a LoraSet resolved against this table.
+    virtual const AdapterTargets& adapter_targets() const = 0;
+    // The slots [first, second) of the encoder and projector: adapters that touch none of them
+    // leave an image's rows as they are (the image cache keys rows by the adapters on these).
+    virtual std::pair<size_t, size_t> image_slots() const = 0;
     // The encoder and projector's parameters and bytes (the language model's are its own).
     virtual int64_t num_parameters() const = 0;
     virtual int64_t weight_bytes() const = 0;
 
-    // pixels [n, 3, height, width] -> rows [n, image_rows(), language_model()->info().hidden_size].
+    // pixels [n, 3, height, width] -> rows [n, image_rows(), language_model()->info().hidden_size];
+    // `lora` (resolved against adapter_targets(), or null) reaches the encoder and the projector.
     // Throws KRAIT_ERR_INVALID_ARGUMENT for another input size, KRAIT_ERR_ABORTED if *abort becomes
     // true between blocks.
     virtual void encode_images(const float* pixels, int64_t n, int64_t height, int64_t width, float* rows,

@@ -63,7 +63,7 @@ public:
     }
 
     // The modules adapters may change, by the checkpoint's names (plus aliases).
-    virtual const AdapterTargets& adapter_targets() const = 0;
+    const AdapterTargets& adapter_targets() const override = 0;
     // The classifier head's slot: an adapter that replaces it brings its own classes.
     int32_t head_slot() const { return head().slot; }
 

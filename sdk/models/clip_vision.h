@@ -119,7 +119,7 @@ public:
     std::vector<int64_t> resolve_layers(const FeatureSelection& selection) const;
 
     // Every linear layer and the patch conv, under its full checkpoint name (prefix included).
-    const AdapterTargets& adapter_targets() const { return targets_; }
+    const AdapterTargets& adapter_targets() const override { return targets_; }
 
 private:
     struct Layer {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "sdk/core/error.h"
@@ -167,6 +168,10 @@ std::unique_ptr<CompositeAssistant> CompositeAssistant::load(const std::string& 
     // width to the language model's hidden size.
     model->projector_loader_ = WeightLoader::from_file(c.projector_file, options.weights);
     WeightLoader& w = *model->projector_loader_;
+    AdapterTargets& targets = model->targets_;
+    targets = model->lm_->adapter_targets();
+    targets.add_alias(R"(language_model\.(.*))", "$1");
+    model->encoder_offset_ = static_cast<size_t>(targets.merge(enc.adapter_targets(), "image_encoder."));
     int64_t width = model->feature_width_;
     model->widest_ = width;
     for (size_t i = 0; i < c.projector.size(); ++i) {
@@ -187,6 +192,7 @@ std::unique_ptr<CompositeAssistant> CompositeAssistant::load(const std::string& 
             const float* bias = layer.bias.empty() ? nullptr : w.get(layer.bias, {out});
             step.linear = make_linear(sw.f32, sw.half, sw.type, bias, in, out);
             model->packed_.pack_replacing(step.linear, w);
+            register_linear(targets, "projector." + std::to_string(i), step.linear);
             width = out;
         } else if (layer.type == CompositeAssistantConfig::Layer::Type::LayerNorm) {
             step.norm.weight = w.get(layer.weight, {width});
@@ -233,11 +239,13 @@ std::string CompositeAssistant::describe_projector() const {
 
 void CompositeAssistant::encode_images(const float* pixels, int64_t n, int64_t height, int64_t width, float* rows,
                                        ThreadPool& pool, ClassifierWorkspace& ws, const std::atomic<bool>* abort,
-                                       const LoraSet* /*lora*/) const {
+                                       const LoraSet* lora) const {
     if (n <= 0) return;  // no images: height and width are not read
-    // Adapters reach the language model only (the encoder's modules are numbered in its own
-    // AdapterTargets, which adapters of this model do not resolve against).
-    const LoraSet* lora = nullptr;
+    // The encoder numbers its modules in its own table: it gets the slice of `lora` that is its slots.
+    const size_t encoder_slots = encoder_->adapter_targets().slots();
+    std::optional<LoraSet> encoder_lora;
+    if (lora && lora->touches(encoder_offset_, encoder_offset_ + encoder_slots))
+        encoder_lora.emplace(lora->slice(encoder_offset_, encoder_slots));
     encoder_->check_input_size(height, width);
     if (height != encoder_->image_height() || width != encoder_->image_width())
         fail_argument("images of " + std::to_string(height) + "x" + std::to_string(width) + ": the assistant takes " +
@@ -245,7 +253,8 @@ void CompositeAssistant::encode_images(const float* pixels, int64_t n, int64_t h
     const int64_t T = encoder_tokens_, F = feature_width_, R = image_rows_;
     const int64_t D = lm_->info().hidden_size, first = config_.drop_first_token ? 1 : 0;
     float* features = grow_buffer(ws.features, n * T * F);  // [n, T, F]
-    encoder_->encode_selected(config_.features, pixels, n, height, width, features, pool, ws, abort, lora);
+    encoder_->encode_selected(config_.features, pixels, n, height, width, features, pool, ws, abort,
+                              encoder_lora ? &*encoder_lora : nullptr);
     // The projector on one image's rows at a time, between two buffers of the widest step's rows.
     float* ping = grow_buffer(ws.branch, R * widest_);
     float* pong = grow_buffer(ws.normed, R * widest_);

@@ -73,6 +73,13 @@ public:
     void encode_images(const float* pixels, int64_t n, int64_t height, int64_t width, float* rows, ThreadPool& pool,
                        ClassifierWorkspace& ws, const std::atomic<bool>* abort, const LoraSet* lora) const override;
 
+    // Adapter names: the language model's own (as an adapter trained on it alone names them, or
+    // under "language_model."), the encoder's under "image_encoder.", the projector's linears as
+    // "projector.<index in the layer list>" (what peft names on a module with those three parts,
+    // as tools/gen_composite_fixtures.py's reference).
+    const AdapterTargets& adapter_targets() const override { return targets_; }
+    std::pair<size_t, size_t> image_slots() const override { return {encoder_offset_, targets_.slots()}; }
+
     const CompositeAssistantConfig& config() const { return config_; }
     const ImageEncoder& encoder() const { return *encoder_; }
     // "linear 64 -> 128, gelu, linear 128 -> 128": for krait info and logs.
@@ -99,6 +106,8 @@ private:
     std::shared_ptr<LanguageModel> lm_;
     std::string text_dir_;
     PreprocessConfig preprocess_;
+    AdapterTargets targets_;
+    size_t encoder_offset_ = 0;  // the encoder's slots in targets_: [encoder_offset_, + its own count)
 };
 
 }  // namespace krait

@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "sdk/adapters/adapter_targets.h"
 #include "sdk/adapters/lora_set.h"
 #include "sdk/core/error.h"
 #include "sdk/core/thread_pool.h"
@@ -59,6 +60,10 @@ public:
     virtual const std::string& source_dtype() const = 0;
     // Bytes the weights really occupy: mapped + converted + packed (krait_model_info).
     virtual int64_t weight_bytes() const = 0;
+
+    // The modules adapters may change, by the checkpoint's names (the `lora` of encode() is
+    // resolved against this table's slots).
+    virtual const AdapterTargets& adapter_targets() const = 0;
 
     // Throws KRAIT_ERR_INVALID_ARGUMENT naming the problem if the model cannot
     // run at height x width (e.g. not a multiple of the patch size).

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "sdk/core/error.h"
@@ -151,6 +152,20 @@ std::unique_ptr<LlavaModel> LlavaModel::load(const std::string& dir, const LoadO
     model->projector_.fc2 = linear("linear_2", D, D);
     model->projector_.act = c.projector_act;
 
+    // Adapter targets: the language model's slots as they are, then the tower's and the projector's.
+    AdapterTargets& targets = model->targets_;
+    targets = model->lm_->adapter_targets();
+    model->tower_offset_ = static_cast<size_t>(targets.merge(model->vision_->adapter_targets()));
+    register_linear(targets, std::string(layout->projector) + "linear_1", model->projector_.fc1);
+    register_linear(targets, std::string(layout->projector) + "linear_2", model->projector_.fc2);
+    // peft names modules as they are in memory: transformers 5 "model.vision_tower.<tower>" (its
+    // CLIPVisionModel has no vision_model level) and "model.multi_modal_projector.*", transformers 4
+    // "vision_tower.vision_model.<tower>" and "multi_modal_projector.*".
+    const std::string tower = layout->vision, projector = layout->projector;
+    targets.add_alias(R"(model\.vision_tower\.(?:vision_model\.)?(.*))", tower + "$1");
+    targets.add_alias(R"(vision_tower\.(?:vision_model\.)?(.*))", tower + "$1");
+    targets.add_alias(R"((?:model\.)?multi_modal_projector\.(.*))", projector + "$1");
+
     const int64_t side = v.image_size;
     model->preprocess_ = load_preprocess_config(dir, PreprocessSource::HfImageProcessor, side, side);
     validate_preprocess_config(model->preprocess_);
@@ -160,17 +175,19 @@ std::unique_ptr<LlavaModel> LlavaModel::load(const std::string& dir, const LoadO
 
 void LlavaModel::encode_images(const float* pixels, int64_t n, int64_t height, int64_t width, float* rows,
                                ThreadPool& pool, ClassifierWorkspace& ws, const std::atomic<bool>* abort,
-                               const LoraSet* /*lora*/) const {
+                               const LoraSet* lora) const {
     if (n <= 0) return;  // no images: height and width are not read (krait.h: pixels NULL, sizes unchecked)
-    // Adapters reach the language model only: the tower's modules are numbered in its own
-    // AdapterTargets, not in the language model's that adapters resolve against (so an adapter's slot
-    // must never reach them), and adapters naming the tower or the projector are refused at load.
-    const LoraSet* lora = nullptr;
+    // The tower numbers its modules in its own table: it gets the slice of `lora` that is its slots.
+    const size_t tower_slots = vision_->adapter_targets().slots();
+    std::optional<LoraSet> tower_lora;
+    if (lora && lora->touches(tower_offset_, tower_offset_ + tower_slots))
+        tower_lora.emplace(lora->slice(tower_offset_, tower_slots));
     vision_->check_input_size(height, width);
     const int64_t T = vision_->num_tokens(height, width), Dv = projector_.fc1.in_features;
     const int64_t D = projector_.fc1.out_features, R = image_rows_, first = config_.drop_first_row ? 1 : 0;
     float* features = grow_buffer(ws.features, n * T * Dv);  // [n, T, D_vis * layers]
-    vision_->encode_hidden_states(pixels, n, height, width, layers_, features, pool, ws, abort, lora);
+    vision_->encode_hidden_states(pixels, n, height, width, layers_, features, pool, ws, abort,
+                                  tower_lora ? &*tower_lora : nullptr);
     float* hidden = grow_buffer(ws.branch, R * D);  // [R, D] one image's projector hidden rows
     for (int64_t i = 0; i < n; ++i) {
         if (abort && abort->load(std::memory_order_relaxed)) fail(KRAIT_ERR_ABORTED, "the call was aborted");

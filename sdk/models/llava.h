@@ -61,6 +61,12 @@ public:
     }
     void encode_images(const float* pixels, int64_t n, int64_t height, int64_t width, float* rows, ThreadPool& pool,
                        ClassifierWorkspace& ws, const std::atomic<bool>* abort, const LoraSet* lora) const override;
+    // The language model's modules, then the tower's and the projector's under their checkpoint
+    // names, with peft's names of both transformers generations as aliases (transformers 5:
+    // model.vision_tower.*, model.multi_modal_projector.*; 4: vision_tower.vision_model.*,
+    // multi_modal_projector.*).
+    const AdapterTargets& adapter_targets() const override { return targets_; }
+    std::pair<size_t, size_t> image_slots() const override { return {tower_offset_, targets_.slots()}; }
 
 private:
     LlavaModel() = default;
@@ -74,6 +80,8 @@ private:
     PackedStore packed_;
     std::shared_ptr<LanguageModel> lm_;
     PreprocessConfig preprocess_;
+    AdapterTargets targets_;
+    size_t tower_offset_ = 0;  // the tower's slots in targets_: [tower_offset_, + its own count)
 };
 
 }  // namespace krait

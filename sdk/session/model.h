@@ -60,6 +60,7 @@ struct krait_model {
 
     // The modules LoRA adapters may change, whatever the kind.
     const krait::AdapterTargets& adapter_targets() const {
+        if (assistant) return assistant->adapter_targets();
         return lm ? lm->adapter_targets() : classifier->adapter_targets();
     }
 

@@ -225,8 +225,22 @@ void krait_session::image_rows(const float* pixels, int64_t n, int64_t height, i
     const size_t floats = static_cast<size_t>(3 * height * width);
     std::vector<uint64_t> hashes(static_cast<size_t>(n));
     std::vector<int64_t> missing;
+    // Rows computed with adapters on the encoder or the projector are other rows: the cache keys
+    // them by the picture and those adapters (serials and scales).
+    uint64_t adapters_key = 0;
+    const auto [first_slot, end_slot] = a.image_slots();
+    if (lora_ && lora_->touches(first_slot, end_slot)) {
+        adapters_key = 1469598103934665603ull;
+        for (const auto& [serial, scale] : active_stamp_.adapters) {
+            uint32_t bits;
+            std::memcpy(&bits, &scale, sizeof bits);
+            adapters_key = (adapters_key ^ serial) * 1099511628211ull;
+            adapters_key = (adapters_key ^ bits) * 1099511628211ull;
+        }
+    }
     for (int64_t i = 0; i < n; ++i) {
-        hashes[static_cast<size_t>(i)] = krait::image_hash(pixels + static_cast<size_t>(i) * floats, height, width);
+        hashes[static_cast<size_t>(i)] =
+            krait::image_hash(pixels + static_cast<size_t>(i) * floats, height, width) ^ adapters_key;
         auto hit = std::find_if(image_cache_.begin(), image_cache_.end(),
                                 [&](const auto& e) { return e.first == hashes[static_cast<size_t>(i)]; });
         if (hit == image_cache_.end()) {

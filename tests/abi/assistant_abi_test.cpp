@@ -477,7 +477,14 @@ TEST_F(AssistantAbiChat, ImagesTheTemplateDoesNotWriteAreRefused) {
 
 // ---- LoRA on the language model of an assistant (peft on transformers 5's LLaVA) -------------------------
 
-TEST(AssistantAbiAdapters, PeftLoraOnTheLanguageModelMatchesPeft) {
+// peft LoRA adapters on transformers 5's LLaVA (tools/gen_llava_fixtures.py): on the language model
+// (lora_lm), on the tower and the projector (lora_vision), on all three in one file (lora_all) and the
+// same file named as peft names modules on transformers 4's LLaVA (lora_all_v4); forward logits of
+// the batch against peft's, 1e-5 relative.
+class AssistantAbiAdapters : public ::testing::TestWithParam<std::pair<const char*, const char*>> {};
+
+TEST_P(AssistantAbiAdapters, PeftLoraMatchesPeft) {
+    const auto [adapter_dir, expected_name] = GetParam();
     const std::string dir = fixture("llava/llava_clip_llama");
     Model m(dir.c_str());
     Session s(m.model);
@@ -485,10 +492,11 @@ TEST(AssistantAbiAdapters, PeftLoraOnTheLanguageModelMatchesPeft) {
     std::vector<int64_t> ids_shape, px;
     const auto ids = e.values<int32_t>("input_ids", &ids_shape);
     const auto pixels = e.values<float>("pixel_values", &px);
-    const auto want = e.values<float>("lora_logits");
+    const auto want = e.values<float>(expected_name);
     const auto base = e.values<float>("logits");
     krait_adapter* adapter = nullptr;
-    ASSERT_EQ(krait_adapter_load(m.model, (dir + "/lora_lm").c_str(), nullptr, &adapter), KRAIT_OK) << krait_last_error();
+    ASSERT_EQ(krait_adapter_load(m.model, (dir + "/" + adapter_dir).c_str(), nullptr, &adapter), KRAIT_OK)
+        << krait_last_error();
     const krait_adapter* active[] = {adapter};
     const float scales[] = {1.0f};
     ASSERT_EQ(krait_session_set_adapters(s.session, active, scales, 1), KRAIT_OK) << krait_last_error();
@@ -509,13 +517,50 @@ TEST(AssistantAbiAdapters, PeftLoraOnTheLanguageModelMatchesPeft) {
     krait_adapter_free(adapter);
 }
 
-TEST(AssistantAbiAdapters, LoraOnTheVisionTowerIsRefusedNamingTheModule) {
+INSTANTIATE_TEST_SUITE_P(Adapters, AssistantAbiAdapters,
+                         ::testing::Values(std::make_pair("lora_lm", "lora_logits"),
+                                           std::make_pair("lora_vision", "lora_vision_logits"),
+                                           std::make_pair("lora_all", "lora_all_logits"),
+                                           std::make_pair("lora_all_v4", "lora_all_logits")));
+
+// An adapter on the tower changes the picture's rows: the session's image cache must not hand back
+// the rows computed without it (nor those computed with it once it is off). Each append is compared
+// with the same append on a fresh session (an empty cache).
+TEST(AssistantAbiAdapterCache, RowsOfAnotherAdapterAreNotTakenFromTheImageCache) {
     const std::string dir = fixture("llava/llava_clip_llama");
     Model m(dir.c_str());
+    const Expected e(dir);
+    std::vector<int64_t> px;
+    const auto pixels = e.values<float>("pixel_values", &px);
+    krait_model_info info{};
+    info.struct_size = sizeof info;
+    ASSERT_EQ(krait_model_get_info(m.model, &info), KRAIT_OK);
+    std::vector<int32_t> ids(static_cast<size_t>(info.image_rows), info.image_token_id);
+    ids.push_back(5);
     krait_adapter* adapter = nullptr;
-    EXPECT_NE(krait_adapter_load(m.model, (dir + "/lora_vision").c_str(), nullptr, &adapter), KRAIT_OK);
-    EXPECT_EQ(adapter, nullptr);
-    EXPECT_NE(std::string(krait_last_error()).find("vision_tower"), std::string::npos) << krait_last_error();
+    ASSERT_EQ(krait_adapter_load(m.model, (dir + "/lora_vision").c_str(), nullptr, &adapter), KRAIT_OK);
+    const krait_adapter* active[] = {adapter};
+    const float scales[] = {1.0f};
+    auto append = [&](krait_session* session) {
+        std::vector<float> logits(static_cast<size_t>(info.vocab_size));
+        EXPECT_EQ(krait_session_reset(session), KRAIT_OK);
+        EXPECT_EQ(krait_session_append_images(session, ids.data(), ids.size(), pixels.data(), 1, px[2], px[3],
+                                              logits.data(), logits.size()),
+                  KRAIT_OK)
+            << krait_last_error();
+        return logits;
+    };
+    Session s(m.model);
+    const std::vector<float> plain = append(s.session);  // fills the cache
+    ASSERT_EQ(krait_session_set_adapters(s.session, active, scales, 1), KRAIT_OK);
+    const std::vector<float> adapted = append(s.session);
+    Session fresh(m.model);
+    ASSERT_EQ(krait_session_set_adapters(fresh.session, active, scales, 1), KRAIT_OK);
+    EXPECT_EQ(adapted, append(fresh.session)) << "the rows without the adapter came from the cache";
+    EXPECT_NE(adapted, plain);
+    ASSERT_EQ(krait_session_set_adapters(s.session, nullptr, nullptr, 0), KRAIT_OK);
+    EXPECT_EQ(append(s.session), plain) << "the rows with the adapter came from the cache";
+    krait_adapter_free(adapter);
 }
 
 TEST_F(AssistantAbiChat, APictureSeenAgainComesFromTheImageCache) {

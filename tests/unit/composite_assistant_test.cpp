@@ -18,6 +18,8 @@
 #include <vector>
 
 #include "sdk/core/error.h"
+#include "sdk/adapters/lora_adapter.h"
+#include "sdk/adapters/lora_set.h"
 #include "sdk/core/text_file.h"
 #include "sdk/models/composite_assistant.h"
 #include "sdk/models/registry.h"
@@ -64,33 +66,32 @@ TEST_P(CompositeConformance, ImageRowsMatchTheReference) {
     }
 }
 
-TEST_P(CompositeConformance, LogitsOfABatchWithImagesMatchTheReference) {
-    const auto model = load(dir());
-    const LanguageModel& lm = *model->language_model();
-    const Expected expected(dir());
+// The logits of expected.safetensors' batch (each row with its images) under `lora` (null: none).
+std::vector<float> batch_logits(const krait::CompositeAssistant& model, const Expected& expected,
+                                const krait::LoraSet* lora) {
+    const LanguageModel& lm = *model.language_model();
     const auto& ids_info = expected.tensor("input_ids");
     const int64_t B = ids_info.shape[0], L = ids_info.shape[1];
     const auto ids = expected.values<int32_t>("input_ids");
     const auto& px = expected.tensor("pixel_values");
     const auto pixels = expected.values<float>("pixel_values");
-    const auto want = expected.values<float>("logits");
-    const int64_t D = lm.info().hidden_size, R = model->image_rows(), V = lm.vocab_size();
+    const int64_t D = lm.info().hidden_size, R = model.image_rows(), V = lm.vocab_size();
 
     krait::ThreadPool pool(2);
     krait::ClassifierWorkspace ws;
     std::vector<float> image_rows(static_cast<size_t>(px.shape[0] * R * D));
-    model->encode_images(pixels.data(), px.shape[0], px.shape[2], px.shape[3], image_rows.data(), pool, ws, nullptr,
-                         nullptr);
+    model.encode_images(pixels.data(), px.shape[0], px.shape[2], px.shape[3], image_rows.data(), pool, ws, nullptr,
+                        lora);
     std::vector<float> embeddings(static_cast<size_t>(B * L * D));
     int64_t used = 0;
     for (int64_t b = 0; b < B; ++b) {
-        const int64_t images = krait::count_prompt_images(*model, ids.data() + b * L, L, -1);
+        const int64_t images = krait::count_prompt_images(model, ids.data() + b * L, L, -1);
         EXPECT_EQ(images, b == 0 ? 1 : 2);
-        krait::prompt_embedding_rows(*model, ids.data() + b * L, L, image_rows.data() + used * R * D,
-                                     embeddings.data() + b * L * D, pool, nullptr);
+        krait::prompt_embedding_rows(model, ids.data() + b * L, L, image_rows.data() + used * R * D,
+                                     embeddings.data() + b * L * D, pool, lora);
         used += images;
     }
-    ASSERT_EQ(used, px.shape[0]);
+    EXPECT_EQ(used, px.shape[0]);
     std::vector<std::unique_ptr<krait::SequenceState>> states;
     std::vector<krait::SequenceState*> ptrs;
     for (int64_t b = 0; b < B; ++b) {
@@ -100,8 +101,31 @@ TEST_P(CompositeConformance, LogitsOfABatchWithImagesMatchTheReference) {
     auto lws = lm.new_workspace();
     std::vector<float> logits(static_cast<size_t>(B * L * V));
     lm.eval_embedded(embeddings.data(), B, L, ptrs.data(), LanguageModel::Logits::All, logits.data(), pool, *lws,
-                     nullptr, nullptr);
-    EXPECT_TRUE(all_close(logits.data(), want, kTolerance));
+                     nullptr, lora);
+    return logits;
+}
+
+TEST_P(CompositeConformance, LogitsOfABatchWithImagesMatchTheReference) {
+    const auto model = load(dir());
+    const Expected expected(dir());
+    EXPECT_TRUE(all_close(batch_logits(*model, expected, nullptr).data(), expected.values<float>("logits"), kTolerance));
+}
+
+// peft LoRA on the reference module: on the encoder (image_encoder.*), the projector (projector.<i>)
+// and the language model (language_model.*), in one adapter.
+TEST(CompositeAssistantAdapters, PeftLoraOnEncoderProjectorAndLanguageModelMatchesPeft) {
+    for (const char* name : {"mambavision_level_mamba", "clip_layers_mamba"}) {
+        const std::string dir = fixture(std::string("composite/") + name);
+        const auto model = load(dir);
+        const Expected expected(dir);
+        const auto adapter = krait::LoraAdapter::load(dir + "/lora", model->adapter_targets(), "lora");
+        const krait::LoraSet set(model->adapter_targets(), {{adapter, 1.0f}});
+        const auto [first, end] = model->image_slots();
+        EXPECT_TRUE(set.touches(first, end)) << name;
+        const auto got = batch_logits(*model, expected, &set);
+        EXPECT_TRUE(all_close(got.data(), expected.values<float>("lora_logits"), kTolerance)) << name;
+        EXPECT_FALSE(all_close(got.data(), expected.values<float>("logits"), 1e-3f)) << name << ": no change";
+    }
 }
 
 TEST_P(CompositeConformance, GreedyContinuationAfterAnImageMatchesTheReference) {

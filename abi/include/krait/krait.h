@@ -1035,7 +1035,10 @@ KRAIT_API krait_status krait_session_get_num_labels(const krait_session* session
 /*
 ** A vision-language assistant: LLaVA checkpoints as transformers saves them
 ** (LlavaForConditionalGeneration: a CLIP or SigLIP vision tower, a projector,
-** and a language model of any family Krait loads: llama, mistral, qwen2).
+** and a language model of any family Krait loads: llama, mistral, qwen2), and
+** composite assistants (since 1.7: any image encoder Krait loads, a projector,
+** any language model, Mamba included; docs/COMPOSITE_ASSISTANTS.md), whose
+** images may go before the text (krait_model_info.image_placement).
 ** An image becomes image_rows feature rows (krait_model_info) that take the
 ** place of image tokens in the prompt: as transformers' LlavaProcessor writes
 ** prompts, each image is its image_token_id repeated image_rows times, and the
@@ -1052,9 +1055,14 @@ KRAIT_API krait_status krait_session_get_num_labels(const krait_session* session
 ** model (text only): generate, append, snapshot / restore, conversations.
 ** krait_session_append_images adds a prompt with images to the context, and
 ** krait_session_generate (with an empty prompt, or more text) continues it.
-** The rows that came from images are not identified by their tokens, so a
-** conversation never reuses them and krait_session_save_state refuses a
-** context that holds them (UNSUPPORTED); snapshot / restore keep them.
+** The rows that came from images are not identified by their tokens, so the
+** session records which picture each run of image tokens is (a hash of its
+** pixels): a conversation reuses them only for the same picture,
+** krait_session_save_state refuses a context that holds them (UNSUPPORTED;
+** krait_conversation_save stores the pictures with the conversation, since
+** 1.7), and snapshot / restore keep them. Adapters reach the language model,
+** the tower and the projector (since 1.7; see "LoRA adapters"); the session's
+** image cache keys rows by the adapters active on the tower and projector.
 ** Classifier calls on an assistant session return KRAIT_ERR_WRONG_KIND, and so
 ** do these calls on other sessions.
 */
@@ -1137,7 +1145,13 @@ KRAIT_API krait_status krait_session_encode_images(krait_session* session, const
 ** MambaVision's stem, block, downsample and mixer convs). Module names follow
 ** the checkpoint or the transformers version the adapter was trained with
 ** (for ViT both `vit.encoder.layer.N.attention.attention.query` and
-** `vit.layers.N.attention.q_proj`). Not supported, refused with
+** `vit.layers.N.attention.q_proj`). Assistants (since 1.7): one adapter may
+** change the language model, the vision tower and the projector; LLaVA names
+** as peft does on transformers 5 (model.language_model.*, model.vision_tower.*,
+** model.multi_modal_projector.*) or 4 (language_model.model.*,
+** vision_tower.vision_model.*, multi_modal_projector.*); composite assistants
+** as docs/COMPOSITE_ASSISTANTS.md says (the language model's own names, or
+** language_model.*; image_encoder.*; projector.<index>). Not supported, refused with
 ** KRAIT_ERR_UNSUPPORTED: DoRA, lora_bias, trained base biases, other PEFT
 ** methods, LoRA on Mamba's conv1d. Krait applies every adapted module as the
 ** adapter defines it, also where the PyTorch forward reads the weight tensor

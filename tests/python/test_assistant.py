@@ -347,3 +347,17 @@ def test_adapters_per_call(tmp_path, clip_expected):
     assert not strong.loaded
     with pytest.raises(krait.KraitInvalidArgumentError):
         model.forward(e["input_ids"], e["pixel_values"], adapters={"strong": 1.0})
+
+
+@pytest.mark.parametrize("adapter,expected", [("lora_vision", "lora_vision_logits"), ("lora_all", "lora_all_logits"),
+                                              ("lora_all_v4", "lora_all_logits")])
+def test_peft_lora_on_the_tower_and_projector_matches_peft(clip_expected, adapter, expected):
+    """peft adapters on the tower and projector (and the LM), under transformers 5 and 4 names
+    (tools/gen_llava_fixtures.py): forward logits against peft's; encode() sees them too."""
+    e = clip_expected
+    model = krait.Assistant(LLAVA / "llava_clip_llama", threads=2)
+    a = model.load_adapter(LLAVA / "llava_clip_llama" / adapter)
+    assert_close(model.forward(e["input_ids"], e["pixel_values"], adapters={a: 1.0}), e[expected])
+    if adapter == "lora_vision":
+        assert float(np.abs(model.encode(e["pixel_values"], adapters={a: 1.0}) - e["features"]).max()) > 1e-4
+    assert_close(model.encode(e["pixel_values"]), e["features"])

@@ -77,3 +77,13 @@ def test_a_conversation_resumes_after_the_picture(chat):
     fresh = krait.Assistant(COMPOSITE / "mamba_chat", threads=2).conversation()
     assert fresh.say("How many shapes?", pixel_values=px, max_new_tokens=5, stop_at_eos=False) == second
     assert first is not None
+
+
+@pytest.mark.parametrize("name", ["mambavision_level_mamba", "clip_layers_mamba"])
+def test_peft_lora_on_encoder_projector_and_language_model(name):
+    a = krait.Assistant(COMPOSITE / name, threads=2)
+    e = read_safetensors(COMPOSITE / name / "expected.safetensors")
+    lora = a.load_adapter(COMPOSITE / name / "lora")
+    ids, px = e["input_ids"], e["pixel_values"]
+    assert_close(a.forward(ids[:1], px[:1], adapters={lora: 1.0})[0], e["lora_logits"][0])
+    assert_close(a.forward(ids[1:], px[1:], adapters={lora: 1.0})[0], e["lora_logits"][1])

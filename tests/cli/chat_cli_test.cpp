@@ -629,3 +629,14 @@ TEST_F(ChatCli, PicturesGoWithTheFirstMessageOrTheNext) {
     EXPECT_NE(text_model.status, 0);
     EXPECT_NE(text_model.err.find("vision-language assistant"), std::string::npos) << text_model.err;
 }
+
+// A composite assistant (MambaVision + Mamba, pictures before the text) through the same commands.
+TEST_F(ChatCli, ACompositeAssistantAnswersAboutAPicture) {
+    const char* composite = "tests/fixtures/composite/mamba_chat";
+    const char* photo = "tests/fixtures/images/samples/photo_300x199.png";
+    const char* question = "What colour is it?";
+    const std::string want = library_reply_with_picture(composite, photo, question);
+    const Piped once = run_piped(chat_args(composite, {"--image", photo, "-p", question}), "");
+    EXPECT_EQ(once.status, 0) << once.err;
+    EXPECT_EQ(once.out, want + "\n") << once.err;
+}

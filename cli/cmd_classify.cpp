@@ -43,9 +43,10 @@ int cmd_classify(int argc, char** argv, int first) {
     LoadArgs load_args;
     Command cmd{"classify", "-m DIR IMAGE... [options]",
                 "Prints the most probable labels of each image (PNG, JPEG, BMP, GIF) with their\n"
-                "probabilities; throughput goes to stderr. DIR is an image classifier (ViT, MambaVision).",
+                "probabilities; throughput goes to stderr. DIR is an image classifier (ViT, MambaVision),\n"
+                "or an exported image classifier as an .onnx file (run by Krait's ONNX importer).",
                 {
-                    {"-m", "--model", "DIR", "model directory (config.json, *.safetensors)", string_setter(model_dir)},
+                    {"-m", "--model", "DIR", "model directory (config.json, *.safetensors) or model.onnx", string_setter(model_dir)},
                     {"-k", "--top-k", "K", "labels to print per image (default 5)", int_setter<int32_t>(top_k, 1, std::numeric_limits<int32_t>::max())},
                     {"-b", "--batch", "B", "images per forward pass (default " + std::to_string(batch) + ")", int_setter<int32_t>(batch, 1, 1 << 20)},
                     {nullptr, "--threads", "N", "worker threads, 0 = all cores (default 0)", int_setter<int32_t>(threads, 0, 4096)},

@@ -167,7 +167,19 @@ int cmd_info(int argc, char** argv, int first) {
         std::printf("weight bytes     %lld (%s, held in memory)\n", static_cast<long long>(i.weight_bytes),
                     human(static_cast<double>(i.weight_bytes), kBytes, 5, 1024.0).c_str());
         std::printf("cpu kernels      %s\n", krait_cpu_kernels());
-    std::printf("bf16 products    %s (used with --matmul bf16 / KRAIT_MATMUL_BF16)\n", krait_cpu_bf16_products());
+        std::printf("bf16 products    %s (used with --matmul bf16 / KRAIT_MATMUL_BF16)\n", krait_cpu_bf16_products());
+        // An ONNX graph: its inputs, outputs, opsets and what the graph passes did, one per line.
+        const std::string described = model.describe();
+        size_t start = 0;
+        while (start < described.size()) {
+            size_t end = described.find('\n', start);
+            if (end == std::string::npos) end = described.size();
+            const std::string line = described.substr(start, end - start);
+            const size_t space = line.find(' ');
+            const std::string key = line.substr(0, space), rest = space == std::string::npos ? "" : line.substr(space + 1);
+            std::printf("%-16s %s\n", key.c_str(), rest.c_str());
+            start = end + 1;
+        }
         return kExitOk;
     }
     std::string tokenizer_vocab;

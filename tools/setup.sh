@@ -9,6 +9,7 @@ DEBIAN_PACKAGES=(
   libeigen3-dev nlohmann-json3-dev libicu-dev libonig-dev libstb-dev
   libgtest-dev libgmock-dev pybind11-dev
   libedit-dev
+  libprotobuf-dev protobuf-compiler
   abigail-tools
   qemu-user
 )

@@ -346,6 +346,18 @@ krait_status krait_tokenizer_decode_v2(const krait_tokenizer* tokenizer, const i
     return write_text(decoded, text, capacity, n_out);
 }
 
+krait_status krait_model_describe(const krait_model* model, char* text, size_t capacity, size_t* n_out) {
+    KRAIT_REQUIRE(model);
+    KRAIT_REQUIRE(n_out);
+    if (!text && capacity > 0) return set_error(KRAIT_ERR_INVALID_ARGUMENT, "text is NULL but capacity > 0");
+    std::string described;
+    const krait_status guard = guarded([&] {
+        if (model->classifier) described = model->classifier->describe();
+    });
+    if (guard != KRAIT_OK) return guard;
+    return write_text(described, text, capacity, n_out);
+}
+
 krait_status krait_model_apply_chat_template(const krait_model* model, const char* messages_json,
                                              int add_generation_prompt, const char* extra_json,
                                              const char* template_src, char* text, size_t capacity, size_t* n_out) {

@@ -15,7 +15,7 @@ namespace krait {
 
 std::unique_ptr<ClassifierModel> load_classifier(const std::string& dir, const ClassifierModel::Progress& progress,
                                                  WeightOptions weights) {
-    const ModelFamily& family = family_for_dir(dir);
+    const ModelFamily& family = family_for_path(dir);
     if (family.kind != KRAIT_MODEL_CLASSIFIER || !family.load_classifier)
         fail_unsupported(dir + ": a " + quote(family.name) + " model, not an image classifier");
     LoadOptions options;
@@ -82,7 +82,7 @@ void ClassifierModel::forward_batch(const float* pixels, int64_t batch, int64_t 
 
 bool is_classifier_dir(const std::string& dir) {
     try {
-        const ModelFamily& family = family_for_dir(dir);
+        const ModelFamily& family = family_for_path(dir);
         return family.kind == KRAIT_MODEL_CLASSIFIER && family.load_classifier;
     } catch (const Error&) {  // no or unreadable config.json, unknown type: not a classifier we can load
         return false;

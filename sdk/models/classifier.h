@@ -35,8 +35,9 @@ public:
     // encode(), the pooling, then the head (or the one an active adapter brings).
     // `lora`: the adapters active for this call (nullptr = the base model).
     // Throws KRAIT_ERR_ABORTED if *abort becomes true between blocks.
-    // `ws` is this call's scratch (see ClassifierWorkspace).
-    void forward(const float* pixels, int64_t batch, int64_t height, int64_t width, float* logits, ThreadPool& pool,
+    // `ws` is this call's scratch (see ClassifierWorkspace). A classifier that is not an encoder
+    // plus a head (an ONNX graph) overrides it.
+    virtual void forward(const float* pixels, int64_t batch, int64_t height, int64_t width, float* logits, ThreadPool& pool,
                  ClassifierWorkspace& ws, const std::atomic<bool>* abort, const LoraSet* lora = nullptr) const;
     // The same with a workspace of its own (allocated and freed by the call).
     void forward(const float* pixels, int64_t batch, int64_t height, int64_t width, float* logits, ThreadPool& pool,
@@ -61,6 +62,9 @@ public:
         std::vector<ClassifierWorkspace> ws;
         forward_batch(pixels, batch, height, width, logits, pool, ws, abort, lora);
     }
+
+    // How the model was read, as lines for tools (krait_model_describe); empty by default.
+    virtual std::string describe() const { return {}; }
 
     // The modules adapters may change, by the checkpoint's names (plus aliases).
     const AdapterTargets& adapter_targets() const override = 0;

@@ -13,6 +13,7 @@ const std::vector<ModelFamily>& model_families() {
         llava_family(),
         clip_vision_family(),
         composite_assistant_family(),
+        onnx_family(),
     };
     return families;
 }

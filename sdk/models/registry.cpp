@@ -30,6 +30,17 @@ const ModelFamily& family_for_dir(const std::string& dir) {
     return family_for_config(parse_json_object(source.config_text, source.config_origin), source.config_origin);
 }
 
+const ModelFamily& family_for_path(const std::string& path) {
+    std::error_code ec;
+    if (std::filesystem::is_regular_file(path, ec)) {
+        for (const auto& f : model_families())
+            if (f.claims_file && f.claims_file(path)) return f;
+        fail_unsupported(path + ": a file Krait does not read as a model (give a model directory, or an .onnx file)");
+    }
+    if (!std::filesystem::is_directory(path, ec)) fail_io(path + ": no such file or directory");
+    return family_for_dir(path);
+}
+
 const ModelFamily& family_for_config(const nlohmann::json& config, const std::string& path) {
     const auto& families = model_families();
     if (!config.contains("model_type")) {
@@ -50,7 +61,7 @@ const ModelFamily& family_for_config(const nlohmann::json& config, const std::st
 }
 
 LoadedImageEncoder load_image_encoder(const std::string& dir, const LoadOptions& options) {
-    const ModelFamily& family = family_for_dir(dir);
+    const ModelFamily& family = family_for_path(dir);
     if (family.load_image_encoder) return family.load_image_encoder(dir, options);
     if (family.kind == KRAIT_MODEL_CLASSIFIER && family.load_classifier) {
         std::unique_ptr<ClassifierModel> classifier = family.load_classifier(dir, options);

@@ -70,6 +70,9 @@ struct ModelFamily {
     // For a config.json without model_type (e.g. the original state-spaces
     // Mamba layout): true if this family reads it. May be empty.
     std::function<bool(const nlohmann::json& config)> claims_untyped_config;
+    // For a model given as one file rather than a directory (an .onnx graph): true if this family
+    // reads it. Its loaders are then given the file's path. May be empty.
+    std::function<bool(const std::string& path)> claims_file;
 
     // KRAIT_MODEL_SEQUENCE families set this one ...
     std::function<std::unique_ptr<LanguageModel>(const ModelSource& source, const LoadOptions&)> load_language_model;
@@ -93,6 +96,10 @@ const std::vector<ModelFamily>& model_families();
 // is not a string, KRAIT_ERR_UNSUPPORTED naming the model_type (and the ones
 // this build reads) when no family claims it.
 const ModelFamily& family_for_dir(const std::string& dir);
+// The family that reads `path`: a file some family claims (claims_file), else a directory as
+// family_for_dir. Throws KRAIT_ERR_IO when `path` does not exist, KRAIT_ERR_UNSUPPORTED for a file
+// no family reads.
+const ModelFamily& family_for_path(const std::string& path);
 // The same for a config held in memory (a nested one such as LLaVA's text_config); `origin` names it.
 const ModelFamily& family_for_config(const nlohmann::json& config, const std::string& origin);
 
@@ -109,5 +116,6 @@ ModelFamily mambavision_family();
 ModelFamily llava_family();
 ModelFamily clip_vision_family();
 ModelFamily composite_assistant_family();
+ModelFamily onnx_family();  // sdk/onnx/onnx_classifier.cpp
 
 }  // namespace krait

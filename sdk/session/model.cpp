@@ -34,7 +34,8 @@ void log_cpu_kernels() {
 
 krait_model::krait_model(const std::string& model_dir, const krait_model_params& params) : dir(model_dir) {
     namespace fs = std::filesystem;
-    if (!fs::is_directory(model_dir)) krait::fail_io(model_dir + ": not a directory");
+    if (!fs::is_directory(model_dir) && !fs::is_regular_file(model_dir))
+        krait::fail_io(model_dir + ": no such model directory or file");
     if (params.device != KRAIT_DEVICE_CPU)
         krait::fail_unsupported("device " + std::to_string(params.device) + " is not available in this build (CPU only)");
     krait::LoadOptions options;
@@ -50,7 +51,7 @@ krait_model::krait_model(const std::string& model_dir, const krait_model_params&
         options.progress = [&params](float f) { return params.progress(f, params.progress_user_data) == 0; };
     }
     log_cpu_kernels();
-    family = &krait::family_for_dir(model_dir);
+    family = &krait::family_for_path(model_dir);  // a directory, or a file a family claims (.onnx)
     kind = family->kind;
     text_dir = model_dir;
     if (family->load_image_encoder && !family->load_classifier)

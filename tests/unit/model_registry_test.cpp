@@ -46,7 +46,8 @@ TEST(Registry, EveryModelTypeBelongsToOneFamily) {
     std::set<std::string> seen;
     for (const auto& f : krait::model_families()) {
         EXPECT_FALSE(f.name.empty());
-        EXPECT_FALSE(f.model_types.empty()) << f.name;
+        // A family reads config.json model_types, or single files it claims (ONNX graphs), or both.
+        EXPECT_TRUE(!f.model_types.empty() || f.claims_file) << f.name;
         for (const auto& t : f.model_types) EXPECT_TRUE(seen.insert(t).second) << t << " registered twice";
         if (f.load_image_encoder) {
             // An encoder-only family (a CLIP tower) serves no session kind: it has no session loader.
@@ -67,6 +68,23 @@ TEST(Registry, EveryModelTypeBelongsToOneFamily) {
     for (const char* t : {"mamba", "llama", "mistral", "qwen2", "vit", "mambavision", "llava", "krait_assistant",
                           "clip_vision_model", "siglip_vision_model"})
         EXPECT_TRUE(seen.count(t)) << t;
+}
+
+TEST(Registry, OnnxFilesGoToTheOnnxFamily) {
+    EXPECT_EQ(krait::family_for_path("tests/fixtures/onnx/models/resnet_torchscript_opset17/model.onnx").name, "onnx");
+    EXPECT_EQ(krait::family_for_path("tests/fixtures/vit/f32_base").name, "vit");
+    try {
+        krait::family_for_path("tests/fixtures/images/samples/photo_300x199.png");
+        FAIL() << "a PNG was taken for a model";
+    } catch (const krait::Error& e) {
+        EXPECT_EQ(e.status(), KRAIT_ERR_UNSUPPORTED);
+    }
+    try {
+        krait::family_for_path("tests/fixtures/no/such/model.onnx");
+        FAIL() << "a missing path was accepted";
+    } catch (const krait::Error& e) {
+        EXPECT_EQ(e.status(), KRAIT_ERR_IO);
+    }
 }
 
 TEST(Registry, FindsTheFamilyOfEachFixture) {

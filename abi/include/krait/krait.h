@@ -106,7 +106,7 @@ extern "C" {
 /* Compile-time version of this header. The ABI is stable within a major
 ** version: a program built against 1.x runs against any library 1.y, y >= x. */
 #define KRAIT_VERSION_MAJOR 1
-#define KRAIT_VERSION_MINOR 7
+#define KRAIT_VERSION_MINOR 8
 #define KRAIT_VERSION_PATCH 0
 #define KRAIT_VERSION_NUMBER \
     (KRAIT_VERSION_MAJOR * 1000000 + KRAIT_VERSION_MINOR * 1000 + KRAIT_VERSION_PATCH)
@@ -308,12 +308,30 @@ KRAIT_API void krait_model_params_init(krait_model_params* params);
 ** F32 tensors are used in place; F16/BF16 ones are used in place too or
 ** converted to F32 once at load, as params->weight_precision says.
 ** Every tensor's presence, dtype and shape is checked against the config
-** before the model is returned. `params` may be NULL for defaults.
+** before the model is returned. Since 1.8, `path` may also be an ONNX file
+** (a name ending in .onnx): an image classifier graph (pixels [batch, 3, H, W]
+** in, logits [batch, classes] out) run by Krait's own importer on its kernels
+** as a KRAIT_MODEL_CLASSIFIER; labels and preprocessing from config.json /
+** preprocessor_config.json beside it when present (docs/ONNX.md); its
+** external data files must lie in its folder. An op, opset or element type
+** Krait does not run is UNSUPPORTED, naming the op, its node and the opset.
+** `params` may be NULL for defaults.
 ** Errors: INVALID_ARGUMENT (NULL path/out), IO (missing files), FORMAT
 ** (malformed or inconsistent files; the message names file and tensor),
 ** UNSUPPORTED (model_type, dtype, device), CANCELLED, OUT_OF_MEMORY.
 ** Thread-safe: several models may load at once. */
 KRAIT_API krait_status krait_model_load(const char* path, const krait_model_params* params, krait_model** out_model);
+
+/* Describes how a model was read, as lines of text for tools (krait info):
+** for an ONNX graph (since 1.8) its inputs and outputs with their declared
+** shapes, the operator sets it imports, its node count after the graph passes
+** and what the passes did (constant folding, the fusions applied); empty for
+** the other families. Writes up to `capacity` bytes, no NUL terminator, and
+** sets *n_out to the byte count (NULL text with capacity 0: a size query).
+** The format is for people and may change between versions.
+** Errors: INVALID_ARGUMENT (NULL model or n_out), BUFFER_TOO_SMALL.
+** Thread-safe (the model is immutable). Since 1.8. */
+KRAIT_API krait_status krait_model_describe(const krait_model* model, char* text, size_t capacity, size_t* n_out);
 
 /* Releases a model. Every session and adapter handle created on it must
 ** have been freed first. NULL is a no-op. Cannot fail. */

@@ -278,6 +278,16 @@ public:
         detail::check(krait_model_get_label(handle_.get(), id, &name));
         return name;
     }
+    /* How the model was read (krait_model_describe): an ONNX graph's inputs, outputs, opsets and
+    ** passes; empty for other families. */
+    std::string describe() const {
+        size_t n = 0;
+        detail::check(krait_model_describe(handle_.get(), nullptr, 0, &n));
+        std::string out(n, '\0');
+        if (n) detail::check(krait_model_describe(handle_.get(), out.data(), out.size(), &n));
+        return out;
+    }
+
     std::vector<std::string> labels() const {
         const int64_t n = info().num_labels;
         std::vector<std::string> out;

@@ -651,10 +651,13 @@ _INT32_MAX = 2**31 - 1
 
 
 class Classifier(_AdapterMethods):
-    """An image classifier (ViT or MambaVision) and one session on it.
+    """An image classifier (ViT, MambaVision, or an exported ONNX graph) and one session on it.
 
     ``path`` is a model directory (config.json with model_type "vit" or "mambavision", safetensors
-    weights, optionally preprocessor_config.json). ``threads``: worker threads, None = all cores.
+    weights, optionally preprocessor_config.json), or an ``.onnx`` file: an image classifier graph
+    (pixels [batch, 3, H, W] in, logits out) run by Krait's own ONNX importer, with labels and
+    preprocessing from a config.json / preprocessor_config.json beside it when present
+    (docs/ONNX.md; ``describe()`` shows its inputs, outputs, opsets and fusions). ``threads``: worker threads, None = all cores.
     ``max_image_pixels``: larger images are refused before decoding (None = the library's default,
     64 Mpx). ``batch_size``: images per forward pass in classify() (None = the library's default,
     32; 0 = all images of a call at once). ``weights``: "stored" (default) keeps F16/BF16 weights in
@@ -677,6 +680,11 @@ class Classifier(_AdapterMethods):
         info = self.info
         return (f"<krait.Classifier {self._path!r} {info['architecture']} num_labels={info['num_labels']} "
                 f"image_size={info['image_height']}x{info['image_width']}>")
+
+    def describe(self) -> str:
+        """How the model was read: for an ONNX graph its inputs and outputs, opsets, node count and
+        the graph passes applied (constant folding, fusions), one per line; "" for other families."""
+        return self._impl.describe()
 
     @property
     def labels(self) -> List[str]:

@@ -55,6 +55,15 @@ public:
         session_.reset(session);
     }
 
+    // krait_model_describe: an ONNX graph's inputs, outputs, opsets and passes ("" for other families).
+    std::string describe() const {
+        size_t n = 0;
+        check(krait_model_describe(model_->model, nullptr, 0, &n));
+        std::string text(n, '\0');
+        if (n) check(krait_model_describe(model_->model, text.data(), text.size(), &n));
+        return text;
+    }
+
     Classifier(const Classifier&) = delete;
     Classifier& operator=(const Classifier&) = delete;
 
@@ -248,7 +257,8 @@ void bind_classifier(py::module_& m) {
         .def_property_readonly("labels", &Classifier::labels)
         .def_property_readonly("num_labels", &Classifier::num_labels)
         .def_property_readonly("image_size", &Classifier::image_size)
-        .def_property_readonly("info", &Classifier::info);
+        .def_property_readonly("info", &Classifier::info)
+        .def("describe", &Classifier::describe);
 }
 
 }  // namespace krait_py

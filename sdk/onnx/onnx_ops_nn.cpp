@@ -360,6 +360,17 @@ struct LinearPrep {
 void linear_tiles(ThreadPool& pool, const Linear& layer, const float* x, int64_t rows, float* y, const Act& act) {
     const int64_t N = layer.out_features, K = layer.in_features;
     if (rows <= 0) return;
+    if (rows > 48) {
+        // Many rows (a ViT's tokens): split over output features, every thread taking all rows of its
+        // panels, so each packed weight is read from memory once (row blocks would stream the whole
+        // weight once per block); the activation is a second pass over rows.
+        run_linear(pool, layer, x, rows, K, y, N);
+        if (act.kind != ActKind::None)
+            pool.parallel_for(rows, 8, [&](int64_t r0, int64_t r1) {
+                for (int64_t i = r0; i < r1; ++i) apply_act(act, y + i * N, N);
+            });
+        return;
+    }
     const int64_t panels = (N + kernels::kGemmNR - 1) / kernels::kGemmNR;
     const int64_t rb = rows >= 96 ? 48 : rows;
     const int64_t row_blocks = (rows + rb - 1) / rb;

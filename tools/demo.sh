@@ -31,6 +31,9 @@ for model in models/vit-digits models/mambavision-digits; do
   build/cli/krait classify -m "$model" models/samples/*.png --top-k 2
 done
 echo
+echo "== models/vit-digits-onnx/model.onnx: the same ViT exported by torch.onnx, run by Krait's ONNX importer"
+build/cli/krait classify -m models/vit-digits-onnx/model.onnx models/samples/*.png --top-k 2
+echo
 echo "== models/mambavision-digits with the even/odd adapter (a new head and labels, LoRA in mixers and convs)"
 build/cli/krait classify -m models/mambavision-digits --adapter models/mambavision-digits-lora-parity \
   models/samples/*.png --top-k 2

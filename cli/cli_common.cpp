@@ -298,6 +298,7 @@ krait::Model load_model(const std::string& dir, const LoadArgs& args) {
     krait_model_params_init(&params);
     params.weight_precision = args.weights;
     params.matmul_precision = args.matmul;
+    if (!args.preprocessor_config.empty()) params.preprocessor_config = args.preprocessor_config.c_str();
     krait::Model model = krait::Model::load(dir, params, [&progress](float f) { return progress.update(f); });
     progress.finish();
     return model;

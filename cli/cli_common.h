@@ -153,6 +153,7 @@ std::string short_float(double v);
 struct LoadArgs {
     krait_weight_precision weights = KRAIT_WEIGHTS_STORED;
     krait_matmul_precision matmul = KRAIT_MATMUL_EXACT;
+    std::string preprocessor_config;  // JSON text (classify --preprocessor-config FILE); empty = the model's files
 };
 std::vector<Option> load_options(LoadArgs& args);
 

@@ -2,6 +2,8 @@
 #include "cli_common.h"
 
 #include <algorithm>
+#include <fstream>
+#include <iterator>
 #include <charconv>
 #include <cstddef>
 #include <cstdio>
@@ -41,6 +43,7 @@ int cmd_classify(int argc, char** argv, int first) {
     bool verbose = false;
     std::vector<AdapterArg> adapter_args;
     LoadArgs load_args;
+    std::string preprocessor_file;
     Command cmd{"classify", "-m DIR IMAGE... [options]",
                 "Prints the most probable labels of each image (PNG, JPEG, BMP, GIF) with their\n"
                 "probabilities; throughput goes to stderr. DIR is an image classifier (ViT, MambaVision),\n"
@@ -52,6 +55,7 @@ int cmd_classify(int argc, char** argv, int first) {
                     {nullptr, "--threads", "N", "worker threads, 0 = all cores (default 0)", int_setter<int32_t>(threads, 0, 4096)},
                     {nullptr, "--max-pixels", "N", "refuse images with more pixels (default " + std::to_string(max_pixels) + ")", int_setter<int64_t>(max_pixels, 1, std::numeric_limits<int64_t>::max())},
                     {nullptr, "--adapter", "DIR[=SCALE]", std::string(kAdapterHelp) + "; an adapter's own head brings its labels", adapter_setter(adapter_args)},
+                    {nullptr, "--preprocessor-config", "FILE", "how images are prepared, a preprocessor_config.json in Hugging Face's form (replaces the model's; e.g. ImageNet mean/std for a torchvision .onnx)", string_setter(preprocessor_file)},
                     {"-v", "--verbose", nullptr, "also print the library's info messages", flag_setter(verbose)},
                 },
                 [&images](const std::string& s) -> std::string {
@@ -68,6 +72,14 @@ int cmd_classify(int argc, char** argv, int first) {
     if (images.empty()) return missing(cmd, "at least one IMAGE");
     if (verbose) krait_set_log_callback(on_log, nullptr, KRAIT_LOG_INFO);
 
+    if (!preprocessor_file.empty()) {
+        std::ifstream in(preprocessor_file, std::ios::binary);
+        if (!in) {
+            std::fprintf(stderr, "krait classify: cannot read --preprocessor-config '%s'\n", preprocessor_file.c_str());
+            return kExitUsage;
+        }
+        load_args.preprocessor_config.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    }
     const Clock::time_point t_load = Clock::now();
     krait::Model model = load_model(model_dir, load_args);
     const double load_s = seconds_between(t_load, Clock::now());

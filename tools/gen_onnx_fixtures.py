@@ -76,7 +76,7 @@ MAX_CONVERTED_NODE_BYTES = 100 * 1024   # the 3-D pooling cases converted to ops
 SUPPORTED_OPS = sorted(set("""
 Conv BatchNormalization Relu Sigmoid HardSigmoid HardSwish Mul Add Sub Div Sqrt Pow Erf Tanh MaxPool AveragePool
 GlobalAveragePool ReduceMean Flatten Gemm MatMul LayerNormalization Softmax Transpose Reshape Concat Expand Gather
-Slice Split Squeeze Unsqueeze Shape Cast ConstantOfShape Equal Where Range Constant Identity Dropout Clip Gelu
+Slice Split Squeeze Unsqueeze Shape Cast ConstantOfShape Equal Where Range Constant Identity Dropout Clip Gelu IsNaN
 """.split()))
 SUPPORTED_TYPES = {TensorProto.FLOAT, TensorProto.INT64, TensorProto.INT32, TensorProto.BOOL}
 OPSET_MIN, OPSET_MAX = 13, 21
@@ -674,6 +674,17 @@ def gen_bad(manifest: dict):
                     "external_ok_output_0.pb", "error": None,
                     "files": ["bad/external_ok.onnx", "bad/external_ok.weights", "bad/external_ok_input_0.pb",
                               "bad/external_ok_output_0.pb"], "rtol": RTOL, "atol": ATOL})
+    # external_far: the same model with its weight 3 GB into a file (the test writes that file sparse, next to a
+    # copy of the model, with the 48 bytes of external_ok.weights at the offset): offsets past 2^31 and files
+    # over 2 GB.
+    far = numpy_helper.from_array(wv, "w")
+    _external(far, "external_far.weights", 3_000_000_016, 48)
+    m = _model([helper.make_node("MatMul", ["x", "w"], ["xw"]), helper.make_node("Add", ["xw", "b"], ["y"])],
+               [_vi("x", [2, 3])], [_vi("y", [2, 4])], [far, numpy_helper.from_array(bv, "b")])
+    (bad / "external_far.onnx").write_bytes(m.SerializeToString())
+    entries.append({"file": "bad/external_far.onnx", "description": "valid: external_ok's model with its weight at "
+                    "offset 3000000016 of external_far.weights (made sparse by the test from external_ok.weights); "
+                    "expected output external_ok_output_0.pb", "error": None})
     manifest["bad"] = entries
     log(f"bad: {len(entries)} files")
 

@@ -1,6 +1,7 @@
 #include "kernels/cpu/conv2d.h"
 
 #include <algorithm>
+#include <vector>
 
 #include "kernels/cpu/gemm.h"
 
@@ -20,40 +21,94 @@ void valid_range(int64_t k, int64_t stride, int64_t padding, int64_t n, int64_t 
 
 }  // namespace
 
+namespace {
+
+// Sixteen floats in whatever registers the variant has (one zmm, two ymm, four xmm); any alignment.
+typedef float Vec16 __attribute__((vector_size(64), aligned(4), may_alias));
+constexpr int64_t kV = 16;
+#define KRAIT_LOAD16(p) (*reinterpret_cast<const Vec16*>(p))
+#define KRAIT_STORE16(p, v) (*reinterpret_cast<Vec16*>(p) = (v))
+
+}  // namespace
+
+// Each plane: the input is copied, zero padded, into S x S phase planes
+//     B[rp][cp][i][j] = x_padded[i * S + rp][j * S + cp]   (row length Lq),
+// so that output (oh, ow) = sum over taps (kh, kw) of w * B[kh % S][kw % S][oh + kh / S][ow + kw / S]:
+// for every tap the outputs, flattened as oh * Lq + ow, read a contiguous run of one phase plane.
+// The outputs are computed flattened, 16 lanes at a time (four vectors in flight), the columns
+// ow >= OW of each row discarded. Each output sums bias then its taps in (kh, kw) order, zeros
+// standing in for the padding: no dependence on alignment or on how planes are split.
 void conv2d_depthwise(const Conv2dParams& p, int64_t plane_begin, int64_t plane_end) {
     const int64_t mult = p.out_channels / p.in_channels;  // outputs per input channel
     const int64_t KH = p.kernel_h, KW = p.kernel_w, S = p.stride, P = p.padding;
     const int64_t OH = p.out_h, OW = p.out_w, H = p.in_h, W = p.in_w;
+    if (OH <= 0 || OW <= 0) return;
+    const int64_t Hp = H + 2 * P, Wp = W + 2 * P;
+    const int64_t Lq = std::max((Wp + S - 1) / S, OW + (KW - 1) / S);
+    const int64_t Hq = std::max((Hp + S - 1) / S, OH + (KH - 1) / S);
+    const int64_t flat = (OH * Lq + 4 * kV - 1) / (4 * kV) * (4 * kV);  // outputs computed, flattened
+    const int64_t phase_floats = Hq * Lq + Lq + 4 * kV;                 // + slack for the last block's reads
+    thread_local std::vector<float> buf, out;
+    if (buf.size() < static_cast<size_t>(S * S * phase_floats)) buf.resize(static_cast<size_t>(S * S * phase_floats));
+    if (out.size() < static_cast<size_t>(flat)) out.resize(static_cast<size_t>(flat));
+    float* B = buf.data();
+    float* o = out.data();
+    // Planes of one geometry write the same interior cells: the zero padding left by an earlier
+    // call of this thread with the same geometry (and buffer) is still in place.
+    thread_local int64_t zeroed[6] = {-1, -1, -1, -1, -1, -1};
+    thread_local const float* zeroed_buf = nullptr;
+    const int64_t key[6] = {H, W, P, S, Lq, Hq};
+    if (zeroed_buf != B || !std::equal(key, key + 6, zeroed)) {
+        std::fill(B, B + S * S * phase_floats, 0.0f);
+        std::copy(key, key + 6, zeroed);
+        zeroed_buf = B;
+    }
+    const float* staged_x = nullptr;  // the channel plane in B (a multiplier > 1 reuses it)
     for (int64_t plane = plane_begin; plane < plane_end; ++plane) {
         const int64_t b = plane / p.out_channels, oc = plane % p.out_channels;
         const float* x = p.x + (b * p.in_channels + oc / mult) * H * W;
         const float* w = p.weight + oc * KH * KW;
         float* y = p.y + plane * OH * OW;
-        const float init = p.bias ? p.bias[oc] : 0.0f;
-        for (int64_t oh = 0; oh < OH; ++oh) {
-            float* yr = y + oh * OW;
-            std::fill(yr, yr + OW, init);
-            for (int64_t kh = 0; kh < KH; ++kh) {
-                const int64_t ih = oh * S - P + kh;
-                if (ih < 0 || ih >= H) continue;
+        if (x != staged_x) {
+            // Interior only: the padding stays zero from the fill above (every plane writes the same cells).
+            for (int64_t ih = 0; ih < H; ++ih) {
+                const int64_t i = ih + P;
                 const float* xr = x + ih * W;
-                for (int64_t kw = 0; kw < KW; ++kw) {
-                    const float wv = w[kh * KW + kw];
-                    int64_t first, last;
-                    valid_range(kw, S, P, W, OW, first, last);
-                    const int64_t shift = kw - P;
-                    // Each output element sums its taps in (kh, kw) order
-                    // whatever the vectorisation: no dependence on alignment.
-                    if (S == 1) {
-                        for (int64_t ow = first; ow < last; ++ow) yr[ow] += wv * xr[ow + shift];
-                    } else {
-                        for (int64_t ow = first; ow < last; ++ow) yr[ow] += wv * xr[ow * S + shift];
+                if (S == 1) {
+                    std::copy(xr, xr + W, B + i * Lq + P);
+                } else {
+                    for (int64_t cp = 0; cp < S; ++cp) {  // columns j = iw + P with j % S == cp
+                        const int64_t iw0 = ((cp - P) % S + S) % S;
+                        float* dst = B + ((i % S) * S + cp) * phase_floats + (i / S) * Lq + (iw0 + P) / S;
+                        for (int64_t iw = iw0, q = 0; iw < W; iw += S, ++q) dst[q] = xr[iw];
                     }
                 }
             }
+            staged_x = x;
         }
+        const float init = p.bias ? p.bias[oc] : 0.0f;
+        for (int64_t f = 0; f < flat; f += 4 * kV) {
+            Vec16 a0 = init - Vec16{}, a1 = a0, a2 = a0, a3 = a0;
+            for (int64_t kh = 0; kh < KH; ++kh) {
+                for (int64_t kw = 0; kw < KW; ++kw) {
+                    const float* src = B + ((kh % S) * S + kw % S) * phase_floats + (kh / S) * Lq + kw / S + f;
+                    const float wv = w[kh * KW + kw];
+                    a0 += wv * KRAIT_LOAD16(src);
+                    a1 += wv * KRAIT_LOAD16(src + kV);
+                    a2 += wv * KRAIT_LOAD16(src + 2 * kV);
+                    a3 += wv * KRAIT_LOAD16(src + 3 * kV);
+                }
+            }
+            KRAIT_STORE16(o + f, a0);
+            KRAIT_STORE16(o + f + kV, a1);
+            KRAIT_STORE16(o + f + 2 * kV, a2);
+            KRAIT_STORE16(o + f + 3 * kV, a3);
+        }
+        for (int64_t oh = 0; oh < OH; ++oh) std::copy(o + oh * Lq, o + oh * Lq + OW, y + oh * OW);
     }
 }
+#undef KRAIT_LOAD16
+#undef KRAIT_STORE16
 
 void conv2d_gemm_tile(const Conv2dParams& p, int64_t b, int64_t g, int64_t col_begin, int64_t col_end, float* cols) {
     const int64_t n = col_end - col_begin;

@@ -239,7 +239,12 @@ void conv_fast(ThreadPool& pool, const ConvGeom& g, int64_t stride, int64_t pad,
                const float* weight, const float* bias, const kernels::Winograd43Weights* winograd, float* y,
                const Epilogue& epi, std::vector<float>& scratch) {
     const int64_t P = g.oh * g.ow;
-    if (winograd && g.kh == 3 && g.kw == 3 && stride == 1 && pad == 1 && g.group == 1) {
+    // Winograd only with enough 4x4 tiles per thread: every chunk streams all 36 transformed weight
+    // matrices (4x the 3x3 weights), so on a few tiles (ResNet's 14x14 and 7x7 stages at batch 1) it
+    // is bound by weight traffic and im2col + GEMM is faster.
+    const int64_t wino_tiles = g.N * ((g.oh + 3) / 4) * ((g.ow + 3) / 4);
+    if (winograd && g.kh == 3 && g.kw == 3 && stride == 1 && pad == 1 && g.group == 1 &&
+        wino_tiles >= 16 * static_cast<int64_t>(pool.size())) {
         Conv2dWeights cw;
         cw.weight = weight;
         cw.bias = bias;
@@ -290,7 +295,43 @@ void conv_fast(ThreadPool& pool, const ConvGeom& g, int64_t stride, int64_t pad,
     }
     const int64_t images = g.N * g.group;
     const int64_t slots = pool.size();
+    if (g.group == 1 && slots > 1 && images * ((P + 255) / 256) < 2 * slots && g.M >= 24 * slots) {
+        // Few output positions (late stages at batch 1): tiles of columns would leave threads idle or
+        // each pad its last 32-column panel, so every thread takes all the positions of an image for
+        // a block of output channels (a multiple of the GEMM's 12-row tiles). The sub-problem is the
+        // same convolution with fewer output channels: its weight, bias and output rows offset.
+        const int64_t row_blocks = std::max<int64_t>(1, slots / g.N);
+        const int64_t rb = (g.M + row_blocks * 12 - 1) / (row_blocks * 12) * 12;
+        const int64_t blocks = (g.M + rb - 1) / rb;
+        const int64_t K = g.C * g.kh * g.kw;
+        const int64_t per_item = kernels::conv2d_im2col_floats(p, P);
+        grow(scratch, static_cast<size_t>(std::max<int64_t>(1, slots * per_item)));
+        float* scratch_data = scratch.data();
+        const int64_t items = g.N * blocks;
+        pool.parallel_for(slots, 1, [&](int64_t slot_begin, int64_t slot_end) {
+            for (int64_t slot = slot_begin; slot < slot_end; ++slot) {
+                float* cols = scratch_data + slot * per_item;
+                for (int64_t it = items * slot / slots; it < items * (slot + 1) / slots; ++it) {
+                    const int64_t b = it / blocks, r0 = it % blocks * rb, r1 = std::min(g.M, r0 + rb);
+                    kernels::Conv2dParams q = p;
+                    q.batch = 1;
+                    q.out_channels = r1 - r0;
+                    q.x = x + b * g.C * H * W;
+                    q.weight = weight + r0 * K;
+                    q.bias = bias ? bias + r0 : nullptr;
+                    q.y = y + (b * g.M + r0) * P;
+                    kernels::active().conv2d_gemm_tile(q, 0, 0, 0, P, cols);
+                    if (!epi.empty())
+                        for (int64_t oc = r0; oc < r1; ++oc) epi.apply(y, (b * g.M + oc) * P, P);
+                }
+            }
+        });
+        return;
+    }
     int64_t tiles = std::max<int64_t>((P + 255) / 256, (slots + images - 1) / images);
+    // Few items (batch 1): a whole number of them per thread, else one thread does a tile more.
+    if (images * tiles < 8 * slots)
+        while ((images * tiles) % slots != 0) ++tiles;
     tiles = std::min<int64_t>(tiles, (P + 15) / 16);
     const int64_t tile = (P + tiles - 1) / tiles;
     const int64_t tile_cols = (tile + 15) / 16 * 16;
@@ -801,6 +842,42 @@ void maxpool_run(const Node& node, const std::vector<const Tensor*>& inputs, std
     const float* x = X.data<float>();
     float* y = Y.mutable_data<float>();
     const int64_t in_plane = g.D * g.H * g.W, out_plane = g.od * g.oh * g.ow;
+    if (!want_idx && g.D == 1 && g.kd == 1 && g.dd == 1 && g.dh == 1 && g.dw == 1) {
+        // Separable: the max over each row's window columns for every input row, then over the
+        // window's rows (vectorised along the output row). max(m, v) keeps a NaN once seen, so a
+        // window with a NaN gives NaN as below; one with no element in the image gives -inf.
+        const auto mx = [](float m, float v) { return (v > m || v != v) ? v : m; };
+        ctx.pool.parallel_for(g.N * g.C, 1, [&](int64_t p0, int64_t p1) {
+            std::vector<float> rows(static_cast<size_t>(g.H * g.ow));
+            for (int64_t p = p0; p < p1; ++p) {
+                const float* xp = x + p * in_plane;
+                for (int64_t iy = 0; iy < g.H; ++iy) {
+                    const float* xr = xp + iy * g.W;
+                    float* r = rows.data() + iy * g.ow;
+                    for (int64_t ox = 0; ox < g.ow; ++ox) {
+                        const int64_t x0 = ox * g.sw - g.pl;
+                        const int64_t j0 = std::max<int64_t>(0, x0), j1 = std::min<int64_t>(g.W, x0 + g.kw);
+                        float m = -std::numeric_limits<float>::infinity();
+                        for (int64_t ix = j0; ix < j1; ++ix) m = mx(m, xr[ix]);
+                        r[ox] = m;
+                    }
+                }
+                float* yp = y + p * out_plane;
+                for (int64_t oy = 0; oy < g.oh; ++oy) {
+                    const int64_t y0 = oy * g.sh - g.pt;
+                    const int64_t i0 = std::max<int64_t>(0, y0), i1 = std::min<int64_t>(g.H, y0 + g.kh);
+                    float* yr = yp + oy * g.ow;
+                    std::fill(yr, yr + g.ow, -std::numeric_limits<float>::infinity());
+                    for (int64_t iy = i0; iy < i1; ++iy) {
+                        const float* r = rows.data() + iy * g.ow;
+                        for (int64_t ox = 0; ox < g.ow; ++ox) yr[ox] = mx(yr[ox], r[ox]);
+                    }
+                }
+            }
+        });
+        outputs[0] = std::move(Y);
+        return;
+    }
     ctx.pool.parallel_for(g.N * g.C, 1, [&](int64_t p0, int64_t p1) {
         for (int64_t p = p0; p < p1; ++p) {
             const float* xp = x + p * in_plane;

@@ -8,6 +8,7 @@
 #include "sdk/core/error.h"
 #include "sdk/core/log.h"
 #include "sdk/core/text_file.h"
+#include "sdk/image/preprocess.h"
 
 namespace {
 
@@ -51,8 +52,12 @@ krait_model::krait_model(const std::string& model_dir, const krait_model_params&
         options.progress = [&params](float f) { return params.progress(f, params.progress_user_data) == 0; };
     }
     log_cpu_kernels();
+
     family = &krait::family_for_path(model_dir);  // a directory, or a file a family claims (.onnx)
     kind = family->kind;
+    if (params.preprocessor_config && kind != KRAIT_MODEL_CLASSIFIER)
+        krait::fail_argument("krait_model_params.preprocessor_config applies to image classifiers; " + model_dir +
+                             " is a " + family->name + " model");
     text_dir = model_dir;
     if (family->load_image_encoder && !family->load_classifier)
         krait::fail_unsupported(model_dir + ": a " + family->name +
@@ -61,6 +66,10 @@ krait_model::krait_model(const std::string& model_dir, const krait_model_params&
     if (kind == KRAIT_MODEL_CLASSIFIER) {
         classifier = family->load_classifier(model_dir, options);
         preprocess = family->load_preprocess(model_dir, *classifier);
+        if (params.preprocessor_config)  // the caller's settings replace the files'
+            preprocess = krait::preprocess_config_from_hf_json(params.preprocessor_config,
+                                                               "krait_model_params.preprocessor_config",
+                                                               classifier->image_height(), classifier->image_width());
         krait::validate_preprocess_config(preprocess);
         krait::log(KRAIT_LOG_INFO, "loaded " + model_dir + ": " + classifier->architecture() + " classifier, " +
                                        std::to_string(classifier->num_labels()) + " labels, " +

@@ -98,3 +98,38 @@ TEST(OnnxAbi, BadFilesReturnTheirStatusAndMessage) {
     size_t n = 0;
     EXPECT_EQ(krait_model_describe(nullptr, nullptr, 0, &n), KRAIT_ERR_INVALID_ARGUMENT);
 }
+
+// krait_model_params.preprocessor_config (1.8) replaces the files' preprocessing: here rescale only
+// (mean 0, std 1), so a white picture becomes all ones where the files' mean = std = 0.5 give ones too,
+// and a mid-gray one 128/255 instead of (128/255 - 0.5) / 0.5.
+TEST(OnnxAbi, CallerPreprocessingReplacesTheFiles) {
+    const char* json = R"({"image_mean": [0, 0, 0], "image_std": [1, 1, 1], "size": {"height": 32, "width": 32}})";
+    krait_model_params params;
+    krait_model_params_init(&params);
+    params.preprocessor_config = json;
+    krait_model *given = nullptr, *files = nullptr;
+    ASSERT_EQ(krait_model_load(kOnnx.c_str(), &params, &given), KRAIT_OK) << krait_last_error();
+    ASSERT_EQ(krait_model_load(kOnnx.c_str(), nullptr, &files), KRAIT_OK);
+    std::vector<uint8_t> gray(8 * 8 * 3, 128);
+    krait_image image{};
+    image.struct_size = sizeof image;
+    image.pixels = gray.data();
+    image.width = image.height = 8;
+    image.channels = 3;
+    std::vector<float> a(3 * 32 * 32), b(a.size());
+    size_t n = 0;
+    ASSERT_EQ(krait_model_preprocess_image_pixels(given, &image, a.data(), a.size(), &n), KRAIT_OK) << krait_last_error();
+    ASSERT_EQ(krait_model_preprocess_image_pixels(files, &image, b.data(), b.size(), &n), KRAIT_OK);
+    EXPECT_NEAR(a[0], 128.0f / 255.0f, 1e-6f);
+    EXPECT_NEAR(b[0], (128.0f / 255.0f - 0.5f) / 0.5f, 1e-6f);
+    krait_model_free(given);
+    krait_model_free(files);
+
+    krait_model* m = nullptr;
+    params.preprocessor_config = "{not json";
+    EXPECT_EQ(krait_model_load(kOnnx.c_str(), &params, &m), KRAIT_ERR_FORMAT);
+    EXPECT_NE(std::string(krait_last_error()).find("preprocessor_config"), std::string::npos) << krait_last_error();
+    params.preprocessor_config = json;
+    EXPECT_EQ(krait_model_load("tests/fixtures/mamba/f32_tied", &params, &m), KRAIT_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(m, nullptr);
+}

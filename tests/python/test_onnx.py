@@ -135,3 +135,15 @@ def test_demo_export_equals_the_demo_vit():
     assert np.abs(a - b).max() <= 1e-4 * np.abs(b).max()
     samples = sorted(str(p) for p in (root / "samples").glob("*.png"))
     assert [r[0][0] for r in onnx_clf.classify(samples, top_k=1)] == [r[0][0] for r in st_clf.classify(samples, top_k=1)]
+
+
+def test_caller_preprocessing_replaces_the_files():
+    path = MODELS / "hf_vit_torchscript_opset17" / "model.onnx"
+    given = krait.Classifier(path, preprocessor_config={"image_mean": [0, 0, 0], "image_std": [1, 1, 1]})
+    files = krait.Classifier(path)
+    gray = np.full((8, 8, 3), 128, dtype=np.uint8)
+    a = given.classify(gray, top_k=5)
+    b = files.classify(gray, top_k=5)
+    assert a != b  # other pixels reach the model
+    with pytest.raises(krait.KraitFormatError):
+        krait.Classifier(path, preprocessor_config="{not json")

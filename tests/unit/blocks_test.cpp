@@ -472,6 +472,11 @@ TEST(Conv2d, MatchesReferenceOnRandomShapes) {
         {2, 5, 5, 9, 8, 3, 3, 1, 1, 5, true},       // depthwise
         {2, 5, 10, 9, 8, 3, 3, 2, 1, 5, true},      // depthwise, channel multiplier 2, stride 2
         {1, 4, 4, 12, 12, 7, 7, 1, 3, 4, false},    // depthwise 7x7
+        {2, 6, 6, 23, 19, 5, 5, 1, 2, 6, true},     // depthwise 5x5 (several 64-output blocks per plane)
+        {1, 5, 5, 21, 18, 5, 5, 2, 2, 5, true},     // depthwise 5x5 stride 2, odd height
+        {1, 3, 6, 17, 20, 3, 3, 2, 1, 3, false},    // depthwise 3x3 stride 2, multiplier 2
+        {1, 4, 4, 7, 7, 3, 3, 1, 1, 4, true},       // depthwise on a 7x7 plane
+        {1, 2, 2, 9, 10, 3, 3, 3, 0, 2, true},      // depthwise stride 3, no padding
         {2, 7, 9, 5, 6, 1, 1, 1, 0, 1, true},       // pointwise
         {1, 8, 6, 9, 9, 1, 1, 2, 0, 2, true},       // 1x1 stride 2, grouped
         {2, 3, 16, 48, 32, 16, 16, 16, 0, 1, true}, // ViT patch embedding

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include "sdk/core/error.h"
 #include "sdk/onnx/onnx_executor.h"
@@ -90,6 +91,31 @@ TEST(OnnxBadInput, ExternalDataInsideTheFolderLoadsAndRuns) {
     ASSERT_EQ(got[0].shape(), want.shape());
     for (int64_t i = 0; i < want.numel(); ++i)
         EXPECT_NEAR(got[0].data<float>()[i], want.data<float>()[i], 1e-5f * (1 + std::fabs(want.data<float>()[i])));
+}
+
+// A weight 3 GB into its external file (a sparse copy made here): 64-bit offsets, a file over
+// 2 GB mapped rather than read, and the same numbers as external_ok.
+TEST(OnnxBadInput, ExternalDataPastTwoGigabytesLoads) {
+    const fs::path dir = fs::temp_directory_path() / ("krait_onnx_far_" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    fs::copy_file(kBad + "external_far.onnx", dir / "external_far.onnx", fs::copy_options::overwrite_existing);
+    const std::string weights = read_bytes(kBad + "external_ok.weights").substr(16, 48);
+    {
+        std::ofstream out(dir / "external_far.weights", std::ios::binary);
+        out.seekp(static_cast<std::streamoff>(3000000016LL));
+        out.write(weights.data(), static_cast<std::streamsize>(weights.size()));
+        ASSERT_TRUE(out.good());
+    }
+    ThreadPool pool(1);
+    Graph g = load_graph((dir / "external_far.onnx").string(), pool);
+    Executor exec(g);
+    std::vector<float> scratch;
+    OpContext ctx{pool, scratch, nullptr};
+    const auto got = exec.run({read_tensor_file(kBad + "external_ok_input_0.pb")}, ctx);
+    const Tensor want = read_tensor_file(kBad + "external_ok_output_0.pb");
+    for (int64_t i = 0; i < want.numel(); ++i)
+        EXPECT_NEAR(got[0].data<float>()[i], want.data<float>()[i], 1e-5f * (1 + std::fabs(want.data<float>()[i])));
+    fs::remove_all(dir);
 }
 
 TEST(OnnxBadInput, WrongInputsAreInvalidArguments) {

@@ -104,7 +104,9 @@ TEST_P(OnnxFusionModel, FusedMatchesUnfusedAndFusionsFire) {
         // The dynamo exporter lowers SDPA with an additive mask computed at run time and K transposed
         // through run-time-shaped Reshapes: not fused (it runs as plain ops, same numbers); the
         // TorchScript exporter's attention is.
-        if (has(name, "torchscript")) EXPECT_TRUE(has(fusions, "Attention")) << fusions;
+        if (has(name, "torchscript")) {
+            EXPECT_TRUE(has(fusions, "Attention")) << fusions;
+        }
         EXPECT_TRUE(has(fusions, "Gelu")) << fusions;
         EXPECT_TRUE(has(fusions, "MatMul+Add")) << fusions;
     }
@@ -198,7 +200,9 @@ struct GraphBuilder {
         const auto a = Executor(plain).run(inputs, ctx);
         const auto b = Executor(fused).run(inputs, ctx);
         EXPECT_EQ(a[0].shape(), b[0].shape());
-        if (a[0].shape() == b[0].shape()) EXPECT_LE(rel_error(b[0], a[0]), tol) << joined(applied);
+        if (a[0].shape() == b[0].shape()) {
+            EXPECT_LE(rel_error(b[0], a[0]), tol) << joined(applied);
+        }
         return joined(applied);
     }
 };

@@ -286,6 +286,18 @@ typedef struct krait_model_params {
     ** also get. Honoured by every family's linear layers (sequence models,
     ** classifiers, assistants). Any other value: KRAIT_ERR_INVALID_ARGUMENT. */
     krait_matmul_precision matmul_precision;
+    /* Added in 1.8: */
+    /* How a classifier's images are prepared, as the JSON text of a Hugging Face
+    ** preprocessor_config.json (do_resize, size, resample, do_center_crop,
+    ** crop_size, do_rescale, rescale_factor, do_normalize, image_mean,
+    ** image_std): replaces what the model's files say; fields left out take
+    ** ViTImageProcessor's defaults at the model's input size. For models that
+    ** come without one, such as an ONNX export of a torchvision network
+    ** (ImageNet mean/std). NULL (the default) = the model's files. Read during
+    ** the load (the text need not outlive it). A malformed text is
+    ** KRAIT_ERR_FORMAT; given for a sequence model or an assistant,
+    ** KRAIT_ERR_INVALID_ARGUMENT. */
+    const char* preprocessor_config;
 } krait_model_params;
 
 /* Fills `params` with defaults, struct_size included. NULL does nothing.

@@ -36,6 +36,7 @@ Compute calls (load, forward, generate, classify, encode/decode, load_adapter) r
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import sys
@@ -657,7 +658,10 @@ class Classifier(_AdapterMethods):
     weights, optionally preprocessor_config.json), or an ``.onnx`` file: an image classifier graph
     (pixels [batch, 3, H, W] in, logits out) run by Krait's own ONNX importer, with labels and
     preprocessing from a config.json / preprocessor_config.json beside it when present
-    (docs/ONNX.md; ``describe()`` shows its inputs, outputs, opsets and fusions). ``threads``: worker threads, None = all cores.
+    (docs/ONNX.md; ``describe()`` shows its inputs, outputs, opsets and fusions).
+    ``preprocessor_config``: how classify() prepares images, as a dict or JSON text in the form of a Hugging
+    Face preprocessor_config.json (e.g. ``{"image_mean": [0.485, 0.456, 0.406], "image_std": [0.229, 0.224,
+    0.225], "size": {"height": 224, "width": 224}}`` for a torchvision export); replaces the model's files. ``threads``: worker threads, None = all cores.
     ``max_image_pixels``: larger images are refused before decoding (None = the library's default,
     64 Mpx). ``batch_size``: images per forward pass in classify() (None = the library's default,
     32; 0 = all images of a call at once). ``weights``: "stored" (default) keeps F16/BF16 weights in
@@ -672,9 +676,12 @@ class Classifier(_AdapterMethods):
 
     def __init__(self, path: Union[str, os.PathLike], device: str = "cpu", threads: Optional[int] = None, *,
                  max_image_pixels: Optional[int] = None, batch_size: Optional[int] = None, weights: str = "stored",
-                 matmul: str = "exact"):
+                 matmul: str = "exact", preprocessor_config: Optional[Union[dict, str]] = None):
         self._path = os.fspath(path)
-        self._impl = _krait.Classifier(self._path, device, threads, max_image_pixels, batch_size, weights, matmul)
+        if isinstance(preprocessor_config, dict):
+            preprocessor_config = json.dumps(preprocessor_config)
+        self._impl = _krait.Classifier(self._path, device, threads, max_image_pixels, batch_size, weights, matmul,
+                                       preprocessor_config)
 
     def __repr__(self) -> str:
         info = self.info

@@ -20,9 +20,10 @@ class Classifier {
 public:
     Classifier(const std::string& path, const std::string& device, std::optional<int64_t> threads,
                std::optional<int64_t> max_image_pixels, std::optional<int64_t> batch_size, const std::string& weights,
-               const std::string& matmul) {
+               const std::string& matmul, std::optional<std::string> preprocessor_config) {
         krait_model_params mp;
         krait_model_params_init(&mp);
+        if (preprocessor_config) mp.preprocessor_config = preprocessor_config->c_str();  // read during the load
         mp.device = parse_device(device);
         mp.weight_precision = parse_weights(weights);
         mp.matmul_precision = parse_matmul(matmul);
@@ -239,9 +240,9 @@ private:
 void bind_classifier(py::module_& m) {
     py::class_<Classifier>(m, "Classifier")
         .def(py::init<const std::string&, const std::string&, std::optional<int64_t>, std::optional<int64_t>,
-                      std::optional<int64_t>, const std::string&, const std::string&>(),
+                      std::optional<int64_t>, const std::string&, const std::string&, std::optional<std::string>>(),
              py::arg("path"), py::arg("device"), py::arg("threads"), py::arg("max_image_pixels"), py::arg("batch_size"),
-             py::arg("weights"), py::arg("matmul"))
+             py::arg("weights"), py::arg("matmul"), py::arg("preprocessor_config") = py::none())
         .def("forward", &Classifier::forward, py::arg("pixel_values"), py::arg("adapters") = py::none())
         .def("classify_files", &Classifier::classify_files, py::arg("paths"), py::arg("top_k"), py::arg("adapters") = py::none())
         .def("classify_encoded", &Classifier::classify_encoded, py::arg("images"), py::arg("top_k"), py::arg("adapters") = py::none())

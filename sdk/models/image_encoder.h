@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -32,6 +33,7 @@ struct ClassifierWorkspace {
     std::vector<float> tokens, normed, branch;
     std::vector<float> scratch;   // for the blocks (conv, attention, MLP, mixer)
     std::vector<float> features;  // the encoder's output, for the classifier head
+    std::shared_ptr<void> graph_buffers;  // an ONNX graph's reused tensor buffers (onnx::BufferPool)
 };
 
 // Which of an encoder's features a composite assistant reads (docs/COMPOSITE_ASSISTANTS.md):

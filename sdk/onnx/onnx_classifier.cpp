@@ -100,6 +100,9 @@ void OnnxClassifier::forward(const float* pixels, int64_t batch, int64_t height,
                       std::to_string(batch));
     const int64_t image = 3 * height * width;
     onnx::OpContext ctx{pool, ws.scratch, abort};
+    // The workspace keeps the buffers of this call's tensors for the next call (no fresh pages).
+    if (!ws.graph_buffers) ws.graph_buffers = std::make_shared<onnx::BufferPool>();
+    const onnx::BufferPoolScope buffers(static_cast<onnx::BufferPool*>(ws.graph_buffers.get()));
     for (int64_t b0 = 0; b0 < batch; b0 += step) {
         const onnx::Tensor in = onnx::Tensor::view(onnx::ElemType::Float, {step, 3, height, width},
                                                    pixels + b0 * image, nullptr);

@@ -3,6 +3,8 @@
 #include <cstdlib>
 #include <algorithm>
 #include <cstring>
+#include <map>
+#include <mutex>
 #include <new>
 
 #include "sdk/core/error.h"
@@ -58,6 +60,30 @@ TensorByteLimit::TensorByteLimit(size_t bytes) : saved_(tensor_byte_limit) { ten
 TensorByteLimit::~TensorByteLimit() { tensor_byte_limit = saved_; }
 size_t TensorByteLimit::current() { return tensor_byte_limit; }
 
+struct BufferPool::State {
+    std::mutex mutex;
+    std::multimap<size_t, void*> free;  // capacity -> buffer
+    size_t held = 0;
+    ~State() {
+        for (auto& [cap, p] : free) std::free(p);
+    }
+};
+
+BufferPool::BufferPool() : state_(std::make_shared<State>()) {}
+BufferPool::~BufferPool() = default;  // buffers still in use free themselves when released
+
+size_t BufferPool::held_bytes() const {
+    std::lock_guard<std::mutex> lock(state_->mutex);
+    return state_->held;
+}
+
+namespace {
+thread_local BufferPool* current_pool = nullptr;
+}
+
+BufferPoolScope::BufferPoolScope(BufferPool* pool) : saved_(current_pool) { current_pool = pool; }
+BufferPoolScope::~BufferPoolScope() { current_pool = saved_; }
+
 Tensor Tensor::allocate(ElemType type, Shape shape) {
     Tensor t;
     t.type_ = type;
@@ -68,6 +94,36 @@ Tensor Tensor::allocate(ElemType type, Shape shape) {
     t.shape_ = std::move(shape);
     // 64-byte aligned (whole cache lines, aligned vector loads); at least one line so data() is never null.
     const size_t bytes = (std::max<size_t>(t.bytes(), 1) + 63) / 64 * 64;
+    if (BufferPool* pool = current_pool) {
+        const std::shared_ptr<BufferPool::State>& state = pool->state_;
+        void* p = nullptr;
+        size_t capacity = bytes;
+        {
+            std::lock_guard<std::mutex> lock(state->mutex);
+            auto it = state->free.lower_bound(bytes);
+            if (it != state->free.end() && it->first <= 2 * bytes) {  // close enough: reuse
+                p = it->second;
+                capacity = it->first;
+                state->held -= capacity;
+                state->free.erase(it);
+            }
+        }
+        if (!p) p = std::aligned_alloc(64, bytes);
+        if (!p) throw std::bad_alloc();
+        std::weak_ptr<BufferPool::State> weak = state;
+        t.owner_ = std::shared_ptr<const void>(p, [weak, capacity](const void* q) {
+            if (auto s = weak.lock()) {
+                std::lock_guard<std::mutex> lock(s->mutex);
+                s->free.emplace(capacity, const_cast<void*>(q));
+                s->held += capacity;
+            } else {
+                std::free(const_cast<void*>(q));
+            }
+        });
+        t.data_ = p;
+        t.owns_ = true;
+        return t;
+    }
     void* p = std::aligned_alloc(64, bytes);
     if (!p) throw std::bad_alloc();
     t.owner_ = std::shared_ptr<const void>(p, [](const void* q) { std::free(const_cast<void*>(q)); });

@@ -35,9 +35,10 @@ constexpr int64_t kV = 16;
 //     B[rp][cp][i][j] = x_padded[i * S + rp][j * S + cp]   (row length Lq),
 // so that output (oh, ow) = sum over taps (kh, kw) of w * B[kh % S][kw % S][oh + kh / S][ow + kw / S]:
 // for every tap the outputs, flattened as oh * Lq + ow, read a contiguous run of one phase plane.
-// The outputs are computed flattened, 16 lanes at a time (four vectors in flight), the columns
-// ow >= OW of each row discarded. Each output sums bias then its taps in (kh, kw) order, zeros
-// standing in for the padding: no dependence on alignment or on how planes are split.
+// The outputs are computed flattened, 16 lanes at a time (four vectors in flight, single vectors
+// for the tail), the columns ow >= OW of each row discarded. Each output sums bias then its taps in
+// (kh, kw) order, zeros standing in for the padding: no dependence on alignment or on how planes
+// are split.
 void conv2d_depthwise(const Conv2dParams& p, int64_t plane_begin, int64_t plane_end) {
     const int64_t mult = p.out_channels / p.in_channels;  // outputs per input channel
     const int64_t KH = p.kernel_h, KW = p.kernel_w, S = p.stride, P = p.padding;
@@ -46,8 +47,9 @@ void conv2d_depthwise(const Conv2dParams& p, int64_t plane_begin, int64_t plane_
     const int64_t Hp = H + 2 * P, Wp = W + 2 * P;
     const int64_t Lq = std::max((Wp + S - 1) / S, OW + (KW - 1) / S);
     const int64_t Hq = std::max((Hp + S - 1) / S, OH + (KH - 1) / S);
-    const int64_t flat = (OH * Lq + 4 * kV - 1) / (4 * kV) * (4 * kV);  // outputs computed, flattened
-    const int64_t phase_floats = Hq * Lq + Lq + 4 * kV;                 // + slack for the last block's reads
+    const int64_t flat = (OH * Lq + kV - 1) / kV * kV;  // outputs computed, flattened
+    const int64_t flat4 = flat / (4 * kV) * (4 * kV);   // those in blocks of four vectors
+    const int64_t phase_floats = Hq * Lq + Lq + 4 * kV;  // + slack for the last block's reads
     thread_local std::vector<float> buf, out;
     if (buf.size() < static_cast<size_t>(S * S * phase_floats)) buf.resize(static_cast<size_t>(S * S * phase_floats));
     if (out.size() < static_cast<size_t>(flat)) out.resize(static_cast<size_t>(flat));
@@ -63,6 +65,14 @@ void conv2d_depthwise(const Conv2dParams& p, int64_t plane_begin, int64_t plane_
         std::copy(key, key + 6, zeroed);
         zeroed_buf = B;
     }
+    // Where tap (kh, kw) starts reading, relative to B (no divisions in the loops below).
+    thread_local std::vector<int64_t> taps;
+    taps.resize(static_cast<size_t>(KH * KW));
+    for (int64_t kh = 0; kh < KH; ++kh)
+        for (int64_t kw = 0; kw < KW; ++kw)
+            taps[static_cast<size_t>(kh * KW + kw)] = ((kh % S) * S + kw % S) * phase_floats + (kh / S) * Lq + kw / S;
+    const int64_t* tap = taps.data();
+    const int64_t ntaps = KH * KW;
     const float* staged_x = nullptr;  // the channel plane in B (a multiplier > 1 reuses it)
     for (int64_t plane = plane_begin; plane < plane_end; ++plane) {
         const int64_t b = plane / p.out_channels, oc = plane % p.out_channels;
@@ -80,24 +90,33 @@ void conv2d_depthwise(const Conv2dParams& p, int64_t plane_begin, int64_t plane_
                     for (int64_t cp = 0; cp < S; ++cp) {  // columns j = iw + P with j % S == cp
                         const int64_t iw0 = ((cp - P) % S + S) % S;
                         float* dst = B + ((i % S) * S + cp) * phase_floats + (i / S) * Lq + (iw0 + P) / S;
-                        for (int64_t iw = iw0, q = 0; iw < W; iw += S, ++q) dst[q] = xr[iw];
+                        const float* src = xr + iw0;
+                        const int64_t n = (W - iw0 + S - 1) / S;
+                        if (S == 2) {  // a constant stride: deinterleaved with vector shuffles
+                            for (int64_t q = 0; q < n; ++q) dst[q] = src[2 * q];
+                        } else {
+                            for (int64_t q = 0; q < n; ++q) dst[q] = src[q * S];
+                        }
                     }
                 }
             }
             staged_x = x;
         }
         const float init = p.bias ? p.bias[oc] : 0.0f;
-        for (int64_t f = 0; f < flat; f += 4 * kV) {
+        for (int64_t f = flat4; f < flat; f += kV) {  // the tail, one vector at a time (small planes)
+            Vec16 a0 = init - Vec16{};
+            for (int64_t t = 0; t < ntaps; ++t) a0 += w[t] * KRAIT_LOAD16(B + tap[t] + f);
+            KRAIT_STORE16(o + f, a0);
+        }
+        for (int64_t f = 0; f < flat4; f += 4 * kV) {
             Vec16 a0 = init - Vec16{}, a1 = a0, a2 = a0, a3 = a0;
-            for (int64_t kh = 0; kh < KH; ++kh) {
-                for (int64_t kw = 0; kw < KW; ++kw) {
-                    const float* src = B + ((kh % S) * S + kw % S) * phase_floats + (kh / S) * Lq + kw / S + f;
-                    const float wv = w[kh * KW + kw];
-                    a0 += wv * KRAIT_LOAD16(src);
-                    a1 += wv * KRAIT_LOAD16(src + kV);
-                    a2 += wv * KRAIT_LOAD16(src + 2 * kV);
-                    a3 += wv * KRAIT_LOAD16(src + 3 * kV);
-                }
+            for (int64_t t = 0; t < ntaps; ++t) {  // taps in (kh, kw) order
+                const float* src = B + tap[t] + f;
+                const float wv = w[t];
+                a0 += wv * KRAIT_LOAD16(src);
+                a1 += wv * KRAIT_LOAD16(src + kV);
+                a2 += wv * KRAIT_LOAD16(src + 2 * kV);
+                a3 += wv * KRAIT_LOAD16(src + 3 * kV);
             }
             KRAIT_STORE16(o + f, a0);
             KRAIT_STORE16(o + f + kV, a1);

@@ -3,6 +3,7 @@
 // kernels: constant weights are packed once in prepare() (node.prepared) — Linear panels for the
 // packed GEMM, Winograd filters for 3x3 convs — and every kernel splits its work over ctx.pool.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -119,6 +120,29 @@ struct Epilogue {
     const float* residual = nullptr;
     bool empty() const { return pre.kind == ActKind::None && post.kind == ActKind::None && !residual; }
     void apply(float* y, int64_t offset, int64_t n) const {
+        if (residual && (pre.kind == ActKind::None || pre.kind == ActKind::Relu) &&
+            (post.kind == ActKind::None || post.kind == ActKind::Relu)) {
+            // The usual residual block tail (conv + x, then Relu): one pass instead of three.
+            float* v = y + offset;
+            const float* r = residual + offset;
+            const bool relu1 = pre.kind == ActKind::Relu, relu2 = post.kind == ActKind::Relu;
+            if (relu1 && relu2) {
+                for (int64_t i = 0; i < n; ++i) {
+                    const float t = (v[i] > 0.0f ? v[i] : 0.0f) + r[i];
+                    v[i] = t > 0.0f ? t : 0.0f;
+                }
+            } else if (relu1) {
+                for (int64_t i = 0; i < n; ++i) v[i] = (v[i] > 0.0f ? v[i] : 0.0f) + r[i];
+            } else if (relu2) {
+                for (int64_t i = 0; i < n; ++i) {
+                    const float t = v[i] + r[i];
+                    v[i] = t > 0.0f ? t : 0.0f;
+                }
+            } else {
+                for (int64_t i = 0; i < n; ++i) v[i] += r[i];
+            }
+            return;
+        }
         apply_act(pre, y + offset, n);
         if (residual) {
             const float* r = residual + offset;
@@ -239,12 +263,12 @@ void conv_fast(ThreadPool& pool, const ConvGeom& g, int64_t stride, int64_t pad,
                const float* weight, const float* bias, const kernels::Winograd43Weights* winograd, float* y,
                const Epilogue& epi, std::vector<float>& scratch) {
     const int64_t P = g.oh * g.ow;
-    // Winograd only with enough 4x4 tiles per thread: every chunk streams all 36 transformed weight
-    // matrices (4x the 3x3 weights), so on a few tiles (ResNet's 14x14 and 7x7 stages at batch 1) it
-    // is bound by weight traffic and im2col + GEMM is faster.
+    // Winograd only on enough 4x4 tiles: every chunk streams all 36 transformed weight matrices (4x
+    // the 3x3 weights), so on a few tiles (ResNet's 14x14 and 7x7 stages at batch 1) it is bound by
+    // weight traffic and im2col + GEMM is faster at 2 threads. A fixed count, not one per thread, so
+    // the path (and the bits) do not depend on the thread count.
     const int64_t wino_tiles = g.N * ((g.oh + 3) / 4) * ((g.ow + 3) / 4);
-    if (winograd && g.kh == 3 && g.kw == 3 && stride == 1 && pad == 1 && g.group == 1 &&
-        wino_tiles >= 16 * static_cast<int64_t>(pool.size())) {
+    if (winograd && g.kh == 3 && g.kw == 3 && stride == 1 && pad == 1 && g.group == 1 && wino_tiles >= 32) {
         Conv2dWeights cw;
         cw.weight = weight;
         cw.bias = bias;
@@ -284,22 +308,53 @@ void conv_fast(ThreadPool& pool, const ConvGeom& g, int64_t stride, int64_t pad,
     p.bias = bias;
     p.y = y;
     if (g.N <= 0 || P <= 0) return;
+    if (P == 1 && g.group == 1 && g.kh == 1 && g.kw == 1 && pad == 0 && H == 1 && W == 1) {
+        // 1x1 on a 1x1 image (squeeze-excitation): y = W x + b, a matrix-vector product per image.
+        // (The GEMM path would pad the single column to a 32-wide panel.)
+        // Eight partial sums in a fixed order: the same bits however the channels are split.
+        pool.parallel_for(g.M, 64, [&](int64_t m0, int64_t m1) {
+            for (int64_t n = 0; n < g.N; ++n) {
+                const float* xv = x + n * g.C;
+                for (int64_t m = m0; m < m1; ++m) {
+                    const float* wr = weight + m * g.C;
+                    float acc[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
+                    int64_t k = 0;
+                    for (; k + 8 <= g.C; k += 8)
+                        for (int j = 0; j < 8; ++j) acc[j] += wr[k + j] * xv[k + j];
+                    for (; k < g.C; ++k) acc[k % 8] += wr[k] * xv[k];
+                    const float sum = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+                    y[n * g.M + m] = (bias ? bias[m] : 0.0f) + sum;
+                }
+                if (!epi.empty()) epi.apply(y, n * g.M + m0, m1 - m0);
+            }
+        });
+        return;
+    }
     if (g.C == g.group) {
-        pool.parallel_for(g.N * g.M, 1, [&](int64_t b, int64_t e) {
-            for (int64_t plane = b; plane < e; ++plane) {
-                kernels::active().conv2d_depthwise(p, plane, plane + 1);
-                if (!epi.empty()) epi.apply(y, plane * P, P);
+        // Planes claimed a few at a time (a thread slowed down by another process takes fewer), as
+        // many as fit in ~64 KiB (the epilogue then runs on them while they are in cache, in one call).
+        const int64_t planes = g.N * g.M;
+        const int64_t step = std::max<int64_t>(1, std::min<int64_t>(16384 / P, planes / (4 * pool.size())));
+        std::atomic<int64_t> next{0};
+        pool.parallel_for(pool.size(), 1, [&](int64_t, int64_t) {
+            for (int64_t b = next.fetch_add(step); b < planes; b = next.fetch_add(step)) {
+                const int64_t e = std::min(planes, b + step);
+                kernels::active().conv2d_depthwise(p, b, e);
+                if (!epi.empty()) epi.apply(y, b * P, (e - b) * P);
             }
         });
         return;
     }
     const int64_t images = g.N * g.group;
     const int64_t slots = pool.size();
-    if (g.group == 1 && slots > 1 && images * ((P + 255) / 256) < 2 * slots && g.M >= 24 * slots) {
-        // Few output positions (late stages at batch 1): tiles of columns would leave threads idle or
-        // each pad its last 32-column panel, so every thread takes all the positions of an image for
-        // a block of output channels (a multiple of the GEMM's 12-row tiles). The sub-problem is the
-        // same convolution with fewer output channels: its weight, bias and output rows offset.
+    if (g.group == 1 && slots > 1 && kernels::conv2d_is_pointwise(p) && images * ((P + 255) / 256) < 2 * slots &&
+        g.M >= 24 * slots) {
+        // 1x1 convs on few output positions (late stages at batch 1): tiles of columns would leave
+        // threads idle or each pad its last 32-column panel, so every thread takes all the positions
+        // of an image for a block of output channels (a multiple of the GEMM's 12-row tiles); each
+        // packs the (small) activation itself. The sub-problem is the same convolution with fewer
+        // output channels: its weight, bias and output rows offset. (With im2col the duplicated
+        // gather costs more than it saves: 3x3 convs keep the column split.)
         const int64_t row_blocks = std::max<int64_t>(1, slots / g.N);
         const int64_t rb = (g.M + row_blocks * 12 - 1) / (row_blocks * 12) * 12;
         const int64_t blocks = (g.M + rb - 1) / rb;
@@ -321,8 +376,7 @@ void conv_fast(ThreadPool& pool, const ConvGeom& g, int64_t stride, int64_t pad,
                     q.bias = bias ? bias + r0 : nullptr;
                     q.y = y + (b * g.M + r0) * P;
                     kernels::active().conv2d_gemm_tile(q, 0, 0, 0, P, cols);
-                    if (!epi.empty())
-                        for (int64_t oc = r0; oc < r1; ++oc) epi.apply(y, (b * g.M + oc) * P, P);
+                    if (!epi.empty()) epi.apply(y, (b * g.M + r0) * P, (r1 - r0) * P);  // contiguous rows
                 }
             }
         });
@@ -341,15 +395,20 @@ void conv_fast(ThreadPool& pool, const ConvGeom& g, int64_t stride, int64_t pad,
     float* scratch_data = scratch.data();
     const int64_t items = images * tiles;
     const int64_t mpg = g.M / g.group;
+    // Tiles are claimed one at a time (a thread slowed down by another process takes fewer); each
+    // tile's result does not depend on which thread computes it.
+    std::atomic<int64_t> next{0};
     pool.parallel_for(slots, 1, [&](int64_t slot_begin, int64_t slot_end) {
         for (int64_t slot = slot_begin; slot < slot_end; ++slot) {
             float* cols = scratch_data + slot * per_slot;
-            for (int64_t it = items * slot / slots; it < items * (slot + 1) / slots; ++it) {
+            for (int64_t it = next.fetch_add(1); it < items; it = next.fetch_add(1)) {
                 const int64_t image = it / tiles, t = it % tiles;
                 const int64_t c0 = t * tile_cols, c1 = std::min(P, c0 + tile_cols);
                 const int64_t b = image / g.group, gr = image % g.group;
                 kernels::active().conv2d_gemm_tile(p, b, gr, c0, c1, cols);
-                if (!epi.empty())
+                if (!epi.empty() && c0 == 0 && c1 == P)  // whole rows: one contiguous span
+                    epi.apply(y, (b * g.M + gr * mpg) * P, mpg * P);
+                else if (!epi.empty())
                     for (int64_t oc = gr * mpg; oc < (gr + 1) * mpg; ++oc) epi.apply(y, (b * g.M + oc) * P + c0, c1 - c0);
             }
         }
@@ -843,34 +902,32 @@ void maxpool_run(const Node& node, const std::vector<const Tensor*>& inputs, std
     float* y = Y.mutable_data<float>();
     const int64_t in_plane = g.D * g.H * g.W, out_plane = g.od * g.oh * g.ow;
     if (!want_idx && g.D == 1 && g.kd == 1 && g.dd == 1 && g.dh == 1 && g.dw == 1) {
-        // Separable: the max over each row's window columns for every input row, then over the
-        // window's rows (vectorised along the output row). max(m, v) keeps a NaN once seen, so a
-        // window with a NaN gives NaN as below; one with no element in the image gives -inf.
+        // Separable: for each output row the max down the window's rows (vectorised along the
+        // input row), then across the window's columns. max(m, v) keeps a NaN once seen, so a window
+        // with a NaN gives NaN as below; one with no element in the image gives -inf.
         const auto mx = [](float m, float v) { return (v > m || v != v) ? v : m; };
+        constexpr float kNegInf = -std::numeric_limits<float>::infinity();
         ctx.pool.parallel_for(g.N * g.C, 1, [&](int64_t p0, int64_t p1) {
-            std::vector<float> rows(static_cast<size_t>(g.H * g.ow));
+            std::vector<float> col(static_cast<size_t>(g.W));
             for (int64_t p = p0; p < p1; ++p) {
                 const float* xp = x + p * in_plane;
-                for (int64_t iy = 0; iy < g.H; ++iy) {
-                    const float* xr = xp + iy * g.W;
-                    float* r = rows.data() + iy * g.ow;
-                    for (int64_t ox = 0; ox < g.ow; ++ox) {
-                        const int64_t x0 = ox * g.sw - g.pl;
-                        const int64_t j0 = std::max<int64_t>(0, x0), j1 = std::min<int64_t>(g.W, x0 + g.kw);
-                        float m = -std::numeric_limits<float>::infinity();
-                        for (int64_t ix = j0; ix < j1; ++ix) m = mx(m, xr[ix]);
-                        r[ox] = m;
-                    }
-                }
                 float* yp = y + p * out_plane;
                 for (int64_t oy = 0; oy < g.oh; ++oy) {
                     const int64_t y0 = oy * g.sh - g.pt;
                     const int64_t i0 = std::max<int64_t>(0, y0), i1 = std::min<int64_t>(g.H, y0 + g.kh);
-                    float* yr = yp + oy * g.ow;
-                    std::fill(yr, yr + g.ow, -std::numeric_limits<float>::infinity());
+                    float* c = col.data();
+                    std::fill(c, c + g.W, kNegInf);
                     for (int64_t iy = i0; iy < i1; ++iy) {
-                        const float* r = rows.data() + iy * g.ow;
-                        for (int64_t ox = 0; ox < g.ow; ++ox) yr[ox] = mx(yr[ox], r[ox]);
+                        const float* xr = xp + iy * g.W;
+                        for (int64_t ix = 0; ix < g.W; ++ix) c[ix] = mx(c[ix], xr[ix]);
+                    }
+                    float* yr = yp + oy * g.ow;
+                    for (int64_t ox = 0; ox < g.ow; ++ox) {
+                        const int64_t x0 = ox * g.sw - g.pl;
+                        const int64_t j0 = std::max<int64_t>(0, x0), j1 = std::min<int64_t>(g.W, x0 + g.kw);
+                        float m = kNegInf;
+                        for (int64_t ix = j0; ix < j1; ++ix) m = mx(m, c[ix]);
+                        yr[ox] = m;
                     }
                 }
             }

@@ -3,6 +3,7 @@
 // that have its pattern; and small hand-built graphs cover the patterns the fixtures lack
 // (BatchNormalization, decomposed LayerNorm, tanh GELU, Div-scaled attention).
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -179,6 +180,24 @@ struct GraphBuilder {
         return a;
     }
 
+    // Runs the fused graph on `threads` threads; returns its output.
+    Tensor run_fused(int output, int threads) {
+        g.outputs = {output};
+        for (size_t i = 0; i < g.nodes.size(); ++i) bind_schema(g.nodes[i], static_cast<int>(i), g);
+        sort_and_check(g);
+        ThreadPool pool(threads);
+        infer_shapes(g, pool, {}, 224, 224, inputs);
+        std::vector<std::string> applied;
+        fuse_graph(g, applied);
+        remove_dead_nodes(g);
+        sort_and_check(g);
+        compact_values(g);
+        prepare_nodes(g);
+        std::vector<float> scratch;
+        OpContext ctx{pool, scratch, nullptr};
+        return Executor(g).run(inputs, ctx)[0];
+    }
+
     // Runs unfused and fused; returns the fusions applied.
     std::string check(int output, double tol = 1e-5) {
         g.outputs = {output};
@@ -290,4 +309,58 @@ TEST(OnnxFusionGraph, DivScaledAttentionAndErfGelu) {
     const std::string f = b.check(y, 2e-5);
     EXPECT_NE(f.find("Attention x1"), std::string::npos) << f;
     EXPECT_NE(f.find("Gelu(Erf) x1"), std::string::npos) << f;
+}
+
+// Conv + Relu against plain loops, on the shapes that pick each of conv_fast's paths: 1x1 on few
+// positions (output-channel blocks per thread), 1x1 on many (column tiles), 3x3 on few 4x4 tiles
+// (im2col) and on many (Winograd), 1x1 on a 1x1 image (matrix-vector), on 1 to 3 threads (the same
+// bits on each).
+TEST(OnnxConvPaths, MatchPlainLoops) {
+    struct Case { int64_t n, c, h, w, m, k, pad; };
+    for (const Case cs : {Case{1, 40, 9, 9, 100, 1, 0}, Case{2, 24, 7, 7, 60, 1, 0}, Case{1, 12, 30, 30, 52, 1, 0},
+                          Case{1, 16, 14, 14, 32, 3, 1}, Case{1, 16, 28, 28, 24, 3, 1}, Case{2, 40, 1, 1, 70, 1, 0}}) {
+        std::vector<float> first;  // the 1-thread output: other thread counts give the same bits
+        for (int threads : {1, 2, 3}) {
+            GraphBuilder b;
+            const int x = b.input("x", {cs.n, cs.c, cs.h, cs.w});
+            const int wv = b.weights("w", {cs.m, cs.c, cs.k, cs.k});
+            const int bv = b.weights("cb", {cs.m});
+            std::map<std::string, Attribute> attrs{{"pads", GraphBuilder::ints({cs.pad, cs.pad, cs.pad, cs.pad})}};
+            int y = b.node("Conv", {x, wv, bv}, attrs);
+            y = b.node("Relu", {y});
+            const std::vector<float> xs(b.inputs[0].data<float>(), b.inputs[0].data<float>() + b.inputs[0].numel());
+            const float* w = b.g.values[static_cast<size_t>(wv)].constant.data<float>();
+            const float* bias = b.g.values[static_cast<size_t>(bv)].constant.data<float>();
+            const Tensor got = b.run_fused(y, threads);
+            ASSERT_EQ(got.shape(), (Shape{cs.n, cs.m, cs.h, cs.w}));
+            const float* gy = got.data<float>();
+            double worst = 0.0, scale = 1e-6;
+            for (int64_t n = 0; n < cs.n; ++n)
+                for (int64_t m = 0; m < cs.m; ++m)
+                    for (int64_t oy = 0; oy < cs.h; ++oy)
+                        for (int64_t ox = 0; ox < cs.w; ++ox) {
+                            double acc = bias[m];
+                            for (int64_t c = 0; c < cs.c; ++c)
+                                for (int64_t i = 0; i < cs.k; ++i)
+                                    for (int64_t j = 0; j < cs.k; ++j) {
+                                        const int64_t iy = oy - cs.pad + i, ix = ox - cs.pad + j;
+                                        if (iy < 0 || iy >= cs.h || ix < 0 || ix >= cs.w) continue;
+                                        acc += static_cast<double>(w[((m * cs.c + c) * cs.k + i) * cs.k + j]) *
+                                               xs[static_cast<size_t>(((n * cs.c + c) * cs.h + iy) * cs.w + ix)];
+                                    }
+                            acc = std::max(acc, 0.0);
+                            scale = std::max(scale, std::abs(acc));
+                            worst = std::max(worst, std::abs(acc - gy[((n * cs.m + m) * cs.h + oy) * cs.w + ox]));
+                        }
+            EXPECT_LE(worst / scale, 2e-5) << cs.n << "x" << cs.c << "x" << cs.h << "x" << cs.w << " -> " << cs.m
+                                           << " k" << cs.k << ", threads " << threads;
+            if (first.empty()) {
+                first.assign(gy, gy + got.numel());
+            } else {
+                EXPECT_EQ(std::memcmp(first.data(), gy, first.size() * sizeof(float)), 0)
+                    << cs.n << "x" << cs.c << "x" << cs.h << "x" << cs.w << " -> " << cs.m << " k" << cs.k << ", threads "
+                    << threads << " differs from 1 thread";
+            }
+        }
+    }
 }

@@ -4,6 +4,8 @@
 #include <filesystem>
 #include <mutex>
 
+#include <nlohmann/json.hpp>
+
 #include "kernels/cpu/dispatch.h"
 #include "sdk/core/error.h"
 #include "sdk/core/log.h"
@@ -66,10 +68,14 @@ krait_model::krait_model(const std::string& model_dir, const krait_model_params&
     if (kind == KRAIT_MODEL_CLASSIFIER) {
         classifier = family->load_classifier(model_dir, options);
         preprocess = family->load_preprocess(model_dir, *classifier);
-        if (params.preprocessor_config)  // the caller's settings replace the files'
-            preprocess = krait::preprocess_config_from_hf_json(params.preprocessor_config,
-                                                               "krait_model_params.preprocessor_config",
-                                                               classifier->image_height(), classifier->image_width());
+        if (params.preprocessor_config) {  // the caller's settings replace the files'
+            const char* origin = "krait_model_params.preprocessor_config";
+            nlohmann::json given = krait::parse_json_object(params.preprocessor_config, origin);
+            if (!given.contains("size"))  // no size: the model's own input size, not the image processor's 224
+                given["size"] = {{"height", classifier->image_height()}, {"width", classifier->image_width()}};
+            preprocess = krait::preprocess_config_from_hf_json(given.dump(), origin, classifier->image_height(),
+                                                               classifier->image_width());
+        }
         krait::validate_preprocess_config(preprocess);
         krait::log(KRAIT_LOG_INFO, "loaded " + model_dir + ": " + classifier->architecture() + " classifier, " +
                                        std::to_string(classifier->num_labels()) + " labels, " +

@@ -291,7 +291,8 @@ typedef struct krait_model_params {
     ** preprocessor_config.json (do_resize, size, resample, do_center_crop,
     ** crop_size, do_rescale, rescale_factor, do_normalize, image_mean,
     ** image_std): replaces what the model's files say; fields left out take
-    ** ViTImageProcessor's defaults at the model's input size. For models that
+    ** ViTImageProcessor's defaults, and without "size" images are resized to
+    ** the model's input size. For models that
     ** come without one, such as an ONNX export of a torchvision network
     ** (ImageNet mean/std). NULL (the default) = the model's files. Read during
     ** the load (the text need not outlive it). A malformed text is

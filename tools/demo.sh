@@ -2,7 +2,8 @@
 # Sets up a fresh machine, builds Krait, generates text with the embedded demo
 # Mamba model (models/mamba-demo), answers the same prompt before and after a
 # LoRA adapter swap (models/mamba-demo-lora-licenses), and classifies the sample
-# digit pictures with the demo ViT and MambaVision classifiers, then with the
+# digit pictures with the demo ViT and MambaVision classifiers and with the ViT
+# exported to ONNX (models/vit-digits-onnx, Krait's ONNX importer), then with the
 # MambaVision parity adapter (models/mambavision-digits-lora-parity), and holds
 # a two-turn conversation with the demo chat model (models/chat-demo), offline.
 set -euo pipefail

@@ -12,6 +12,8 @@ DEBIAN_PACKAGES=(
   libprotobuf-dev protobuf-compiler
   abigail-tools
   qemu-user
+  mono-mcs mono-runtime nunit-console libnunit-cil-dev
+  doxygen
 )
 PYTHON_PACKAGES=(scikit-build-core pybind11 numpy pytest safetensors)
 

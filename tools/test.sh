@@ -17,6 +17,9 @@ ctest --test-dir build --output-on-failure -j "$JOBS"
 echo "== 1.x ABI against the 1.2 baseline (abi/krait.abi)"
 tools/check_abi.sh build
 
+echo "== C# binding (Mono, NUnit) and the C# samples against the demo models"
+tools/test_csharp.sh build
+
 echo "== one binary for every x86-64 CPU: baseline code free of AVX, tests on emulated CPUs"
 tools/check_kernel_variants.sh build
 

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Builds the krait Python package (bindings/python: scikit-build-core + pybind11 over the C ABI) and
-# installs it into the current python with pip. Build requirements come from PyPI.
+# Builds the krait Python package (bindings/python: scikit-build-core + pybind11 over the C ABI; the
+# package holds libkrait and the `krait` CLI too) and installs it into the current python with pip,
+# straight from the source tree: the quick way while developing. Build requirements come from PyPI.
+# tools/test_wheel.sh builds the distributable manylinux wheel instead (auditwheel) and tests it from a
+# fresh virtualenv (samples, CLI, mypy, pytest): that is what CI runs.
 #
 #   tools/build_python.sh            # pip install ./bindings/python
 #   tools/build_python.sh --test     # also install numpy and pytest and run tests/python
@@ -17,7 +20,7 @@ RUN_TESTS=0
 for arg in "$@"; do
   case "$arg" in
     --test) RUN_TESTS=1 ;;
-    -h|--help) sed -n '2,12p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    -h|--help) sed -n '2,14p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) echo "build_python.sh: unknown argument '$arg'" >&2; exit 2 ;;
   esac
 done

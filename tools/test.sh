@@ -39,6 +39,5 @@ if [ -x tools/test_find_package.sh ]; then
   tools/test_find_package.sh
 fi
 
-echo "== Python package"
-tools/build_python.sh
-python3 -m pytest tests/python -q
+echo "== Python package: one manylinux wheel (auditwheel) tested from a fresh venv: import, CLI, samples, mypy --strict, stubtest, pytest"
+CMAKE_BUILD_PARALLEL_LEVEL="$JOBS" KRAIT_PY_BUILD_DIR="$PWD/build-python" tools/test_wheel.sh --pytest --install

@@ -8,6 +8,8 @@ work too. The message is the library's (krait_last_error()), which names the pro
 
 from __future__ import annotations
 
+from typing import Any, Dict, Optional, Tuple, Type
+
 __all__ = [
     "KraitError",
     "KraitInvalidArgumentError",
@@ -25,7 +27,7 @@ __all__ = [
 
 
 class Status:
-    """The krait_status codes of krait.h."""
+    """The krait_status codes of krait.h, as ``KraitError.status`` holds them (plain ints)."""
 
     OK = 0
     INVALID_ARGUMENT = 1
@@ -43,14 +45,18 @@ class Status:
 class KraitError(Exception):
     """A failed Krait call. ``status`` is the krait_status code (see krait.Status)."""
 
-    default_status = Status.INTERNAL
+    #: The status of an error of this class raised without one.
+    default_status: int = Status.INTERNAL
 
-    def __init__(self, message: str, status: int | None = None):
+    def __init__(self, message: str, status: Optional[int] = None):
+        """An error with the library's ``message``; ``status`` defaults to the class's default_status."""
         super().__init__(message)
-        self.status = int(self.default_status if status is None else status)
+        #: The krait_status code (an int: compare with krait.Status.IO, ...).
+        self.status: int = int(self.default_status if status is None else status)
 
     @property
     def message(self) -> str:
+        """The library's message (krait_last_error()), which names the problem."""
         return str(self.args[0]) if self.args else ""
 
     @property
@@ -60,7 +66,8 @@ class KraitError(Exception):
 
         return _krait.status_string(self.status)
 
-    def __reduce__(self):
+    def __reduce__(self) -> Tuple[Any, ...]:
+        """Pickles as (class, (message, status)): errors cross process boundaries intact."""
         return (type(self), (self.message, self.status))
 
 
@@ -89,14 +96,20 @@ class KraitUnsupportedError(KraitError):
 
 
 class KraitOutOfMemoryError(KraitError, MemoryError):
+    """An allocation failed (a model or a context too large for the memory available)."""
+
     default_status = Status.OUT_OF_MEMORY
 
 
 class KraitBufferTooSmallError(KraitError):
+    """An output buffer was too small (the bindings size buffers themselves: not seen from Python)."""
+
     default_status = Status.BUFFER_TOO_SMALL
 
 
 class KraitCancelledError(KraitError):
+    """A callback asked the library to stop a call (closing a streaming generator stops it without this)."""
+
     default_status = Status.CANCELLED
 
 
@@ -107,6 +120,8 @@ class KraitAbortedError(KraitError):
 
 
 class KraitWrongKindError(KraitError, TypeError):
+    """A model of another kind than the class loads (a classifier given to SequenceModel, ...)."""
+
     default_status = Status.WRONG_KIND
 
 
@@ -116,7 +131,7 @@ class KraitInternalError(KraitError):
     default_status = Status.INTERNAL
 
 
-_BY_STATUS = {cls.default_status: cls for cls in (
+_BY_STATUS: Dict[int, Type[KraitError]] = {cls.default_status: cls for cls in (
     KraitInvalidArgumentError, KraitIOError, KraitFormatError, KraitUnsupportedError, KraitOutOfMemoryError,
     KraitBufferTooSmallError, KraitCancelledError, KraitAbortedError, KraitWrongKindError, KraitInternalError)}
 
@@ -124,3 +139,9 @@ _BY_STATUS = {cls.default_status: cls for cls in (
 def error_from_status(status: int, message: str) -> KraitError:
     """The exception for a krait_status (used by the compiled module)."""
     return _BY_STATUS.get(status, KraitError)(message, status)
+
+
+# The public names are krait.X (tracebacks, help() and pickle say so).
+for _public in (Status, KraitError, *_BY_STATUS.values()):
+    _public.__module__ = "krait"
+del _public

@@ -237,15 +237,29 @@ std::shared_ptr<ActiveSet> AdapterRegistry::resolve(py::handle adapters) const {
 }
 
 void bind_adapters(py::module_& m) {
-    py::class_<AdapterTarget>(m, "AdapterTarget",
-                              "One module an adapter changes: `module` (the checkpoint's name), `kind` (\"linear\", "
-                              "\"embedding\", \"conv1d\", \"conv2d\"), `rank` and `scaling` (alpha / r, or alpha / "
-                              "sqrt(r) with rslora; both 0 for a replaced module), `replaced` (modules_to_save).")
-        .def_readonly("module", &AdapterTarget::module)
-        .def_readonly("kind", &AdapterTarget::kind)
-        .def_readonly("rank", &AdapterTarget::rank)
-        .def_readonly("scaling", &AdapterTarget::scaling)
-        .def_readonly("replaced", &AdapterTarget::replaced)
+    // The public classes are named krait.X (signatures, help()): the package re-exports them as they are.
+    py::class_<AdapterTarget> target(m, "AdapterTarget", R"doc(
+One module an adapter changes (``Adapter.targets``).
+
+``module`` (the checkpoint's name), ``kind`` ("linear", "embedding", "conv1d", "conv2d"), ``rank``
+and ``scaling`` (alpha / r, or alpha / sqrt(r) with rslora; both 0 for a replaced module),
+``replaced`` (PEFT modules_to_save). Read-only; ``_asdict()`` gives them as a dict.)doc");
+    target.attr("__module__") = "krait";
+    py::class_<Adapter, std::shared_ptr<Adapter>> adapter(m, "Adapter", R"doc(
+A PEFT LoRA adapter loaded for one model (``model.load_adapter(path, name=None)``).
+
+Calls choose it with ``adapters={adapter_or_name: scale}``. Its facts are read at load and stay
+readable after ``model.unload_adapter()`` (then ``loaded`` is False and calls refuse it). Adapters
+compare by identity.)doc");
+    adapter.attr("__module__") = "krait";
+
+    target.def_readonly("module", &AdapterTarget::module, "The module's name in the checkpoint (\"model.layers.0.self_attn.q_proj\").")
+        .def_readonly("kind", &AdapterTarget::kind, "\"linear\", \"embedding\", \"conv1d\" or \"conv2d\".")
+        .def_readonly("rank", &AdapterTarget::rank, "r of this module (0 for a replaced module).")
+        .def_readonly("scaling", &AdapterTarget::scaling,
+                      "alpha / r (alpha / sqrt(r) with rslora), as PEFT scales the low-rank term; 0 for a replaced module.")
+        .def_readonly("replaced", &AdapterTarget::replaced,
+                      "True for a module the adapter replaces whole (PEFT modules_to_save, such as a classifier head).")
         .def("_asdict",
              [](const AdapterTarget& t) {
                  py::dict d;
@@ -259,13 +273,11 @@ void bind_adapters(py::module_& m) {
              "The target as a dict.")
         .def("__repr__", &target_repr);
 
-    py::class_<Adapter, std::shared_ptr<Adapter>>(m, "Adapter",
-                                                   "A PEFT LoRA adapter loaded for one model (model.load_adapter()).")
-        .def_readonly("name", &Adapter::name)
-        .def_readonly("path", &Adapter::path)
+    adapter.def_readonly("name", &Adapter::name, "Its name on the model (load_adapter's name, default the folder's name).")
+        .def_readonly("path", &Adapter::path, "The folder it was loaded from.")
         .def_readonly("max_rank", &Adapter::max_rank, "Largest r over its modules (0 if it only replaces modules).")
         .def_readonly("lora_alpha", &Adapter::lora_alpha, "adapter_config.json lora_alpha (before alpha_pattern).")
-        .def_readonly("use_rslora", &Adapter::use_rslora)
+        .def_readonly("use_rslora", &Adapter::use_rslora, "adapter_config.json use_rslora: scaling alpha / sqrt(r).")
         .def_readonly("num_parameters", &Adapter::num_parameters, "Values held by the adapter.")
         .def_readonly("targets", &Adapter::targets, "Adapted modules, then replaced ones (AdapterTarget).")
         .def_readonly("labels", &Adapter::labels,
@@ -275,7 +287,8 @@ void bind_adapters(py::module_& m) {
         .def("__repr__", &adapter_repr);
 
     // A resolved `adapters=` argument (private: lets one Python call reuse it for several library calls).
-    py::class_<ActiveSet, std::shared_ptr<ActiveSet>>(m, "_ActiveSet");
+    py::class_<ActiveSet, std::shared_ptr<ActiveSet>>(m, "_ActiveSet",
+                                                      "A resolved adapters= argument (private).");
 }
 
 }  // namespace krait_py

@@ -179,7 +179,7 @@ py::dict Assistant::info() const {
 }
 
 void bind_assistant(py::module_& m) {
-    py::class_<Assistant>(m, "Assistant")
+    py::class_<Assistant>(m, "Assistant", "The compiled half of krait.Assistant (private: use krait.Assistant).")
         .def(py::init<const std::string&, const std::string&, std::optional<int64_t>, std::optional<int64_t>,
                       const std::string&, const std::string&>(),
              py::arg("path"), py::arg("device"), py::arg("threads"), py::arg("context_length"), py::arg("weights"),

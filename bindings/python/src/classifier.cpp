@@ -238,7 +238,7 @@ private:
 };
 
 void bind_classifier(py::module_& m) {
-    py::class_<Classifier>(m, "Classifier")
+    py::class_<Classifier>(m, "Classifier", "The compiled half of krait.Classifier (private: use krait.Classifier).")
         .def(py::init<const std::string&, const std::string&, std::optional<int64_t>, std::optional<int64_t>,
                       std::optional<int64_t>, const std::string&, const std::string&, std::optional<std::string>>(),
              py::arg("path"), py::arg("device"), py::arg("threads"), py::arg("max_image_pixels"), py::arg("batch_size"),

@@ -159,7 +159,8 @@ void Conversation::save(const std::string& path) const {
 }
 
 void bind_conversation(py::module_& m) {
-    py::class_<Conversation, std::shared_ptr<Conversation>>(m, "Conversation")
+    py::class_<Conversation, std::shared_ptr<Conversation>>(
+        m, "Conversation", "The compiled half of krait.Conversation (private: use model.conversation()).")
         .def("say", &Conversation::say, py::arg("text"), py::arg("request"), py::arg("on_piece"),
              py::arg("pixel_values") = py::none())
         .def("reply", &Conversation::reply, py::arg("request"), py::arg("on_piece"))

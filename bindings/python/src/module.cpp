@@ -6,7 +6,8 @@
 using namespace krait_py;
 
 PYBIND11_MODULE(_krait, m) {
-    m.doc() = "Krait C ABI bindings (private: use the krait package)";
+    m.doc() = "Krait C ABI bindings, the compiled half of the krait package (private: use the krait package; "
+              "its Tokenizer, Adapter, AdapterTarget and State are the classes defined here).";
     register_errors(m);
     bind_tokenizer(m);
     bind_adapters(m);
@@ -23,6 +24,6 @@ PYBIND11_MODULE(_krait, m) {
           "Version of the Krait library actually loaded, \"MAJOR.MINOR.PATCH\".");
     m.def("version_number", [] { return krait_version(); }, "Loaded library version as MAJOR*1000000+MINOR*1000+PATCH.");
     m.def("status_string", [](int status) { return std::string(krait_status_string(static_cast<krait_status>(status))); },
-          py::arg("status"));
+          py::arg("status"), "The library's short name of a krait_status code (\"invalid argument\"): krait_status_string.");
     m.attr("HEADER_VERSION_NUMBER") = KRAIT_VERSION_NUMBER;
 }

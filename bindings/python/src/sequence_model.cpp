@@ -166,8 +166,9 @@ py::dict language_info(const krait_model_info& info) {
 }
 
 void bind_sequence_model(py::module_& m) {
-    py::class_<GenerationRequest, std::shared_ptr<GenerationRequest>>(m, "GenerationRequest");
-    py::class_<SequenceModel>(m, "SequenceModel")
+    py::class_<GenerationRequest, std::shared_ptr<GenerationRequest>>(
+        m, "GenerationRequest", "generate()'s options, checked and converted by prepare_generation() (private).");
+    py::class_<SequenceModel>(m, "SequenceModel", "The compiled half of krait.SequenceModel (private: use krait.SequenceModel).")
         .def(py::init<const std::string&, const std::string&, std::optional<int64_t>, std::optional<int64_t>,
                       const std::string&, const std::string&>(),
              py::arg("path"), py::arg("device"), py::arg("threads"), py::arg("context_length"), py::arg("weights"),

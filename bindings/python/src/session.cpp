@@ -108,22 +108,29 @@ void Session::load_state(const std::string& path) {
 }
 
 void bind_session(py::module_& m) {
-    py::class_<State, std::shared_ptr<State>>(m, "State")
-        .def_property_readonly("n_tokens", &State::n_tokens)
+    py::class_<State, std::shared_ptr<State>> state(m, "State", R"doc(
+An immutable copy of a Session's state (``session.snapshot()``): its context tokens, the model's
+state (a KV cache or Mamba's recurrent state) and the logits after them.
+
+It keeps its model alive and may be restored (``Session.restore(state)``) into any session of that
+model, any number of times, also from several threads at once.)doc");
+    state.attr("__module__") = "krait";  // public as krait.State: so named in signatures and help()
+    state.def_property_readonly("n_tokens", &State::n_tokens, "How many context tokens it holds.")
         .def("__repr__", [](const State& s) { return "<krait.State n_tokens=" + std::to_string(s.n_tokens()) + ">"; });
-    py::class_<Session, std::shared_ptr<Session>>(m, "Session")
-        .def("append", &Session::append, py::arg("prompt"))
-        .def("generate", &Session::generate, py::arg("request"), py::arg("on_piece"))
-        .def_property_readonly("tokens", &Session::tokens)
-        .def_property_readonly("n_tokens", &Session::n_tokens)
-        .def("snapshot", &Session::snapshot)
-        .def("restore", &Session::restore, py::arg("state"))
-        .def("truncate", &Session::truncate, py::arg("n_tokens"))
-        .def("reset", &Session::reset)
-        .def("save_state", &Session::save_state, py::arg("path"))
-        .def("load_state", &Session::load_state, py::arg("path"))
-        .def("abort", &Session::abort)
-        .def("clear_abort", &Session::clear_abort);
+    py::class_<Session, std::shared_ptr<Session>>(m, "Session", "The compiled half of krait.Session (private).")
+        .def("append", &Session::append, py::arg("prompt"), "Prefills `prompt` (text or ids); float32 logits [vocab] after it.")
+        .def("generate", &Session::generate, py::arg("request"), py::arg("on_piece"),
+             "Runs a prepared request after the context; (ids, text). on_piece(id, text) -> stop? streams.")
+        .def_property_readonly("tokens", &Session::tokens, "The context's ids.")
+        .def_property_readonly("n_tokens", &Session::n_tokens, "The context's length.")
+        .def("snapshot", &Session::snapshot, "A State copy of the session.")
+        .def("restore", &Session::restore, py::arg("state"), "Puts a State back.")
+        .def("truncate", &Session::truncate, py::arg("n_tokens"), "Keeps the first n_tokens tokens.")
+        .def("reset", &Session::reset, "Empties the context.")
+        .def("save_state", &Session::save_state, py::arg("path"), "Writes the state to a file.")
+        .def("load_state", &Session::load_state, py::arg("path"), "Reads a state file.")
+        .def("abort", &Session::abort, "Asks the running call to stop.")
+        .def("clear_abort", &Session::clear_abort, "Withdraws an unused abort request.");
 }
 
 }  // namespace krait_py

@@ -66,29 +66,32 @@ std::string Tokenizer::decode_bytes(const Ids& ids, bool skip_special_tokens) co
 }
 
 void bind_tokenizer(py::module_& m) {
-    py::class_<Tokenizer, std::shared_ptr<Tokenizer>>(m, "Tokenizer", R"doc(
+    py::class_<Tokenizer, std::shared_ptr<Tokenizer>> cls(m, "Tokenizer", R"doc(
 A Hugging Face tokenizer.json (byte-level BPE: GPT-2/NeoX, Llama-3, Qwen2, SmolLM2; or
 SentencePiece-style BPE: Llama-2, Mistral).
 
-Load one with Tokenizer.from_file(path); a model's own tokenizer is SequenceModel.tokenizer.
-Immutable and thread-safe.)doc")
-        .def_static(
+Load one with Tokenizer.from_file(path); a model's own tokenizer is SequenceModel.tokenizer (or
+Assistant.tokenizer), which keeps its model alive. encode() and decode() release the GIL. Immutable
+and thread-safe.)doc");
+    cls.attr("__module__") = "krait";  // public as krait.Tokenizer: so named in signatures and help()
+    cls.def_static(
             "from_file",
             [](py::object path) {
                 // str, bytes or os.PathLike, as open() takes
                 return Tokenizer::from_file(py::module_::import("os").attr("fspath")(path).cast<std::string>());
             },
             py::arg("path"),
-            "Loads a tokenizer.json file, or a directory with tokenizer.json and optionally tokenizer_config.json\n"
-            "(whose added and special tokens are added as transformers does). Raises KraitError (KraitIOError,\n"
-            "KraitFormatError, ...).")
+            "Loads a tokenizer.json file (path: str, bytes or os.PathLike), or a directory with tokenizer.json and\n"
+            "optionally tokenizer_config.json (whose added and special tokens are added as transformers does).\n"
+            "Raises KraitError (KraitIOError, KraitFormatError, ...).")
         .def(
             "encode",
             [](const Tokenizer& t, py::handle text, bool add_special_tokens) {
                 return t.encode_bytes(text_bytes(text, "text"), add_special_tokens);
             },
             py::arg("text"), py::arg("add_special_tokens") = false,
-            "Token ids of `text` (str, or UTF-8 bytes), as Hugging Face tokenizers' encode().")
+            "Token ids of `text` (str, or UTF-8 bytes), as Hugging Face tokenizers' encode(); special tokens\n"
+            "(BOS, ...) are added only with add_special_tokens=True. Releases the GIL.")
         .def(
             "decode",
             [](const Tokenizer& t, py::handle ids, bool skip_special_tokens) {
@@ -97,10 +100,10 @@ Immutable and thread-safe.)doc")
                 return utf8_str(bytes.data(), bytes.size());
             },
             py::arg("ids"), py::arg("skip_special_tokens") = false,
-            "Text of `ids`, as Hugging Face tokenizers' decode(): special tokens included unless\n"
-            "skip_special_tokens=True.")
+            "Text of `ids` (a sequence or 1-D array of ints), as Hugging Face tokenizers' decode(): special\n"
+            "tokens included unless skip_special_tokens=True. Releases the GIL.")
         .def_property_readonly("vocab_size", &Tokenizer::vocab_size, "Number of ids, added tokens included.")
-        .def("__len__", &Tokenizer::vocab_size)
+        .def("__len__", &Tokenizer::vocab_size, "vocab_size.")
         .def("__repr__", [](const Tokenizer& t) { return "<krait.Tokenizer vocab_size=" + std::to_string(t.vocab_size()) + ">"; });
 }
 

@@ -105,6 +105,7 @@ int main(int argc, char** argv) {
     fputs(prompt, stdout);
     status = krait_session_generate(session, prompt_ids, n_prompt, &gen, new_ids, (size_t)max_new_tokens, &n_new);
     fputs("\n", stdout);
+    fflush(stdout);
     if (status != KRAIT_OK) { exit_code = report("krait_session_generate", status); goto cleanup; }
 
     fprintf(stderr, "%zu prompt tokens, %zu new tokens\n", n_prompt, n_new);

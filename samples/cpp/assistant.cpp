@@ -7,37 +7,12 @@
 // The picture goes with the first question; later questions refer to it
 // through the conversation's history, and the session's state after the
 // picture is reused, so the image encoder runs once (see the stats).
-// krait.hpp has no picture methods yet, so the two picture calls below use
-// the C ABI on the handles' get(), throwing krait::Exception as krait.hpp does.
 #include <iostream>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "krait/krait.hpp"
-
-namespace {
-
-void check(krait_status status) {
-    if (status != KRAIT_OK) throw krait::Exception(status, krait_last_error());
-}
-
-// The picture at `path`, model-ready: float32 [3, image_height, image_width].
-std::vector<float> preprocess(const krait::Model& model, const std::string& path) {
-    size_t n = 0;
-    check(krait_model_preprocess_image_file(model.get(), path.c_str(), nullptr, 0, &n));  // size query
-    std::vector<float> pixels(n);
-    check(krait_model_preprocess_image_file(model.get(), path.c_str(), pixels.data(), pixels.size(), &n));
-    return pixels;
-}
-
-// C callback for krait_generate_params.on_token: prints each piece.
-int print_piece(int32_t, const char* piece, size_t len, void*) {
-    std::cout << std::string_view(piece, len) << std::flush;
-    return 0;
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
     const std::string model_dir = argc > 1 ? argv[1] : "models/shapes-mamba-assistant";
@@ -52,32 +27,29 @@ int main(int argc, char** argv) {
             std::cerr << model_dir << " is a " << info.architecture << " model, not an assistant\n";
             return 1;
         }
-        const std::vector<float> pixels = preprocess(model, picture);
+        // float32 [3, image_height, image_width], as the model's preprocessing makes it.
+        const std::vector<float> pixels = model.preprocess_image(picture);
 
         krait::Session session(model);
         krait::Conversation chat(session);
 
-        krait::GenerateOptions options;  // for the text-only turns (krait.hpp)
+        krait::GenerateOptions options;
         options.max_new_tokens = 32;
         options.sampling.temperature = 0.0f;  // greedy
-        krait_generate_params params;         // the same for the C call with the picture
-        krait_generate_params_init(&params);
-        params.max_new_tokens = options.max_new_tokens;
-        params.sampling.temperature = options.sampling.temperature;
-        params.on_token = print_piece;
+        const auto print_piece = [](int32_t, std::string_view piece) {
+            std::cout << piece << std::flush;
+            return false;  // true would stop the reply
+        };
 
         std::cout << "picture:   " << picture << " (" << info.architecture << ", " << info.image_rows
                   << " image rows)\n";
         for (size_t i = 0; i < questions.size(); ++i) {
             std::cout << "user:      " << questions[i] << "\nassistant: " << std::flush;
             if (i == 0)  // the first message shows the picture (the pixels are copied)
-                check(krait_conversation_say_images(chat.get(), questions[i].c_str(), pixels.data(), 1,
-                                                    info.image_height, info.image_width, &params));
+                chat.say_images(questions[i], pixels, /*n_images=*/1, info.image_height, info.image_width, options,
+                                print_piece);
             else  // later ones refer to it
-                chat.say(questions[i], options, [](int32_t, std::string_view piece) {
-                    std::cout << piece << std::flush;
-                    return false;
-                });
+                chat.say(questions[i], options, print_piece);
             std::cout << "\n";
             const krait_conversation_stats st = chat.stats();
             std::cerr << "  (prompt " << st.prompt_tokens << " tokens, " << st.reused_tokens

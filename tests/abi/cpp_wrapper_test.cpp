@@ -380,3 +380,65 @@ TEST(CppWrapper, MovedFromHandlesFailCleanly) {
     expect_status(KRAIT_ERR_INVALID_ARGUMENT, [&] { t1.encode("a"); });
     EXPECT_EQ(t2.decode(t2.encode("abc")), "abc");
 }
+
+// Pictures through krait.hpp: Model::preprocess_image (file and encoded bytes) gives what the C calls give,
+// and Conversation::say_images on the demo assistant gives the replies of the C call it wraps.
+TEST(CppWrapper, PicturesAndAnAssistantConversation) {
+    const std::string dir = "models/shapes-mamba-assistant";
+    const std::string picture = "models/samples/shapes_1.png";
+    const krait::Model model = krait::Model::load(dir);
+    const krait_model_info info = model.info();
+    ASSERT_EQ(info.kind, KRAIT_MODEL_ASSISTANT);
+
+    size_t n = 0;
+    ASSERT_EQ(krait_model_preprocess_image_file(model.get(), picture.c_str(), nullptr, 0, &n), KRAIT_OK);
+    std::vector<float> expected(n);
+    ASSERT_EQ(krait_model_preprocess_image_file(model.get(), picture.c_str(), expected.data(), n, &n), KRAIT_OK);
+    const std::vector<float> pixels = model.preprocess_image(picture);
+    EXPECT_EQ(pixels, expected);
+    EXPECT_EQ(pixels.size(), static_cast<size_t>(3 * info.image_height * info.image_width));
+    std::string bytes;
+    {
+        FILE* f = std::fopen(picture.c_str(), "rb");
+        ASSERT_NE(f, nullptr);
+        char buf[4096];
+        for (size_t got; (got = std::fread(buf, 1, sizeof buf, f)) > 0;) bytes.append(buf, got);
+        std::fclose(f);
+    }
+    EXPECT_EQ(model.preprocess_image(bytes.data(), bytes.size()), expected);
+    expect_status(KRAIT_ERR_FORMAT, [&] { model.preprocess_image("not a picture", 13); });
+
+    krait::GenerateOptions options;
+    options.max_new_tokens = 24;
+    options.sampling.temperature = 0.0f;
+    // The reference: the same turn through the C call.
+    krait::Session c_session(model);
+    krait::Conversation c_chat(c_session);
+    krait_generate_params params;
+    krait_generate_params_init(&params);
+    params.max_new_tokens = options.max_new_tokens;
+    params.sampling.temperature = 0.0f;
+    ASSERT_EQ(krait_conversation_say_images(c_chat.get(), "What colour is the circle?", expected.data(), 1,
+                                            info.image_height, info.image_width, &params),
+              KRAIT_OK)
+        << krait_last_error();
+    const std::string c_reply = c_chat.messages().back().content;
+
+    krait::Session session(model);
+    krait::Conversation chat(session);
+    std::string streamed;
+    const std::string reply = chat.say_images("What colour is the circle?", pixels, 1, info.image_height,
+                                              info.image_width, options, [&](int32_t, std::string_view piece) {
+                                                  streamed += piece;
+                                                  return false;
+                                              });
+    EXPECT_EQ(reply, c_reply);
+    EXPECT_EQ(streamed, reply);
+    EXPECT_FALSE(reply.empty());
+    EXPECT_EQ(chat.stats().images_encoded, 1);
+    // A wrong picture size is refused with a message, and the conversation stays usable.
+    expect_status(KRAIT_ERR_INVALID_ARGUMENT,
+                  [&] { chat.say_images("And this?", pixels, 1, info.image_height + 1, info.image_width, options); });
+    EXPECT_EQ(chat.messages().size(), 2u);
+    EXPECT_FALSE(chat.say("And where is it?", options).empty());
+}

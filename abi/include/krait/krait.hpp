@@ -288,6 +288,26 @@ public:
         return out;
     }
 
+    /* A picture file made model-ready by the model's own preprocessing
+    ** (krait_model_preprocess_image_file): float32 [3, image_height,
+    ** image_width], for classifiers and assistants. Concatenate several for a
+    ** batch (Conversation::say_images, Session::classifier_forward). */
+    std::vector<float> preprocess_image(const std::string& path) const {
+        size_t n = 0;
+        detail::check(krait_model_preprocess_image_file(handle_.get(), path.c_str(), nullptr, 0, &n));
+        std::vector<float> pixels(n);
+        detail::check(krait_model_preprocess_image_file(handle_.get(), path.c_str(), pixels.data(), n, &n));
+        return pixels;
+    }
+    /* The same from an encoded picture in memory (PNG, JPEG, BMP, GIF). */
+    std::vector<float> preprocess_image(const void* data, size_t size) const {
+        size_t n = 0;
+        detail::check(krait_model_preprocess_image_encoded(handle_.get(), data, size, nullptr, 0, &n));
+        std::vector<float> pixels(n);
+        detail::check(krait_model_preprocess_image_encoded(handle_.get(), data, size, pixels.data(), n, &n));
+        return pixels;
+    }
+
     std::vector<std::string> labels() const {
         const int64_t n = info().num_labels;
         std::vector<std::string> out;
@@ -734,6 +754,17 @@ public:
     std::string say(const std::string& user_text, const GenerateOptions& options = {}, const TokenFn& on_token = {}) {
         return run(options, on_token, [&](const krait_generate_params* p) {
             return krait_conversation_say(handle_.get(), user_text.c_str(), p);
+        });
+    }
+    /* An assistant's turn with pictures (krait_conversation_say_images):
+    ** `pixels` holds n_images model-ready pictures of height x width, one
+    ** after the other (Model::preprocess_image gives each). */
+    std::string say_images(const std::string& user_text, const std::vector<float>& pixels, int64_t n_images,
+                           int64_t height, int64_t width, const GenerateOptions& options = {},
+                           const TokenFn& on_token = {}) {
+        return run(options, on_token, [&](const krait_generate_params* p) {
+            return krait_conversation_say_images(handle_.get(), user_text.c_str(), pixels.data(), n_images, height,
+                                                 width, p);
         });
     }
     std::string reply(const GenerateOptions& options = {}, const TokenFn& on_token = {}) {

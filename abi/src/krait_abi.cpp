@@ -74,6 +74,26 @@ T read_params(const T* given, void (*init)(T*)) {
     return params;
 }
 
+// krait_*_params_init_sized (krait.h, ABI RULES): a whole T of defaults made by `fill`, of which only the
+// caller's first `size` bytes are written, struct_size saying how many.
+template <class T>
+void init_sized(T* params, size_t size, void (*fill)(T*)) {
+    if (!params) return;
+    T full;
+    fill(&full);
+    const size_t n = size < sizeof(T) ? size : sizeof(T);
+    full.struct_size = static_cast<uint32_t>(n);
+    std::memcpy(params, &full, n);
+}
+
+// What the exported unsized init functions write, frozen at the 1.8 layouts: up to 1.8 they wrote the
+// library's sizeof, and programs built against header 1.8 have structs this large. Later fields are
+// only written by the _sized functions (the header's macros), so these constants never change.
+constexpr size_t kModelParamsSize_1_8 = offsetof(krait_model_params, preprocessor_config) + sizeof(const char*);
+constexpr size_t kSessionParamsSize_1_8 = offsetof(krait_session_params, image_cache_bytes) + sizeof(int64_t);
+constexpr size_t kGenerateParamsSize_1_8 = offsetof(krait_generate_params, user_data) + sizeof(void*);
+constexpr size_t kAdapterParamsSize_1_8 = offsetof(krait_adapter_params, name) + sizeof(const char*);
+
 // Info structs the library fills (krait.h, ABI RULES): the smallest struct_size accepted is the
 // struct's size in the version that introduced it (any 1.x caller passes at least that), and only
 // the fields after struct_size that fit in the caller's struct are written.
@@ -210,18 +230,26 @@ void krait_set_log_callback(krait_log_fn callback, void* user_data, krait_log_le
 
 /* ---- models ------------------------------------------------------------- */
 
-void krait_model_params_init(krait_model_params* params) {
-    if (!params) return;
+// The defaults of a whole krait_model_params (what read_params starts from).
+static void fill_model_params(krait_model_params* params) {
     std::memset(params, 0, sizeof *params);
     params->struct_size = sizeof *params;
     params->device = KRAIT_DEVICE_CPU;
+}
+
+void(krait_model_params_init)(krait_model_params* params) {
+    init_sized(params, kModelParamsSize_1_8, fill_model_params);
+}
+
+void krait_model_params_init_sized(krait_model_params* params, size_t size) {
+    init_sized(params, size, fill_model_params);
 }
 
 krait_status krait_model_load(const char* path, const krait_model_params* params, krait_model** out_model) {
     KRAIT_REQUIRE(path);
     KRAIT_REQUIRE(out_model);
     return guarded([&] {
-        const krait_model_params p = read_params(params, krait_model_params_init);
+        const krait_model_params p = read_params(params, fill_model_params);
         *out_model = new krait_model(path, p);
     });
 }
@@ -400,8 +428,7 @@ krait_status krait_tokenizer_vocab_size(const krait_tokenizer* tokenizer, int64_
 
 /* ---- sessions ------------------------------------------------------------- */
 
-void krait_session_params_init(krait_session_params* params) {
-    if (!params) return;
+static void fill_session_params(krait_session_params* params) {
     std::memset(params, 0, sizeof *params);
     params->struct_size = sizeof *params;
     params->n_threads = 0;
@@ -411,11 +438,19 @@ void krait_session_params_init(krait_session_params* params) {
     params->image_cache_bytes = KRAIT_DEFAULT_IMAGE_CACHE_BYTES;
 }
 
+void(krait_session_params_init)(krait_session_params* params) {
+    init_sized(params, kSessionParamsSize_1_8, fill_session_params);
+}
+
+void krait_session_params_init_sized(krait_session_params* params, size_t size) {
+    init_sized(params, size, fill_session_params);
+}
+
 krait_status krait_session_create(krait_model* model, const krait_session_params* params, krait_session** out_session) {
     KRAIT_REQUIRE(model);
     KRAIT_REQUIRE(out_session);
     return guarded([&] {
-        const krait_session_params p = read_params(params, krait_session_params_init);
+        const krait_session_params p = read_params(params, fill_session_params);
         *out_session = new krait_session(*model, p);
     });
 }
@@ -491,13 +526,20 @@ void krait_sampling_params_init(krait_sampling_params* params) {
     params->seed = 0;
 }
 
-void krait_generate_params_init(krait_generate_params* params) {
-    if (!params) return;
+static void fill_generate_params(krait_generate_params* params) {
     std::memset(params, 0, sizeof *params);
     params->struct_size = sizeof *params;
     params->max_new_tokens = 32;
     krait_sampling_params_init(&params->sampling);
     params->stop_at_eos = 1;
+}
+
+void(krait_generate_params_init)(krait_generate_params* params) {
+    init_sized(params, kGenerateParamsSize_1_8, fill_generate_params);
+}
+
+void krait_generate_params_init_sized(krait_generate_params* params, size_t size) {
+    init_sized(params, size, fill_generate_params);
 }
 
 krait_status krait_session_generate(krait_session* session, const int32_t* prompt_ids, size_t n_prompt,
@@ -509,7 +551,7 @@ krait_status krait_session_generate(krait_session* session, const int32_t* promp
     if (!out_ids && capacity > 0) return set_error(KRAIT_ERR_INVALID_ARGUMENT, "out_ids is NULL but capacity > 0");
     return guarded([&] {
         require_sequence(session, "krait_session_generate");
-        const krait_generate_params p = read_params(params, krait_generate_params_init);
+        const krait_generate_params p = read_params(params, fill_generate_params);
         if (n_prompt) session->model.check_ids(prompt_ids, n_prompt);
         *n_out = session->generate(prompt_ids, n_prompt, p, out_ids, capacity);
     });
@@ -603,14 +645,14 @@ krait_status krait_conversation_add_message(krait_conversation* conversation, co
 
 krait_status krait_conversation_reply(krait_conversation* conversation, const krait_generate_params* params) {
     KRAIT_REQUIRE(conversation);
-    return guarded([&] { conversation->reply(read_params(params, krait_generate_params_init)); });
+    return guarded([&] { conversation->reply(read_params(params, fill_generate_params)); });
 }
 
 krait_status krait_conversation_say(krait_conversation* conversation, const char* user_text,
                                     const krait_generate_params* params) {
     KRAIT_REQUIRE(conversation);
     KRAIT_REQUIRE(user_text);
-    return guarded([&] { conversation->say(user_text, read_params(params, krait_generate_params_init)); });
+    return guarded([&] { conversation->say(user_text, read_params(params, fill_generate_params)); });
 }
 
 krait_status krait_conversation_add_message_images(krait_conversation* conversation, const char* role,
@@ -640,13 +682,13 @@ krait_status krait_conversation_say_images(krait_conversation* conversation, con
     KRAIT_REQUIRE(user_text);
     return guarded([&] {
         conversation->say_with_images(user_text, pixels, n_images, height, width,
-                                      read_params(params, krait_generate_params_init));
+                                      read_params(params, fill_generate_params));
     });
 }
 
 krait_status krait_conversation_regenerate(krait_conversation* conversation, const krait_generate_params* params) {
     KRAIT_REQUIRE(conversation);
-    return guarded([&] { conversation->regenerate(read_params(params, krait_generate_params_init)); });
+    return guarded([&] { conversation->regenerate(read_params(params, fill_generate_params)); });
 }
 
 krait_status krait_conversation_undo(krait_conversation* conversation) {
@@ -719,7 +761,7 @@ krait_status krait_session_chat(krait_session* session, const char* messages_jso
     if (!text && capacity > 0) return set_error(KRAIT_ERR_INVALID_ARGUMENT, "text is NULL but capacity > 0");
     return guarded([&] {
         const std::string reply =
-            krait_conversation::chat(*session, messages_json, read_params(params, krait_generate_params_init));
+            krait_conversation::chat(*session, messages_json, read_params(params, fill_generate_params));
         if (text) std::memcpy(text, reply.data(), std::min(capacity, reply.size()));
         *n_out = reply.size();
     });
@@ -981,10 +1023,17 @@ krait_status krait_session_encode_images(krait_session* session, const float* pi
 
 /* ---- LoRA adapters ---- */
 
-void krait_adapter_params_init(krait_adapter_params* params) {
-    if (!params) return;
+static void fill_adapter_params(krait_adapter_params* params) {
     *params = krait_adapter_params{};
     params->struct_size = sizeof(krait_adapter_params);
+}
+
+void(krait_adapter_params_init)(krait_adapter_params* params) {
+    init_sized(params, kAdapterParamsSize_1_8, fill_adapter_params);
+}
+
+void krait_adapter_params_init_sized(krait_adapter_params* params, size_t size) {
+    init_sized(params, size, fill_adapter_params);
 }
 
 krait_status krait_adapter_load(krait_model* model, const char* path, const krait_adapter_params* params,
@@ -993,7 +1042,7 @@ krait_status krait_adapter_load(krait_model* model, const char* path, const krai
     KRAIT_REQUIRE(path);
     KRAIT_REQUIRE(out_adapter);
     return guarded([&] {
-        const krait_adapter_params p = read_params(params, krait_adapter_params_init);
+        const krait_adapter_params p = read_params(params, fill_adapter_params);
         auto handle = std::make_unique<krait_adapter>();
         handle->impl = krait::LoraAdapter::load(path, model->adapter_targets(), p.name ? p.name : "");
         handle->model = model;

@@ -65,6 +65,88 @@ TEST(AbiRules, FrozenLayoutsAreThoseOf1_2) {
     EXPECT_GE(sizeof(krait_generate_params), 80u);  // may grow at the end
 }
 
+// A caller's params struct with guard bytes after it: what an init function wrote past `size` shows.
+struct Guarded {
+    alignas(8) unsigned char bytes[512];
+    explicit Guarded() { std::memset(bytes, 0xAB, sizeof bytes); }
+    size_t written_past(size_t size) const {
+        size_t n = 0;
+        for (size_t i = size; i < sizeof bytes; ++i) n += bytes[i] != 0xAB;
+        return n;
+    }
+};
+
+// Size of a params struct as a program built against an older header had it (LP64): the end of the
+// last field that header knew.
+constexpr size_t kModelParams_1_2 = offsetof(krait_model_params, progress_user_data) + sizeof(void*);
+constexpr size_t kModelParams_1_8 = offsetof(krait_model_params, preprocessor_config) + sizeof(void*);
+constexpr size_t kSessionParams_1_0 = offsetof(krait_session_params, n_threads) + sizeof(int32_t);
+constexpr size_t kSessionParams_1_8 = offsetof(krait_session_params, image_cache_bytes) + sizeof(int64_t);
+
+TEST(AbiRules, SizedInitWritesNothingPastTheCallersStruct) {
+    // A program built against header 1.2 (a smaller krait_model_params) gets the fields it knows, with
+    // struct_size saying so, and nothing past them; the load then takes defaults for the newer fields.
+    Guarded g;
+    auto* mp = reinterpret_cast<krait_model_params*>(g.bytes);
+    krait_model_params_init_sized(mp, kModelParams_1_2);
+    EXPECT_EQ(g.written_past(kModelParams_1_2), 0u);
+    EXPECT_EQ(mp->struct_size, kModelParams_1_2);
+    EXPECT_EQ(mp->device, KRAIT_DEVICE_CPU);
+    EXPECT_EQ(mp->progress, nullptr);
+    krait_model* model = nullptr;
+    ASSERT_EQ(krait_model_load(kTied.c_str(), mp, &model), KRAIT_OK) << krait_last_error();
+    krait_model_free(model);
+
+    Guarded s;
+    auto* sp = reinterpret_cast<krait_session_params*>(s.bytes);
+    krait_session_params_init_sized(sp, kSessionParams_1_0);
+    EXPECT_EQ(s.written_past(kSessionParams_1_0), 0u);
+    EXPECT_EQ(sp->struct_size, kSessionParams_1_0);
+    EXPECT_EQ(sp->n_threads, 0);
+
+    // Sizes below struct_size itself write only that many bytes; NULL does nothing.
+    Guarded tiny;
+    krait_generate_params_init_sized(reinterpret_cast<krait_generate_params*>(tiny.bytes), 2);
+    EXPECT_EQ(tiny.written_past(2), 0u);
+    krait_adapter_params_init_sized(nullptr, sizeof(krait_adapter_params));
+    krait_model_params_init_sized(nullptr, 0);
+}
+
+TEST(AbiRules, TheInitMacrosPassTheHeadersSizeAndTheExportedFunctionsWriteThe1_8Layout) {
+    krait_model_params mp;
+    krait_model_params_init(&mp);  // the header's macro: sizeof *params
+    EXPECT_EQ(mp.struct_size, sizeof mp);
+    krait_session_params sp;
+    krait_session_params_init(&sp);
+    EXPECT_EQ(sp.struct_size, sizeof sp);
+    EXPECT_EQ(sp.max_batch, 32);
+    krait_generate_params gp;
+    krait_generate_params_init(&gp);
+    EXPECT_EQ(gp.struct_size, sizeof gp);
+    EXPECT_EQ(gp.max_new_tokens, 32);
+    EXPECT_EQ(gp.sampling.top_k, 50);
+    krait_adapter_params ap;
+    krait_adapter_params_init(&ap);
+    EXPECT_EQ(ap.struct_size, sizeof ap);
+
+    // The exported functions of those names (what programs built against headers up to 1.8 call)
+    // write the 1.8 layout and never more, however the structs grow.
+    Guarded g;
+    (krait_model_params_init)(reinterpret_cast<krait_model_params*>(g.bytes));
+    EXPECT_EQ(g.written_past(kModelParams_1_8), 0u);
+    EXPECT_EQ(reinterpret_cast<krait_model_params*>(g.bytes)->struct_size, kModelParams_1_8);
+    Guarded s;
+    (krait_session_params_init)(reinterpret_cast<krait_session_params*>(s.bytes));
+    EXPECT_EQ(s.written_past(kSessionParams_1_8), 0u);
+    EXPECT_EQ(reinterpret_cast<krait_session_params*>(s.bytes)->image_cache_bytes, KRAIT_DEFAULT_IMAGE_CACHE_BYTES);
+    Guarded gen;
+    (krait_generate_params_init)(reinterpret_cast<krait_generate_params*>(gen.bytes));
+    EXPECT_EQ(gen.written_past(offsetof(krait_generate_params, user_data) + sizeof(void*)), 0u);
+    Guarded ad;
+    (krait_adapter_params_init)(reinterpret_cast<krait_adapter_params*>(ad.bytes));
+    EXPECT_EQ(ad.written_past(sizeof(uint32_t) + sizeof(void*) + 4), 0u);  // struct_size, padding, name
+}
+
 TEST(AbiRules, SamplingStructSizeIsNotRead) {
     // The nested struct is frozen: its struct_size is not read, so a caller that left it 0 samples as
     // one that set it.

@@ -63,6 +63,19 @@
 **    the caller sets struct_size (the init functions do); the library reads
 **    only the fields that fit in it and takes defaults for the rest, so an
 **    older caller's smaller struct gets the defaults of the newer fields.
+**  * Their init functions write nothing past the caller's struct. Since 1.9,
+**    krait_model_params_init(p) and its three siblings are macros that call
+**    krait_*_params_init_sized(p, sizeof *p), which writes only `size` bytes;
+**    a program built against header 1.9 or later is safe with every later
+**    1.y. The functions of the old names stay exported for programs built
+**    against older headers and write the 1.8 layout, never more, however the
+**    structs grow. A program built against a header older than a struct's
+**    last growth before 1.9 (krait_model_params grew in 1.3, 1.6 and 1.8,
+**    krait_session_params in 1.1, 1.3 and 1.5) gets a write past its struct
+**    from those exported functions of a newer library (up to 1.8 they wrote
+**    the library's sizeof): rebuild it against a 1.9+ header. Taking the
+**    address of an init function (a function pointer) names the exported one;
+**    write (krait_model_params_init)(p) to call it past the macro.
 **  * Info structs written by the library (krait_model_info,
 **    krait_adapter_info, krait_adapter_target, krait_conversation_stats): the
 **    caller sets struct_size to sizeof() of the struct in its header. The
@@ -106,7 +119,7 @@ extern "C" {
 /* Compile-time version of this header. The ABI is stable within a major
 ** version: a program built against 1.x runs against any library 1.y, y >= x. */
 #define KRAIT_VERSION_MAJOR 1
-#define KRAIT_VERSION_MINOR 8
+#define KRAIT_VERSION_MINOR 9
 #define KRAIT_VERSION_PATCH 0
 #define KRAIT_VERSION_NUMBER \
     (KRAIT_VERSION_MAJOR * 1000000 + KRAIT_VERSION_MINOR * 1000 + KRAIT_VERSION_PATCH)
@@ -304,6 +317,16 @@ typedef struct krait_model_params {
 /* Fills `params` with defaults, struct_size included. NULL does nothing.
 ** Cannot fail. */
 KRAIT_API void krait_model_params_init(krait_model_params* params);
+
+/* krait_model_params_init for a caller's struct of `size` bytes (its
+** sizeof(krait_model_params)): writes the defaults of the fields that fit in
+** `size` and nothing past it, and sets struct_size to the smaller of `size`
+** and the library's sizeof. NULL does nothing. Cannot fail. Added in 1.9.
+** Since 1.9 the header's krait_model_params_init() is a macro over it that
+** passes sizeof *params, so a newer library never writes past a caller's
+** struct (ABI RULES). */
+KRAIT_API void krait_model_params_init_sized(krait_model_params* params, size_t size);
+#define krait_model_params_init(params) krait_model_params_init_sized((params), sizeof *(params))
 
 /* Loads a model from a directory as published on the Hugging Face hub
 ** (config.json + model.safetensors or sharded safetensors with
@@ -520,6 +543,16 @@ typedef struct krait_session_params {
 ** Cannot fail. */
 KRAIT_API void krait_session_params_init(krait_session_params* params);
 
+/* krait_session_params_init for a caller's struct of `size` bytes (its
+** sizeof(krait_session_params)): writes the defaults of the fields that fit in
+** `size` and nothing past it, and sets struct_size to the smaller of `size`
+** and the library's sizeof. NULL does nothing. Cannot fail. Added in 1.9.
+** Since 1.9 the header's krait_session_params_init() is a macro over it that
+** passes sizeof *params, so a newer library never writes past a caller's
+** struct (ABI RULES). */
+KRAIT_API void krait_session_params_init_sized(krait_session_params* params, size_t size);
+#define krait_session_params_init(params) krait_session_params_init_sized((params), sizeof *(params))
+
 /* Creates a session on `model`. The model must outlive the session.
 ** `params` may be NULL. Thread-safe with respect to the model.
 ** Errors: INVALID_ARGUMENT (also max_image_pixels <= 0, max_batch < 0,
@@ -652,6 +685,16 @@ typedef struct krait_generate_params {
 /* Fills `params` with defaults, struct_size and sampling included. NULL does
 ** nothing. Cannot fail. */
 KRAIT_API void krait_generate_params_init(krait_generate_params* params);
+
+/* krait_generate_params_init for a caller's struct of `size` bytes (its
+** sizeof(krait_generate_params)): writes the defaults of the fields that fit in
+** `size` and nothing past it, and sets struct_size to the smaller of `size`
+** and the library's sizeof. NULL does nothing. Cannot fail. Added in 1.9.
+** Since 1.9 the header's krait_generate_params_init() is a macro over it that
+** passes sizeof *params, so a newer library never writes past a caller's
+** struct (ABI RULES). */
+KRAIT_API void krait_generate_params_init_sized(krait_generate_params* params, size_t size);
+#define krait_generate_params_init(params) krait_generate_params_init_sized((params), sizeof *(params))
 
 /* Generates up to max_new_tokens tokens after the session's current context
 ** extended by `prompt_ids` (which may be empty if the context is not). The
@@ -1205,6 +1248,16 @@ typedef struct krait_adapter_params {
 /* Fills `params` with defaults, struct_size included. NULL does nothing.
 ** Cannot fail. */
 KRAIT_API void krait_adapter_params_init(krait_adapter_params* params);
+
+/* krait_adapter_params_init for a caller's struct of `size` bytes (its
+** sizeof(krait_adapter_params)): writes the defaults of the fields that fit in
+** `size` and nothing past it, and sets struct_size to the smaller of `size`
+** and the library's sizeof. NULL does nothing. Cannot fail. Added in 1.9.
+** Since 1.9 the header's krait_adapter_params_init() is a macro over it that
+** passes sizeof *params, so a newer library never writes past a caller's
+** struct (ABI RULES). */
+KRAIT_API void krait_adapter_params_init_sized(krait_adapter_params* params, size_t size);
+#define krait_adapter_params_init(params) krait_adapter_params_init_sized((params), sizeof *(params))
 
 /* Loads the PEFT adapter folder `path` for `model` and checks every tensor
 ** against it: each key must name a module of this model (after the

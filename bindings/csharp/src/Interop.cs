@@ -75,8 +75,8 @@ namespace Krait
         }
     }
 
-    /// <summary>Defaults of the parameter structs from the library's own krait_*_params_init. Those
-    /// functions write sizeof() of the library's struct, which a newer library may have grown, so
+    /// <summary>Defaults of the parameter structs from the library's own krait_*_params_init. Up to
+    /// 1.8 those functions wrote sizeof() of the library's struct (since 1.9 the 1.8 layout), so
     /// they run on a scratch block far larger than any version, and the binding's struct is read
     /// from it with struct_size set to the size the binding knows (the library then takes its
     /// defaults for any newer fields, ABI RULES in krait.h).</summary>

@@ -1,4 +1,4 @@
-// P/Invoke declarations of the C ABI (abi/include/krait/krait.h, version 1.8) and the structs it
+// P/Invoke declarations of the C ABI (abi/include/krait/krait.h, version 1.9) and the structs it
 // passes. Everything here is internal: the public classes wrap it.
 //
 // Conventions used throughout:
@@ -190,8 +190,9 @@ namespace Krait
         internal static extern void krait_set_log_callback(IntPtr callback, IntPtr userData, int minLevel);
 
         // ---- models ---------------------------------------------------------------------------
-        // The params_init functions write sizeof() of the *library's* struct, which a newer library
-        // may have grown: they are called on a scratch block larger than any version (Defaults.cs).
+        // Up to 1.8 the params_init functions wrote sizeof() of the *library's* struct (since 1.9 the
+        // 1.8 layout, and krait_*_params_init_sized takes the caller's size): they are called on a
+        // scratch block larger than any version (Interop.cs, Defaults), which is right for every 1.x.
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
         internal static extern void krait_model_params_init(IntPtr parameters);
 

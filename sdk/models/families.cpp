@@ -7,6 +7,7 @@ namespace krait {
 const std::vector<ModelFamily>& model_families() {
     static const std::vector<ModelFamily> families = {
         mamba_family(),
+        mamba2_family(),
         llama_family(),
         vit_family(),
         mambavision_family(),

@@ -110,6 +110,7 @@ LoadedImageEncoder load_image_encoder(const std::string& dir, const LoadOptions&
 
 // The built-in families' descriptions, each defined in its family's own file.
 ModelFamily mamba_family();
+ModelFamily mamba2_family();  // sdk/models/mamba2.cpp
 ModelFamily llama_family();
 ModelFamily vit_family();
 ModelFamily mambavision_family();

@@ -5,7 +5,9 @@
 # digit pictures with the demo ViT and MambaVision classifiers and with the ViT
 # exported to ONNX (models/vit-digits-onnx, Krait's ONNX importer), then with the
 # MambaVision parity adapter (models/mambavision-digits-lora-parity), and holds
-# a two-turn conversation with the demo chat model (models/chat-demo), offline.
+# a two-turn conversation with the demo chat model (models/chat-demo), then asks
+# the demo vision-language assistants (models/shapes-mamba-assistant,
+# models/shapes-llava) two questions about a sample picture, offline.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh
@@ -52,3 +54,23 @@ printf '%s\n%s\n' "$Q1" "$Q2" |
 { IFS= read -r R1; IFS= read -r R2; } <build/chat.out
 printf 'user:      %s\nassistant: %s\nuser:      %s\nassistant: %s\n' "$Q1" "$R1" "$Q2" "$R2"
 { grep -o 'prompt [0-9]* tokens, [0-9]* reused' build/chat.log || true; } | sed 's/^/  turn cost: /'
+
+# The demo vision-language assistants (tools/train_demo_assistant.py): two questions about one picture, the
+# second referring to the first. The picture goes with the first message (--image); the second turn reuses the
+# conversation's state, so the picture is not encoded or read again.
+PICTURE=models/samples/shapes_1.png
+Q1="What colour is the circle?"
+Q2="And where is it?"
+for model in models/shapes-mamba-assistant models/shapes-llava; do
+  echo
+  case "$model" in
+    *mamba*) echo "== $model: a MambaVision encoder feeding a Mamba LM (image rows first, as Cobra places them)" ;;
+    *)       echo "== $model: the same task in the LLaVA layout (CLIP tower + Llama, rows at the <image> marker)" ;;
+  esac
+  echo "picture: $PICTURE (a red circle at the top left, a yellow triangle at the top right, a blue square at the bottom right)"
+  printf '%s\n%s\n' "$Q1" "$Q2" |
+    build/cli/krait chat -m "$model" --image "$PICTURE" --temperature 0 -n 24 >build/assistant.out 2>build/assistant.log ||
+    { cat build/assistant.log >&2; exit 1; }
+  { IFS= read -r R1; IFS= read -r R2; } <build/assistant.out
+  printf 'user:      [picture] %s\nassistant: %s\nuser:      %s\nassistant: %s\n' "$Q1" "$R1" "$Q2" "$R2"
+done

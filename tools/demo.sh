@@ -31,15 +31,15 @@ build/samples/krait_sample_adapter_swap models/mamba-demo models/mamba-demo-lora
 for model in models/vit-digits models/mambavision-digits; do
   echo
   echo "== $model"
-  build/cli/krait classify -m "$model" models/samples/*.png --top-k 2
+  build/cli/krait classify -m "$model" models/samples/digit_*.png --top-k 2
 done
 echo
 echo "== models/vit-digits-onnx/model.onnx: the same ViT exported by torch.onnx, run by Krait's ONNX importer"
-build/cli/krait classify -m models/vit-digits-onnx/model.onnx models/samples/*.png --top-k 2
+build/cli/krait classify -m models/vit-digits-onnx/model.onnx models/samples/digit_*.png --top-k 2
 echo
 echo "== models/mambavision-digits with the even/odd adapter (a new head and labels, LoRA in mixers and convs)"
 build/cli/krait classify -m models/mambavision-digits --adapter models/mambavision-digits-lora-parity \
-  models/samples/*.png --top-k 2
+  models/samples/digit_*.png --top-k 2
 
 echo
 echo "== models/chat-demo: a two-turn conversation with krait chat (greedy, the model's own chat template)"

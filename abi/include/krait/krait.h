@@ -65,7 +65,7 @@
 **    older caller's smaller struct gets the defaults of the newer fields.
 **  * Their init functions write nothing past the caller's struct. Since 1.9,
 **    krait_model_params_init(p) and its three siblings are macros that call
-**    krait_*_params_init_sized(p, sizeof *p), which writes only `size` bytes;
+**    the matching _init_sized(p, sizeof(p[0])), which writes only `size` bytes;
 **    a program built against header 1.9 or later is safe with every later
 **    1.y. The functions of the old names stay exported for programs built
 **    against older headers and write the 1.8 layout, never more, however the
@@ -323,7 +323,7 @@ KRAIT_API void krait_model_params_init(krait_model_params* params);
 ** `size` and nothing past it, and sets struct_size to the smaller of `size`
 ** and the library's sizeof. NULL does nothing. Cannot fail. Added in 1.9.
 ** Since 1.9 the header's krait_model_params_init() is a macro over it that
-** passes sizeof *params, so a newer library never writes past a caller's
+** passes sizeof(params[0]), so a newer library never writes past a caller's
 ** struct (ABI RULES). */
 KRAIT_API void krait_model_params_init_sized(krait_model_params* params, size_t size);
 #define krait_model_params_init(params) krait_model_params_init_sized((params), sizeof *(params))
@@ -548,7 +548,7 @@ KRAIT_API void krait_session_params_init(krait_session_params* params);
 ** `size` and nothing past it, and sets struct_size to the smaller of `size`
 ** and the library's sizeof. NULL does nothing. Cannot fail. Added in 1.9.
 ** Since 1.9 the header's krait_session_params_init() is a macro over it that
-** passes sizeof *params, so a newer library never writes past a caller's
+** passes sizeof(params[0]), so a newer library never writes past a caller's
 ** struct (ABI RULES). */
 KRAIT_API void krait_session_params_init_sized(krait_session_params* params, size_t size);
 #define krait_session_params_init(params) krait_session_params_init_sized((params), sizeof *(params))
@@ -691,7 +691,7 @@ KRAIT_API void krait_generate_params_init(krait_generate_params* params);
 ** `size` and nothing past it, and sets struct_size to the smaller of `size`
 ** and the library's sizeof. NULL does nothing. Cannot fail. Added in 1.9.
 ** Since 1.9 the header's krait_generate_params_init() is a macro over it that
-** passes sizeof *params, so a newer library never writes past a caller's
+** passes sizeof(params[0]), so a newer library never writes past a caller's
 ** struct (ABI RULES). */
 KRAIT_API void krait_generate_params_init_sized(krait_generate_params* params, size_t size);
 #define krait_generate_params_init(params) krait_generate_params_init_sized((params), sizeof *(params))
@@ -1254,7 +1254,7 @@ KRAIT_API void krait_adapter_params_init(krait_adapter_params* params);
 ** `size` and nothing past it, and sets struct_size to the smaller of `size`
 ** and the library's sizeof. NULL does nothing. Cannot fail. Added in 1.9.
 ** Since 1.9 the header's krait_adapter_params_init() is a macro over it that
-** passes sizeof *params, so a newer library never writes past a caller's
+** passes sizeof(params[0]), so a newer library never writes past a caller's
 ** struct (ABI RULES). */
 KRAIT_API void krait_adapter_params_init_sized(krait_adapter_params* params, size_t size);
 #define krait_adapter_params_init(params) krait_adapter_params_init_sized((params), sizeof *(params))

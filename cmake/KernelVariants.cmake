@@ -15,6 +15,13 @@ if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64)$" AND NOT KRAIT_NATIVE)
   set(KRAIT_KERNEL_VARIANT_FLAGS_avx512 -march=x86-64-v4 -mtune=generic -mprefer-vector-width=512)
 endif()
 
+# The relocatable link below needs GNU ld (--force-group-allocation); CMake's CMAKE_LINKER is
+# ld.lld when the compiler is clang, which has no such option.
+find_program(KRAIT_RELOCATABLE_LINKER NAMES ld.bfd ld NAMES_PER_DIR)
+if(NOT KRAIT_RELOCATABLE_LINKER)
+  set(KRAIT_RELOCATABLE_LINKER ${CMAKE_LINKER})
+endif()
+
 foreach(variant IN LISTS KRAIT_KERNEL_VARIANTS)
   set(objects krait_kernels_${variant})
   add_library(${objects} OBJECT ${KRAIT_KERNEL_VARIANT_SOURCES})
@@ -24,7 +31,9 @@ foreach(variant IN LISTS KRAIT_KERNEL_VARIANTS)
                              EIGEN_GEMM_TO_COEFFBASED_THRESHOLD=0)
   # -fno-gnu-unique: static locals of inline functions (Eigen's cache sizes, ...) become
   # weak symbols, which objcopy can make local, instead of STB_GNU_UNIQUE ones, which it cannot.
-  target_compile_options(${objects} PRIVATE ${KRAIT_KERNEL_VARIANT_FLAGS_${variant}} -fno-gnu-unique)
+  # (GCC only: clang never emits STB_GNU_UNIQUE and does not know the flag.)
+  target_compile_options(${objects} PRIVATE ${KRAIT_KERNEL_VARIANT_FLAGS_${variant}}
+                         $<$<CXX_COMPILER_ID:GNU>:-fno-gnu-unique>)
 
   # Itanium mangling of the namespace prefix krait::kernels::<variant>::
   string(LENGTH ${variant} length)
@@ -32,7 +41,7 @@ foreach(variant IN LISTS KRAIT_KERNEL_VARIANTS)
   set(linked ${CMAKE_CURRENT_BINARY_DIR}/krait_kernels_${variant}.o)
   add_custom_command(
     OUTPUT ${linked}
-    COMMAND ${CMAKE_LINKER} -r --force-group-allocation -o ${linked} $<TARGET_OBJECTS:${objects}>
+    COMMAND ${KRAIT_RELOCATABLE_LINKER} -r --force-group-allocation -o ${linked} $<TARGET_OBJECTS:${objects}>
     COMMAND ${CMAKE_OBJCOPY} --wildcard --keep-global-symbol=${keep} ${linked}
     DEPENDS ${objects} $<TARGET_OBJECTS:${objects}>
     COMMAND_EXPAND_LISTS VERBATIM

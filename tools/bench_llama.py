@@ -10,6 +10,8 @@ Models (random weights, made once with transformers and cached under --cache, de
   * tinyllama: the TinyLlama-1.1B shape (hidden 2048, 22 layers, 32 heads, 4 KV heads, intermediate 5632,
     vocab 32000, untied head), LlamaForCausalLM;
   * mamba: the state-spaces/mamba-130m-hf shape (D 768, 24 layers, N 16, expand 2, vocab 50280, tied head);
+  * mamba2: the state-spaces/mamba2-130m shape, Mamba2ForCausalLM (D 768, 24 layers, N 128, 24 heads of 64,
+    expand 2, 1 group, conv 4, chunk 256, vocab 50288 (50277 padded to 16, as published), tied head);
 each saved as safetensors in F32 and in BF16 (the same weights rounded).
 
 llama.cpp is built once into the cache from the llama-cpp-python source distribution on PyPI (its vendored
@@ -79,6 +81,17 @@ def mamba_config():
                        conv_kernel=4, time_step_rank="auto", tie_word_embeddings=True, eos_token_id=0)
 
 
+def mamba2_config():
+    from transformers import Mamba2Config
+    return Mamba2Config(vocab_size=50288, hidden_size=768, state_size=128, num_hidden_layers=24, expand=2,
+                        head_dim=64, num_heads=24, n_groups=1, conv_kernel=4, chunk_size=256, use_bias=False,
+                        use_conv_bias=True, rms_norm=True, residual_in_fp32=True, tie_word_embeddings=True,
+                        bos_token_id=0, eos_token_id=0, pad_token_id=0)
+
+
+MODEL_CONFIGS = {"mamba": mamba_config, "mamba2": mamba2_config}
+
+
 def make_models(cache, name, layers):
     """Writes the F32 and BF16 safetensors directories of one shape (once)."""
     dirs = {d: model_dir(cache, name, d, layers if name == "tinyllama" else None) for d in DTYPES}
@@ -88,7 +101,7 @@ def make_models(cache, name, layers):
     from transformers import AutoModelForCausalLM
 
     torch.manual_seed(0)
-    config = tinyllama_config(layers or 22) if name == "tinyllama" else mamba_config()
+    config = tinyllama_config(layers or 22) if name == "tinyllama" else MODEL_CONFIGS[name]()
     print(f"[bench] making the random {name} model in {dirs['f32']} ...", flush=True)
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32).eval()
     for dtype, torch_dtype in (("f32", torch.float32), ("bf16", torch.bfloat16)):
@@ -334,7 +347,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cache", default=os.path.join(tempfile.gettempdir(), "krait-bench"))
     ap.add_argument("--krait-python", default="python3", help="interpreter with the krait package installed")
-    ap.add_argument("--models", nargs="+", default=["tinyllama", "mamba"], choices=["tinyllama", "mamba"])
+    ap.add_argument("--models", nargs="+", default=["tinyllama", "mamba", "mamba2"],
+                    choices=["tinyllama", "mamba", "mamba2"])
     ap.add_argument("--dtypes", nargs="+", default=list(DTYPES), choices=DTYPES)
     ap.add_argument("--engines", nargs="+", default=["krait", "transformers", "llama.cpp"],
                     choices=["krait", "transformers", "llama.cpp"])

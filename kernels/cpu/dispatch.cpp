@@ -3,6 +3,10 @@
 #include <atomic>
 #include <cstdlib>
 
+#if defined(__x86_64__) && defined(__clang__) && __clang_major__ < 16
+#include <cpuid.h>
+#endif
+
 namespace krait::kernels {
 
 // Each variant's table (kernel_table.cpp, compiled once per variant). CMake
@@ -36,14 +40,40 @@ std::optional<CpuVariant> parse_variant(std::string_view name) {
     return std::nullopt;
 }
 
+#if defined(__x86_64__) && defined(__clang__) && __clang_major__ < 16
+namespace {
+bool x86_64_v3() {
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return false;
+    const bool f16c = c & (1u << 29), movbe = c & (1u << 22);
+    if (!__get_cpuid(0x80000001u, &a, &b, &c, &d)) return false;
+    const bool lzcnt = c & (1u << 5);
+    return f16c && movbe && lzcnt && __builtin_cpu_supports("avx") && __builtin_cpu_supports("avx2") &&
+           __builtin_cpu_supports("fma") && __builtin_cpu_supports("bmi") && __builtin_cpu_supports("bmi2") &&
+           __builtin_cpu_supports("popcnt") && __builtin_cpu_supports("sse3") && __builtin_cpu_supports("ssse3") &&
+           __builtin_cpu_supports("sse4.1") && __builtin_cpu_supports("sse4.2");
+}
+}  // namespace
+#endif
+
 bool cpu_supports(CpuVariant v) {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     // libgcc's cpuid reading also checks XGETBV: the OS must save the YMM / ZMM state.
     __builtin_cpu_init();
     switch (v) {
         case CpuVariant::portable: return true;
+#if defined(__clang__) && __clang_major__ < 16
+        // clang before 16 knows no level names: the features of x86-64-v3 (and -v4) one by one, those
+        // its __builtin_cpu_supports does not name (F16C, MOVBE, LZCNT) from cpuid.
+        case CpuVariant::avx2: return x86_64_v3();
+        case CpuVariant::avx512:
+            return x86_64_v3() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                   __builtin_cpu_supports("avx512cd") && __builtin_cpu_supports("avx512dq") &&
+                   __builtin_cpu_supports("avx512vl");
+#else
         case CpuVariant::avx2: return __builtin_cpu_supports("x86-64-v3");
         case CpuVariant::avx512: return __builtin_cpu_supports("x86-64-v4");
+#endif
     }
     return false;
 #else

@@ -29,6 +29,7 @@
 #include "kernels/cpu/norm.h"
 #include "kernels/cpu/rope.h"
 #include "kernels/cpu/selective_scan.h"
+#include "kernels/cpu/ssd.h"
 #include "kernels/cpu/winograd.h"
 
 namespace krait::kernels {
@@ -63,6 +64,10 @@ struct KernelTable {
     void (*causal_conv1d)(const CausalConv1dParams& p, int64_t c_begin, int64_t c_end);
     void (*same_conv1d)(const SameConv1dParams& p, int64_t c_begin, int64_t c_end);
     void (*selective_scan)(const SelectiveScanParams& p, int64_t e_begin, int64_t e_end);
+    void (*ssd_chunked)(const SsdParams& p, int64_t h_begin, int64_t h_end);
+    void (*ssd_scan)(const SsdParams& p, int64_t h_begin, int64_t h_end);
+    void (*gated_rms_norm)(const float* y, int64_t y_stride, const float* z, int64_t z_stride, const float* weight,
+                           float* out, int64_t out_stride, int64_t rows, int64_t channels, int64_t groups, float eps);
     void (*conv2d_depthwise)(const Conv2dParams& p, int64_t plane_begin, int64_t plane_end);
     void (*conv2d_gemm_tile)(const Conv2dParams& p, int64_t b, int64_t g, int64_t col_begin, int64_t col_end,
                              float* cols);

@@ -6,6 +6,7 @@
 
 #include "sdk/core/error.h"
 #include "sdk/core/utf8.h"
+#include "sdk/core/limits.h"
 
 namespace krait {
 
@@ -51,6 +52,7 @@ std::vector<std::string> string_list(const ordered_json& v, const std::string& o
 LoraConfig LoraConfig::from_json_text(const std::string& text, const std::string& origin) {
     ordered_json j;
     try {
+        check_json_depth(text, origin);
         j = ordered_json::parse(text);
     } catch (const nlohmann::json::exception& e) {
         // The parser's message says where and quotes the bytes it read; krait::Error escapes them.

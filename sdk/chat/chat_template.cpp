@@ -5,6 +5,7 @@
 #include "sdk/core/error.h"
 #include "sdk/core/text_file.h"
 #include "sdk/core/utf8.h"
+#include "sdk/core/limits.h"
 
 namespace krait::chat {
 
@@ -23,6 +24,7 @@ std::string join_path(const std::string& dir, const std::string& name) { return 
 
 OrderedJson parse_ordered(const std::string& text, const std::string& origin) {
     try {
+        check_json_depth(text, origin);
         return OrderedJson::parse(text);
     } catch (const OrderedJson::exception& e) {
         fail_format(origin + ": not valid JSON: " + e.what());

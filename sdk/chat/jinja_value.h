@@ -60,7 +60,7 @@ public:
     Value* find(std::string_view key);
     void set(const std::string& key, Value value);  // replaces in place or appends
     const std::vector<std::pair<std::string, Value>>& entries() const { return entries_; }
-    size_t size() const { return entries_.size(); }
+    size_t size() const;  // defined below Value (clang needs Value complete for pair<string, Value>)
 
 private:
     std::vector<std::pair<std::string, Value>> entries_;
@@ -183,6 +183,8 @@ private:
     bool tuple_ = false;
     int depth_ = 0;
 };
+
+inline size_t Dict::size() const { return entries_.size(); }
 
 // Helpers for the functions templates call (filters, tests, methods, globals).
 void check_value_bytes(size_t bytes);              // fails beyond kMaxValueBytes

@@ -6,6 +6,7 @@
 
 #include "sdk/core/error.h"
 #include "sdk/core/utf8.h"
+#include "sdk/core/limits.h"
 
 namespace krait {
 
@@ -20,6 +21,7 @@ std::string read_text_file(const std::string& path, const std::string& missing_m
 nlohmann::json parse_json_object(const std::string& text, const std::string& origin) {
     nlohmann::json j;
     try {
+        check_json_depth(text, origin);
         j = nlohmann::json::parse(text);
     } catch (const nlohmann::json::exception& e) {
         fail_format(origin + ": not valid JSON: " + e.what());

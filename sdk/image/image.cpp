@@ -197,9 +197,13 @@ void check_complete(const uint8_t* d, size_t n, const std::string& origin) {
 // 256 codes overrun its fixed tables (a heap overflow on crafted files; fixed upstream later).
 // Walk the JPEG's segments, skipping entropy-coded data, and refuse such tables before stb sees them.
 void check_jpeg_tables(const uint8_t* d, size_t n, const std::string& origin) {
-    if (n < 4 || d[0] != 0xFF || d[1] != 0xD8) return;
+    // SOI as stb reads it: 0xFF, any number of fill bytes 0xFF, then 0xD8 (so FF FF D8 is a JPEG too).
+    if (n < 4 || d[0] != 0xFF) return;
+    size_t p = 1;
+    while (p < n && d[p] == 0xFF) ++p;
+    if (p >= n || d[p] != 0xD8) return;
+    ++p;
     auto byte = [&](size_t i) -> size_t { return i < n ? d[i] : 0; };  // stb reads 0 past the end
-    size_t p = 2;
     while (p + 1 < n) {
         // Like stb, step over bytes that are not a marker one at a time.
         if (d[p] != 0xFF) {

@@ -11,6 +11,7 @@
 
 #include "sdk/core/error.h"
 #include "sdk/core/utf8.h"
+#include "sdk/core/limits.h"
 
 namespace krait {
 
@@ -138,6 +139,7 @@ HfProcessorDefaults hf_processor_defaults(const json& j, const std::string& orig
 json parse_object(const std::string& text, const std::string& origin) {
     json j;
     try {
+        check_json_depth(text, origin);
         j = json::parse(text);
     } catch (const json::exception& e) {
         fail_format(origin + ": not valid JSON: " + e.what());

@@ -8,13 +8,9 @@
 
 #include "sdk/core/error.h"
 #include "sdk/core/utf8.h"
+#include "sdk/core/limits.h"
 
 namespace krait {
-
-namespace {
-// The reference implementation refuses headers above 100 MB; so do we.
-constexpr uint64_t kMaxHeaderBytes = 100u * 1000u * 1000u;
-}  // namespace
 
 int64_t TensorInfo::numel() const {
     int64_t n = 1;
@@ -42,19 +38,25 @@ void SafetensorsFile::parse(const uint8_t* bytes, size_t size) {
     if (size < 8) fail_format(where + ": truncated: " + std::to_string(size) + " bytes, too short for a safetensors header");
     uint64_t header_len = 0;
     for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | bytes[i];
-    if (header_len > kMaxHeaderBytes)
-        fail_format(where + ": header length " + std::to_string(header_len) + " exceeds the 100 MB limit");
+    // The reference implementation refuses headers above 100 MB; so do we.
+    if (header_len > limits::kSafetensorsHeaderBytes)
+        fail_format(where + ": header length " + std::to_string(header_len) + " exceeds the limit of " +
+                    std::to_string(limits::kSafetensorsHeaderBytes) + " bytes");
     if (header_len > size - 8)
         fail_format(where + ": truncated: header length " + std::to_string(header_len) + " goes beyond the file size " +
                     std::to_string(size));
 
     nlohmann::json header;
     try {
+        check_json_depth(std::string_view(reinterpret_cast<const char*>(bytes + 8), header_len), where);
         header = nlohmann::json::parse(bytes + 8, bytes + 8 + header_len);
     } catch (const nlohmann::json::exception& e) {
         fail_format(where + ": header is not valid JSON: " + e.what());
     }
     if (!header.is_object()) fail_format(where + ": header is not a JSON object");
+    if (header.size() > limits::kTensorsPerFile + 1)  // + __metadata__
+        fail_format(where + ": declares " + std::to_string(header.size()) + " entries, more than the limit of " +
+                    std::to_string(limits::kTensorsPerFile) + " tensors per file");
 
     const uint8_t* buffer = bytes + 8 + header_len;
     const uint64_t buffer_size = size - 8 - header_len;
@@ -91,10 +93,13 @@ void SafetensorsFile::parse(const uint8_t* bytes, size_t size) {
 
         // numel with overflow checks: a lying shape must not wrap around.
         uint64_t numel = 1;
+        if (entry["shape"].size() > limits::kTensorRank)
+            fail_format(what + ": rank " + std::to_string(entry["shape"].size()) + " is above the limit of " +
+                        std::to_string(limits::kTensorRank) + " dimensions");
         for (const auto& d : entry["shape"]) {
             if (!d.is_number_unsigned()) fail_format(what + ": shape entries must be non-negative integers");
             const uint64_t dim = d.get<uint64_t>();
-            if (dim > (uint64_t{1} << 40) || (dim != 0 && numel > (uint64_t{1} << 62) / dim))
+            if (dim > limits::kTensorDim || (dim != 0 && numel > (uint64_t{1} << 62) / dim))
                 fail_format(what + ": shape is impossibly large");
             numel *= dim;
             info.shape.push_back(static_cast<int64_t>(dim));
@@ -165,7 +170,9 @@ std::unique_ptr<WeightFiles> WeightFiles::open_dir(const std::string& dir) {
         std::ifstream in(index);
         nlohmann::json j;
         try {
-            j = nlohmann::json::parse(in);
+            const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+            check_json_depth(text, index.string());
+            j = nlohmann::json::parse(text);
         } catch (const nlohmann::json::exception& e) {
             fail_format(index.string() + ": not valid JSON: " + e.what());
         }

@@ -266,7 +266,7 @@ void Mamba2Model::eval_chunk(const TokenRows& in, int64_t batch, int64_t length,
                 p.head_dim = P;
                 p.groups = G;
                 p.state = N;
-                p.chunk = c.chunk_size;
+                p.chunk = kSsdChunk;
                 p.x = xbc + b * length * CD;
                 p.x_stride = CD;
                 p.dt = proj + b * length * PS + E + CD;
@@ -283,14 +283,17 @@ void Mamba2Model::eval_chunk(const TokenRows& in, int64_t batch, int64_t length,
                 p.h = states[b]->ssm.data() + l * H * P * N;
                 p.y = y + b * length * E;
                 p.y_stride = E;
-                kernels::ssd_chunked(p, h0, h1);
+                if (length <= kScanMaxTokens)
+                    kernels::active().ssd_scan(p, h0, h1);
+                else
+                    kernels::active().ssd_chunked(p, h0, h1);
                 i += h1 - h0;
             }
         });
 
         pool.parallel_for(M, 8, [&](int64_t r0, int64_t r1) {
-            kernels::gated_rms_norm(y + r0 * E, E, proj + r0 * PS, PS, L.gate_norm, y + r0 * E, E, r1 - r0, E, G,
-                                    c.norm_eps);
+            kernels::active().gated_rms_norm(y + r0 * E, E, proj + r0 * PS, PS, L.gate_norm, y + r0 * E, E, r1 - r0,
+                                             E, G, c.norm_eps);
         });
 
         run_linear(pool, L.out_proj, y, M, E, residual, D, /*accumulate=*/true, lora);

@@ -4,8 +4,8 @@
 // causal depthwise conv + SiLU over xBC (x: E channels, then B and C: G*N each); the SSD
 // state-space model (kernels/cpu/ssd.h: per head a scalar decay exp(dt*A), dt = softplus(dt +
 // dt_bias) clamped to time_step_limit, D skip) run chunked over a prompt and as the recurrence for a
-// single token; transformers' gated RMSNorm (y * silu(z), normalised per group); out_proj. Final
-// norm_f, then the lm_head (tied to the embeddings or not).
+// single token or a short call (kScanMaxTokens); transformers' gated RMSNorm (y * silu(z), normalised
+// per group); out_proj. Final norm_f, then the lm_head (tied to the embeddings or not).
 //
 // One deliberate difference: transformers clamps dt to time_step_limit in its chunked path only, not in
 // its single-token decode step (nor does mamba_ssm's selective_state_update); Krait clamps in both, so a
@@ -83,6 +83,14 @@ public:
 
     // Tokens per call chunk of eval() (bounds the activations; the state carries across).
     static constexpr int64_t kChunkTokens = 256;
+    // Calls of up to this many tokens (per sequence) run the SSD as the recurrence (kernels' ssd_scan), longer
+    // ones by chunks of kSsdChunk tokens (ssd_chunked). The chunk length is the algorithm's own choice (any
+    // length gives the same result to fp32 rounding); the checkpoint's chunk_size, 256 for every published
+    // one, makes the masked within-chunk products (Q^2 per chunk) cost more than they save on a CPU:
+    // krait-bench-ssd on the Mamba-2-130m shape, one thread, AVX-512, L = 256: scan 16.2 us per token and
+    // layer, chunks of 256 25.7, of 64 13.6 (bench/ssd_bench.cpp).
+    static constexpr int64_t kScanMaxTokens = 32;
+    static constexpr int64_t kSsdChunk = 64;
 
 private:
     struct Layer {

@@ -236,6 +236,8 @@ ConvGeom conv_geometry(const Node& node, const Shape& x, const Shape& w) {
     s.kernel = node.attr_ints("kernel_shape", {});
     if (s.kernel.empty())
         for (size_t i = 0; i < n; ++i) s.kernel.push_back(w[2 + i]);
+    if (s.kernel.size() != n)  // before reading s.kernel[i] below
+        fail_node(node, "kernel_shape has " + std::to_string(s.kernel.size()) + " values, expected " + std::to_string(n));
     for (size_t i = 0; i < n; ++i)
         if (s.kernel[i] != w[2 + i]) fail_node(node, "kernel_shape does not match the weight " + shape_string(w));
     s.stride = node.attr_ints("strides", std::vector<int64_t>(n, 1));

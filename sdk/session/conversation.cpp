@@ -5,6 +5,7 @@
 #include <iterator>
 
 #include "sdk/core/error.h"
+#include "sdk/core/limits.h"
 #include "sdk/session/state_file.h"
 
 using krait::fail_argument;
@@ -21,8 +22,9 @@ OrderedJson parse_extra(const char* extra_json) {
     if (!extra_json) return OrderedJson::object();
     OrderedJson extra;
     try {
+        krait::check_json_depth(extra_json, "extra_json", KRAIT_ERR_INVALID_ARGUMENT);
         extra = OrderedJson::parse(extra_json);
-    } catch (const OrderedJson::parse_error& e) {
+    } catch (const OrderedJson::exception& e) {  // parse_error, and out_of_range for a number like 1e309
         fail_argument(std::string("extra_json is not valid JSON: ") + e.what());
     }
     if (!extra.is_object()) fail_argument("extra_json must be a JSON object");
@@ -36,6 +38,7 @@ std::vector<int32_t> end_of_turn_ids(const krait_model& model) {
     std::ifstream in(model.text_dir + "/tokenizer_config.json");
     if (!in) return ids;
     const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (text.size() > 0) krait::check_json_depth(text, model.text_dir + "/tokenizer_config.json");
     const nlohmann::json config = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
     if (!config.is_object() || !config.contains("eos_token")) return ids;
     const nlohmann::json& eos = config["eos_token"];
@@ -282,8 +285,9 @@ std::string krait_conversation::chat(krait_session& session, const char* message
     krait_conversation once(session, nullptr, nullptr, nullptr);
     OrderedJson messages;
     try {
+        krait::check_json_depth(messages_json, "messages_json", KRAIT_ERR_INVALID_ARGUMENT);
         messages = OrderedJson::parse(messages_json);
-    } catch (const OrderedJson::parse_error& e) {
+    } catch (const OrderedJson::exception& e) {  // parse_error, and out_of_range for a number like 1e309
         fail_argument(std::string("messages_json is not valid JSON: ") + e.what());
     }
     if (!messages.is_array() || messages.empty()) fail_argument("messages_json must be a non-empty JSON array");
@@ -316,6 +320,9 @@ std::vector<std::shared_ptr<const krait_conversation::Image>> krait_conversation
         krait::fail(KRAIT_ERR_WRONG_KIND, "images in a conversation need a vision-language assistant; " +
                                               session.model.dir + " is not one");
     if (n_images < 0) fail_argument("n_images must be >= 0, got " + std::to_string(n_images));
+    if (n_images > krait::limits::kImagesPerMessage)
+        fail_argument(std::to_string(n_images) + " images in one message: the limit is " +
+                      std::to_string(krait::limits::kImagesPerMessage));
     if (n_images > 0 && !pixels) fail_argument("pixels is NULL but n_images is " + std::to_string(n_images));
     if (n_images > 0 && (height != a->image_height() || width != a->image_width()))
         fail_argument("images of " + std::to_string(height) + "x" + std::to_string(width) + ": the assistant takes " +
@@ -418,7 +425,9 @@ std::unique_ptr<krait_conversation> krait_conversation::load(krait_session& sess
     const bool with_pictures = kind == krait::StateFileKind::ConversationWithImages;
     krait::ByteReader in(payload, krait::quote(path));
     krait::check_fingerprint(in.str(), session.model.lm->fingerprint(), in.origin());
-    const nlohmann::json messages = nlohmann::json::parse(in.str(), nullptr, /*allow_exceptions=*/false);
+    const std::string messages_text = in.str();
+    krait::check_json_depth(messages_text, in.origin());
+    const nlohmann::json messages = nlohmann::json::parse(messages_text, nullptr, /*allow_exceptions=*/false);
     if (!messages.is_array()) krait::fail_format(in.origin() + ": the messages are not a JSON array");
     std::vector<size_t> counts;
     for (const auto& m : messages) {

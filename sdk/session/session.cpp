@@ -38,6 +38,14 @@ private:
 
 }  // namespace
 
+krait_session::Claim::Claim(const krait_session& session, const char* call) : held_(session.claimed_) {
+    // acquire/release: the state the previous call left is visible to this one.
+    if (held_.exchange(true, std::memory_order_acquire))
+        krait::fail(KRAIT_ERR_BUSY, std::string(call) +
+                                        ": another call on this session is still running (calls on one session, and "
+                                        "on the conversations over it, must not overlap: use one session per thread)");
+}
+
 krait_session::krait_session(krait_model& m, const krait_session_params& params) : model(m) {
     if (params.max_image_pixels <= 0)
         fail_argument("max_image_pixels must be > 0, got " + std::to_string(params.max_image_pixels));
@@ -639,8 +647,11 @@ void krait_session::classify(size_t n, int32_t top_k, const ImageSource& source,
             if (it == groups.end()) groups.push_back({size, {j}});
             else it->second.push_back(j);
         }
-        for (const auto& [size, members] : groups) {
-            const auto [height, width] = size;
+        for (const auto& group : groups) {
+            // Plain references, not a structured binding: the lambdas below use `members` (clang < 16
+            // cannot capture a structured binding).
+            const std::vector<size_t>& members = group.second;
+            const int64_t height = group.first.first, width = group.first.second;
             try {
                 net.check_input_size(height, width);
             } catch (const krait::Error& e) {

@@ -153,6 +153,22 @@ struct krait_session {
     krait_model& model;
     std::atomic<bool> abort_requested{false};
 
+    // Calls on one session must not overlap (krait.h, CONVENTIONS: Threads). Each C entry point
+    // that uses the session (or a conversation on it) holds a Claim for the whole call; a second
+    // call that arrives meanwhile, from another thread or from a callback of the running call, is
+    // refused with KRAIT_ERR_BUSY instead of racing on the state. abort / clear_abort take none.
+    class Claim {
+    public:
+        // Throws KRAIT_ERR_BUSY naming `call` when another call holds the session.
+        Claim(const krait_session& session, const char* call);
+        ~Claim() { held_.store(false, std::memory_order_release); }
+        Claim(const Claim&) = delete;
+        Claim& operator=(const Claim&) = delete;
+
+    private:
+        std::atomic<bool>& held_;
+    };
+
 private:
     // The scratch buffers of the image encoder (the first classifier workspace), made on first use.
     krait::ClassifierWorkspace& image_workspace();
@@ -185,4 +201,5 @@ private:
     AdapterStamp state_stamp_;   // the adapters that computed state_ (see consume)
     int64_t max_image_pixels_ = KRAIT_DEFAULT_MAX_IMAGE_PIXELS;
     int32_t max_batch_ = 0;  // 0 = all images of a call in one pass
+    mutable std::atomic<bool> claimed_{false};  // a C call holds the session (Claim)
 };

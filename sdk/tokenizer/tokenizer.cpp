@@ -18,6 +18,7 @@
 #include "sdk/tokenizer/tokenizer_config.h"
 #include "sdk/tokenizer/unicode.h"
 #include "sdk/core/utf8.h"
+#include "sdk/core/limits.h"
 
 namespace krait {
 
@@ -55,8 +56,9 @@ std::string read_text_file(const std::string& path) {
 
 Json parse_document(const std::string& text, const std::string& origin) {
     try {
+        krait::check_json_depth(text, origin);
         return Json::parse(text);
-    } catch (const Json::parse_error& e) {
+    } catch (const Json::exception& e) {  // parse_error, and out_of_range for a number like 1e309
         fail_format(origin + ": malformed JSON: " + e.what());
     }
 }

@@ -52,7 +52,8 @@ std::vector<AddedTokenSpec> config_added_tokens(const Json& config, const JsonPa
             if (it.key().empty() || *end != '\0' || errno != 0 || key < 0) ep.fail_format("is not a token id");
             by_key[key] = parse_added_token(it.value(), ep);
         }
-        for (auto& [key, token] : by_key) {
+        for (auto& entry : by_key) {
+            AddedTokenSpec& token = entry.second;  // not a structured binding: clang < 16 cannot capture one
             const bool known = std::any_of(existing.begin(), existing.end(),
                                            [&](const AddedTokenSpec& e) { return same_token(e, token); });
             if (!known) to_add.push_back(std::move(token));

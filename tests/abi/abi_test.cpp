@@ -86,7 +86,7 @@ std::string model_with_tokenizer() {
 
 TEST(Version, HeaderMatchesLibrary) {
     EXPECT_EQ(krait_version(), static_cast<uint32_t>(KRAIT_VERSION_NUMBER));
-    EXPECT_STREQ(krait_version_string(), "1.9.0");
+    EXPECT_STREQ(krait_version_string(), "1.10.0");
     EXPECT_STREQ(krait_status_string(KRAIT_ERR_FORMAT), "malformed input");
 }
 

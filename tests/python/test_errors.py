@@ -65,8 +65,9 @@ def test_missing_path(tmp_path):
 
 
 def test_exception_hierarchy_and_pickling():
-    for status in range(1, 11):
+    for status in range(1, 12):
         err = krait._errors.error_from_status(status, f"message {status}")
+        assert type(err) is not krait.KraitError, f"status {status} has no class of its own"
         assert isinstance(err, krait.KraitError)
         assert err.status == status and str(err) == f"message {status}"
         back = pickle.loads(pickle.dumps(err))
@@ -74,6 +75,8 @@ def test_exception_hierarchy_and_pickling():
     assert issubclass(krait.KraitInvalidArgumentError, ValueError)
     assert issubclass(krait.KraitFormatError, ValueError)
     assert issubclass(krait.KraitIOError, OSError)
+    assert isinstance(krait._errors.error_from_status(krait.Status.BUSY, "b"), krait.KraitBusyError)
+    assert krait._krait.status_string(krait.Status.BUSY) == "session busy"
 
 
 @pytest.fixture(scope="module")

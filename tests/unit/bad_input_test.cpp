@@ -20,7 +20,7 @@ const BadCase kCases[] = {
     {"st_too_short", KRAIT_ERR_FORMAT, "too short for a safetensors header", true},
     {"st_truncated", KRAIT_ERR_FORMAT, "beyond the data buffer", true},
     {"st_header_len_beyond_file", KRAIT_ERR_FORMAT, "goes beyond the file size", true},
-    {"st_header_len_huge", KRAIT_ERR_FORMAT, "exceeds the 100 MB limit", true},
+    {"st_header_len_huge", KRAIT_ERR_FORMAT, "exceeds the limit of 100000000 bytes", true},
     {"st_header_not_json", KRAIT_ERR_FORMAT, "header is not valid JSON", true},
     {"st_offsets_beyond_buffer", KRAIT_ERR_FORMAT, "'backbone.norm_f.weight': data_offsets end 1140736 is beyond", true},
     {"st_overlapping_offsets", KRAIT_ERR_FORMAT, "overlaps the previous tensor", true},

@@ -1,13 +1,16 @@
 // The chunked SSD kernel (Mamba-2) against the plain recurrence, on random shapes: odd lengths,
 // lengths shorter than, equal to and not a multiple of the chunk, one and several groups, a
 // nonzero initial state, dt clamped or not. Tolerance: fp32, outputs and final states within 1e-5
-// relative to max(1, max |reference|) (the two sum in different orders).
+// relative to max(1, max |reference|) (the two sum in different orders). The vectorised recurrence
+// (ssd_scan, the decode step) is checked the same way. Both run through kernels::active(), so CTest's
+// per-variant runs check each variant (KRAIT_CPU_VARIANT).
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <random>
 #include <vector>
 
+#include "kernels/cpu/dispatch.h"
 #include "kernels/cpu/ssd.h"
 
 namespace {
@@ -23,10 +26,14 @@ float max_abs(const std::vector<float>& v) {
     return m;
 }
 
-TEST(SsdKernel, ChunkedMatchesRecurrence) {
+using SsdFn = void (*)(const krait::kernels::SsdParams&, int64_t, int64_t);
+
+void check_against_recurrence(SsdFn fn) {
     const Case cases[] = {{1, 2, 4, 1, 8, 8, false},   {7, 4, 8, 2, 16, 8, false}, {8, 4, 8, 1, 16, 8, false},
                           {37, 6, 5, 3, 7, 8, true},   {45, 8, 8, 2, 16, 16, false}, {100, 4, 16, 4, 32, 32, false},
-                          {257, 2, 8, 1, 16, 64, true}, {33, 3, 3, 1, 5, 1, false}};
+                          {257, 2, 8, 1, 16, 64, true}, {33, 3, 3, 1, 5, 1, false},
+                          // The Mamba-2-130m head shape (P 64, N 128), and N with a tail past 16 lanes.
+                          {70, 4, 64, 1, 128, 32, false}, {19, 4, 6, 2, 37, 8, false}};
     std::mt19937 rng(17);
     std::normal_distribution<float> nd(0.0f, 1.0f);
     std::uniform_real_distribution<float> ud(0.0f, 1.0f);
@@ -71,8 +78,8 @@ TEST(SsdKernel, ChunkedMatchesRecurrence) {
         p.h = h_chk.data();
         p.y = y_chk.data();
         // Heads split in two calls, as threads would.
-        krait::kernels::ssd_chunked(p, 0, c.H / 2);
-        krait::kernels::ssd_chunked(p, c.H / 2, c.H);
+        fn(p, 0, c.H / 2);
+        fn(p, c.H / 2, c.H);
         const float tol = 1e-5f;
         const float ys = max_abs(y_ref), hs = max_abs(h_ref);
         for (size_t i = 0; i < y_ref.size(); ++i)
@@ -82,20 +89,25 @@ TEST(SsdKernel, ChunkedMatchesRecurrence) {
     }
 }
 
+TEST(SsdKernel, ChunkedMatchesRecurrence) { check_against_recurrence(krait::kernels::active().ssd_chunked); }
+
+TEST(SsdKernel, ScanMatchesRecurrence) { check_against_recurrence(krait::kernels::active().ssd_scan); }
+
 TEST(SsdKernel, RejectsBadShapes) {
     krait::kernels::SsdParams p;
     p.heads = 3;
     p.groups = 2;
     p.head_dim = 1;
     p.state = 1;
-    EXPECT_THROW(krait::kernels::ssd_chunked(p, 0, 3), std::invalid_argument);
+    EXPECT_THROW(krait::kernels::active().ssd_chunked(p, 0, 3), std::invalid_argument);
+    EXPECT_THROW(krait::kernels::active().ssd_scan(p, 0, 3), std::invalid_argument);
 }
 
 TEST(SsdKernel, GatedRmsNormMatchesFormula) {
     // y * silu(z), normalised over 2 groups of 3.
     const float y[6] = {1, 2, 3, -1, 0.5f, 2}, z[6] = {0.5f, -1, 2, 1, 1, -0.5f}, w[6] = {1, 2, 1, 0.5f, 1, 1};
     float out[6];
-    krait::kernels::gated_rms_norm(y, 6, z, 6, w, out, 6, 1, 6, 2, 1e-5f);
+    krait::kernels::active().gated_rms_norm(y, 6, z, 6, w, out, 6, 1, 6, 2, 1e-5f);
     for (int g = 0; g < 2; ++g) {
         float v[3], ss = 0;
         for (int i = 0; i < 3; ++i) {

@@ -38,7 +38,12 @@
 **    number of threads and sessions at once. A krait_session is used by one
 **    thread at a time (calls on one session must not overlap), except
 **    krait_session_abort() and krait_session_clear_abort(), which may be
-**    called from any thread at any time.
+**    called from any thread at any time. A conversation counts as its
+**    session. Since 1.10 an overlapping call is detected and refused: it
+**    returns KRAIT_ERR_BUSY at once, does nothing, and the running call goes
+**    on unharmed (also when a callback calls back into its own session).
+**    krait_session_free() and krait_conversation_free() cannot be refused:
+**    freeing a session while a call on it runs stays undefined behaviour.
 **  * Callbacks (krait_log_fn, krait_progress_fn, krait_token_fn) are called
 **    synchronously, only while the Krait call that uses them runs, on the
 **    thread stated with each; none is ever called after that call returned
@@ -119,7 +124,7 @@ extern "C" {
 /* Compile-time version of this header. The ABI is stable within a major
 ** version: a program built against 1.x runs against any library 1.y, y >= x. */
 #define KRAIT_VERSION_MAJOR 1
-#define KRAIT_VERSION_MINOR 9
+#define KRAIT_VERSION_MINOR 10
 #define KRAIT_VERSION_PATCH 0
 #define KRAIT_VERSION_NUMBER \
     (KRAIT_VERSION_MAJOR * 1000000 + KRAIT_VERSION_MINOR * 1000 + KRAIT_VERSION_PATCH)
@@ -166,6 +171,8 @@ typedef enum krait_status {
     KRAIT_ERR_ABORTED = 8,          /* krait_session_abort() stopped a running call */
     KRAIT_ERR_WRONG_KIND = 9,       /* e.g. a sequence-model call on a classifier model */
     KRAIT_ERR_INTERNAL = 10,        /* a bug in Krait: please report the message */
+    KRAIT_ERR_BUSY = 11,            /* another call on the same session is running (since 1.10; see
+                                    ** CONVENTIONS, Threads); nothing was done */
     KRAIT_STATUS_FORCE_32BIT = 0x7fffffff
 } krait_status;
 
@@ -876,8 +883,9 @@ KRAIT_API krait_status krait_conversation_reply(krait_conversation* conversation
 
 /* krait_conversation_add_message with pictures in the message (assistants:
 ** rendered and checked as krait_conversation_say_images says), e.g. to
-** replay a history whose earlier turns showed pictures. Errors: as
-** krait_conversation_add_message and krait_conversation_say_images. Since 1.5. */
+** replay a history whose earlier turns showed pictures. At most 64 pictures
+** per message (since 1.10). Errors: as krait_conversation_add_message and
+** krait_conversation_say_images. Since 1.5. */
 KRAIT_API krait_status krait_conversation_add_message_images(krait_conversation* conversation, const char* role,
                                                              const char* content, const float* pixels,
                                                              int64_t n_images, int64_t height, int64_t width);
@@ -904,8 +912,9 @@ KRAIT_API krait_status krait_conversation_say(krait_conversation* conversation, 
 ** (krait_conversation_save stores the pictures with it; before: UNSUPPORTED).
 ** Errors: as krait_conversation_say,
 ** and WRONG_KIND (not an assistant), INVALID_ARGUMENT (pixels NULL with
-** n_images > 0, another image size, a template that does not write one image
-** token per image: the message names both counts). Since 1.5. */
+** n_images > 0, more than 64 pictures (since 1.10), another image size, a
+** template that does not write one image token per image: the message names
+** both counts). Since 1.5. */
 KRAIT_API krait_status krait_conversation_say_images(krait_conversation* conversation, const char* user_text,
                                                      const float* pixels, int64_t n_images, int64_t height,
                                                      int64_t width, const krait_generate_params* params);
@@ -1325,10 +1334,10 @@ KRAIT_API krait_status krait_adapter_get_label(const krait_adapter* adapter, int
 ** holds a reference to each adapter until the next set replaces it. On a
 ** sequence session the recurrent state is kept: tokens already consumed stay
 ** as computed under the previous set. `scales` may be NULL (all 1.0).
-** Errors: INVALID_ARGUMENT (NULL adapters with n > 0, an adapter of another
-** model, a non-finite scale, two adapters replacing the same module); the
-** active set is unchanged on error. Not to be called during a call on the
-** same session (see CONVENTIONS). */
+** Errors: INVALID_ARGUMENT (NULL adapters with n > 0, n above 64 (the limit
+** since 1.10), an adapter of another model, a non-finite scale, two adapters
+** replacing the same module); the active set is unchanged on error. BUSY
+** during another call on the same session (see CONVENTIONS). */
 KRAIT_API krait_status krait_session_set_adapters(krait_session* session, const krait_adapter* const* adapters,
                                                   const float* scales, size_t n);
 

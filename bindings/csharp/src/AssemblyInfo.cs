@@ -6,8 +6,8 @@ using System.Runtime.CompilerServices;
 [assembly: AssemblyTitle("Krait")]
 [assembly: AssemblyDescription("C# binding of the Krait inference SDK's C ABI")]
 [assembly: AssemblyProduct("Krait")]
-[assembly: AssemblyVersion("1.9.0.0")]
-[assembly: AssemblyFileVersion("1.9.0.0")]
-[assembly: AssemblyInformationalVersion("1.9.0")]
+[assembly: AssemblyVersion("1.10.0.0")]
+[assembly: AssemblyFileVersion("1.10.0.0")]
+[assembly: AssemblyInformationalVersion("1.10.0")]
 // The tests check the P/Invoke struct layouts against the C header's (LayoutTests.cs).
 [assembly: InternalsVisibleTo("Krait.Tests")]

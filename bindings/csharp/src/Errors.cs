@@ -31,6 +31,8 @@ namespace Krait
         WrongKind = 9,
         /// <summary>A bug in Krait (KRAIT_ERR_INTERNAL).</summary>
         Internal = 10,
+        /// <summary>Another call on the same session is running (KRAIT_ERR_BUSY, since 1.10).</summary>
+        Busy = 11,
     }
 
     /// <summary>A Krait call failed. <see cref="Exception.Message"/> is the library's message
@@ -65,6 +67,7 @@ namespace Krait
                 case KraitStatus.Aborted: return new KraitAbortedException(message);
                 case KraitStatus.WrongKind: return new KraitWrongKindException(message);
                 case KraitStatus.Internal: return new KraitInternalException(message);
+                case KraitStatus.Busy: return new KraitBusyException(message);
                 default: return new KraitException(status, message);
             }
         }
@@ -145,6 +148,15 @@ namespace Krait
     {
         /// <summary>Creates the exception with the library's message.</summary>
         public KraitInternalException(string message) : base(KraitStatus.Internal, message) { }
+    }
+
+    /// <summary>KRAIT_ERR_BUSY: another call on the same session (or a conversation over it) is
+    /// running; calls on one session must not overlap, so use one session per thread. Nothing was
+    /// done and the running call is unharmed. Since 1.10.</summary>
+    public class KraitBusyException : KraitException
+    {
+        /// <summary>Creates the exception with the library's message.</summary>
+        public KraitBusyException(string message) : base(KraitStatus.Busy, message) { }
     }
 
     internal static class Status

@@ -63,6 +63,7 @@ from ._core import (
 from ._errors import (
     KraitAbortedError,
     KraitBufferTooSmallError,
+    KraitBusyError,
     KraitCancelledError,
     KraitError,
     KraitFormatError,
@@ -103,6 +104,7 @@ __all__ = [
     "KraitAbortedError",
     "KraitWrongKindError",
     "KraitInternalError",
+    "KraitBusyError",
     "Status",
     # argument types (for annotations)
     "IdsLike",

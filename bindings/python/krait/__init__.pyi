@@ -12,6 +12,7 @@ import numpy.typing as npt
 from ._errors import (
     KraitAbortedError as KraitAbortedError,
     KraitBufferTooSmallError as KraitBufferTooSmallError,
+    KraitBusyError as KraitBusyError,
     KraitCancelledError as KraitCancelledError,
     KraitError as KraitError,
     KraitFormatError as KraitFormatError,
@@ -51,6 +52,7 @@ __all__ = [
     "KraitAbortedError",
     "KraitWrongKindError",
     "KraitInternalError",
+    "KraitBusyError",
     "Status",
     "IdsLike",
     "ImageLike",

@@ -21,6 +21,7 @@ __all__ = [
     "KraitCancelledError",
     "KraitAbortedError",
     "KraitWrongKindError",
+    "KraitBusyError",
     "KraitInternalError",
     "Status",
 ]
@@ -40,6 +41,7 @@ class Status:
     ABORTED = 8
     WRONG_KIND = 9
     INTERNAL = 10
+    BUSY = 11
 
 
 class KraitError(Exception):
@@ -131,9 +133,17 @@ class KraitInternalError(KraitError):
     default_status = Status.INTERNAL
 
 
+class KraitBusyError(KraitError):
+    """Another call on the same session (or a conversation over it) is running: calls on one session must
+    not overlap, so use one session per thread. Nothing was done; the running call is unharmed."""
+
+    default_status = Status.BUSY
+
+
 _BY_STATUS: Dict[int, Type[KraitError]] = {cls.default_status: cls for cls in (
     KraitInvalidArgumentError, KraitIOError, KraitFormatError, KraitUnsupportedError, KraitOutOfMemoryError,
-    KraitBufferTooSmallError, KraitCancelledError, KraitAbortedError, KraitWrongKindError, KraitInternalError)}
+    KraitBufferTooSmallError, KraitCancelledError, KraitAbortedError, KraitWrongKindError, KraitInternalError,
+    KraitBusyError)}
 
 
 def error_from_status(status: int, message: str) -> KraitError:

@@ -58,7 +58,7 @@ void PackedWeightsFree::operator()(unsigned char* p) const {
         return;
     }
 #endif
-    std::free(p);
+    ::operator delete(p, std::align_val_t(kAlign));
 }
 
 void PackedWeights::reserve(size_t bytes) {
@@ -77,9 +77,9 @@ void PackedWeights::reserve(size_t bytes) {
         return;
     }
 #endif
-    // aligned_alloc wants a size that is a multiple of the alignment.
-    const size_t rounded = std::max<size_t>((bytes + kAlign - 1) / kAlign * kAlign, kAlign);
-    auto* mem = static_cast<unsigned char*>(std::aligned_alloc(kAlign, rounded));
+    // Through operator new (aligned, nothrow), like every other allocation of the library, so a
+    // program's replacement (tests/alloc's failing allocator) sees it too.
+    auto* mem = static_cast<unsigned char*>(::operator new(std::max<size_t>(bytes, 1), std::align_val_t(kAlign), std::nothrow));
     if (!mem) throw std::bad_alloc();
     data_ = std::unique_ptr<unsigned char[], PackedWeightsFree>(mem, PackedWeightsFree{0});
     capacity_ = bytes;

@@ -5,12 +5,12 @@
 #include <cmath>
 #include <filesystem>
 #include <map>
-#include <nlohmann/json.hpp>
 
 #include "sdk/core/error.h"
+#include "sdk/core/json.h"
 #include "sdk/core/text_file.h"
-#include "sdk/io/safetensors.h"
 #include "sdk/core/utf8.h"
+#include "sdk/io/safetensors.h"
 
 namespace krait {
 

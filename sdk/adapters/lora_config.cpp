@@ -1,12 +1,12 @@
 #include "sdk/adapters/lora_config.h"
 
 #include <cmath>
-#include <nlohmann/json.hpp>
 #include <regex>
 
 #include "sdk/core/error.h"
-#include "sdk/core/utf8.h"
+#include "sdk/core/json.h"
 #include "sdk/core/limits.h"
+#include "sdk/core/utf8.h"
 
 namespace krait {
 
@@ -67,7 +67,7 @@ LoraConfig LoraConfig::from_json_text(const std::string& text, const std::string
     if (flag(j, "use_dora", origin)) fail_unsupported(origin + ": DoRA adapters ('use_dora': true) are not supported");
     if (flag(j, "lora_bias", origin))
         fail_unsupported(origin + ": 'lora_bias': true (a bias on lora_B) is not supported");
-    if (j.contains("bias") && !j["bias"].is_null() && j["bias"] != "none")
+    if (j.contains("bias") && !j["bias"].is_null() && !json_equals(j["bias"], "none"))
         fail_unsupported(origin + ": 'bias': " + j["bias"].dump() +
                          " (adapters that retrain the base biases) is not supported; only \"none\"");
     for (const char* variant : {"use_qalora", "use_bdlora"})

@@ -18,11 +18,11 @@
 
 #include <map>
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "sdk/chat/jinja.h"
+#include "sdk/core/json.h"
 
 namespace krait::chat {
 

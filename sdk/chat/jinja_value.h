@@ -13,7 +13,6 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -21,6 +20,8 @@
 #include <utility>
 #include <variant>
 #include <vector>
+
+#include "sdk/core/json.h"
 
 #include "krait/krait.h"
 

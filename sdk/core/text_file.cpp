@@ -13,9 +13,17 @@ namespace krait {
 std::string read_text_file(const std::string& path, const std::string& missing_message) {
     std::ifstream in(path, std::ios::binary);
     if (!in) fail_io(missing_message);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
+    return read_rest(in, path);
+}
+
+std::string read_rest(std::istream& in, const std::string& path) {
+    // Read into a fixed buffer and append: the only allocations are the string's, in this function,
+    // so a failure is a std::bad_alloc here, not a stream error bit (see the header).
+    std::string text;
+    char chunk[1 << 16];
+    while (in.read(chunk, sizeof chunk) || in.gcount() > 0) text.append(chunk, static_cast<size_t>(in.gcount()));
+    if (in.bad()) fail_io(path + ": error while reading the file");
+    return text;
 }
 
 nlohmann::json parse_json_object(const std::string& text, const std::string& origin) {

@@ -2,14 +2,21 @@
 #pragma once
 
 #include <cstdint>
-#include <nlohmann/json.hpp>
+#include <istream>
 #include <string>
 #include <vector>
 
+#include "sdk/core/json.h"
+
 namespace krait {
 
-// The whole file as text; throws KRAIT_ERR_IO with `missing_message` if it cannot be read.
+// The whole file as text; throws KRAIT_ERR_IO with `missing_message` if it cannot be opened,
+// KRAIT_ERR_IO naming the file on a read error, and std::bad_alloc when memory runs out (never a
+// shortened text: `stream << file.rdbuf()` swallows the allocation failure and stops early).
 std::string read_text_file(const std::string& path, const std::string& missing_message);
+
+// The rest of an open stream, as read_text_file reads (`path` names it in the read-error message).
+std::string read_rest(std::istream& in, const std::string& path);
 
 // Parses `text` as a JSON object; throws KRAIT_ERR_FORMAT "<origin>: not valid JSON: ..." or
 // "<origin>: not a JSON object".

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <exception>
 #include <mutex>
 #include <thread>
 #include <utility>
@@ -32,6 +33,11 @@ struct Job {
     int n_chunks;
     std::atomic<int> next{1};
     std::atomic<int> finished{0};  // chunks done, the caller's included
+    // The first exception a chunk threw (a kernel's error, std::bad_alloc), rethrown by the caller
+    // once every chunk is done: it may neither end a worker thread nor unwind the caller's stack
+    // while other threads still run chunks of this job. Written by the one chunk that set `failed`.
+    std::atomic<bool> failed{false};
+    std::exception_ptr error;
 };
 
 class Workers {
@@ -79,16 +85,29 @@ public:
                 sleeping_callers_.fetch_sub(1, std::memory_order_seq_cst);
             }
         }
+        if (job.error) std::rethrow_exception(job.error);
     }
 
 private:
     explicit Workers(int n) {
-        for (int i = 0; i < n; ++i) threads_.emplace_back([this] { loop(); });
+        threads_.reserve(static_cast<size_t>(std::max(n, 0)));
+        // A thread that cannot be started (no memory, a process thread limit) leaves fewer workers:
+        // the chunks, and so the results, depend on the pools' sizes, not on how many workers run them.
+        try {
+            for (int i = 0; i < n; ++i) threads_.emplace_back([this] { loop(); });
+        } catch (...) {
+        }
     }
 
-    static void run_chunk(Job& job, int c) {
+    static void run_chunk(Job& job, int c) noexcept {
         const auto chunk = job.chunks[c];
-        if (chunk.first < chunk.second) (*job.fn)(chunk.first, chunk.second);
+        // Once a chunk has failed the call fails: the chunks not started yet are skipped.
+        if (chunk.first >= chunk.second || job.failed.load(std::memory_order_acquire)) return;
+        try {
+            (*job.fn)(chunk.first, chunk.second);
+        } catch (...) {
+            if (!job.failed.exchange(true, std::memory_order_acq_rel)) job.error = std::current_exception();
+        }
     }
 
     void loop() {

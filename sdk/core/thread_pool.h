@@ -35,7 +35,8 @@ public:
 
     // Calls fn(begin, end) on disjoint sub-ranges covering [0, n), at most size() of them, each a
     // multiple of `grain` (except the last). May be called from several threads at once, on the same
-    // pool or on different ones, and from inside fn.
+    // pool or on different ones, and from inside fn. If fn throws, chunks not started yet are
+    // skipped and the first exception is rethrown here once no chunk runs any more.
     void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) const;
 
     static int hardware_threads();

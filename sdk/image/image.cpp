@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "sdk/core/error.h"
+#include "sdk/core/text_file.h"
 
 // stb_image is compiled here and only here. STB_IMAGE_STATIC keeps every stbi_* symbol
 // private to this translation unit, so another part of a program that embeds its own
@@ -321,16 +322,8 @@ Image decode_image(const uint8_t* data, size_t size, int64_t max_pixels, const s
 Image load_image_file(const std::string& path, int64_t max_pixels) {
     std::error_code ec;
     if (std::filesystem::is_directory(path, ec)) fail_io(path + ": is a directory, not an image file");
-    std::ifstream in(path, std::ios::binary);
-    if (!in) fail_io(path + ": cannot open image file");
-    std::vector<uint8_t> bytes;
-    try {
-        bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-    } catch (const std::exception& e) {
-        fail_io(path + ": error while reading image file: " + e.what());
-    }
-    if (in.bad()) fail_io(path + ": error while reading image file");
-    return decode_image(bytes.data(), bytes.size(), max_pixels, path);
+    const std::string bytes = read_text_file(path, path + ": cannot open image file");  // bytes, not text
+    return decode_image(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), max_pixels, path);
 }
 
 Image image_from_pixels(const uint8_t* pixels, int64_t width, int64_t height, int64_t row_stride, int channels,

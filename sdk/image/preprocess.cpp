@@ -5,13 +5,14 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <nlohmann/json.hpp>
 #include <sstream>
 #include <vector>
 
 #include "sdk/core/error.h"
-#include "sdk/core/utf8.h"
+#include "sdk/core/json.h"
 #include "sdk/core/limits.h"
+#include "sdk/core/text_file.h"
+#include "sdk/core/utf8.h"
 
 namespace krait {
 
@@ -149,11 +150,7 @@ json parse_object(const std::string& text, const std::string& origin) {
 }
 
 std::string read_text(const std::filesystem::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) fail_io(path.string() + ": cannot open");
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
+    return read_text_file(path.string(), path.string() + ": cannot open");
 }
 
 void check_model_size(int64_t h, int64_t w) {

@@ -4,11 +4,11 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <nlohmann/json.hpp>
 
 #include "sdk/core/error.h"
-#include "sdk/core/utf8.h"
+#include "sdk/core/json.h"
 #include "sdk/core/limits.h"
+#include "sdk/core/utf8.h"
 
 namespace krait {
 

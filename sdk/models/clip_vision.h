@@ -25,11 +25,11 @@
 #pragma once
 
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "sdk/adapters/adapter_targets.h"
+#include "sdk/core/json.h"
 #include "sdk/models/blocks.h"
 #include "sdk/models/image_encoder.h"
 #include "sdk/models/weight_loader.h"

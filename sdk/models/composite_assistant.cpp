@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <filesystem>
 #include <optional>
-#include <nlohmann/json.hpp>
 
 #include "sdk/core/error.h"
+#include "sdk/core/json.h"
 #include "sdk/core/log.h"
 #include "sdk/core/text_file.h"
 #include "sdk/core/utf8.h"

@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <nlohmann/json.hpp>
 
 #include "sdk/core/error.h"
+#include "sdk/core/json.h"
 #include "sdk/core/text_file.h"
 #include "sdk/core/utf8.h"
 
@@ -253,7 +253,7 @@ LlamaConfig LlamaConfig::from_json_text(const std::string& text, const std::stri
         c.mlp_bias = json_bool(j, "mlp_bias", false, origin);
     }
     if (j.contains("hidden_act") && !(j["hidden_act"].is_string() &&
-                                      (j["hidden_act"] == "silu" || j["hidden_act"] == "swish")))
+                                      (json_equals(j["hidden_act"], "silu") || json_equals(j["hidden_act"], "swish"))))
         fail_unsupported(origin + ": 'hidden_act' " + j["hidden_act"].dump() + " is not supported (silu)");
     c.rope = parse_rope(j, origin, c.max_positions);
 

@@ -3,10 +3,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <nlohmann/json.hpp>
 
 #include "kernels/cpu/dispatch.h"
 #include "sdk/core/error.h"
+#include "sdk/core/json.h"
 #include "sdk/core/text_file.h"
 #include "sdk/models/registry.h"
 

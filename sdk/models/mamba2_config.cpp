@@ -1,9 +1,9 @@
 #include "sdk/models/mamba2_config.h"
 
 #include <cmath>
-#include <nlohmann/json.hpp>
 
 #include "sdk/core/error.h"
+#include "sdk/core/json.h"
 #include "sdk/core/text_file.h"
 #include "sdk/core/utf8.h"
 
@@ -55,7 +55,7 @@ Mamba2Config Mamba2Config::from_json_text(const std::string& text, const std::st
     c.tie_word_embeddings = json_bool(j, "tie_word_embeddings", false, origin);
     if (j.contains("layer_norm_epsilon") && j["layer_norm_epsilon"].is_number())
         c.norm_eps = j["layer_norm_epsilon"].get<float>();
-    if (j.contains("hidden_act") && j["hidden_act"].is_string() && j["hidden_act"] != "silu")
+    if (j.contains("hidden_act") && j["hidden_act"].is_string() && !json_equals(j["hidden_act"], "silu"))
         fail_unsupported(origin + ": hidden_act " + j["hidden_act"].dump() + " is not supported (silu only)");
     if (j.contains("time_step_limit") && !j["time_step_limit"].is_null()) {
         const json& lim = j["time_step_limit"];

@@ -2,10 +2,10 @@
 
 #include <filesystem>
 #include <fstream>
-#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "sdk/core/error.h"
+#include "sdk/core/json.h"
 #include "sdk/core/text_file.h"
 #include "sdk/core/utf8.h"
 
@@ -49,7 +49,8 @@ MambaConfig MambaConfig::from_json_text(const std::string& text, const std::stri
         if (j.contains("layer_norm_epsilon") && j["layer_norm_epsilon"].is_number())
             c.norm_eps = j["layer_norm_epsilon"].get<float>();
         if (j.contains("time_step_rank") && j["time_step_rank"].is_string()) {
-            if (j["time_step_rank"] != "auto") fail_format(origin + ": 'time_step_rank' must be an integer or \"auto\"");
+            if (!json_equals(j["time_step_rank"], "auto"))
+                fail_format(origin + ": 'time_step_rank' must be an integer or \"auto\"");
             c.time_step_rank = (c.hidden_size + 15) / 16;
         } else {
             c.time_step_rank = json_int(j, "time_step_rank", (c.hidden_size + 15) / 16, origin);
@@ -67,7 +68,7 @@ MambaConfig MambaConfig::from_json_text(const std::string& text, const std::stri
         if (!json_bool(j, "rms_norm", true, origin))
             fail_unsupported(origin + ": rms_norm false (LayerNorm Mamba) is not supported");
         json ssm = j.contains("ssm_cfg") && j["ssm_cfg"].is_object() ? j["ssm_cfg"] : json::object();
-        if (ssm.contains("layer") && ssm["layer"] != "Mamba1")
+        if (ssm.contains("layer") && !json_equals(ssm["layer"], "Mamba1"))
             fail_unsupported(origin + ": ssm_cfg.layer " + ssm["layer"].dump() + " is not supported (Mamba1 only)");
         c.state_size = json_int(ssm, "d_state", 16, origin);
         c.conv_kernel = json_int(ssm, "d_conv", 4, origin);

@@ -3,10 +3,10 @@
 #pragma once
 
 #include <cstdint>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
 
+#include "sdk/core/json.h"
 #include "sdk/models/blocks.h"
 
 namespace krait {

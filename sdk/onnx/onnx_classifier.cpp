@@ -1,9 +1,9 @@
 #include "sdk/onnx/onnx_classifier.h"
 
 #include <filesystem>
-#include <nlohmann/json.hpp>
 
 #include "sdk/core/error.h"
+#include "sdk/core/json.h"
 #include "sdk/core/text_file.h"
 #include "sdk/core/utf8.h"
 #include "sdk/image/preprocess.h"

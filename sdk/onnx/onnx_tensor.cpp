@@ -54,7 +54,13 @@ std::string shape_string(const Shape& shape) {
 
 namespace {
 thread_local size_t tensor_byte_limit = kRunTensorBytes;
-}
+
+// Tensor buffers come from operator new (64-byte aligned), like every other allocation of the
+// library, so a program's replacement (tests/alloc's failing allocator) sees them too.
+constexpr std::align_val_t kTensorAlign{64};
+void* new_buffer(size_t bytes) { return ::operator new(bytes, kTensorAlign); }  // throws bad_alloc
+void free_buffer(const void* p) { ::operator delete(const_cast<void*>(p), kTensorAlign); }
+}  // namespace
 
 TensorByteLimit::TensorByteLimit(size_t bytes) : saved_(tensor_byte_limit) { tensor_byte_limit = bytes; }
 TensorByteLimit::~TensorByteLimit() { tensor_byte_limit = saved_; }
@@ -65,7 +71,7 @@ struct BufferPool::State {
     std::multimap<size_t, void*> free;  // capacity -> buffer
     size_t held = 0;
     ~State() {
-        for (auto& [cap, p] : free) std::free(p);
+        for (auto& [cap, p] : free) free_buffer(p);
     }
 };
 
@@ -108,25 +114,28 @@ Tensor Tensor::allocate(ElemType type, Shape shape) {
                 state->free.erase(it);
             }
         }
-        if (!p) p = std::aligned_alloc(64, bytes);
-        if (!p) throw std::bad_alloc();
+        if (!p) p = new_buffer(bytes);
         std::weak_ptr<BufferPool::State> weak = state;
-        t.owner_ = std::shared_ptr<const void>(p, [weak, capacity](const void* q) {
+        // The deleter runs in destructors: it must not throw, so a buffer the pool cannot take back
+        // (no memory for the map's node) is simply freed.
+        t.owner_ = std::shared_ptr<const void>(p, [weak, capacity](const void* q) noexcept {
             if (auto s = weak.lock()) {
                 std::lock_guard<std::mutex> lock(s->mutex);
-                s->free.emplace(capacity, const_cast<void*>(q));
-                s->held += capacity;
-            } else {
-                std::free(const_cast<void*>(q));
+                try {
+                    s->free.emplace(capacity, const_cast<void*>(q));
+                    s->held += capacity;
+                    return;
+                } catch (const std::bad_alloc&) {
+                }
             }
+            free_buffer(q);
         });
         t.data_ = p;
         t.owns_ = true;
         return t;
     }
-    void* p = std::aligned_alloc(64, bytes);
-    if (!p) throw std::bad_alloc();
-    t.owner_ = std::shared_ptr<const void>(p, [](const void* q) { std::free(const_cast<void*>(q)); });
+    void* p = new_buffer(bytes);
+    t.owner_ = std::shared_ptr<const void>(p, [](const void* q) { free_buffer(q); });
     t.data_ = p;
     t.owns_ = true;
     return t;

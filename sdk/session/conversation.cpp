@@ -6,6 +6,7 @@
 
 #include "sdk/core/error.h"
 #include "sdk/core/limits.h"
+#include "sdk/core/text_file.h"
 #include "sdk/session/state_file.h"
 
 using krait::fail_argument;
@@ -37,8 +38,8 @@ std::vector<int32_t> end_of_turn_ids(const krait_model& model) {
     std::vector<int32_t> ids;
     std::ifstream in(model.text_dir + "/tokenizer_config.json");
     if (!in) return ids;
-    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (text.size() > 0) krait::check_json_depth(text, model.text_dir + "/tokenizer_config.json");
+    const std::string text = krait::read_rest(in, model.text_dir + "/tokenizer_config.json");
+    krait::check_json_depth(text, model.text_dir + "/tokenizer_config.json");
     const nlohmann::json config = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
     if (!config.is_object() || !config.contains("eos_token")) return ids;
     const nlohmann::json& eos = config["eos_token"];

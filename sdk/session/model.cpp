@@ -4,10 +4,10 @@
 #include <filesystem>
 #include <mutex>
 
-#include <nlohmann/json.hpp>
 
 #include "kernels/cpu/dispatch.h"
 #include "sdk/core/error.h"
+#include "sdk/core/json.h"
 #include "sdk/core/log.h"
 #include "sdk/core/text_file.h"
 #include "sdk/image/preprocess.h"

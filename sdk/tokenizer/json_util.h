@@ -5,10 +5,10 @@
 
 #include <cstdint>
 #include <limits>
-#include <nlohmann/json.hpp>
 #include <string>
 
 #include "sdk/core/error.h"
+#include "sdk/core/json.h"
 #include "sdk/tokenizer/unicode.h"
 
 #include "sdk/core/utf8.h"

@@ -19,6 +19,7 @@
 #include "sdk/tokenizer/unicode.h"
 #include "sdk/core/utf8.h"
 #include "sdk/core/limits.h"
+#include "sdk/core/text_file.h"
 
 namespace krait {
 
@@ -48,10 +49,7 @@ std::string read_text_file(const std::string& path) {
     }
     std::ifstream in(path, std::ios::binary);
     if (!in) fail_io("tokenizer: cannot open " + krait::quote(path) + ": " + std::generic_category().message(errno));
-    std::ostringstream buffer;
-    buffer << in.rdbuf();
-    if (in.bad()) fail_io("tokenizer: error reading " + krait::quote(path));
-    return buffer.str();
+    return krait::read_rest(in, "tokenizer: " + krait::quote(path));
 }
 
 Json parse_document(const std::string& text, const std::string& origin) {

@@ -310,7 +310,8 @@ TEST(Jinja, SyntaxErrorsNameTheLine) {
         {"{{ x $ y }}", "unexpected character"},
     };
     for (const auto& [source, expected] : cases) {
-        const auto [status, message] = failure_of([&] { Template{source}; });
+        const std::string& src = source;  // clang 14 cannot capture a structured binding
+        const auto [status, message] = failure_of([&] { Template{src}; });
         EXPECT_EQ(status, KRAIT_ERR_INVALID_ARGUMENT) << source << ": " << message;
         EXPECT_NE(message.find(expected), std::string::npos) << source << ": " << message;
     }
@@ -349,7 +350,8 @@ TEST(Jinja, RefusesUnsupportedConstructsByName) {
         {"{{ f(*args) }}", "*args"},
     };
     for (const auto& [source, expected] : cases) {
-        const auto [status, message] = failure_of([&] { Template{source}; });
+        const std::string& src = source;  // clang 14 cannot capture a structured binding
+        const auto [status, message] = failure_of([&] { Template{src}; });
         EXPECT_EQ(status, KRAIT_ERR_UNSUPPORTED) << source << ": " << message;
         EXPECT_NE(message.find(expected), std::string::npos) << source << ": " << message;
         EXPECT_NE(message.find("line 1"), std::string::npos) << message;

@@ -212,11 +212,12 @@ INSTANTIATE_TEST_SUITE_P(Cases, ClipVisionConformance, ::testing::ValuesIn(case_
 TEST(ClipVision, FixturesCoverWhatTheyClaim) {
     bool clip = false, siglip = false, bf16 = false, llava = false, no_prefix = false;
     for (const auto& c : manifest()["cases"]) {
-        clip |= c["kind"] == "clip" && c["dtype"] == "float32";
-        siglip |= c["kind"] == "siglip";
-        bf16 |= c["dtype"] == "bfloat16";
-        llava |= c["prefix"] == "model.vision_tower.vision_model.";
-        no_prefix |= c["prefix"] == "";
+        // krait::json_equals: sdk/core/json.h deletes json == "literal" (it allocates in a noexcept operator).
+        clip |= krait::json_equals(c["kind"], "clip") && krait::json_equals(c["dtype"], "float32");
+        siglip |= krait::json_equals(c["kind"], "siglip");
+        bf16 |= krait::json_equals(c["dtype"], "bfloat16");
+        llava |= krait::json_equals(c["prefix"], "model.vision_tower.vision_model.");
+        no_prefix |= krait::json_equals(c["prefix"], "");
     }
     EXPECT_TRUE(clip && siglip && bf16 && llava && no_prefix);
 }

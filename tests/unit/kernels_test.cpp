@@ -10,6 +10,8 @@
 #include <cmath>
 #include <mutex>
 #include <random>
+#include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -236,6 +238,34 @@ TEST(ThreadPool, CoversRangeExactlyOnce) {
             });
             for (int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[i], 1) << "threads " << threads << " n " << n << " i " << i;
         }
+    }
+}
+
+// A chunk that throws, on the calling thread or on a worker, makes parallel_for throw that exception
+// after every other chunk is done or skipped (the job lives on the caller's stack): no thread ends,
+// nothing runs after the call returns, and the pool keeps working. Repeated so that the chunks land
+// on different threads.
+TEST(ThreadPool, ExceptionInAChunkReachesTheCaller) {
+    krait::ThreadPool pool(4);
+    for (int round = 0; round < 200; ++round) {
+        const int64_t failing = round % 4;  // the chunk [failing, failing + 1)
+        std::atomic<int> running{0};
+        EXPECT_THROW(pool.parallel_for(4, 1,
+                                       [&](int64_t b, int64_t) {
+                                           running.fetch_add(1);
+                                           if (b == failing) {
+                                               running.fetch_sub(1);
+                                               throw std::runtime_error("chunk " + std::to_string(b));
+                                           }
+                                           running.fetch_sub(1);
+                                       }),
+                     std::runtime_error);
+        ASSERT_EQ(running.load(), 0) << "a chunk was still running when parallel_for returned (round " << round << ")";
+        std::vector<int> hits(64, 0);
+        pool.parallel_for(64, 1, [&](int64_t b, int64_t e) {
+            for (int64_t i = b; i < e; ++i) ++hits[static_cast<size_t>(i)];
+        });
+        ASSERT_EQ(std::count(hits.begin(), hits.end(), 1), 64) << "round " << round;
     }
 }
 

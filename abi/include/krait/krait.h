@@ -638,7 +638,8 @@ KRAIT_API krait_status krait_session_reset(krait_session* session);
 ** last token ([vocab_size] floats; capacity in floats).
 ** Errors: INVALID_ARGUMENT (NULL ids, n_ids 0, id out of range),
 ** BUFFER_TOO_SMALL (logits not NULL and capacity < vocab_size), WRONG_KIND,
-** ABORTED (the context is then empty, as after krait_session_reset). */
+** ABORTED and OUT_OF_MEMORY (the context is then empty, as after
+** krait_session_reset). */
 KRAIT_API krait_status krait_session_append(krait_session* session, const int32_t* ids, size_t n_ids, float* logits,
                                             size_t capacity);
 
@@ -717,7 +718,9 @@ KRAIT_API void krait_generate_params_init_sized(krait_generate_params* params, s
 ** UNSUPPORTED (stop strings on a model without tokenizer.json), WRONG_KIND,
 ** ABORTED (if no token was generated yet, the context is then empty, as after
 ** krait_session_reset; otherwise it holds the prompt and the tokens generated
-** so far, each of which was passed to on_token). */
+** so far, each of which was passed to on_token). OUT_OF_MEMORY leaves the
+** context either empty or holding the prompt and the tokens generated so far,
+** as ABORTED does. */
 KRAIT_API krait_status krait_session_generate(krait_session* session, const int32_t* prompt_ids, size_t n_prompt,
                                               const krait_generate_params* params, int32_t* out_ids, size_t capacity,
                                               size_t* n_out);

@@ -10,6 +10,8 @@
 #include <map>
 #include <memory>
 
+#include <google/protobuf/arena.h>
+
 #include "krait_onnx.pb.h"
 #include "sdk/core/error.h"
 #include "sdk/core/utf8.h"
@@ -355,10 +357,13 @@ Graph parse_graph(const std::string& path) {
     if (file.size() > static_cast<size_t>(INT_MAX))
         fail_format(path + ": " + std::to_string(file.size()) + " bytes: a .onnx file over 2 GB must keep its weights "
                     "as external data (protobuf messages are limited to 2 GB)");
-    pb::ModelProto model;
-    if (!model.ParseFromArray(file.data(), static_cast<int>(file.size())))
+    // On an arena: protobuf is not exception-safe, and a std::bad_alloc in the middle of a parse leaks
+    // the messages made so far when they come from the heap; the arena frees them all as it goes.
+    google::protobuf::Arena arena;
+    pb::ModelProto* model = google::protobuf::Arena::CreateMessage<pb::ModelProto>(&arena);
+    if (!model->ParseFromArray(file.data(), static_cast<int>(file.size())))
         fail_format(path + ": not a valid ONNX model (the protobuf message is truncated or malformed)");
-    return convert_model(model, path);
+    return convert_model(*model, path);
 }
 
 Graph load_graph(const std::string& path, ThreadPool& pool, const GraphOptions& options) {
@@ -379,7 +384,8 @@ Graph load_graph(const std::string& path, ThreadPool& pool, const GraphOptions& 
 
 Tensor read_tensor_file(const std::string& path, std::string* name) {
     const std::string data = read_small_file(path);
-    pb::TensorProto proto;
+    google::protobuf::Arena arena;  // as in parse_graph
+    pb::TensorProto& proto = *google::protobuf::Arena::CreateMessage<pb::TensorProto>(&arena);
     if (data.size() > static_cast<size_t>(INT_MAX) || !proto.ParseFromArray(data.data(), static_cast<int>(data.size())))
         fail_format(path + ": not a serialized TensorProto");
     if (name) *name = proto.name();

@@ -109,16 +109,24 @@ std::string krait_conversation::render(bool add_generation_prompt) const {
 }
 
 std::string krait_conversation::render_template(bool add_generation_prompt) const {
+    // Objects are built key by key, not from initializer lists: nlohmann's initializer-list constructor
+    // leaks the object it allocated when an insertion into it throws (tests/alloc, LeakSanitizer).
+    auto object = [](const char* k1, OrderedJson v1, const char* k2, OrderedJson v2) {
+        OrderedJson o = OrderedJson::object();
+        o[k1] = std::move(v1);
+        if (k2) o[k2] = std::move(v2);
+        return o;
+    };
     OrderedJson messages = OrderedJson::array();
     for (const Message& m : messages_) {
         if (m.images.empty()) {
-            messages.push_back({{"role", m.role}, {"content", m.content}});
+            messages.push_back(object("role", m.role, "content", m.content));
             continue;
         }
         OrderedJson parts = OrderedJson::array();
-        for (size_t i = 0; i < m.images.size(); ++i) parts.push_back({{"type", "image"}});
-        parts.push_back({{"type", "text"}, {"text", m.content}});
-        messages.push_back({{"role", m.role}, {"content", std::move(parts)}});
+        for (size_t i = 0; i < m.images.size(); ++i) parts.push_back(object("type", "image", nullptr, nullptr));
+        parts.push_back(object("type", "text", "text", m.content));
+        messages.push_back(object("role", m.role, "content", std::move(parts)));
     }
     return template_->render(messages, add_generation_prompt, extra_);
 }
@@ -392,7 +400,9 @@ void krait_conversation::save(const std::string& path) const {
     out.str(krait::encode_fingerprint(session.model.lm->fingerprint()));
     nlohmann::json messages = nlohmann::json::array();
     for (const Message& m : messages_) {
-        nlohmann::json j = {{"role", m.role}, {"content", m.content}};
+        nlohmann::json j = nlohmann::json::object();  // not an initializer list (see render_template)
+        j["role"] = m.role;
+        j["content"] = m.content;
         if (!pictures.empty()) j["images"] = m.images.size();
         messages.push_back(std::move(j));
     }

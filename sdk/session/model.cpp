@@ -71,8 +71,12 @@ krait_model::krait_model(const std::string& model_dir, const krait_model_params&
         if (params.preprocessor_config) {  // the caller's settings replace the files'
             const char* origin = "krait_model_params.preprocessor_config";
             nlohmann::json given = krait::parse_json_object(params.preprocessor_config, origin);
-            if (!given.contains("size"))  // no size: the model's own input size, not the image processor's 224
-                given["size"] = {{"height", classifier->image_height()}, {"width", classifier->image_width()}};
+            if (!given.contains("size")) {  // no size: the model's own input size, not the image processor's 224
+                // Key by key: nlohmann's initializer-list constructor leaks when an insertion throws.
+                nlohmann::json& size = given["size"] = nlohmann::json::object();
+                size["height"] = classifier->image_height();
+                size["width"] = classifier->image_width();
+            }
             preprocess = krait::preprocess_config_from_hf_json(given.dump(), origin, classifier->image_height(),
                                                                classifier->image_width());
         }

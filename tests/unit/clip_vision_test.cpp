@@ -165,7 +165,8 @@ TEST_P(ClipVisionConformance, WrongImageSizeAndLayerIndicesAreRefused) {
     const int64_t S = model->config().image_size, L = model->config().num_layers;
     EXPECT_NO_THROW(model->check_input_size(S, S));
     const std::string trained = std::to_string(S) + "x" + std::to_string(S);
-    for (auto [h, w] : std::vector<std::pair<int64_t, int64_t>>{{S - 6, S}, {S, S + 6}, {2 * S, 2 * S}, {0, 0}}) {
+    for (const auto& size : std::vector<std::pair<int64_t, int64_t>>{{S - 6, S}, {S, S + 6}, {2 * S, 2 * S}, {0, 0}}) {
+        const int64_t h = size.first, w = size.second;  // not a structured binding: clang 14 cannot capture one
         const std::string given = std::to_string(h) + "x" + std::to_string(w);
         expect_status(KRAIT_ERR_INVALID_ARGUMENT, given, [&] { model->check_input_size(h, w); });
         expect_status(KRAIT_ERR_INVALID_ARGUMENT, trained, [&] { model->check_input_size(h, w); });

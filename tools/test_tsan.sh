@@ -2,7 +2,8 @@
 # Every concurrency test under ThreadSanitizer: the tests that start threads of their own (sessions on
 # one model side by side, aborts and overlapping calls from another thread, concurrent classify,
 # tokenizer and ViT calls, the shared worker pool), built with -fsanitize=thread and run with
-# halt_on_error. The library's own worker threads run under TSan in all of them.
+# halt_on_error. The library's own worker threads run under TSan in all of them. Then a short run of the
+# soak test (tests/soak: every kind of call from several threads at once; tools/soak.sh runs it for 10 min).
 # A test file that starts a thread (std::thread / std::async) must be listed below: the script
 # fails otherwise, so a new concurrency test cannot miss this stage.
 # Usage: tools/test_tsan.sh [build-dir]   (default: build-tsan; configured here if needed)
@@ -37,7 +38,7 @@ done
 
 cmake -S . -B "$BUILD" -DKRAIT_SANITIZE=thread -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DKRAIT_CLI=OFF -DKRAIT_SAMPLES=OFF -DKRAIT_BENCH=OFF >/dev/null
-cmake --build "$BUILD" -j "$JOBS" --target "${RUNS[@]%%:*}"
+cmake --build "$BUILD" -j "$JOBS" --target "${RUNS[@]%%:*}" krait_soak
 for run in "${RUNS[@]}"; do
   binary=${run%%:*} filter=${run#*:}
   out=$(TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" "$BUILD/tests/$binary" --gtest_brief=1 \
@@ -46,4 +47,9 @@ for run in "${RUNS[@]}"; do
   [ -n "$passed" ] || { echo "$out" | tail -20; echo "test_tsan: $binary ran no test for '$filter'"; exit 1; }
   echo "   $binary ($filter): $passed"
 done
+# The soak workload for 20 s: any race report halts it; its own checks (results bitwise equal to a
+# single-threaded pass, only the statuses asked for) fail it too.
+out=$(TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" "$BUILD/tests/soak/krait_soak" --seconds 20 --threads 3 \
+        2>&1) || { echo "$out" | tail -60; echo "test_tsan: krait_soak failed"; exit 1; }
+echo "   krait_soak (20 s): $(echo "$out" | grep -E '^total ' | awk '{print $2 " operations, " $3 " errors"}')"
 echo "test_tsan: OK"

@@ -26,7 +26,7 @@ while [ $# -gt 0 ]; do
     --tsan-dir) TSAN_DIR=$2; shift 2 ;;
     --release-dir) RELEASE_DIR=$2; shift 2 ;;
     --only) STAGES=$2; shift 2 ;;
-    *) sed -n '2,14p' "$0"; exit 2 ;;
+    *) sed -n '2,13p' "$0"; exit 2 ;;
   esac
 done
 if [ -z "$STAGES" ]; then
@@ -38,17 +38,24 @@ SECONDS_RUN=$(awk "BEGIN { print $MINUTES * 60 }")
 
 dir_of() { case "$1" in asan) echo "$ASAN_DIR" ;; tsan) echo "$TSAN_DIR" ;; release) echo "$RELEASE_DIR" ;; esac; }
 
-# Every build first, so that a build error shows before any long run.
+# Every build first, so that a build error shows before any long run. A directory that is configured
+# already (build-asan, build ...) keeps its configuration, provided its sanitizer is the stage's.
 for stage in $STAGES; do
   dir=$(dir_of "$stage")
   case "$stage" in
-    asan) flags=(-DKRAIT_SANITIZE=address -DCMAKE_BUILD_TYPE=RelWithDebInfo) ;;
-    tsan) flags=(-DKRAIT_SANITIZE=thread -DCMAKE_BUILD_TYPE=RelWithDebInfo) ;;
-    release) flags=(-DCMAKE_BUILD_TYPE=Release) ;;
+    asan) sanitize=address flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo) ;;
+    tsan) sanitize=thread flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo) ;;
+    release) sanitize= flags=(-DCMAKE_BUILD_TYPE=Release) ;;
     *) echo "soak: unknown stage '$stage' (asan, tsan, release)"; exit 2 ;;
   esac
   echo "== soak: building krait_soak ($stage) in $dir"
-  cmake -S . -B "$dir" "${flags[@]}" -DKRAIT_CLI=OFF -DKRAIT_SAMPLES=OFF -DKRAIT_BENCH=OFF >/dev/null
+  if [ -f "$dir/CMakeCache.txt" ]; then
+    have=$(sed -n 's/^KRAIT_SANITIZE:[A-Z]*=//p' "$dir/CMakeCache.txt")
+    [ "$have" = "$sanitize" ] || { echo "soak: $dir is configured with KRAIT_SANITIZE='$have', not '$sanitize'"; exit 2; }
+  else
+    cmake -S . -B "$dir" -DKRAIT_SANITIZE="$sanitize" "${flags[@]}" -DKRAIT_CLI=OFF -DKRAIT_SAMPLES=OFF \
+      -DKRAIT_BENCH=OFF >/dev/null
+  fi
   cmake --build "$dir" -j "$JOBS" --target krait_soak
 done
 

@@ -481,18 +481,22 @@ struct Worker {
         return a;
     }
 
+    // Makes the licences (Mamba) or parity (MambaVision) adapter active on `s`, from the shared handle or a
+    // fresh one freed right after (adapter_for). False (the error reported) if that fails.
+    bool activate_adapter(krait_session* s, bool licences) {
+        bool fresh = false;
+        krait_adapter* a = adapter_for(licences, &fresh);
+        if (!a) return false;
+        const bool set = set_adapter(where, s, a);
+        if (fresh) krait_adapter_free(a);
+        return set;
+    }
+
     void op_generate(bool with_adapter) {
         const int32_t nt = n_threads();
         SessionHandle s;
         if (!make_session(where, world.mamba, nt, &s)) return;
-        if (with_adapter) {
-            bool fresh = false;
-            krait_adapter* a = adapter_for(true, &fresh);
-            if (!a) return;
-            const bool set = set_adapter(where, s.s, a);
-            if (fresh) krait_adapter_free(a);
-            if (!set) return;
-        }
+        if (with_adapter && !activate_adapter(s.s, /*licences=*/true)) return;
         const int runs = 1 + pick(2);  // a session used twice: the reset must leave nothing behind
         for (int r = 0; r < runs; ++r)
             if (!generate_and_check(where, world, s.s, world.gen[nt - 1][with_adapter])) return;
@@ -535,12 +539,7 @@ struct Worker {
         const int32_t nt = n_threads();
         SessionHandle s;
         if (!make_session(where, world.mambavision, nt, &s)) return;
-        bool fresh = false;
-        krait_adapter* a = adapter_for(false, &fresh);
-        if (!a) return;
-        const bool set = set_adapter(where, s.s, a);
-        if (fresh) krait_adapter_free(a);
-        if (!set) return;
+        if (!activate_adapter(s.s, /*licences=*/false)) return;
         std::vector<Class> got;
         if (!expect(where, classify(world, s.s, world.labels[kMambaVisionParity], coin(), &got), KRAIT_OK,
                     "krait_session_classify_*"))
